@@ -1,0 +1,3 @@
+"""capcode: pre-coding of Dutch interview transcripts on three axes of administrative capacity."""
+
+__version__ = "0.1.0"

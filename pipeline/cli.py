@@ -1,0 +1,101 @@
+"""The `capcode` command line: thin typer wrappers over keyword-only library functions.
+
+Exit codes (DESIGN.md section 4): 0 success, 1 failure while working, 2 bad input or usage. Bad input is
+one line on stderr naming the file and the problem, never a traceback, and no partial output.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from pipeline.errors import InputError
+
+app = typer.Typer(
+    name="capcode",
+    help="Pre-code Dutch interview transcripts on intern/extern, beleid/beheer and strategisch/operationeel.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def fail(message: str, code: int = 2) -> None:
+    print(f"capcode: {message}", file=sys.stderr)
+    raise typer.Exit(code)
+
+
+def guarded(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn InputError into one stderr line + exit 2 and other errors into one line + exit 1.
+
+    Set CAPCODE_DEBUG=1 to see the traceback of an unexpected error.
+    """
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except InputError as err:
+            fail(str(err).replace("\n", " "), 2)
+        except KeyboardInterrupt:
+            fail("interrupted", 1)
+        except Exception as err:  # noqa: BLE001 - the CLI boundary: one line, not a traceback
+            if os.environ.get("CAPCODE_DEBUG"):
+                raise
+            fail(f"failed: {type(err).__name__}: {err} (set CAPCODE_DEBUG=1 for the traceback)", 1)
+
+    return wrapper
+
+
+def check_output_path(output: Path, allowed: set[str]) -> None:
+    if output.suffix.lower() not in allowed:
+        raise InputError(output, f"unsupported output type '{output.suffix}'; expected one of {', '.join(sorted(allowed))}")
+    if output.is_dir():
+        raise InputError(output, "is a directory; expected an output file path")
+
+
+@app.command()
+@guarded
+def segment(
+    inputs: list[Path] = typer.Argument(..., help="Transcripts (.txt, .docx, .vtt, .srt) or .qdpx projects."),
+    output: Path = typer.Option(..., "-o", "--output", help="Fragments as JSON lines (.jsonl)."),
+    encoding: Optional[str] = typer.Option(None, help="Force the text encoding (default: detect)."),
+    max_fragment_tokens: Optional[int] = typer.Option(None, help="Token budget per fragment (default: params.yaml)."),
+) -> None:
+    """Ingest and segment transcripts into fragments (no model)."""
+    from pipeline.segment_cli import segment_files
+
+    check_output_path(output, {".jsonl"})
+    n_docs, n_fragments = segment_files(inputs=inputs, output=output, encoding=encoding,
+                                        max_fragment_tokens=max_fragment_tokens)
+    print(f"segment: {n_docs} documents, {n_fragments} fragments -> {output}", file=sys.stderr)
+
+
+@app.command()
+@guarded
+def prepare(
+    collections: list[Path] = typer.Argument(..., help="Corpus directories or .qdpx projects."),
+    output_dir: Path = typer.Option(Path("data/prepared"), "-o", "--output-dir", help="Where to write the prepared data."),
+    params: Path = typer.Option(Path("configs/params.yaml"), help="Hyperparameters."),
+    codebook: Path = typer.Option(Path("configs/codebook.yaml"), help="The coding scheme."),
+) -> None:
+    """Segment collections, align codings onto fragments, split by interview (DVC stage `prepare`)."""
+    from pipeline.prepare import prepare as run_prepare
+
+    run_prepare(collections=collections, output_dir=output_dir, codebook_path=codebook, params_path=params)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,57 @@
+"""Writing outputs atomically: a failed run never leaves a partial output file behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterable
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any, Iterator
+
+
+@contextmanager
+def atomic_path(path: str | Path, suffix: str = "") -> Iterator[Path]:
+    """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or ".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+@contextmanager
+def atomic_writer(path: str | Path, mode: str = "w") -> Iterator[IO[Any]]:
+    """Open a temporary file beside `path` for writing; it replaces `path` only on success."""
+    with atomic_path(path) as tmp:
+        encoding = None if "b" in mode else "utf-8"
+        with open(tmp, mode, encoding=encoding, newline=None if "b" in mode else "\n") as handle:
+            yield handle
+
+
+def write_jsonl(path: str | Path, records: Iterable[dict[str, Any]]) -> int:
+    """Write records as JSON lines atomically; return how many were written."""
+    count = 0
+    with atomic_writer(path) as handle:
+        for record in records:
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+            count += 1
+    return count
+
+
+def write_json(path: str | Path, data: Any) -> None:
+    with atomic_writer(path) as handle:
+        json.dump(data, handle, ensure_ascii=False, indent=2, sort_keys=False)
+        handle.write("\n")
+
+
+def write_with(path: str | Path, writer: Callable[[IO[str]], None]) -> None:
+    with atomic_writer(path) as handle:
+        writer(handle)

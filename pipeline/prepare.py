@@ -1,0 +1,127 @@
+"""DVC stage `prepare`: collections -> fragments with per-coder labels and an interview-grouped split.
+
+Reads corpus directories or `.qdpx` projects, segments every document, aligns each coder's spans onto the
+fragments, and assigns whole interviews to train/validation/test (seeded). Collections marked
+`use: evaluation` (the study's real quotes) go to the split `gold` and are never trained on.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from pipeline.align import align_codings, label_vectors
+from pipeline.codebook import Codebook, load_codebook
+from pipeline.config import load_params
+from pipeline.corpus import Collection, load_collection
+from pipeline.errors import InputError
+from pipeline.io_utils import write_json, write_jsonl
+from pipeline.segment import segment_document
+
+SPLITS = ("train", "validation", "test")
+
+
+def split_documents(document_ids: list[str], *, fractions: dict[str, float], seed: int) -> dict[str, str]:
+    """Assign whole documents to train/validation/test; each non-empty split gets at least one document
+    when there are enough documents. Deterministic for a seed and a set of ids (order does not matter)."""
+    total = sum(fractions.get(s, 0.0) for s in SPLITS)
+    if abs(total - 1.0) > 1e-6:
+        raise ValueError(f"split fractions must add up to 1, found {fractions}")
+    ids = sorted(document_ids)
+    random.Random(seed).shuffle(ids)
+    n = len(ids)
+    n_val = round(n * fractions.get("validation", 0.0))
+    n_test = round(n * fractions.get("test", 0.0))
+    if n >= 3:
+        n_val = max(n_val, 1 if fractions.get("validation", 0) > 0 else 0)
+        n_test = max(n_test, 1 if fractions.get("test", 0) > 0 else 0)
+    assignment = {}
+    for index, doc_id in enumerate(ids):
+        assignment[doc_id] = "validation" if index < n_val else "test" if index < n_val + n_test else "train"
+    return assignment
+
+
+def prepare_collection(
+    collection: Collection, codebook: Codebook, *, max_fragment_tokens: int, min_fragment_share: float,
+    min_span_share: float, fractions: dict[str, float], seed: int,
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Fragments of one collection as records with labels and split, plus the collection's counts."""
+    fragments = [
+        f for doc in collection.documents.values() for f in segment_document(doc, max_fragment_tokens=max_fragment_tokens)
+    ]
+    labels, report = align_codings(
+        fragments, collection.codings, min_fragment_share=min_fragment_share, min_span_share=min_span_share
+    )
+    if collection.use == "evaluation":
+        splits = {doc_id: "gold" for doc_id in collection.documents}
+    else:
+        splits = split_documents(list(collection.documents), fractions=fractions, seed=seed)
+    records = []
+    for fragment in fragments:
+        coders = collection.coders_of(fragment.document)
+        record = fragment.to_dict()
+        record.update(
+            collection=collection.name,
+            synthetic=collection.synthetic,
+            split=splits[fragment.document],
+            labels=label_vectors(labels.get(fragment.id, {}), coders, codebook, collection.coder_axes),
+        )
+        records.append(record)
+    counts = {
+        "source": collection.source,
+        "synthetic": collection.synthetic,
+        "use": collection.use,
+        "n_documents": len(collection.documents),
+        "n_fragments": len(records),
+        "n_codable_fragments": sum(r["codable"] for r in records),
+        "documents_per_split": dict(Counter(splits.values())),
+        "codable_fragments_per_split": dict(Counter(r["split"] for r in records if r["codable"])),
+        "coders": collection.coders,
+        "alignment": report.to_dict(),
+        "unmapped_codes": collection.unmapped_codes,
+    }
+    return records, counts
+
+
+def prepare(
+    *, collections: list[Path], output_dir: Path, codebook_path: Path | None = None, params_path: Path | None = None,
+) -> dict[str, Any]:
+    """Run the prepare stage; write `fragments.jsonl`, `documents.jsonl` and `prepare_report.json`."""
+    params = load_params("prepare", params_path) if params_path else load_params("prepare")
+    segment_params = load_params("segment", params_path) if params_path else load_params("segment")
+    codebook = load_codebook(codebook_path) if codebook_path else load_codebook()
+    all_records: list[dict[str, Any]] = []
+    documents: list[dict[str, Any]] = []
+    report: dict[str, Any] = {"collections": {}}
+    seen_documents: dict[str, str] = {}
+    for path in collections:
+        collection = load_collection(path, codebook)
+        for doc_id in collection.documents:
+            if doc_id in seen_documents:
+                raise InputError(path, f"document id '{doc_id}' also occurs in {seen_documents[doc_id]}; ids must be unique")
+            seen_documents[doc_id] = str(path)
+        records, counts = prepare_collection(
+            collection, codebook,
+            max_fragment_tokens=int(segment_params["max_fragment_tokens"]),
+            min_fragment_share=float(params["min_fragment_share"]),
+            min_span_share=float(params["min_span_share"]),
+            fractions=dict(params["split_fractions"]),
+            seed=int(params["seed"]),
+        )
+        print(f"prepare: {path}: {counts['n_documents']} documents, {counts['n_fragments']} fragments, "
+              f"{counts['alignment']['n_unaligned']} spans hit no fragment, "
+              f"{sum(counts['unmapped_codes'].values())} codings of codes not in the codebook", file=sys.stderr)
+        report["collections"][collection.name] = counts
+        all_records.extend(records)
+        for doc in collection.documents.values():
+            documents.append({"id": doc.id, "collection": collection.name, "synthetic": collection.synthetic,
+                              "source": doc.source, "text": doc.text, "metadata": doc.metadata})
+    report["codebook"] = codebook.fingerprint()
+    output_dir.mkdir(parents=True, exist_ok=True)
+    write_jsonl(output_dir / "fragments.jsonl", all_records)
+    write_jsonl(output_dir / "documents.jsonl", documents)
+    write_json(output_dir / "prepare_report.json", report)
+    return report
