@@ -133,6 +133,50 @@ def predict(
           f"({summary['model']}) -> {output}", file=sys.stderr)
 
 
+@app.command()
+@guarded
+def export(
+    prepared_dir: Path = typer.Option(Path("data/prepared"), help="Output directory of the prepare stage."),
+    model: Path = typer.Option(Path("models/default"), "--model", help="A trained model directory."),
+    output_dir: Path = typer.Option(Path("data/export"), "-o", "--output-dir", help="Where to write the predictions."),
+    split: list[str] = typer.Option(["validation", "test"], help="Which splits to pre-code."),
+    params: Path = typer.Option(Path("configs/params.yaml"), help="Hyperparameters."),
+    codebook: Path = typer.Option(Path("configs/codebook.yaml"), help="The coding scheme."),
+) -> None:
+    """Pre-code the held-out interviews as .jsonl, .csv, .html and .qdpx (DVC stage `export`)."""
+    from pipeline.export import export as run_export
+
+    summary = run_export(prepared_dir=prepared_dir, model_dir=model, output_dir=output_dir, splits=tuple(split),
+                         params_path=params, codebook_path=codebook)
+    print(f"export: {summary['fragments']} fragments of {summary['documents']} documents ({summary['model']}) "
+          f"-> {output_dir}", file=sys.stderr)
+
+
+@app.command()
+@guarded
+def bench(
+    model: Path = typer.Option(Path("models/default"), "--model", help="A trained model directory."),
+    prepared: Path = typer.Option(Path("data/prepared/fragments.jsonl"), help="Corpus fragments to score."),
+    corpus_dir: Path = typer.Option(Path("corpus/synthetic"), help="Transcripts for the 15,000-word interview."),
+    fragments: int = typer.Option(400, help="How many corpus fragments to score per repeat."),
+    repeats: int = typer.Option(3, help="Repeats per measurement (medians are reported)."),
+    train_steps: int = typer.Option(5, help="Training steps to time (after one warm-up step)."),
+    backbone: Optional[str] = typer.Option(None, help="Backbone for the training benchmark (default: params)."),
+    skip: list[str] = typer.Option([], help="Skip: segment, qdpx, predict, e2e, train."),
+    output: Path = typer.Option(Path("reports/bench.json"), "-o", "--output", help="Where to write the figures."),
+) -> None:
+    """Measure throughput and memory (predict vs plain transformers, e2e, training, ingest)."""
+    import json
+
+    from pipeline.bench import run_bench
+    from pipeline.io_utils import write_json
+
+    results = run_bench(model_dir=model, prepared=prepared, corpus_dir=corpus_dir, n_fragments=fragments,
+                        repeats=repeats, train_steps=train_steps, backbone=backbone, skip=set(skip))
+    write_json(output, results)
+    print(json.dumps(results, indent=2))
+
+
 def main() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     from transformers.utils import logging as hf_logging

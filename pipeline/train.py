@@ -36,6 +36,10 @@ from pipeline.thresholds import macro_f1, tune_thresholds
 from pipeline.training_data import LabelledFragments, data_hash, load_training_splits
 
 
+# Extra Trainer callbacks (the benchmark adds a step timer); empty in normal runs.
+EXTRA_CALLBACKS: list[Any] = []
+
+
 def _dataset(fragments: LabelledFragments, tokenizer, *, prefix: str, max_length: int):
     from datasets import Dataset
 
@@ -79,6 +83,7 @@ def train(
     codebook_path: Path | None = None,
     max_steps: int | None = None,
     backbone: str | None = None,
+    save_model_dir: bool = True,
 ) -> ModelMetadata:
     """Train a model on `prepared` fragments and save it to `model_dir`; return its metadata."""
     from transformers import DataCollatorWithPadding, EarlyStoppingCallback, Trainer, TrainingArguments, set_seed
@@ -104,7 +109,7 @@ def train(
         print(f"train: --resume: no checkpoint in {checkpoint_dir}, starting from the beginning", file=sys.stderr)
     if not resume and has_checkpoint:
         shutil.rmtree(checkpoint_dir)  # a fresh run must not mix with an old run's checkpoints
-    callbacks = [EarlyStoppingCallback(early_stopping_patience=int(params["early_stopping_patience"]))]
+    callbacks = [EarlyStoppingCallback(early_stopping_patience=int(params["early_stopping_patience"])), *EXTRA_CALLBACKS]
     live = None
     if live_dir is not None:
         from dvclive import Live
@@ -125,12 +130,12 @@ def train(
         bf16=precision == "bf16",
         use_cpu=not torch.cuda.is_available(),
         eval_strategy="steps" if max_steps else "epoch",
-        save_strategy="steps" if max_steps else "epoch",
+        save_strategy=("steps" if max_steps else "epoch") if save_model_dir else "no",
         eval_steps=max_steps or None,
         save_steps=max_steps or None,
         logging_strategy="steps",
         logging_steps=10,
-        load_best_model_at_end=True,
+        load_best_model_at_end=save_model_dir,
         metric_for_best_model="macro_f1",
         greater_is_better=True,
         save_total_limit=int(params["save_total_limit"]),
@@ -152,6 +157,8 @@ def train(
         callbacks=callbacks,
     )
     trainer.train(resume_from_checkpoint=True if resume and has_checkpoint else None)
+    if not save_model_dir:  # benchmark runs: only the step timings matter
+        return None  # type: ignore[return-value]
     model = trainer.model
     scores = score_texts(model, tokenizer, validation_set.texts, text_prefix=prefix, max_length=max_length,
                          batch_size=int(params["eval_batch_size"]), precision=precision, long_fragments="truncate")

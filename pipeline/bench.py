@@ -1,0 +1,192 @@
+"""`capcode bench`: throughput and memory figures, measured, with a plain-transformers reference.
+
+Each measurement runs in its own Python process so its peak RSS is its own (ru_maxrss of the child):
+- predict: fragments/s of capcode's scoring (length-sorted batches, bf16 autocast where native) against the
+  same forward pass in plain transformers (fp32, batches in corpus order, padded to the longest), on the
+  corpus's real fragments, median over repeats, plus peak RSS;
+- e2e: `capcode predict` on a ~15,000-word interview, model load included, wall-clock median;
+- train: seconds per training step (Trainer, the configured batch size and precision), plus peak RSS;
+- segment and qdpx import: the ingest benchmarks of those modules.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipeline.config import load_params
+from pipeline.corpus import read_jsonl
+from pipeline.errors import InputError
+
+
+def _codable_texts(prepared: Path, limit: int) -> list[str]:
+    if not prepared.is_file():
+        raise InputError(prepared, "no prepared fragments; run `dvc repro prepare` (or `capcode prepare`) first")
+    texts = [r["text"] for r in read_jsonl(prepared) if r.get("codable") and r.get("split") != "gold"]
+    return texts[:limit]
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def worker_predict(model_dir: Path, prepared: Path, n: int, repeats: int) -> dict[str, Any]:
+    """Time capcode's scoring and the plain-transformers reference on the same texts in one process."""
+    import torch
+
+    from pipeline.codebook import load_codebook
+    from pipeline.model import load_model, mean_pool, model_input_text
+    from pipeline.precision import resolve_precision
+    from pipeline.scoring import score_texts
+
+    params = load_params("predict")
+    texts = _codable_texts(prepared, n)
+    model, tokenizer, metadata = load_model(model_dir, load_codebook())
+    precision = resolve_precision(params["precision"])
+    ours, reference = [], []
+    batch = int(params["batch_size"])
+    score_texts(model, tokenizer, texts[:batch], text_prefix=metadata.text_prefix, max_length=metadata.max_length,
+                batch_size=batch, precision=precision, show_progress=False)  # warm-up
+    for _ in range(repeats):
+        start = time.perf_counter()
+        score_texts(model, tokenizer, texts, text_prefix=metadata.text_prefix, max_length=metadata.max_length,
+                    batch_size=batch, precision=precision, long_fragments=params["long_fragments"], show_progress=False)
+        ours.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        with torch.inference_mode():
+            for i in range(0, len(texts), batch):
+                chunk = [model_input_text(t, metadata.text_prefix) for t in texts[i : i + batch]]
+                encoded = tokenizer(chunk, padding=True, truncation=True, max_length=metadata.max_length,
+                                    return_tensors="pt")
+                hidden = model.encoder(**encoded).last_hidden_state
+                torch.sigmoid(model.head(mean_pool(hidden, encoded["attention_mask"])))
+        reference.append(time.perf_counter() - start)
+    lengths = [len(tokenizer(model_input_text(t, metadata.text_prefix))["input_ids"]) for t in texts]
+    return {
+        "n_fragments": len(texts), "repeats": repeats, "precision": precision,
+        "tokens_median": float(np.median(lengths)), "tokens_p90": float(np.percentile(lengths, 90)),
+        "capcode_fragments_per_s": len(texts) / statistics.median(ours),
+        "reference_fragments_per_s": len(texts) / statistics.median(reference),
+        "speedup_vs_reference": statistics.median(reference) / statistics.median(ours),
+        "peak_rss_mb": _peak_rss_mb(),
+    }
+
+
+def worker_train(prepared: Path, backbone: str | None, steps: int) -> dict[str, Any]:
+    """Seconds per optimizer step of the configured training, after one warm-up step."""
+    from transformers import TrainerCallback
+
+    from pipeline import train as train_module
+
+    times: list[float] = []
+
+    class StepTimer(TrainerCallback):
+        def on_step_begin(self, args, state, control, **kwargs):
+            self.start = time.perf_counter()
+
+        def on_step_end(self, args, state, control, **kwargs):
+            times.append(time.perf_counter() - self.start)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        original = train_module.EXTRA_CALLBACKS
+        train_module.EXTRA_CALLBACKS = [StepTimer()]
+        try:
+            train_module.train(prepared=prepared, model_dir=Path(tmp) / "model", checkpoint_dir=Path(tmp) / "ck",
+                               live_dir=None, max_steps=steps + 1, backbone=backbone, save_model_dir=False)
+        finally:
+            train_module.EXTRA_CALLBACKS = original
+    params = load_params("train")
+    return {"steps": len(times) - 1, "batch_size": int(params["batch_size"]),
+            "seconds_per_step_median": statistics.median(times[1:]), "peak_rss_mb": _peak_rss_mb()}
+
+
+def _run_worker(args: list[str]) -> dict[str, Any]:
+    env = dict(os.environ, CAPCODE_PROGRESS="0", TOKENIZERS_PARALLELISM="false")
+    result = subprocess.run([sys.executable, "-m", "pipeline.bench", *args], capture_output=True, text=True, env=env)
+    if result.returncode != 0:
+        raise RuntimeError(f"benchmark worker {args[0]} failed: {result.stderr.strip().splitlines()[-1:]}")
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def long_interview(corpus_dir: Path, n_words: int) -> str:
+    """Concatenate synthetic transcripts until about `n_words` words: a 90-minute interview's length."""
+    parts, words = [], 0
+    for path in sorted((corpus_dir / "transcripts").glob("*.txt")):
+        text = path.read_text(encoding="utf-8")
+        parts.append(text)
+        words += len(text.split())
+        if words >= n_words:
+            break
+    text = "\n\n".join(parts)
+    return " ".join(text.split(" ")[: int(n_words * 1.05)]) if words > n_words else text
+
+
+def bench_e2e(model_dir: Path, corpus_dir: Path, n_words: int, repeats: int) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        transcript = Path(tmp) / "interview.txt"
+        text = long_interview(corpus_dir, n_words)
+        transcript.write_text(text, encoding="utf-8")
+        seconds, rss = [], []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            result = subprocess.run([sys.executable, "-m", "pipeline.cli", "predict", str(transcript), "--model",
+                                     str(model_dir), "-o", str(Path(tmp) / "out.jsonl")], capture_output=True, text=True,
+                                    env=dict(os.environ, CAPCODE_PROGRESS="0"))
+            seconds.append(time.perf_counter() - start)
+            rss.append(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
+            if result.returncode != 0:
+                raise RuntimeError(f"capcode predict failed: {result.stderr.strip()[-300:]}")
+        fragments = sum(1 for _ in open(Path(tmp) / "out.jsonl", encoding="utf-8"))
+    return {"words": len(text.split()), "fragments": fragments,
+            "seconds_median": statistics.median(seconds), "seconds_all": seconds, "peak_rss_mb_max": max(rss)}
+
+
+def run_bench(*, model_dir: Path, prepared: Path, corpus_dir: Path, n_fragments: int = 400, repeats: int = 3,
+              train_steps: int = 5, backbone: str | None = None, skip: set[str] = frozenset()) -> dict[str, Any]:
+    """All figures as one dict (also written to reports/bench.json by the CLI)."""
+    import platform
+
+    results: dict[str, Any] = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version()}}
+    if "segment" not in skip:
+        from pipeline.segment_bench import bench_segment
+
+        results["segment_15k_words"] = bench_segment()
+    if "qdpx" not in skip:
+        from pipeline.qdpx_bench import bench_import
+
+        results["qdpx_import_50x5000"] = bench_import()
+    if "predict" not in skip:
+        results["predict"] = _run_worker(["predict", str(model_dir), str(prepared), str(n_fragments), str(repeats)])
+    if "e2e" not in skip:
+        results["e2e_15k_words"] = bench_e2e(model_dir, corpus_dir, 15000, repeats)
+    if "train" not in skip:
+        results["train"] = _run_worker(["train", str(prepared), backbone or "", str(train_steps)])
+    return results
+
+
+def _worker_main(argv: list[str]) -> None:
+    kind = argv[0]
+    if kind == "predict":
+        out = worker_predict(Path(argv[1]), Path(argv[2]), int(argv[3]), int(argv[4]))
+    elif kind == "train":
+        out = worker_train(Path(argv[1]), argv[2] or None, int(argv[3]))
+    else:
+        raise SystemExit(f"unknown worker {kind}")
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    _worker_main(sys.argv[1:])

@@ -1,0 +1,64 @@
+"""DVC stage `export`: pre-coded output for the held-out (validation and test) interviews.
+
+Reads the prepared fragments and documents, scores the held-out interviews' fragments with the trained model
+and writes them in every format a researcher uses: JSONL, CSV, a readable HTML page and a REFI-QDA project
+to open in NVivo, ATLAS.ti, MAXQDA or QualCoder.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from pipeline.codebook import load_codebook
+from pipeline.config import load_params
+from pipeline.corpus import read_jsonl
+from pipeline.documents import Document
+from pipeline.errors import InputError
+from pipeline.predict import apply_model
+from pipeline.predict_output import write_predictions
+
+FORMATS = (".jsonl", ".csv", ".html", ".qdpx")
+
+
+def load_prepared_documents(path: Path, ids: set[str]) -> list[Document]:
+    """Documents written by `prepare` (text and metadata; turns are not needed for export)."""
+    documents = []
+    for record in read_jsonl(path):
+        if record["id"] in ids:
+            documents.append(Document(id=record["id"], text=record["text"], source=record["source"],
+                                      turns=[], metadata=record["metadata"]))
+    return documents
+
+
+def export(
+    *, prepared_dir: Path, model_dir: Path, output_dir: Path, splits: tuple[str, ...] = ("validation", "test"),
+    params_path: Path | None = None, codebook_path: Path | None = None,
+) -> dict[str, Any]:
+    """Write `predictions.{jsonl,csv,html,qdpx}` for the fragments of `splits` into `output_dir`."""
+    params = load_params("predict", params_path) if params_path else load_params("predict")
+    codebook = load_codebook(codebook_path) if codebook_path else load_codebook()
+    fragments_path = prepared_dir / "fragments.jsonl"
+    records = [
+        {k: v for k, v in r.items() if k not in ("labels", "split")} | {"split": r["split"]}
+        for r in read_jsonl(fragments_path) if r.get("split") in splits
+    ]
+    if not records:
+        raise InputError(fragments_path, f"no fragments in splits {', '.join(splits)}; run the prepare stage first")
+    predicted, metadata = apply_model(records, model_dir=model_dir, codebook=codebook, params=params)
+    documents = load_prepared_documents(prepared_dir / "documents.jsonl", {r["document"] for r in records})
+    output_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.", dir=output_dir.parent))
+    try:  # all four files or none: write into a staging directory, then swap it in
+        for suffix in FORMATS:
+            write_predictions(staging / f"predictions{suffix}", records=predicted, documents=documents,
+                              metadata=metadata, codebook=codebook, base_projects=[])
+        if output_dir.exists():
+            shutil.rmtree(output_dir)
+        staging.rename(output_dir)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+    return {"fragments": len(predicted), "documents": len(documents), "model": metadata.identity}
