@@ -97,7 +97,12 @@ def train(
     backbone_spec = backbone or params["backbone"]
     backbone_dir = resolve_backbone(backbone_spec, cache_dir=REPO_ROOT / "models")
     model, tokenizer = build_classifier(backbone_dir, len(code_ids), params, torch.tensor(train_set.labels, dtype=torch.float))
-    max_length, prefix = int(params["max_length"]), params["text_prefix"]
+    prefix = params["text_prefix"]
+    # never longer than the encoder's position table: a longer window would index past it
+    max_length = min(int(params["max_length"]), int(model.encoder.config.max_position_embeddings))
+    if max_length < int(params["max_length"]):
+        print(f"train: max_length {params['max_length']} exceeds the backbone's {max_length} positions; using "
+              f"{max_length}", file=sys.stderr)
     train_data = _dataset(train_set, tokenizer, prefix=prefix, max_length=max_length)
     validation_data = _dataset(validation_set, tokenizer, prefix=prefix, max_length=max_length)
     precision = resolve_precision(params["precision"])

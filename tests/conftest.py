@@ -15,3 +15,26 @@ def tiny_backbone(tmp_path_factory):
     from tests.tiny_backbone import build_tiny_backbone
 
     return build_tiny_backbone(tmp_path_factory.mktemp("tiny-backbone"))
+
+
+@pytest.fixture(scope="session")
+def prepared_mini(tmp_path_factory):
+    """Prepared fragments of a small labelled corpus (directory with fragments.jsonl, documents.jsonl)."""
+    from pipeline.prepare import prepare
+    from tests.model_helpers import write_mini_corpus
+
+    root = tmp_path_factory.mktemp("mini")
+    corpus = write_mini_corpus(root / "corpus")
+    prepare(collections=[corpus], output_dir=root / "prepared")
+    return root / "prepared"
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_backbone, prepared_mini, tmp_path_factory):
+    """A model trained for a few steps on the tiny backbone (seconds)."""
+    from pipeline.train import train
+
+    root = tmp_path_factory.mktemp("tiny-model")
+    train(prepared=prepared_mini / "fragments.jsonl", model_dir=root / "model", checkpoint_dir=root / "checkpoints",
+          live_dir=root / "live", backbone=str(tiny_backbone), max_steps=6)
+    return root / "model"
