@@ -231,17 +231,17 @@ class _NfcMap:
         if index >= lf_end:
             return index + (nfc_end - lf_end), True
         whole = unicodedata.normalize("NFC", chunk)
+
+        def splits_cleanly(offset: int) -> bool:
+            nfc = unicodedata.normalize
+            return nfc("NFC", chunk[:offset]) + nfc("NFC", chunk[offset:]) == whole
+
         offset = index - lf_start
-        prefix = unicodedata.normalize("NFC", chunk[:offset])
-        if whole.startswith(prefix) and (offset == len(chunk) or unicodedata.combining(chunk[offset]) == 0):
-            return nfc_start + len(prefix), True
+        aligned = splits_cleanly(offset)
         step = 1 if round_up else -1
-        while 0 < offset < len(chunk):
+        while not splits_cleanly(offset):  # ends at 0 or len(chunk) at the latest
             offset += step
-            prefix = unicodedata.normalize("NFC", chunk[:offset])
-            if whole.startswith(prefix) and (offset == len(chunk) or unicodedata.combining(chunk[offset]) == 0):
-                break
-        return nfc_start + len(unicodedata.normalize("NFC", chunk[:offset])), False
+        return nfc_start + len(unicodedata.normalize("NFC", chunk[:offset])), aligned
 
 
 def _on_boundary(text: str, index: int) -> bool:

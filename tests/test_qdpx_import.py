@@ -361,3 +361,9 @@ def test_positions_inside_a_character_round_outwards():
     assert stored.to_normalised(5, utf16, round_up=False) == (3, False)  # between CR and LF
     assert stored.to_normalised(7, utf16, round_up=False) == (5, True)
     assert stored.length(utf16) == 7 and stored.length(DIALECTS["codepoint-lf"]) == 5
+    decomposed = SourceText("cafe\u0301 x")  # stored decomposed; normalised to "café x"
+    spec = DIALECTS["codepoint"]
+    assert decomposed.text == "café x"
+    assert decomposed.to_normalised(4, spec, round_up=False) == (3, False)  # between e and its accent
+    assert decomposed.to_normalised(4, spec, round_up=True) == (4, False)
+    assert decomposed.to_normalised(6, spec, round_up=False) == (5, True)
