@@ -367,3 +367,34 @@ def test_positions_inside_a_character_round_outwards():
     assert decomposed.to_normalised(4, spec, round_up=False) == (3, False)  # between e and its accent
     assert decomposed.to_normalised(4, spec, round_up=True) == (4, False)
     assert decomposed.to_normalised(6, spec, round_up=False) == (5, True)
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "cp1252", "utf-8-sig"])
+def test_source_files_in_other_encodings(tmp_path, encoding):
+    text = "R: De schepen van financiën zegt: ‘één visie’.\n"
+    start = text.index("visie")
+    xml = (
+        '<Project xmlns="urn:QDA-XML:project:1.0" name="enc"><Sources>'
+        '<TextSource guid="55555555-5555-5555-5555-555555555555" name="a" plainTextPath="internal://a.txt">'
+        f'<PlainTextSelection guid="66666666-6666-6666-6666-666666666666" startPosition="{start}" endPosition="{start + 5}"/>'
+        "</TextSource></Sources></Project>"
+    )
+    path = tmp_path / "enc.qdpx"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("project.qde", xml)
+        archive.writestr("sources/a.txt", text.encode(encoding))
+    project = read_project(path)
+    source = project.sources["55555555-5555-5555-5555-555555555555"]
+    assert source.text == text and source.text[project.selections[0].start : project.selections[0].end] == "visie"
+
+
+def test_users_sharing_a_name_stay_apart(tmp_path):
+    text = "R: een twee drie\n"
+    sels = [FixtureSelection(0, 3, 6, ("Intern",), "Jan"), FixtureSelection(0, 7, 11, ("Intern",), "Piet")]
+    path = write_dialect_project(tmp_path / "u.qdpx", texts=[("t", text)], selections=sels, dialect="codepoint")
+    data = zipfile.ZipFile(path).read("project.qde").decode().replace('name="Piet"', 'name="Jan"')
+    with zipfile.ZipFile(path) as original, zipfile.ZipFile(tmp_path / "u2.qdpx", "w") as copy:
+        for name in original.namelist():
+            copy.writestr(name, data if name == "project.qde" else original.read(name))
+    collection = read_qdpx_collection(tmp_path / "u2.qdpx", load_codebook())
+    assert len(collection.coders) == 2 and all(c.startswith("Jan (") for c in collection.coders)
