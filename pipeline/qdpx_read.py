@@ -70,6 +70,7 @@ class QdpxArchive:
             raise InputError(self.path, f"not a .qdpx: a .qdpx is a ZIP archive, and this one cannot be opened ({err})") from None
         try:
             self._entries = self._check_entries()
+            self._folded = {name.lower(): name for name in self._entries}  # for case-insensitive lookups
         except BaseException:
             self._zip.close()
             raise
@@ -134,11 +135,7 @@ class QdpxArchive:
         Folder and file names match case-insensitively (ATLAS.ti writes upper-case GUIDs and `Sources/`).
         """
         relative = _check_entry_name(relative, self.path)
-        wanted = {f"sources/{relative}".lower(), relative.lower()}
-        for name in self._entries:
-            if name.lower() in wanted:
-                return name
-        return None
+        return self._folded.get(f"sources/{relative}".lower()) or self._folded.get(relative.lower())
 
     def read(self, name: str) -> bytes:
         """The bytes of one entry, never more than its declared size."""
