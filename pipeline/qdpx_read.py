@@ -71,6 +71,8 @@ class QdpxArchive:
         try:
             self._entries = self._check_entries()
             self._folded = {name.lower(): name for name in self._entries}  # for case-insensitive lookups
+            if len(self._folded) != len(self._entries):
+                raise InputError(self.path, "has entries whose names differ only in case; refusing an ambiguous archive")
         except BaseException:
             self._zip.close()
             raise

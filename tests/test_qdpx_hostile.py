@@ -133,6 +133,10 @@ def test_duplicate_entries_are_refused(tmp_path):
     refused(path, "appears twice")
 
 
+def test_entries_differing_only_in_case_are_refused(tmp_path):
+    refused(make(tmp_path, good_entries(**{f"Sources/{SOURCE_GUID}.txt": "ander"})), "differ only in case")
+
+
 def test_missing_source_file(tmp_path):
     refused(make(tmp_path, {"project.qde": project_xml()}), f"no sources/{SOURCE_GUID}.txt")
 
