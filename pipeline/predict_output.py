@@ -130,5 +130,6 @@ def write_predictions_qdpx(output: Path, *, records, documents, metadata: ModelM
         for r in records if r["coded"] for code, value in r["labels"].items() if value
     ]
     base = read_project(base_projects[0]) if len(base_projects) == 1 else None
+    scores = {(r["document"], r["start"], r["end"]): r["scores"] for r in records if r["coded"]}
     write_qdpx(output, documents=documents, suggestions=suggestions, codebook=codebook,
-               model_user=f"capcode model {metadata.identity}", base_project=base)
+               model_user=f"capcode model {metadata.identity}", base_project=base, scores=scores)

@@ -8,6 +8,7 @@ are binary or that no supported encoding reads cleanly.
 from __future__ import annotations
 
 import codecs
+import re
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +18,6 @@ from pipeline.errors import InputError
 # Bytes that cp1252 leaves undefined; latin-1 maps them to C1 control characters, which never occur in
 # real transcripts. A file that only decodes by producing them is not a text file we understand.
 _CP1252_UNDEFINED = {0x81, 0x8D, 0x8F, 0x90, 0x9D}
-_ALLOWED_CONTROLS = {"\n", "\r", "\t", "\f"}
 
 
 @dataclass(frozen=True)
@@ -33,11 +33,14 @@ def normalise_text(text: str) -> str:
     return unicodedata.normalize("NFC", text)
 
 
+# Unicode category Cc (C0 and C1 controls) minus the line and tab controls that text files contain.
+_STRAY_CONTROL = re.compile("[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f]")
+
+
 def _control_share(text: str) -> float:
     if not text:
         return 0.0
-    controls = sum(1 for ch in text if unicodedata.category(ch) == "Cc" and ch not in _ALLOWED_CONTROLS)
-    return controls / len(text)
+    return len(_STRAY_CONTROL.findall(text)) / len(text)
 
 
 def decode_bytes(data: bytes, path: str | Path, encoding: str | None = None) -> DecodedText:
