@@ -96,14 +96,20 @@ def _alias_table(codebook: Codebook) -> dict[str, str]:
 
 
 def _require_keys(entry: dict, keys: tuple[str, ...], where: str, path: Path) -> None:
+    if not isinstance(entry, dict):
+        raise InputError(path, f"{where} must be a mapping with {', '.join(keys)}, found {entry!r}")
     missing = [key for key in keys if key not in entry]
     if missing:
         raise InputError(path, f"{where} lacks {', '.join(missing)}; every entry needs {', '.join(keys)}")
 
 
-def load_codebook(path: str | Path = DEFAULT_CODEBOOK) -> Codebook:
-    """Load and validate a codebook; every problem is an InputError that names the entry."""
-    path = Path(path)
+def _entry_id(entry: object) -> str:
+    return str(entry.get("id", "?")) if isinstance(entry, dict) else "?"
+
+
+def load_codebook(path: str | Path | None = None) -> Codebook:
+    """Load and validate a codebook (default: the shipped one); every problem is an InputError."""
+    path = Path(path or DEFAULT_CODEBOOK)
     return _load_codebook(str(path.resolve()))
 
 
@@ -113,8 +119,11 @@ def _load_codebook(path_str: str) -> Codebook:
     raw = read_yaml(path)
     _require_keys(raw, ("axes", "codes"), "the codebook", path)
     axes: list[Axis] = []
+    for key in ("axes", "codes"):
+        if not isinstance(raw[key], list):
+            raise InputError(path, f"'{key}' must be a list of entries, found {type(raw[key]).__name__}")
     for entry in raw["axes"]:
-        _require_keys(entry, ("id", "label", "poles"), f"axis {entry.get('id', '?')}", path)
+        _require_keys(entry, ("id", "label", "poles"), f"axis {_entry_id(entry)}", path)
         if not isinstance(entry["poles"], list) or len(entry["poles"]) != 2:
             raise InputError(path, f"axis '{entry['id']}' needs exactly two poles, found {entry['poles']!r}")
         axes.append(Axis(entry["id"], entry["label"], tuple(entry["poles"])))
@@ -122,7 +131,7 @@ def _load_codebook(path_str: str) -> Codebook:
     codes: list[Code] = []
     seen_names: dict[str, str] = {}
     for entry in raw["codes"]:
-        _require_keys(entry, ("id", "axis", "label", "colour", "definition"), f"code {entry.get('id', '?')}", path)
+        _require_keys(entry, ("id", "axis", "label", "colour", "definition"), f"code {_entry_id(entry)}", path)
         code_id = entry["id"]
         if not _ID.match(str(code_id)):
             raise InputError(path, f"code id '{code_id}' must be lower-case letters, digits and underscores")

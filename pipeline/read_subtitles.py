@@ -9,11 +9,13 @@ through a QDA program; cue times are kept as turn metadata, out of the text.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.documents import RESPONDENT, Turn
 from pipeline.errors import InputError
+from pipeline.turns import load_conventions
 
 _TIME = r"(?:\d{1,2}:)?\d{1,2}:\d{2}[.,]\d{1,3}"
 _CUE_TIMING = re.compile(rf"^\s*(?P<start>{_TIME})\s*-->\s*(?P<end>{_TIME})")
@@ -47,17 +49,36 @@ def parse_cues(text: str, path: Path) -> list[Cue]:
         voice = _VOICE.search(payload)
         if voice:
             speaker, body = voice.group("name").strip(), voice.group("text")
-        body = _TAG.sub("", body).strip()
-        if speaker is None:
-            zoom = _ZOOM_SPEAKER.match(body)
-            if zoom:
-                speaker, body = zoom.group("name").strip(), zoom.group("text").strip()
-        body = re.sub(r"\s*\n\s*", " ", body)
+        body = re.sub(r"\s*\n\s*", " ", _TAG.sub("", body).strip())
         if body:
             cues.append(Cue(timing.group("start"), timing.group("end"), speaker, body))
     if not cues:
         raise InputError(path, "no caption cues found; expected WebVTT/SRT cues like '00:00:01.000 --> 00:00:04.000'")
+    _zoom_speakers(cues)
     return cues
+
+
+def _zoom_speakers(cues: list[Cue]) -> None:
+    """Move Zoom's ``Name: text`` prefixes into the speaker, in place.
+
+    Like name markers in plain transcripts, a label counts when it is a known marker (``Interviewer``) or
+    starts enough cues; once a file has such speakers, any label shaped like a name counts too. So a Whisper
+    sentence like "Het punt is dit: ..." keeps its text, and a Zoom guest who spoke once keeps the name.
+    """
+    conventions = load_conventions()
+    found = [(cue, _ZOOM_SPEAKER.match(cue.text)) for cue in cues if cue.speaker is None]
+    labels = {match.group("name").strip() for _, match in found if match}
+    counts = Counter(match.group("name").strip() for _, match in found if match)
+
+    def fits(name: str, patterns: tuple) -> bool:
+        return any(pattern.fullmatch(f"{name}:") for pattern in patterns)
+
+    sure = {name for name in labels
+            if fits(name, conventions.speaker_markers) or counts[name] >= conventions.name_marker_min_turns}
+    accepted = sure | ({name for name in labels if fits(name, conventions.name_markers)} if sure else set())
+    for cue, match in found:
+        if match and match.group("name").strip() in accepted:
+            cue.speaker, cue.text = match.group("name").strip(), match.group("text").strip()
 
 
 def cues_to_document(cues: list[Cue]) -> tuple[str, list[Turn]]:

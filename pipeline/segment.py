@@ -10,16 +10,23 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from functools import lru_cache
-
-import spacy
-from spacy.language import Language
+from typing import TYPE_CHECKING
 
 from pipeline.documents import Document, Fragment, Turn, fragment_id
+
+if TYPE_CHECKING:
+    from spacy.language import Language
 
 
 @lru_cache(maxsize=1)
 def dutch_sentencizer() -> Language:
-    """A blank Dutch pipeline with the rule-based sentencizer (no Dutch model can be installed offline)."""
+    """A blank Dutch pipeline with the rule-based sentencizer (no Dutch model can be installed offline).
+
+    spaCy is imported here, not at module level: importing it takes seconds, and bad input should be
+    refused before that.
+    """
+    import spacy
+
     nlp = spacy.blank("nl")
     nlp.add_pipe("sentencizer")
     return nlp

@@ -78,14 +78,27 @@ def _lines(text: str) -> list[_Line]:
     return lines
 
 
-def _match_marker(line: str, conventions: TranscriptConventions, names: set[str] | None) -> regex.Match | None:
+def _marker_start(text: str, line: _Line, conventions: TranscriptConventions) -> tuple[int, str | None]:
+    """Where a marker may begin on the line: past a leading timestamp (``[00:00:05] R: ...``), if any."""
+    stamp = conventions.timestamp.match(text, line.start, line.end)
+    if not stamp:
+        return line.start, None
+    pos = stamp.end()
+    while pos < line.end and text[pos] in " \t":
+        pos += 1
+    return pos, stamp.group(0)
+
+
+def _match_marker(
+    text: str, pos: int, end: int, conventions: TranscriptConventions, names: set[str] | None
+) -> regex.Match | None:
     for pattern in conventions.speaker_markers:
-        match = pattern.match(line)
+        match = pattern.match(text, pos, end)
         if match:
             return match
     if names:
         for pattern in conventions.name_markers:
-            match = pattern.match(line)
+            match = pattern.match(text, pos, end)
             if match and match.group("speaker") in names:
                 return match
     return None
@@ -95,8 +108,9 @@ def _name_labels(text: str, lines: list[_Line], conventions: TranscriptConventio
     """Name labels that start enough lines to be speaker markers rather than running text."""
     counts: Counter[str] = Counter()
     for line in lines:
+        pos, _ = _marker_start(text, line, conventions)
         for pattern in conventions.name_markers:
-            match = pattern.match(text, line.start, line.end)
+            match = pattern.match(text, pos, line.end)
             if match and len(match.group("speaker")) <= conventions.name_marker_max_length:
                 counts[match.group("speaker")] += 1
                 break
@@ -132,32 +146,33 @@ def _trim(text: str, start: int, end: int, conventions: TranscriptConventions) -
 def find_turns(text: str, conventions: TranscriptConventions | None = None) -> list[Turn]:
     """Split a normalised transcript into speaker turns (roles still unassigned: see `assign_roles`).
 
-    Lines that start with a marker open a turn; following lines without a marker continue it. Text before
-    the first marker becomes a turn with role `other`. A transcript without any marker is one speaker, split
-    at blank lines.
+    Lines that start with a marker (possibly after a timestamp: ``[00:00:05] R: ...``) open a turn; following
+    lines without a marker continue it. Text before the first marker becomes a turn with role `other`. A
+    transcript without any marker is one speaker, split at blank lines.
     """
     conventions = conventions or load_conventions()
     lines = _lines(text)
     names = _name_labels(text, lines, conventions)
-    # (speaker or None, content start, end of last line) for each opened block
+    # (speaker or None, content start, end of last line, marked, timestamp before the marker) per block
     blocks: list[list] = []
     for line in lines:
-        line_text = text[line.start : line.end]
-        match = _match_marker(line_text, conventions, names)
+        pos, lead_stamp = _marker_start(text, line, conventions)
+        match = _match_marker(text, pos, line.end, conventions, names)
         if match:
-            blocks.append([match.group("speaker").strip(), line.start + match.end(), line.end, True])
+            blocks.append([match.group("speaker").strip(), match.end(), line.end, True, lead_stamp])
         elif blocks:
             blocks[-1][2] = line.end
-        elif line_text.strip():
-            blocks.append([None, line.start, line.end, False])
-    has_markers = any(marked for *_, marked in blocks)
+        elif text[line.start : line.end].strip():
+            blocks.append([None, line.start, line.end, False, None])
+    has_markers = any(block[3] for block in blocks)
     if not has_markers:
         return _paragraph_turns(text, lines, conventions)
     turns = []
-    for speaker, start, end, marked in blocks:
+    for speaker, start, end, marked, lead_stamp in blocks:
         start, end, stamp = _trim(text, start, end, conventions)
         role = RESPONDENT if marked else OTHER
-        turns.append(Turn(speaker=speaker if marked else None, role=role, start=start, end=end, timestamp=stamp))
+        turns.append(Turn(speaker=speaker if marked else None, role=role, start=start, end=end,
+                          timestamp=lead_stamp or stamp))
     return [t for t in turns if t.end > t.start]
 
 
