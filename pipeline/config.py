@@ -37,8 +37,9 @@ def _cached_params(path: str) -> dict[str, Any]:
     return read_yaml(path)
 
 
-def load_params(section: str | None = None, path: str | Path = DEFAULT_PARAMS) -> dict[str, Any]:
-    """Return `configs/params.yaml` or one of its stage sections (a copy, safe to modify)."""
+def load_params(section: str | None = None, path: str | Path | None = None) -> dict[str, Any]:
+    """Return `configs/params.yaml` (or the file at `path`) or one of its stage sections (a copy)."""
+    path = path or DEFAULT_PARAMS
     params = _cached_params(str(path))
     if section is None:
         return dict(params)

@@ -38,8 +38,8 @@ def export(
     params_path: Path | None = None, codebook_path: Path | None = None,
 ) -> dict[str, Any]:
     """Write `predictions.{jsonl,csv,html,qdpx}` for the fragments of `splits` into `output_dir`."""
-    params = load_params("predict", params_path) if params_path else load_params("predict")
-    codebook = load_codebook(codebook_path) if codebook_path else load_codebook()
+    params = load_params("predict", params_path)
+    codebook = load_codebook(codebook_path)
     fragments_path = prepared_dir / "fragments.jsonl"
     records = [
         {k: v for k, v in r.items() if k not in ("labels", "split")} | {"split": r["split"]}

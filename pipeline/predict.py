@@ -115,9 +115,9 @@ def predict(
         raise InputError(output, f"unsupported output type '{suffix}'; expected one of {', '.join(sorted(OUTPUT_SUFFIXES))}")
     if suffix == ".qdpx" and any(p.suffix.lower() == ".jsonl" for p in inputs):
         raise InputError(output, "a .qdpx needs the full transcripts; give transcripts or a .qdpx as input, not fragments")
-    params = load_params("predict", params_path) if params_path else load_params("predict")
-    segment_params = load_params("segment", params_path) if params_path else load_params("segment")
-    codebook = load_codebook(codebook_path) if codebook_path else load_codebook()
+    params = load_params("predict", params_path)
+    segment_params = load_params("segment", params_path)
+    codebook = load_codebook(codebook_path)
     gathered = gather_inputs(inputs, max_fragment_tokens=int(segment_params["max_fragment_tokens"]), encoding=encoding)
     records, metadata = apply_model(gathered.records, model_dir=model_dir, codebook=codebook, params=params,
                                     code_all_roles=code_all_roles)

@@ -90,9 +90,9 @@ def prepare(
     *, collections: list[Path], output_dir: Path, codebook_path: Path | None = None, params_path: Path | None = None,
 ) -> dict[str, Any]:
     """Run the prepare stage; write `fragments.jsonl`, `documents.jsonl` and `prepare_report.json`."""
-    params = load_params("prepare", params_path) if params_path else load_params("prepare")
-    segment_params = load_params("segment", params_path) if params_path else load_params("segment")
-    codebook = load_codebook(codebook_path) if codebook_path else load_codebook()
+    params = load_params("prepare", params_path)
+    segment_params = load_params("segment", params_path)
+    codebook = load_codebook(codebook_path)
     all_records: list[dict[str, Any]] = []
     documents: list[dict[str, Any]] = []
     report: dict[str, Any] = {"collections": {}}

