@@ -7,8 +7,6 @@ to open in NVivo, ATLAS.ti, MAXQDA or QualCoder.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +15,7 @@ from pipeline.config import load_params
 from pipeline.corpus import read_jsonl
 from pipeline.documents import Document
 from pipeline.errors import InputError
+from pipeline.io_utils import atomic_directory
 from pipeline.predict import apply_model
 from pipeline.predict_output import write_predictions
 
@@ -49,16 +48,8 @@ def export(
         raise InputError(fragments_path, f"no fragments in splits {', '.join(splits)}; run the prepare stage first")
     predicted, metadata = apply_model(records, model_dir=model_dir, codebook=codebook, params=params)
     documents = load_prepared_documents(prepared_dir / "documents.jsonl", {r["document"] for r in records})
-    output_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.", dir=output_dir.parent))
-    try:  # all four files or none: write into a staging directory, then swap it in
+    with atomic_directory(output_dir) as staging:  # all four files or none
         for suffix in FORMATS:
             write_predictions(staging / f"predictions{suffix}", records=predicted, documents=documents,
                               metadata=metadata, codebook=codebook, base_projects=[])
-        if output_dir.exists():
-            shutil.rmtree(output_dir)
-        staging.rename(output_dir)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
     return {"fragments": len(predicted), "documents": len(documents), "model": metadata.identity}

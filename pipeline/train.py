@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import shutil
 import sys
-import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ import torch
 from pipeline.backbone import backbone_identity, resolve_backbone
 from pipeline.codebook import Codebook, load_codebook
 from pipeline.config import REPO_ROOT, load_params
-from pipeline.errors import InputError
+from pipeline.io_utils import atomic_directory
 from pipeline.model import (
     CodeClassifier,
     ModelMetadata,
@@ -195,20 +194,8 @@ def train(
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         validation=validation,
     )
-    _save_atomically(model_dir, model, tokenizer, metadata)
+    with atomic_directory(model_dir) as staging:
+        save_model(staging, model, tokenizer, metadata)
     print(f"train: validation macro-F1 {validation['macro_f1_tuned']:.3f} with tuned thresholds "
           f"({validation['macro_f1_at_0.5']:.3f} at 0.5) -> {model_dir}", file=sys.stderr)
     return metadata
-
-
-def _save_atomically(model_dir: Path, model: CodeClassifier, tokenizer, metadata: ModelMetadata) -> None:
-    model_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{model_dir.name}.", dir=model_dir.parent))
-    try:
-        save_model(staging, model, tokenizer, metadata)
-        if model_dir.exists():
-            shutil.rmtree(model_dir)
-        staging.rename(model_dir)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
