@@ -177,6 +177,53 @@ def bench(
     print(json.dumps(results, indent=2))
 
 
+@app.command()
+@guarded
+def agreement(
+    inputs: list[Path] = typer.Argument(..., help="Coded material (corpus directories, .qdpx projects) or one ratings "
+                                        ".csv with header unit,coder,value."),
+    output: Path = typer.Option(..., "-o", "--output", help="Report: .json (figures) or .html (readable report)."),
+    level: Optional[str] = typer.Option(None, help="CSV only: nominal (default), ordinal, interval or ratio."),
+    categories: Optional[str] = typer.Option(None, help="CSV only: the allowed values, comma-separated, in order."),
+    model: Optional[Path] = typer.Option(None, "--model", help="Let this trained model code the same fragments, "
+                                         "as coder 'model'."),
+    n_boot: Optional[int] = typer.Option(None, help="Bootstrap resamples for the 95% intervals (default: params.yaml)."),
+    seed: Optional[int] = typer.Option(None, help="Bootstrap seed (default: params.yaml)."),
+    params: Optional[Path] = typer.Option(None, help="Hyperparameters (default: the shipped configs/params.yaml)."),
+    codebook: Optional[Path] = typer.Option(None, help="The coding scheme (default: the shipped configs/codebook.yaml)."),
+) -> None:
+    """Agreement between coders (and the model): per code, per axis, per pair, with 95% intervals."""
+    from pipeline.agreement import agreement as run_agreement
+
+    allowed = None if categories is None else [c.strip() for c in categories.split(",") if c.strip()]
+    report = run_agreement(inputs=inputs, output=output, level=level, categories=allowed, model_dir=model,
+                           params_path=params, codebook_path=codebook, n_boot=n_boot, seed=seed)
+    alpha = report["krippendorff_alpha"]
+    print(f"agreement: {report['n_coders']} coders, {report['n_units']} units, Krippendorff's alpha "
+          f"{'undefined' if alpha is None else f'{alpha:.3f}'} -> {output}", file=sys.stderr)
+
+
+@app.command()
+@guarded
+def evaluate(
+    prepared: Path = typer.Option(Path("data/prepared/fragments.jsonl"), help="Fragments from the prepare stage."),
+    model: Path = typer.Option(Path("models/default"), "--model", help="The trained model directory."),
+    output_dir: Path = typer.Option(Path("reports/evaluate"), "-o", "--output-dir",
+                                    help="Where to write metrics.json, evaluation.json, plots/ and report.html."),
+    live_dir: Optional[Path] = typer.Option(None, help="Also log the headline figures to this dvclive directory."),
+    params: Optional[Path] = typer.Option(None, help="Hyperparameters (default: the shipped configs/params.yaml)."),
+    codebook: Optional[Path] = typer.Option(None, help="The coding scheme (default: the shipped configs/codebook.yaml)."),
+) -> None:
+    """The model against manual coding, next to baselines and human-human agreement (DVC stage `evaluate`)."""
+    from pipeline.evaluate import evaluate as run_evaluate
+
+    metrics = run_evaluate(prepared=prepared, model_dir=model, output_dir=output_dir, params_path=params,
+                           codebook_path=codebook, live_dir=live_dir)
+    headline = ", ".join(f"{key} {value:.3f}" for key, value in metrics.items()
+                         if key.endswith(".model.macro_f1") and value is not None)
+    print(f"evaluate: {headline or 'no macro-F1'} -> {output_dir}", file=sys.stderr)
+
+
 def main() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     from transformers.utils import logging as hf_logging

@@ -1,0 +1,374 @@
+"""`capcode agreement`: inter-rater agreement between coders (and the model) on coded material or a CSV.
+
+Two kinds of input:
+
+- **Coded material**: one `.qdpx` with several users, several corpus directories / `.qdpx` projects (one per
+  coder, or any mix; documents with the same id must have the same text), or a corpus directory with span
+  codings of several coders. Every document is segmented (`segment.max_fragment_tokens`) and every coder's
+  spans are aligned onto the same fragments (`prepare.min_fragment_share`, `prepare.min_span_share`), as the
+  prepare stage does. A coder rates a fragment only when the fragment is a codable (respondent) fragment of
+  a document the coder coded, and only on the axes the coder coded (`coder_axes`); elsewhere the rating is
+  missing, never "absent". With ``model_dir`` the model's predictions on the same fragments join as coder
+  ``model``. A code name that the codebook does not know is an error here, not a count: agreement on a
+  partly mapped coding would be silently wrong.
+- **A ratings CSV** (header ``unit,coder,value``, `pipeline.reliability.read_ratings_csv`) at ``level``
+  nominal, ordinal, interval or ratio: the generic reliability calculator.
+
+The result (what ``-o report.json`` holds; ``-o report.html`` renders it for a reader):
+
+- CSV mode: exactly one *summary* object (below).
+- Coded material: the top level is a summary for **all coders over all code decisions pooled** (a unit is
+  one fragment x one code, value 1 = code given, 0 = not given), plus::
+
+    mode: "coded", coders: [...], synthetic: bool, inputs: [...], unit: "...", data: {counts},
+    categories: {"code": ["absent", "present"], "<axis id>": ["only <pole 1>", "only <pole 2>", "both",
+                 "neither"]},
+    per_code: {code id: summary}            # all coders, that code, units = fragments
+    per_axis: {axis id: summary}            # all coders, nominal over the 4 axis categories
+    pairs: {"<coder> vs <coder>": {coders: [a, b], <pooled summary keys>, per_code: {...}, per_axis: {...}}}
+
+  Units with fewer than two ratings are dropped before the coefficients (they carry no agreement), so
+  ``n_units`` counts fragments (or fragment x code decisions) rated by at least two of the coders at hand.
+
+A *summary* is `pipeline.reliability.agreement_summary`: ``n_units``, ``n_coders``, ``percent_agreement``,
+``krippendorff_alpha``, ``cohen_kappa`` (null unless exactly two coders), ``scott_pi``, ``fleiss_kappa``,
+``gwet_ac1``, ``brennan_prediger`` (a number, or null with a line in ``notes``), ``notes`` and ``ci95``
+(coefficient -> [low, high] percentile bootstrap interval over units, or null). The chance terms of Gwet's
+AC1 and Brennan-Prediger use the codebook's categories (2 per code, 4 per axis), even when the data use
+fewer; the other coefficients depend only on categories that occur. Bootstrap settings: params `agreement`.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipeline.align import align_codings, label_vectors
+from pipeline.codebook import Axis, Codebook, load_codebook
+from pipeline.config import load_params
+from pipeline.corpus import Collection, load_collection
+from pipeline.documents import Document
+from pipeline.errors import InputError
+from pipeline.io_utils import atomic_writer, write_json
+from pipeline.reliability import LEVELS, agreement_summary, read_ratings_csv
+
+MODEL_CODER = "model"
+OUTPUT_SUFFIXES = (".json", ".html")
+CODE_CATEGORIES = ("absent", "present")
+CHANCE_NOTE = (
+    "Gwet's AC1 and Brennan-Prediger use the codebook's categories for their chance term: 2 per code "
+    "(absent, present) and 4 per axis (only pole 1, only pole 2, both, neither), also where the coders used fewer."
+)
+
+
+# --------------------------------------------------------------------------- ratings from fragment records
+
+
+def axis_categories(axis: Axis) -> list[str]:
+    """The four nominal categories of an axis, in the order of their codes 0..3."""
+    first, second = axis.poles
+    return [f"only {first}", f"only {second}", "both", "neither"]
+
+
+def axis_value(labels: dict[str, int], axis: Axis) -> float:
+    """Category code 0..3 (only pole 1, only pole 2, both, neither) of one coder's labels; nan if not coded."""
+    first, second = axis.poles
+    if first not in labels or second not in labels:
+        return np.nan
+    return float({(1, 0): 0, (0, 1): 1, (1, 1): 2, (0, 0): 3}[(int(labels[first]), int(labels[second]))])
+
+
+def code_ratings(records: Sequence[dict[str, Any]], coders: Sequence[str], code: str) -> np.ndarray:
+    """Ratings (n_coders, n_fragments) of one code: 0/1, nan where the coder did not code it there."""
+    return np.array(
+        [[float(r["labels"][c][code]) if code in r["labels"].get(c, {}) else np.nan for r in records] for c in coders],
+        dtype=float,
+    ).reshape(len(coders), len(records))
+
+
+def axis_ratings(records: Sequence[dict[str, Any]], coders: Sequence[str], axis: Axis) -> np.ndarray:
+    """Ratings (n_coders, n_fragments) of one axis as categories 0..3 (`axis_value`), nan where not coded."""
+    return np.array(
+        [[axis_value(r["labels"].get(c, {}), axis) for r in records] for c in coders], dtype=float
+    ).reshape(len(coders), len(records))
+
+
+def pooled_ratings(records: Sequence[dict[str, Any]], coders: Sequence[str], codes: Sequence[str]) -> np.ndarray:
+    """Ratings (n_coders, n_fragments * n_codes): every code decision a unit, fragment-major."""
+    blocks = [code_ratings(records, coders, code) for code in codes]
+    return np.stack(blocks, axis=2).reshape(len(coders), len(records) * len(codes))
+
+
+def summarise(ratings: np.ndarray, *, categories: Sequence[float], n_boot: int, seed: int) -> dict[str, Any]:
+    """`agreement_summary` over units rated by two or more coders, ratings of shape (n_coders, n_units).
+
+    Units rated once carry no agreement; dropping them makes ``n_units`` the number of compared units.
+    """
+    shared = ratings[:, (~np.isnan(ratings)).sum(axis=0) >= 2]
+    if shared.shape[1] == 0:
+        summary = agreement_summary(np.full((2, 0), np.nan), categories=categories, n_boot=0)
+        summary["n_coders"] = int((~np.isnan(ratings)).any(axis=1).sum())
+        summary["notes"] = ["no unit is rated by two or more of these coders: nothing to compare"]
+        return summary
+    return agreement_summary(shared, level="nominal", categories=categories, n_boot=n_boot, seed=seed)
+
+
+def agreement_block(
+    records: Sequence[dict[str, Any]], coders: Sequence[str], codebook: Codebook, *, n_boot: int, seed: int
+) -> dict[str, Any]:
+    """Pooled summary (top level) plus ``per_code`` and ``per_axis`` summaries for these coders."""
+    codes = codebook.code_ids
+    block = summarise(pooled_ratings(records, coders, codes), categories=[0, 1], n_boot=n_boot, seed=seed)
+    block["per_code"] = {
+        code: summarise(code_ratings(records, coders, code), categories=[0, 1], n_boot=n_boot, seed=seed)
+        for code in codes
+    }
+    block["per_axis"] = {
+        axis.id: summarise(axis_ratings(records, coders, axis), categories=[0, 1, 2, 3], n_boot=n_boot, seed=seed)
+        for axis in codebook.axes
+    }
+    return block
+
+
+def pair_key(first: str, second: str) -> str:
+    return f"{first} vs {second}"
+
+
+def overlapping_pairs(records: Sequence[dict[str, Any]], coders: Sequence[str]) -> list[tuple[str, str]]:
+    """Coder pairs that both coded at least one code on at least one fragment."""
+    pairs = []
+    for first, second in itertools.combinations(coders, 2):
+        if any(set(r["labels"].get(first, {})) & set(r["labels"].get(second, {})) for r in records):
+            pairs.append((first, second))
+    return pairs
+
+
+def agreement_report(
+    records: Sequence[dict[str, Any]], coders: Sequence[str], codebook: Codebook, *, n_boot: int, seed: int
+) -> dict[str, Any]:
+    """The coded-material report (module docstring) over fragment records with ``labels`` per coder."""
+    report = agreement_block(records, coders, codebook, n_boot=n_boot, seed=seed)
+    report["notes"] = [*report["notes"], CHANCE_NOTE]
+    report["pairs"] = {}
+    for first, second in overlapping_pairs(records, coders):
+        block = agreement_block(records, [first, second], codebook, n_boot=n_boot, seed=seed)
+        report["pairs"][pair_key(first, second)] = {"coders": [first, second], **block}
+    return report
+
+
+# --------------------------------------------------------------------------- coded material
+
+
+@dataclass
+class CodedMaterial:
+    records: list[dict[str, Any]]  # codable fragments rated by at least one coder: id, text, ..., labels
+    coders: list[str]
+    synthetic: bool
+    inputs: list[str]
+    counts: dict[str, Any] = field(default_factory=dict)
+
+
+def _merge(collections: list[Collection]) -> Collection:
+    """One collection from several: documents by id (same text required), codings and coders united."""
+    if len(collections) == 1:
+        return collections[0]
+    documents: dict[str, Document] = {}
+    coders_of: dict[str, set[str]] = {}
+    coder_axes: dict[str, list[str]] = {}
+    seen: dict[tuple[str, str], str] = {}  # (document, coder) -> source, to refuse the same coding twice
+    for collection in collections:
+        for doc_id, document in collection.documents.items():
+            if doc_id in documents and documents[doc_id].text != document.text:
+                raise InputError(collection.source, f"document '{doc_id}' has another text than in "
+                                 f"{documents[doc_id].source}; agreement needs the same transcript for every coder")
+            documents.setdefault(doc_id, document)
+            for coder in collection.coders_of(doc_id):
+                if (doc_id, coder) in seen:
+                    raise InputError(collection.source, f"coder '{coder}' coded document '{doc_id}' here and in "
+                                     f"{seen[doc_id, coder]}; give each coder's coding of a document once")
+                seen[doc_id, coder] = collection.source
+                coders_of.setdefault(doc_id, set()).add(coder)
+        for coder, axes in collection.coder_axes.items():
+            if coder_axes.setdefault(coder, list(axes)) != list(axes):
+                raise InputError(collection.source, f"coder_axes of '{coder}' differ between the inputs")
+    merged_documents = {
+        doc_id: replace(doc, metadata={**doc.metadata, "coders": sorted(coders_of.get(doc_id, ()))})
+        for doc_id, doc in documents.items()
+    }
+    return Collection(
+        name="+".join(c.name for c in collections),
+        source=", ".join(c.source for c in collections),
+        documents=merged_documents,
+        codings=[coding for c in collections for coding in c.codings],
+        synthetic=any(c.synthetic for c in collections),
+        coder_axes=coder_axes,
+    )
+
+
+def _refuse_unmapped(collections: list[Collection], codebook: Codebook) -> None:
+    for collection in collections:
+        if collection.unmapped_codes:
+            names = ", ".join(f"'{name}' ({n} codings)" for name, n in sorted(collection.unmapped_codes.items()))
+            raise InputError(
+                collection.source,
+                f"codes not in the codebook: {names}; agreement needs every code mapped: add them as aliases "
+                f"in {codebook.source} or remove them (known codes: {', '.join(codebook.code_ids)})",
+            )
+
+
+def load_coded_material(
+    inputs: Sequence[Path], codebook: Codebook, *, max_fragment_tokens: int, min_fragment_share: float,
+    min_span_share: float,
+) -> CodedMaterial:
+    """Load, merge, segment and align the inputs into fragment records with per-coder labels."""
+    from pipeline.segment import segment_document
+
+    collections = [load_collection(path, codebook) for path in inputs]
+    _refuse_unmapped(collections, codebook)
+    collection = _merge(collections)
+    fragments = [f for doc in collection.documents.values()
+                 for f in segment_document(doc, max_fragment_tokens=max_fragment_tokens)]
+    aligned, alignment = align_codings(fragments, collection.codings, min_fragment_share=min_fragment_share,
+                                       min_span_share=min_span_share)
+    records = []
+    for fragment in fragments:
+        coders = collection.coders_of(fragment.document)
+        if not fragment.codable or not coders:
+            continue
+        record = fragment.to_dict()
+        record["labels"] = label_vectors(aligned.get(fragment.id, {}), coders, codebook, collection.coder_axes)
+        records.append(record)
+    coders = sorted({coder for r in records for coder in r["labels"]})
+    counts = {
+        "n_documents": len(collection.documents),
+        "n_fragments": len(fragments),
+        "n_codable_fragments_coded": len(records),
+        "fragments_per_coder": {c: sum(c in r["labels"] for r in records) for c in coders},
+        "alignment": {k: v for k, v in alignment.to_dict().items() if k != "unaligned"},
+    }
+    return CodedMaterial(records, coders, collection.synthetic, [str(p) for p in inputs], counts)
+
+
+def add_model_coder(material: CodedMaterial, *, model_dir: Path, codebook: Codebook, params: dict[str, Any]) -> None:
+    """Let the model code the same fragments, as coder ``model`` (every axis)."""
+    from pipeline.predict import apply_model
+
+    if MODEL_CODER in material.coders:
+        raise InputError(", ".join(material.inputs), f"a human coder is called '{MODEL_CODER}'; rename that user "
+                         "before comparing with --model")
+    predicted, metadata = apply_model([{"id": r["id"], "text": r["text"], "codable": True} for r in material.records],
+                                      model_dir=model_dir, codebook=codebook, params=params)
+    for record, prediction in zip(material.records, predicted):
+        record["labels"][MODEL_CODER] = dict(prediction["labels"])
+    material.coders.append(MODEL_CODER)
+    material.counts["fragments_per_coder"][MODEL_CODER] = len(material.records)
+    material.counts["model"] = {"identity": metadata.identity, "directory": str(model_dir),
+                                "trained_on_synthetic_data": metadata.synthetic_training_data}
+
+
+def _check_comparable(material: CodedMaterial) -> None:
+    where = ", ".join(material.inputs)
+    if len(material.coders) < 2:
+        found = f"only one coder ('{material.coders[0]}')" if material.coders else "no coded respondent fragments"
+        raise InputError(where, f"{found}; agreement needs at least two coders (several users in a .qdpx, "
+                         "several inputs, or --model)")
+    if not overlapping_pairs(material.records, material.coders):
+        raise InputError(where, f"coders {', '.join(material.coders)} never coded the same fragment on the same "
+                         "axis; agreement needs overlapping coding")
+
+
+# --------------------------------------------------------------------------- the command
+
+
+def _bootstrap_settings(params_path: Path | None, n_boot: int | None, seed: int | None) -> tuple[int, int]:
+    params = load_params("agreement", params_path) if params_path else load_params("agreement")
+    return (int(params["n_boot"]) if n_boot is None else n_boot, int(params["seed"]) if seed is None else seed)
+
+
+def csv_report(path: Path, *, level: str, categories: Sequence[str] | None, n_boot: int, seed: int) -> dict[str, Any]:
+    """The summary object of a ``unit,coder,value`` ratings CSV."""
+    ratings, _, _ = read_ratings_csv(path, level=level, categories=categories)
+    return agreement_summary(ratings, level=level, categories=None if categories is None else
+                             list(range(len(categories))), n_boot=n_boot, seed=seed)
+
+
+def agreement(
+    *,
+    inputs: Sequence[Path],
+    output: Path,
+    level: str | None = None,
+    categories: Sequence[str] | None = None,
+    model_dir: Path | None = None,
+    params_path: Path | None = None,
+    codebook_path: Path | None = None,
+    n_boot: int | None = None,
+    seed: int | None = None,
+) -> dict[str, Any]:
+    """Compute agreement on ``inputs`` and write ``output`` (.json or .html); return the report.
+
+    One ``.csv`` input is a ratings table (``level`` default nominal; ``categories`` optional, in order);
+    anything else is coded material (``level`` must be nominal or unset).
+    """
+    if output.suffix.lower() not in OUTPUT_SUFFIXES:
+        raise InputError(output, f"unsupported output type '{output.suffix}'; expected .json or .html")
+    if level is not None and level not in LEVELS:
+        raise InputError("--level", f"unknown level '{level}'; expected one of {', '.join(LEVELS)}")
+    n_boot, seed = _bootstrap_settings(params_path, n_boot, seed)
+    csv_inputs = [p for p in inputs if p.suffix.lower() == ".csv"]
+    if csv_inputs:
+        if len(inputs) != 1:
+            raise InputError(csv_inputs[0], "a ratings CSV is compared on its own; give exactly one .csv input")
+        if model_dir is not None:
+            raise InputError(csv_inputs[0], "--model needs coded transcripts (corpus directory or .qdpx), not a CSV")
+        level = level or "nominal"
+        if categories is not None and level not in ("nominal", "ordinal"):
+            raise InputError("--categories", f"categories apply at nominal and ordinal level, not {level}")
+        report = csv_report(csv_inputs[0], level=level, categories=categories, n_boot=n_boot, seed=seed)
+        page_info = {"mode": "csv", "inputs": [str(csv_inputs[0])], "level": level,
+                     "bootstrap": {"n_boot": n_boot, "seed": seed, "confidence": 0.95}}
+    else:
+        if level not in (None, "nominal"):
+            raise InputError("--level", f"codes and axes are nominal; --level {level} applies to a ratings CSV only")
+        if categories is not None:
+            raise InputError("--categories", "categories come from the codebook for coded material")
+        codebook = load_codebook(codebook_path) if codebook_path else load_codebook()
+        segment_params = load_params("segment", params_path) if params_path else load_params("segment")
+        prepare_params = load_params("prepare", params_path) if params_path else load_params("prepare")
+        material = load_coded_material(
+            inputs, codebook, max_fragment_tokens=int(segment_params["max_fragment_tokens"]),
+            min_fragment_share=float(prepare_params["min_fragment_share"]),
+            min_span_share=float(prepare_params["min_span_share"]),
+        )
+        if model_dir is not None:
+            predict_params = load_params("predict", params_path) if params_path else load_params("predict")
+            add_model_coder(material, model_dir=model_dir, codebook=codebook, params=predict_params)
+        _check_comparable(material)
+        report = agreement_report(material.records, material.coders, codebook, n_boot=n_boot, seed=seed)
+        report = {
+            "mode": "coded", "coders": material.coders, "synthetic": material.synthetic, "inputs": material.inputs,
+            "unit": "one fragment x one code (1 = given, 0 = not given), all codes pooled",
+            "data": material.counts,
+            "bootstrap": {"n_boot": n_boot, "seed": seed, "confidence": 0.95},
+            "categories": {"code": list(CODE_CATEGORIES), **{a.id: axis_categories(a) for a in codebook.axes}},
+            **report,
+        }
+        page_info = {}
+    write_agreement(output, report, page_info)
+    return report
+
+
+def write_agreement(output: Path, report: dict[str, Any], page_info: dict[str, Any]) -> None:
+    """Write the report as JSON or as the HTML page (atomically: no partial file on failure)."""
+    if output.suffix.lower() == ".json":
+        write_json(output, report)
+        return
+    from pipeline.report_html import agreement_page
+
+    html = agreement_page(report, **page_info)
+    with atomic_writer(output) as handle:
+        handle.write(html)
