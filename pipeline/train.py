@@ -119,7 +119,7 @@ def train(
         from dvclive import Live
         from transformers.integrations import DVCLiveCallback
 
-        live = Live(str(live_dir), report=None, save_dvc_exp=False, resume=resume and has_checkpoint)
+        live = Live(str(live_dir), report=None, save_dvc_exp=False, dvcyaml=False, resume=resume and has_checkpoint)
         callbacks.append(DVCLiveCallback(live=live, log_model=None))
     arguments = TrainingArguments(
         output_dir=str(checkpoint_dir),
