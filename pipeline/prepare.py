@@ -24,23 +24,36 @@ from pipeline.segment import segment_document
 SPLITS = ("train", "validation", "test")
 
 
-def split_documents(document_ids: list[str], *, fractions: dict[str, float], seed: int) -> dict[str, str]:
-    """Assign whole documents to train/validation/test; each non-empty split gets at least one document
-    when there are enough documents. Deterministic for a seed and a set of ids (order does not matter)."""
+def split_documents(
+    document_ids: list[str], *, fractions: dict[str, float], seed: int, hold_out_first: set[str] = frozenset()
+) -> dict[str, str]:
+    """Assign whole documents to train/validation/test, deterministic for a seed and a set of ids.
+
+    Each split with a positive fraction gets at least one document when there are three or more.
+    Documents in `hold_out_first` (interviews coded by several coders) fill the test split first, so that
+    model-human agreement can be compared with human-human agreement on the same held-out fragments.
+    """
     total = sum(fractions.get(s, 0.0) for s in SPLITS)
     if abs(total - 1.0) > 1e-6:
         raise ValueError(f"split fractions must add up to 1, found {fractions}")
-    ids = sorted(document_ids)
-    random.Random(seed).shuffle(ids)
-    n = len(ids)
+    rng = random.Random(seed)
+    preferred = sorted(d for d in document_ids if d in hold_out_first)
+    others = sorted(d for d in document_ids if d not in hold_out_first)
+    rng.shuffle(preferred)
+    rng.shuffle(others)
+    n = len(document_ids)
     n_val = round(n * fractions.get("validation", 0.0))
     n_test = round(n * fractions.get("test", 0.0))
     if n >= 3:
         n_val = max(n_val, 1 if fractions.get("validation", 0) > 0 else 0)
         n_test = max(n_test, 1 if fractions.get("test", 0) > 0 else 0)
-    assignment = {}
-    for index, doc_id in enumerate(ids):
-        assignment[doc_id] = "validation" if index < n_val else "test" if index < n_val + n_test else "train"
+    ordered = preferred[:n_test] + others + preferred[n_test:]
+    test, rest = ordered[:n_test], ordered[n_test:]
+    rest_order = sorted(rest)
+    rng.shuffle(rest_order)
+    assignment = {doc_id: "test" for doc_id in test}
+    for index, doc_id in enumerate(rest_order):
+        assignment[doc_id] = "validation" if index < n_val else "train"
     return assignment
 
 
@@ -58,7 +71,9 @@ def prepare_collection(
     if collection.use == "evaluation":
         splits = {doc_id: "gold" for doc_id in collection.documents}
     else:
-        splits = split_documents(list(collection.documents), fractions=fractions, seed=seed)
+        multi_coded = {d for d in collection.documents if len(collection.coders_of(d)) > 1}
+        splits = split_documents(list(collection.documents), fractions=fractions, seed=seed,
+                                 hold_out_first=multi_coded)
     records = []
     for fragment in fragments:
         coders = collection.coders_of(fragment.document)

@@ -206,3 +206,20 @@ def test_params_without_a_section(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="has no section 'prepare'"):
         prepare(collections=[], output_dir=tmp_path / "out",
                 params_path=write_params(tmp_path, "segment:\n  max_fragment_tokens: 80\n"))
+
+
+def test_multi_coded_interviews_are_held_out_first():
+    from pipeline.prepare import split_documents
+
+    ids = [f"d{i:02d}" for i in range(20)]
+    double = {"d03", "d07", "d11"}
+    splits = split_documents(ids, fractions={"train": 0.7, "validation": 0.15, "test": 0.15}, seed=5,
+                             hold_out_first=double)
+    assert {d for d, s in splits.items() if s == "test"} == double
+    again = split_documents(list(reversed(ids)), fractions={"train": 0.7, "validation": 0.15, "test": 0.15},
+                            seed=5, hold_out_first=double)
+    assert again == splits
+    many = split_documents(ids, fractions={"train": 0.7, "validation": 0.15, "test": 0.15}, seed=5,
+                           hold_out_first=set(ids[:8]))
+    test = [d for d, s in many.items() if s == "test"]
+    assert len(test) == 3 and set(test) <= set(ids[:8])
