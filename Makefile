@@ -14,9 +14,9 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
+# dvc.yaml's stages call `capcode`: the virtual environment's bin goes first on PATH.
 run: $(STAMP)
-	test -d .dvc || $(BIN)/dvc init --no-scm --quiet 2>/dev/null || $(BIN)/dvc init --quiet
-	$(BIN)/dvc repro
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
