@@ -23,6 +23,7 @@ and ``report.html``. Undefined figures (0/0) are null, with the reason in the no
 from __future__ import annotations
 
 import csv
+import itertools
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -195,6 +196,47 @@ def human_agreement(records: Sequence[dict[str, Any]], codebook: Codebook, *, n_
     return {"pairs": pairs, "notes": notes}
 
 
+def heldout_comparison(
+    evaluation: EvaluationSet, model_predicted: np.ndarray, codebook: Codebook, *, n_boot: int, seed: int,
+) -> dict[str, Any]:
+    """Human-human next to model-human agreement on the SAME held-out fragments.
+
+    For every pair of human coders who both coded some fragments of ``evaluation`` (the test split, which
+    the model never trained on), agreement per code and per axis of: the two humans, the model with the
+    first, the model with the second. ``model_predicted`` is (n_fragments, n_codes) 0/1 in the set's order.
+    """
+    coders = sorted({coder for r in evaluation.records for coder in r["labels"]})
+    out: dict[str, Any] = {}
+    for first, second in itertools.combinations(coders, 2):
+        rows = [i for i, r in enumerate(evaluation.records) if first in r["labels"] and second in r["labels"]]
+        if not rows:
+            continue
+        labels = {
+            coder: np.array([[evaluation.records[i]["labels"][coder].get(c, MISSING) for c in codebook.code_ids]
+                             for i in rows], dtype=int)
+            for coder in (first, second)
+        }
+        labels["model"] = model_predicted[rows]
+        comparisons = {f"{first} vs {second}": (first, second), f"model vs {first}": ("model", first),
+                       f"model vs {second}": ("model", second)}
+        blocks: dict[str, dict[str, Any]] = {name: {} for name in comparisons}
+        for name, (a, b) in comparisons.items():
+            for j, code in enumerate(codebook.code_ids):
+                known = (labels[first][:, j] != MISSING) & (labels[second][:, j] != MISSING)
+                if known.any():
+                    pair = np.vstack([labels[a][known, j], labels[b][known, j]]).astype(float)
+                    blocks[name][code] = summarise(pair, categories=[0, 1], n_boot=n_boot, seed=seed)
+            for axis in codebook.axes:
+                cols = [codebook.code_ids.index(p) for p in axis.poles]
+                known = np.all(labels[first][:, cols] != MISSING, axis=1) & np.all(labels[second][:, cols] != MISSING, axis=1)
+                if known.any():
+                    pair = np.vstack([_axis_codes(labels[a][known][:, cols]), _axis_codes(labels[b][known][:, cols])])
+                    blocks[name][axis.id] = summarise(pair.astype(float), categories=[0, 1, 2, 3], n_boot=n_boot,
+                                                      seed=seed)
+        out[f"{first}_{second}"] = {"coders": [first, second], "n_fragments": len(rows), "comparisons": blocks}
+    return out
+
+
 # --------------------------------------------------------------------------- flat metrics and plot data
 
 
@@ -221,6 +263,11 @@ def flat_metrics(results: dict[str, Any]) -> dict[str, Any]:
                 for name in ("precision", "recall", "f1", "support"):
                     metrics[f"{prefix}.{code}.{name}"] = figures[name]
                 _put_agreement(metrics, f"{prefix}.{code}", figures["agreement"])
+    for pair, block in results.get("heldout", {}).items():
+        metrics[f"heldout.{pair}.n_fragments"] = block["n_fragments"]
+        for comparison, summaries in block["comparisons"].items():
+            for name, summary in summaries.items():
+                _put_agreement(metrics, f"heldout.{pair}.{comparison.replace(' vs ', '_')}.{name}", summary)
     for pair, block in results["human"]["pairs"].items():
         metrics[f"human.{pair}.n_fragments"] = block["n_fragments"]
         _put_agreement(metrics, f"human.{pair}", block)
@@ -338,6 +385,9 @@ def build_results(
         if name not in results["sets"]:
             results["notes"].append(f"no {name} fragments with reference labels: the {name} section is empty")
     results["human"] = human_agreement(records, codebook, n_boot=n_boot, seed=seed)
+    test = next((e for e in evaluations if e.name == "test"), None)
+    results["heldout"] = ({} if test is None else
+                          heldout_comparison(test, predictions["model"]["test"], codebook, n_boot=n_boot, seed=seed))
     results["synthetic"] = bool(model_info.get("train_synthetic")) \
         or any(s["synthetic"] for s in results["sets"].values()) \
         or any(p["synthetic"] for p in results["human"]["pairs"].values())

@@ -395,6 +395,38 @@ def _human_section(results: dict[str, Any], codebook: Codebook) -> str:
     )
 
 
+def _heldout_section(results: dict[str, Any], codebook: Codebook) -> str:
+    """Humans and model on the same held-out fragments: the fairest answer to "as good as a second coder?"."""
+    heldout = results.get("heldout") or {}
+    if not heldout:
+        return ""
+    parts = []
+    names = [*codebook.code_ids, *(a.id for a in codebook.axes)]
+    for block in heldout.values():
+        comparisons = block["comparisons"]
+        head = "".join(f"<th>{escape(c)}</th>" for c in comparisons)
+        body, rows = [], []
+        for name in names:
+            if not all(name in summaries for summaries in comparisons.values()):
+                continue
+            cells = []
+            for series, (comparison, summaries) in enumerate(comparisons.items()):
+                cells.append(_coefficient_cell(summaries[name], "krippendorff_alpha"))
+                rows.append(_interval_row(f"{name} \u2014 {comparison}", summaries[name], series=series))
+            body.append(f'<tr><td class="l">{escape(name)}</td>{"".join(cells)}</tr>')
+        first, second = block["coders"]
+        parts += [
+            f"<p>{block['n_fragments']} held-out test fragments coded by both {escape(first)} and {escape(second)}; the "
+            "model never saw them in training. Each column is Krippendorff's alpha between two raters on exactly "
+            "these fragments.</p>",
+            f"<table><caption>Krippendorff's alpha on the same held-out fragments</caption><thead><tr>"
+            f"<th class=\"l\">Code / axis</th>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>",
+            '<div class="plots">' + forest_plot(rows, title="Alpha: humans and model, same fragments",
+                                                legend=list(comparisons), width=440) + "</div>",
+        ]
+    return _section("Humans and model on the same held-out fragments", *parts)
+
+
 def evaluation_page(results: dict[str, Any], codebook: Codebook) -> str:
     """The HTML page of `capcode evaluate` from its nested results (`pipeline.evaluate`)."""
     model = results["model"]
@@ -413,6 +445,7 @@ def evaluation_page(results: dict[str, Any], codebook: Codebook) -> str:
     )
     summary = _section("Summary", _headline_table(sets, codebook)) if sets else ""
     body = [summary, data, *(_set_section(name, s, codebook) for name, s in sets.items()),
+            _heldout_section(results, codebook),
             _human_section(results, codebook),
             _section("How to read the figures", _explain(EVALUATION_EXPLANATIONS), _explain(EXPLANATIONS)),
             _section("Notes", _notes(results.get("notes", []) + results["human"].get("notes", [])

@@ -63,6 +63,12 @@ def test_metrics_are_flat_and_complete(evaluated: Path) -> None:
     assert metrics["human.A_B.n_fragments"] == 22
     assert not any(key.startswith("human.dev_report") for key in metrics)  # they coded disjoint axes
     assert metrics["test.tfidf.macro_f1"] is not None and 0 <= metrics["test.tfidf.macro_f1"] <= 1
+    # humans and model on the same held-out fragments: only the test interview that B double-coded
+    test_b = metrics["heldout.A_B.n_fragments"]
+    assert 0 < test_b < metrics["human.A_B.n_fragments"]
+    for who in ("A_B", "model_A", "model_B"):
+        for name in (*CODES, *AXES):
+            assert f"heldout.A_B.{who}.{name}.alpha" in metrics
 
 
 def test_nested_results_plots_and_report(evaluated: Path) -> None:
