@@ -41,7 +41,7 @@ font-size:.8rem}
 .fragment{display:block;margin:.4rem 0;padding:.3rem .5rem;border-left:6px solid #ccc;white-space:pre-wrap}
 .fragment.review{outline:2px dashed #c00}
 .interviewer{color:#666;font-style:italic}
-.plain{white-space:pre-wrap;color:#555}
+.plain{white-space:pre-wrap;color:#777;font-size:.8rem}
 .meta{font-size:.8rem;color:#555}
 table{border-collapse:collapse}td,th{padding:.2rem .5rem;border:1px solid #ddd}
 """
@@ -57,15 +57,25 @@ def _chips(record: dict[str, Any], codebook: Codebook) -> str:
     return "".join(chips) or '<span class="meta">geen code</span>'
 
 
-def _fragment_html(record: dict[str, Any], codebook: Codebook) -> str:
+def _fragment_html(record: dict[str, Any], codebook: Codebook, *, show_speaker: bool) -> str:
     coded_colours = [codebook.code(c).colour for c, v in record["labels"].items() if v]
     border = coded_colours[0] if coded_colours else "#ccc"
     classes = "fragment" + (" review" if record["review"] else "") + ("" if record["coded"] else " interviewer")
-    speaker = f"<b>{escape(str(record.get('speaker')))}:</b> " if record.get("speaker") else ""
+    speaker = f"<b>{escape(str(record.get('speaker')))}:</b> " if show_speaker and record.get("speaker") else ""
     flag = ' <span class="meta">(nakijken)</span>' if record["review"] else ""
     chips = _chips(record, codebook) if record["coded"] else '<span class="meta">niet gecodeerd</span>'
     return (f'<span class="{classes}" style="border-left-color:{border}" id="{escape(str(record["id"]))}">'
             f"{speaker}{escape(record['text'])}<br>{chips}{flag}</span>")
+
+
+def _without_marker(gap: str, speaker: str | None) -> str:
+    """The text between two fragments, minus the next turn's speaker marker (the fragment shows the speaker)."""
+    gap = gap.strip()
+    if speaker:
+        for marker in (f"[{speaker}]:", f"[{speaker}]", f"{speaker}:"):
+            if gap.endswith(marker):
+                return gap[: -len(marker)].strip()
+    return gap
 
 
 def render_html(records: list[dict[str, Any]], documents: list[Document], metadata: ModelMetadata,
@@ -88,13 +98,15 @@ def render_html(records: list[dict[str, Any]], documents: list[Document], metada
     for doc_id, doc_records in by_document.items():
         parts.append(f"<h2>{escape(doc_id)}</h2>")
         doc_records.sort(key=lambda r: (r.get("start", 0) or 0))
-        text, pos = texts.get(doc_id), 0
+        text, pos, previous_turn = texts.get(doc_id), 0, None
         for record in doc_records:
             if text is not None and isinstance(record.get("start"), int) and record["start"] > pos:
-                gap = text[pos : record["start"]].strip()
-                if gap:
+                gap = _without_marker(text[pos : record["start"]], record.get("speaker"))
+                if gap:  # text outside any fragment: headers, notes, timestamps
                     parts.append(f'<span class="plain">{escape(gap)}</span>')
-            parts.append(_fragment_html(record, codebook))
+            turn = (record.get("speaker"), record.get("turn"))
+            parts.append(_fragment_html(record, codebook, show_speaker=turn != previous_turn))
+            previous_turn = turn
             if isinstance(record.get("end"), int):
                 pos = max(pos, record["end"])
     parts.append("</body></html>")
