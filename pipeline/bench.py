@@ -110,12 +110,27 @@ def worker_train(prepared: Path, backbone: str | None, steps: int) -> dict[str, 
             "seconds_per_step_median": statistics.median(times[1:]), "peak_rss_mb": _peak_rss_mb()}
 
 
-def _run_worker(args: list[str]) -> dict[str, Any]:
+def run_measured(command: list[str]) -> tuple[int, str, str, float, float]:
+    """Run a command; return (exit code, stdout, stderr, wall seconds, peak RSS in MB of that child alone).
+
+    `os.wait4` gives the rusage of exactly this child (RUSAGE_CHILDREN would be the maximum over all)."""
     env = dict(os.environ, CAPCODE_PROGRESS="0", TOKENIZERS_PARALLELISM="false")
-    result = subprocess.run([sys.executable, "-m", "pipeline.bench", *args], capture_output=True, text=True, env=env)
-    if result.returncode != 0:
-        raise RuntimeError(f"benchmark worker {args[0]} failed: {result.stderr.strip().splitlines()[-1:]}")
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    start = time.perf_counter()
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        process = subprocess.Popen(command, stdout=out, stderr=err, text=True, env=env)
+        _, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - start
+        process.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        return process.returncode, out.read(), err.read(), seconds, usage.ru_maxrss / 1024
+
+
+def _run_worker(args: list[str]) -> dict[str, Any]:
+    code, stdout, stderr, _, _ = run_measured([sys.executable, "-m", "pipeline.bench", *args])
+    if code != 0:
+        raise RuntimeError(f"benchmark worker {args[0]} failed: {stderr.strip().splitlines()[-1:]}")
+    return json.loads(stdout.strip().splitlines()[-1])
 
 
 def long_interview(corpus_dir: Path, n_words: int) -> str:
@@ -138,17 +153,15 @@ def bench_e2e(model_dir: Path, corpus_dir: Path, n_words: int, repeats: int) -> 
         transcript.write_text(text, encoding="utf-8")
         seconds, rss = [], []
         for _ in range(repeats):
-            start = time.perf_counter()
-            result = subprocess.run([sys.executable, "-m", "pipeline.cli", "predict", str(transcript), "--model",
-                                     str(model_dir), "-o", str(Path(tmp) / "out.jsonl")], capture_output=True, text=True,
-                                    env=dict(os.environ, CAPCODE_PROGRESS="0"))
-            seconds.append(time.perf_counter() - start)
-            rss.append(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
-            if result.returncode != 0:
-                raise RuntimeError(f"capcode predict failed: {result.stderr.strip()[-300:]}")
+            code, _, stderr, wall, peak = run_measured([sys.executable, "-m", "pipeline.cli", "predict", str(transcript),
+                                                        "--model", str(model_dir), "-o", str(Path(tmp) / "out.jsonl")])
+            if code != 0:
+                raise RuntimeError(f"capcode predict failed: {stderr.strip()[-300:]}")
+            seconds.append(wall)
+            rss.append(peak)
         fragments = sum(1 for _ in open(Path(tmp) / "out.jsonl", encoding="utf-8"))
     return {"words": len(text.split()), "fragments": fragments,
-            "seconds_median": statistics.median(seconds), "seconds_all": seconds, "peak_rss_mb_max": max(rss)}
+            "seconds_median": statistics.median(seconds), "seconds_all": seconds, "peak_rss_mb": max(rss)}
 
 
 def run_bench(*, model_dir: Path, prepared: Path, corpus_dir: Path, n_fragments: int = 400, repeats: int = 3,
