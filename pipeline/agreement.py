@@ -30,7 +30,8 @@ The result (what ``-o report.json`` holds; ``-o report.html`` renders it for a r
   Units with fewer than two ratings are dropped before the coefficients (they carry no agreement), so
   ``n_units`` counts fragments (or fragment x code decisions) rated by at least two of the coders at hand.
 
-A *summary* is `pipeline.reliability.agreement_summary`: ``n_units``, ``n_coders``, ``percent_agreement``,
+A *summary* is `pipeline.reliability.agreement_summary`: ``n_units``, ``n_units_compared`` (units rated by
+two or more coders, the ones the coefficients use), ``n_coders``, ``percent_agreement``,
 ``krippendorff_alpha``, ``cohen_kappa`` (null unless exactly two coders), ``scott_pi``, ``fleiss_kappa``,
 ``gwet_ac1``, ``brennan_prediger`` (a number, or null with a line in ``notes``), ``notes`` and ``ci95``
 (coefficient -> [low, high] percentile bootstrap interval over units, or null). The chance terms of Gwet's

@@ -381,7 +381,8 @@ def agreement_summary(
 ) -> dict[str, Any]:
     """All coefficients of ``ratings`` (n_coders, n_units) with 95% bootstrap intervals, as a dict.
 
-    Keys: ``n_units`` (units with at least one rating), ``n_coders`` (coders with at least one rating),
+    Keys: ``n_units`` (units with at least one rating), ``n_units_compared`` (units with two or more
+    ratings: the only ones any coefficient uses), ``n_coders`` (coders with at least one rating),
     the seven coefficients of `COEFFICIENTS` (float or None), ``notes`` (one line per None, and one per
     missing interval), ``ci95`` (coefficient -> [low, high] or None). Empty coders and units are dropped
     first, so a coder who rated nothing does not stop Cohen's kappa. ``categories`` is the codebook, for
@@ -415,7 +416,9 @@ def agreement_summary(
     if n_coders != 2:
         del statistics["cohen_kappa"]
         notes.append(f"cohen_kappa: defined for exactly two coders; there are {n_coders}")
-    summary: dict[str, Any] = {"n_units": n_units, "n_coders": n_coders, **dict.fromkeys(COEFFICIENTS)}
+    n_compared = int(((~np.isnan(ratings)).sum(axis=0) >= 2).sum())
+    summary: dict[str, Any] = {"n_units": n_units, "n_units_compared": n_compared, "n_coders": n_coders,
+                               **dict.fromkeys(COEFFICIENTS)}
     for name, statistic in statistics.items():
         try:
             summary[name] = statistic(ratings, counts)

@@ -148,10 +148,10 @@ def test_csv_mode_reproduces_krippendorff_2011(tmp_path: Path, level: str, publi
     result = run_cli("agreement", str(csv_path), "--level", level, "-o", str(out), "--n-boot", "100")
     assert result.returncode == 0, result.stderr
     report = json.loads(out.read_text())
-    assert set(report) == {"n_units", "n_coders", "percent_agreement", "krippendorff_alpha", "cohen_kappa",
-                           "scott_pi", "fleiss_kappa", "gwet_ac1", "brennan_prediger", "notes", "ci95"}
+    assert set(report) == {"n_units", "n_units_compared", "n_coders", "percent_agreement", "krippendorff_alpha",
+                           "cohen_kappa", "scott_pi", "fleiss_kappa", "gwet_ac1", "brennan_prediger", "notes", "ci95"}
     assert round(report["krippendorff_alpha"], 3) == published
-    assert report["n_units"] == 12 and report["n_coders"] == 4
+    assert report["n_units"] == 12 and report["n_units_compared"] == 11 and report["n_coders"] == 4
     assert report["cohen_kappa"] is None and any(n.startswith("cohen_kappa") for n in report["notes"])
 
 

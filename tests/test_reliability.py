@@ -313,9 +313,10 @@ def test_bootstrap_returns_none_when_too_often_undefined() -> None:
 def test_summary_keys_notes_and_intervals() -> None:
     summary = agreement_summary(KRIPPENDORFF_2011, n_boot=200)
     assert set(summary) == {
-        "n_units", "n_coders", *COEFFICIENTS, "notes", "ci95",
+        "n_units", "n_units_compared", "n_coders", *COEFFICIENTS, "notes", "ci95",
     }  # fmt: skip
     assert (summary["n_units"], summary["n_coders"]) == (12, 4)
+    assert summary["n_units_compared"] == 11  # unit 12 has one rating (coder B's) and pairs with nobody
     assert round(summary["krippendorff_alpha"], 3) == 0.743
     assert summary["cohen_kappa"] is None
     assert summary["notes"] == ["cohen_kappa: defined for exactly two coders; there are 4"]
