@@ -86,7 +86,7 @@ def worker_train(prepared: Path, backbone: str | None, steps: int) -> dict[str, 
     """Seconds per optimizer step of the configured training, after one warm-up step."""
     from transformers import TrainerCallback
 
-    from pipeline import train as train_module
+    from pipeline.train import prepare_run
 
     times: list[float] = []
 
@@ -98,13 +98,10 @@ def worker_train(prepared: Path, backbone: str | None, steps: int) -> dict[str, 
             times.append(time.perf_counter() - self.start)
 
     with tempfile.TemporaryDirectory() as tmp:
-        original = train_module.EXTRA_CALLBACKS
-        train_module.EXTRA_CALLBACKS = [StepTimer()]
-        try:
-            train_module.train(prepared=prepared, model_dir=Path(tmp) / "model", checkpoint_dir=Path(tmp) / "ck",
-                               live_dir=None, max_steps=steps + 1, backbone=backbone, save_model_dir=False)
-        finally:
-            train_module.EXTRA_CALLBACKS = original
+        run = prepare_run(prepared=prepared, checkpoint_dir=Path(tmp) / "checkpoints", max_steps=steps + 1,
+                          backbone=backbone, save_checkpoints=False)
+        run.trainer.add_callback(StepTimer())
+        run.trainer.train()
     params = load_params("train")
     return {"steps": len(times) - 1, "batch_size": int(params["batch_size"]),
             "seconds_per_step_median": statistics.median(times[1:]), "peak_rss_mb": _peak_rss_mb()}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -33,10 +34,6 @@ from pipeline.precision import resolve_precision
 from pipeline.scoring import score_texts
 from pipeline.thresholds import macro_f1, tune_thresholds
 from pipeline.training_data import LabelledFragments, data_hash, load_training_splits
-
-
-# Extra Trainer callbacks (the benchmark adds a step timer); empty in normal runs.
-EXTRA_CALLBACKS: list[Any] = []
 
 
 def _dataset(fragments: LabelledFragments, tokenizer, *, prefix: str, max_length: int):
@@ -71,6 +68,164 @@ def build_classifier(backbone_dir: Path, n_codes: int, params: dict[str, Any], t
     return model, tokenizer
 
 
+@dataclass
+class TrainingRun:
+    """Everything one training run needs: the configured `Trainer` and what the model directory records."""
+
+    trainer: Any
+    tokenizer: Any
+    train_set: LabelledFragments
+    validation_set: LabelledFragments
+    params: dict[str, Any]
+    codebook: Codebook
+    backbone_spec: str
+    backbone_dir: Path
+    max_length: int
+    precision: str
+    resume_from_checkpoint: bool
+    live: Any = None
+
+
+def _training_arguments(params: dict[str, Any], *, checkpoint_dir: Path, precision: str, max_steps: int | None,
+                        save_checkpoints: bool):
+    from transformers import TrainingArguments
+
+    by = "steps" if max_steps else "epoch"  # smoke runs evaluate and save once, at their last step
+    return TrainingArguments(
+        output_dir=str(checkpoint_dir),
+        num_train_epochs=float(params["epochs"]),
+        max_steps=max_steps or -1,
+        per_device_train_batch_size=int(params["batch_size"]),
+        per_device_eval_batch_size=int(params["eval_batch_size"]),
+        learning_rate=float(params["learning_rate"]),
+        weight_decay=float(params["weight_decay"]),
+        warmup_steps=float(params["warmup_ratio"]),  # a float below 1 is a share of all steps
+        optim="adamw_torch_fused",
+        bf16=precision == "bf16",
+        use_cpu=not torch.cuda.is_available(),
+        eval_strategy=by,
+        save_strategy=by if save_checkpoints else "no",
+        eval_steps=max_steps or None,
+        save_steps=max_steps or None,
+        logging_strategy="steps",
+        logging_steps=10,
+        load_best_model_at_end=save_checkpoints,
+        metric_for_best_model="macro_f1",
+        greater_is_better=True,
+        save_total_limit=int(params["save_total_limit"]),
+        seed=int(params["seed"]),
+        data_seed=int(params["seed"]),
+        train_sampling_strategy="group_by_length",
+        dataloader_num_workers=0,
+        report_to="none",  # dvclive is attached as a callback writing to its own directory
+        disable_tqdm=False,
+    )
+
+
+def prepare_run(
+    *,
+    prepared: Path,
+    checkpoint_dir: Path,
+    live_dir: Path | None = None,
+    resume: bool = False,
+    params_path: Path | None = None,
+    codebook_path: Path | None = None,
+    max_steps: int | None = None,
+    backbone: str | None = None,
+    save_checkpoints: bool = True,
+) -> TrainingRun:
+    """Load data, backbone and params and configure the `Trainer` (the benchmark times its steps)."""
+    from transformers import DataCollatorWithPadding, EarlyStoppingCallback, Trainer, set_seed
+
+    params = load_params("train", params_path)
+    codebook = load_codebook(codebook_path)
+    train_set, validation_set = load_training_splits(prepared, coder=params["label_coder"], code_ids=codebook.code_ids)
+    set_seed(int(params["seed"]))
+    backbone_spec = backbone or params["backbone"]
+    backbone_dir = resolve_backbone(backbone_spec, cache_dir=REPO_ROOT / "models")
+    model, tokenizer = build_classifier(backbone_dir, len(codebook.code_ids), params,
+                                        torch.tensor(train_set.labels, dtype=torch.float))
+    # never longer than the encoder's position table: a longer window would index past it
+    max_length = min(int(params["max_length"]), int(model.encoder.config.max_position_embeddings))
+    if max_length < int(params["max_length"]):
+        print(f"train: max_length {params['max_length']} exceeds the backbone's {max_length} positions; using "
+              f"{max_length}", file=sys.stderr)
+    precision = resolve_precision(params["precision"])
+    print(f"train: {len(train_set)} train / {len(validation_set)} validation fragments, backbone {backbone_spec}, "
+          f"precision {precision}", file=sys.stderr)
+    checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    has_checkpoint = any(checkpoint_dir.glob("checkpoint-*"))
+    if resume and not has_checkpoint:
+        print(f"train: --resume: no checkpoint in {checkpoint_dir}, starting from the beginning", file=sys.stderr)
+    if not resume and has_checkpoint:
+        shutil.rmtree(checkpoint_dir)  # a fresh run must not mix with an old run's checkpoints
+    callbacks: list[Any] = [EarlyStoppingCallback(early_stopping_patience=int(params["early_stopping_patience"]))]
+    live = None
+    if live_dir is not None:
+        from dvclive import Live
+        from transformers.integrations import DVCLiveCallback
+
+        # dvcyaml=False: dvc.yaml declares the metrics and plots; dvclive must not rewrite it
+        live = Live(str(live_dir), report=None, save_dvc_exp=False, dvcyaml=False, resume=resume and has_checkpoint)
+        callbacks.append(DVCLiveCallback(live=live, log_model=None))
+    prefix = params["text_prefix"]
+    trainer = Trainer(
+        model=model,
+        args=_training_arguments(params, checkpoint_dir=checkpoint_dir, precision=precision, max_steps=max_steps,
+                                 save_checkpoints=save_checkpoints),
+        train_dataset=_dataset(train_set, tokenizer, prefix=prefix, max_length=max_length),
+        eval_dataset=_dataset(validation_set, tokenizer, prefix=prefix, max_length=max_length),
+        data_collator=DataCollatorWithPadding(tokenizer),
+        processing_class=tokenizer,
+        compute_metrics=_compute_metrics,
+        callbacks=callbacks,
+    )
+    return TrainingRun(trainer, tokenizer, train_set, validation_set, params, codebook, backbone_spec, backbone_dir,
+                       max_length, precision, resume and has_checkpoint, live)
+
+
+def finish_run(run: TrainingRun, model_dir: Path) -> ModelMetadata:
+    """Tune per-code thresholds on the validation split and write the model directory atomically."""
+    params, code_ids = run.params, run.codebook.code_ids
+    model = run.trainer.model
+    scores = score_texts(model, run.tokenizer, run.validation_set.texts, text_prefix=params["text_prefix"],
+                         max_length=run.max_length, batch_size=int(params["eval_batch_size"]),
+                         precision=run.precision, long_fragments="truncate")
+    truth = np.array(run.validation_set.labels)
+    thresholds = tune_thresholds(truth, scores.probabilities, list(params["threshold_grid"]))
+    validation = {
+        "macro_f1_at_0.5": macro_f1(truth, scores.probabilities, np.full(len(code_ids), 0.5)),
+        "macro_f1_tuned": macro_f1(truth, scores.probabilities, thresholds),
+        "n_train": len(run.train_set),
+        "n_validation": len(run.validation_set),
+        "steps": run.trainer.state.global_step,
+        "best_checkpoint": run.trainer.state.best_model_checkpoint,
+    }
+    if run.live is not None:
+        run.live.summary.update({f"validation/{k}": v for k, v in validation.items() if isinstance(v, float)})
+        run.live.end()
+    metadata = ModelMetadata(
+        code_ids=code_ids,
+        codebook_fingerprint=run.codebook.fingerprint(),
+        thresholds={code: float(t) for code, t in zip(code_ids, thresholds)},
+        backbone={"spec": run.backbone_spec, **backbone_identity(run.backbone_dir)},
+        training_data_sha256=data_hash(run.train_set, run.validation_set),
+        params=params,
+        max_length=run.max_length,
+        text_prefix=params["text_prefix"],
+        label_coder=params["label_coder"],
+        synthetic_training_data=run.train_set.synthetic,
+        name=model_dir.name,
+        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        validation=validation,
+    )
+    with atomic_directory(model_dir) as staging:
+        save_model(staging, model, run.tokenizer, metadata)
+    print(f"train: validation macro-F1 {validation['macro_f1_tuned']:.3f} with tuned thresholds "
+          f"({validation['macro_f1_at_0.5']:.3f} at 0.5) -> {model_dir}", file=sys.stderr)
+    return metadata
+
+
 def train(
     *,
     prepared: Path,
@@ -82,120 +237,9 @@ def train(
     codebook_path: Path | None = None,
     max_steps: int | None = None,
     backbone: str | None = None,
-    save_model_dir: bool = True,
 ) -> ModelMetadata:
     """Train a model on `prepared` fragments and save it to `model_dir`; return its metadata."""
-    from transformers import DataCollatorWithPadding, EarlyStoppingCallback, Trainer, TrainingArguments, set_seed
-
-    params = load_params("train", params_path)
-    codebook: Codebook = load_codebook(codebook_path)
-    code_ids = codebook.code_ids
-    train_set, validation_set = load_training_splits(prepared, coder=params["label_coder"], code_ids=code_ids)
-    seed = int(params["seed"])
-    set_seed(seed)
-    backbone_spec = backbone or params["backbone"]
-    backbone_dir = resolve_backbone(backbone_spec, cache_dir=REPO_ROOT / "models")
-    model, tokenizer = build_classifier(backbone_dir, len(code_ids), params, torch.tensor(train_set.labels, dtype=torch.float))
-    prefix = params["text_prefix"]
-    # never longer than the encoder's position table: a longer window would index past it
-    max_length = min(int(params["max_length"]), int(model.encoder.config.max_position_embeddings))
-    if max_length < int(params["max_length"]):
-        print(f"train: max_length {params['max_length']} exceeds the backbone's {max_length} positions; using "
-              f"{max_length}", file=sys.stderr)
-    train_data = _dataset(train_set, tokenizer, prefix=prefix, max_length=max_length)
-    validation_data = _dataset(validation_set, tokenizer, prefix=prefix, max_length=max_length)
-    precision = resolve_precision(params["precision"])
-    print(f"train: {len(train_set)} train / {len(validation_set)} validation fragments, backbone {backbone_spec}, "
-          f"precision {precision}", file=sys.stderr)
-    checkpoint_dir.mkdir(parents=True, exist_ok=True)
-    has_checkpoint = any(checkpoint_dir.glob("checkpoint-*"))
-    if resume and not has_checkpoint:
-        print(f"train: --resume: no checkpoint in {checkpoint_dir}, starting from the beginning", file=sys.stderr)
-    if not resume and has_checkpoint:
-        shutil.rmtree(checkpoint_dir)  # a fresh run must not mix with an old run's checkpoints
-    callbacks = [EarlyStoppingCallback(early_stopping_patience=int(params["early_stopping_patience"])), *EXTRA_CALLBACKS]
-    live = None
-    if live_dir is not None:
-        from dvclive import Live
-        from transformers.integrations import DVCLiveCallback
-
-        live = Live(str(live_dir), report=None, save_dvc_exp=False, dvcyaml=False, resume=resume and has_checkpoint)
-        callbacks.append(DVCLiveCallback(live=live, log_model=None))
-    arguments = TrainingArguments(
-        output_dir=str(checkpoint_dir),
-        num_train_epochs=float(params["epochs"]),
-        max_steps=max_steps if max_steps else -1,
-        per_device_train_batch_size=int(params["batch_size"]),
-        per_device_eval_batch_size=int(params["eval_batch_size"]),
-        learning_rate=float(params["learning_rate"]),
-        weight_decay=float(params["weight_decay"]),
-        warmup_steps=float(params["warmup_ratio"]),
-        optim="adamw_torch_fused",
-        bf16=precision == "bf16",
-        use_cpu=not torch.cuda.is_available(),
-        eval_strategy="steps" if max_steps else "epoch",
-        save_strategy=("steps" if max_steps else "epoch") if save_model_dir else "no",
-        eval_steps=max_steps or None,
-        save_steps=max_steps or None,
-        logging_strategy="steps",
-        logging_steps=10,
-        load_best_model_at_end=save_model_dir,
-        metric_for_best_model="macro_f1",
-        greater_is_better=True,
-        save_total_limit=int(params["save_total_limit"]),
-        seed=seed,
-        data_seed=seed,
-        train_sampling_strategy="group_by_length",
-        dataloader_num_workers=0,
-        report_to="none",
-        disable_tqdm=False,
-    )
-    trainer = Trainer(
-        model=model,
-        args=arguments,
-        train_dataset=train_data,
-        eval_dataset=validation_data,
-        data_collator=DataCollatorWithPadding(tokenizer),
-        processing_class=tokenizer,
-        compute_metrics=_compute_metrics,
-        callbacks=callbacks,
-    )
-    trainer.train(resume_from_checkpoint=True if resume and has_checkpoint else None)
-    if not save_model_dir:  # benchmark runs: only the step timings matter
-        return None  # type: ignore[return-value]
-    model = trainer.model
-    scores = score_texts(model, tokenizer, validation_set.texts, text_prefix=prefix, max_length=max_length,
-                         batch_size=int(params["eval_batch_size"]), precision=precision, long_fragments="truncate")
-    truth = np.array(validation_set.labels)
-    thresholds = tune_thresholds(truth, scores.probabilities, list(params["threshold_grid"]))
-    validation = {
-        "macro_f1_at_0.5": macro_f1(truth, scores.probabilities, np.full(len(code_ids), 0.5)),
-        "macro_f1_tuned": macro_f1(truth, scores.probabilities, thresholds),
-        "n_train": len(train_set),
-        "n_validation": len(validation_set),
-        "steps": trainer.state.global_step,
-        "best_checkpoint": trainer.state.best_model_checkpoint,
-    }
-    if live is not None:
-        live.summary.update({f"validation/{k}": v for k, v in validation.items() if isinstance(v, float)})
-        live.end()
-    metadata = ModelMetadata(
-        code_ids=code_ids,
-        codebook_fingerprint=codebook.fingerprint(),
-        thresholds={code: float(t) for code, t in zip(code_ids, thresholds)},
-        backbone={"spec": backbone_spec, **backbone_identity(backbone_dir)},
-        training_data_sha256=data_hash(train_set, validation_set),
-        params=params,
-        max_length=max_length,
-        text_prefix=prefix,
-        label_coder=params["label_coder"],
-        synthetic_training_data=train_set.synthetic,
-        name=model_dir.name,
-        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        validation=validation,
-    )
-    with atomic_directory(model_dir) as staging:
-        save_model(staging, model, tokenizer, metadata)
-    print(f"train: validation macro-F1 {validation['macro_f1_tuned']:.3f} with tuned thresholds "
-          f"({validation['macro_f1_at_0.5']:.3f} at 0.5) -> {model_dir}", file=sys.stderr)
-    return metadata
+    run = prepare_run(prepared=prepared, checkpoint_dir=checkpoint_dir, live_dir=live_dir, resume=resume,
+                      params_path=params_path, codebook_path=codebook_path, max_steps=max_steps, backbone=backbone)
+    run.trainer.train(resume_from_checkpoint=True if run.resume_from_checkpoint else None)
+    return finish_run(run, model_dir)
