@@ -78,7 +78,7 @@ def score_texts(
     first, last = special_ids(tokenizer)
     model.eval()
     with torch.inference_mode(), autocast:
-        for batch in progress(batches, desc="scoring", unit="batch", total=len(batches) if show_progress else 0):
+        for batch in progress(batches, desc="scoring", unit="batch", enabled=show_progress):
             rows = [[first, *pieces[i][1], last] for i in batch]
             width = max(len(r) for r in rows)
             input_ids = torch.full((len(rows), width), tokenizer.pad_token_id, dtype=torch.long)
