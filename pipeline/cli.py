@@ -70,7 +70,7 @@ def check_output_path(output: Path, allowed: set[str]) -> None:
 @app.command()
 @guarded
 def segment(
-    inputs: list[Path] = typer.Argument(..., help="Transcripts (.txt, .docx, .vtt, .srt) or .qdpx projects."),
+    inputs: list[Path] = typer.Argument(..., help="Transcripts (.txt, .docx, .vtt, .srt, Whisper .json) or .qdpx projects."),
     output: Path = typer.Option(..., "-o", "--output", help="Fragments as JSON lines (.jsonl)."),
     encoding: Optional[str] = typer.Option(None, help="Force the text encoding (default: detect)."),
     max_fragment_tokens: Optional[int] = typer.Option(None, help="Token budget per fragment (default: params.yaml)."),

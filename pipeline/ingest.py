@@ -1,7 +1,7 @@
 """Ingest: read a transcript file of any supported kind into a normalised `Document` with speaker turns.
 
-Supported: plain text (`.txt`, `.text`, `.md`), Word (`.docx`), captions (`.vtt`, `.srt`). REFI-QDA projects
-(`.qdpx`) hold several documents and codings; they are read by `pipeline.qdpx_import`.
+Supported: plain text (`.txt`, `.text`, `.md`), Word (`.docx`), captions (`.vtt`, `.srt`, Whisper `.json`).
+REFI-QDA projects (`.qdpx`) hold several documents and codings; they are read by `pipeline.qdpx_import`.
 """
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ from typing import Any
 from pipeline.documents import Document
 from pipeline.errors import InputError
 from pipeline.read_docx import read_docx_text
-from pipeline.read_subtitles import cues_to_document, parse_cues
+from pipeline.read_subtitles import cues_to_document, parse_cues, parse_whisper_json
 from pipeline.textnorm import decode_bytes, normalise_text
 from pipeline.turns import assign_roles, find_turns, load_conventions
 
 TEXT_SUFFIXES = {".txt", ".text", ".md"}
-CAPTION_SUFFIXES = {".vtt", ".srt"}
+CAPTION_SUFFIXES = {".vtt", ".srt", ".json"}  # .json: Whisper/WhisperX transcripts
 TRANSCRIPT_SUFFIXES = TEXT_SUFFIXES | CAPTION_SUFFIXES | {".docx"}
 
 
@@ -52,7 +52,7 @@ def read_document(
         raise InputError(path, "is a directory; expected a transcript file (.txt, .docx, .vtt, .srt)")
     if suffix not in TRANSCRIPT_SUFFIXES:
         raise InputError(
-            path, f"unsupported file type '{suffix or '(none)'}'; expected .txt, .docx, .vtt, .srt or .qdpx"
+            path, f"unsupported file type '{suffix or '(none)'}'; expected .txt, .docx, .vtt, .srt, Whisper .json or .qdpx"
         )
     data = _read_bytes(path)
     metadata = dict(metadata or {})
@@ -69,7 +69,8 @@ def read_document(
             print(f"{path}: read as {decoded.encoding}", file=sys.stderr)
     conventions = load_conventions()
     if suffix in CAPTION_SUFFIXES:
-        text, turns = cues_to_document(parse_cues(text, path))
+        cues = parse_whisper_json(text, path) if suffix == ".json" else parse_cues(text, path)
+        text, turns = cues_to_document(cues)
         text = normalise_text(text)
     else:
         turns = find_turns(text, conventions)

@@ -1,4 +1,4 @@
-"""Reading WebVTT and SRT captions (Teams, Zoom, Whisper) into speaker turns.
+"""Reading WebVTT and SRT captions (Teams, Zoom, Whisper) and Whisper JSON into speaker turns.
 
 Teams writes voices as ``<v Jan Janssens>text</v>``, Zoom prefixes the cue text with ``Name: ``, Whisper
 writes no speaker. Consecutive cues of one speaker are merged into one turn. The document text is built as
@@ -19,7 +19,8 @@ from pipeline.turns import load_conventions
 
 _TIME = r"(?:\d{1,2}:)?\d{1,2}:\d{2}[.,]\d{1,3}"
 _CUE_TIMING = re.compile(rf"^\s*(?P<start>{_TIME})\s*-->\s*(?P<end>{_TIME})")
-_VOICE = re.compile(r"<v(?:\.[\w.-]+)?\s+(?P<name>[^>]+)>(?P<text>.*?)(?:</v>|$)", re.S)
+# a voice runs to its closing tag, the next voice, or the end of the cue (Teams often omits </v>)
+_VOICE = re.compile(r"<v(?:\.[\w.-]+)?\s+(?P<name>[^>]+)>(?P<text>.*?)(?:</v>|(?=<v[\s.])|$)", re.S)
 _TAG = re.compile(r"</?[^>]+>")
 _ZOOM_SPEAKER = re.compile(r"^(?P<name>[^:\n]{1,63}):\s+(?P<text>.*)$", re.S)
 
@@ -45,17 +46,49 @@ def parse_cues(text: str, path: Path) -> list[Cue]:
         payload = "\n".join(lines[timing_index + 1 :]).strip()
         if not payload:
             continue
-        speaker, body = None, payload
-        voice = _VOICE.search(payload)
-        if voice:
-            speaker, body = voice.group("name").strip(), voice.group("text")
-        body = re.sub(r"\s*\n\s*", " ", _TAG.sub("", body).strip())
-        if body:
-            cues.append(Cue(timing.group("start"), timing.group("end"), speaker, body))
+        voices = [(v.group("name").strip(), v.group("text")) for v in _VOICE.finditer(payload)] or [(None, payload)]
+        for speaker, body in voices:  # one cue per voice: a Teams cue can hold several speakers
+            body = re.sub(r"\s*\n\s*", " ", _TAG.sub("", body).strip())
+            if body:
+                cues.append(Cue(timing.group("start"), timing.group("end"), speaker, body))
     if not cues:
         raise InputError(path, "no caption cues found; expected WebVTT/SRT cues like '00:00:01.000 --> 00:00:04.000'")
     _zoom_speakers(cues)
     return cues
+
+
+def parse_whisper_json(text: str, path: Path) -> list[Cue]:
+    """Cues from a Whisper (or WhisperX) JSON transcript: ``{"segments": [{"start", "end", "text"}]}``,
+    with an optional per-segment ``speaker`` (WhisperX diarisation)."""
+    import json
+
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise InputError(path, f"not valid JSON ({err.msg} at line {err.lineno}); expected a Whisper transcript") from None
+    segments = data.get("segments") if isinstance(data, dict) else None
+    if not isinstance(segments, list):
+        raise InputError(path, "no 'segments' list; expected a Whisper JSON transcript with start/end/text segments")
+    cues = []
+    for number, segment in enumerate(segments, 1):
+        if not isinstance(segment, dict) or not isinstance(segment.get("text"), str):
+            raise InputError(path, f"segment {number} has no 'text'; expected start, end and text per segment")
+        body = " ".join(segment["text"].split())
+        if body:
+            speaker = segment.get("speaker")
+            cues.append(Cue(_clock(segment.get("start")), _clock(segment.get("end")),
+                            str(speaker) if speaker else None, body))
+    if not cues:
+        raise InputError(path, "the Whisper transcript has no text in its segments")
+    return cues
+
+
+def _clock(seconds: object) -> str:
+    """Seconds as an hh:mm:ss.mmm cue time (kept as turn metadata); '?' when the segment has none."""
+    if not isinstance(seconds, (int, float)):
+        return "?"
+    millis = round(float(seconds) * 1000)
+    return f"{millis // 3_600_000:02d}:{millis // 60_000 % 60:02d}:{millis // 1000 % 60:02d}.{millis % 1000:03d}"
 
 
 def _zoom_speakers(cues: list[Cue]) -> None:

@@ -374,3 +374,43 @@ def test_unsupported_suffix(tmp_path: Path) -> None:
 def test_markers_without_spoken_text(tmp_path: Path, text: str) -> None:
     with pytest.raises(InputError, match="no spoken text"):
         read_document(write(tmp_path, "leeg.txt", text))
+
+
+def test_teams_cue_with_two_voices_gives_two_turns(tmp_path):
+    vtt = tmp_path / "teams.vtt"
+    vtt.write_text(
+        "WEBVTT\n\n00:00:01.000 --> 00:00:04.000\n<v Sofie Peeters>Hoe gaat het?</v><v Jan Janssens>Goed, dank u.</v>\n\n"
+        "00:00:04.000 --> 00:00:06.000\n<v Jan Janssens>We hebben een visie.\n", encoding="utf-8")
+    document = read_document(vtt)
+    assert [(t.speaker, document.text[t.start : t.end]) for t in document.turns] == [
+        ("Sofie Peeters", "Hoe gaat het?"),
+        ("Jan Janssens", "Goed, dank u. We hebben een visie."),
+    ]
+
+
+def test_whisper_json_segments(tmp_path):
+    import json
+
+    path = tmp_path / "whisper.json"
+    path.write_text(json.dumps({"text": "...", "segments": [
+        {"start": 0.0, "end": 2.5, "text": " Goeiemorgen."},
+        {"start": 2.5, "end": 65.25, "text": " We hebben geen integratiedienst."},
+    ]}), encoding="utf-8")
+    document = read_document(path)
+    assert document.text == "Goeiemorgen. We hebben geen integratiedienst."
+    assert [t.timestamp for t in document.turns] == ["00:00:00.000 --> 00:01:05.250"]
+    diarised = tmp_path / "whisperx.json"
+    diarised.write_text(json.dumps({"segments": [
+        {"start": 0, "end": 1, "text": "Hoe zit dat?", "speaker": "SPEAKER_00"},
+        {"start": 1, "end": 2, "text": "Het budget is beperkt.", "speaker": "SPEAKER_01"},
+    ]}), encoding="utf-8")
+    turns = read_document(diarised).turns
+    assert [t.speaker for t in turns] == ["SPEAKER_00", "SPEAKER_01"]
+
+
+@pytest.mark.parametrize("content", ['{"segments": 3}', "[1, 2]", "{not json", '{"segments": [{"start": 1}]}'])
+def test_bad_whisper_json_is_input_error(tmp_path, content):
+    path = tmp_path / "bad.json"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(InputError, match="bad.json"):
+        read_document(path)
