@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import uuid
 import zipfile
 from collections import defaultdict
@@ -29,6 +28,7 @@ from lxml import etree
 from pipeline import __version__
 from pipeline.codebook import Codebook
 from pipeline.documents import Document
+from pipeline.io_utils import atomic_path
 from pipeline.qdpx_model import QdaProject, QdaSelection
 from pipeline.qdpx_read import NAMESPACE
 
@@ -315,17 +315,10 @@ def write_qdpx(
         project_name=project_name,
         created=created,
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle = tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False)
-    try:
-        with handle, zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-            _add(archive, "project.qde", xml)
-            for name in sorted(files):
-                _add(archive, name, files[name].encode("utf-8"))
-        os.replace(handle.name, path)
-    except BaseException:
-        Path(handle.name).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        _add(archive, "project.qde", xml)
+        for name in sorted(files):
+            _add(archive, name, files[name].encode("utf-8"))
     return path
 
 
