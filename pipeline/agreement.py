@@ -268,8 +268,22 @@ def add_model_coder(material: CodedMaterial, *, model_dir: Path, codebook: Codeb
         record["labels"][MODEL_CODER] = dict(prediction["labels"])
     material.coders.append(MODEL_CODER)
     material.counts["fragments_per_coder"][MODEL_CODER] = len(material.records)
+    seen = set(metadata.training_documents)
     material.counts["model"] = {"identity": metadata.identity, "directory": str(model_dir),
-                                "trained_on_synthetic_data": metadata.synthetic_training_data}
+                                "trained_on_synthetic_data": metadata.synthetic_training_data,
+                                "label_coder": metadata.label_coder,
+                                "fragments_in_training_documents": sum(r["document"] in seen for r in material.records)}
+
+
+def _training_overlap_notes(material: CodedMaterial) -> list[str]:
+    """Say so when the model is compared on interviews it was trained or tuned on."""
+    model = material.counts.get("model") or {}
+    seen = model.get("fragments_in_training_documents", 0)
+    if not seen:
+        return []
+    return [f"the model was trained (or had its thresholds tuned) on coder {model['label_coder']}'s coding of the "
+            f"interviews behind {seen} of these {len(material.records)} fragments: its agreement there is not a "
+            "held-out test; `capcode evaluate` reports it on held-out interviews only"]
 
 
 def _check_comparable(material: CodedMaterial) -> None:
@@ -350,6 +364,7 @@ def agreement(
             add_model_coder(material, model_dir=model_dir, codebook=codebook, params=predict_params)
         _check_comparable(material)
         report = agreement_report(material.records, material.coders, codebook, n_boot=n_boot, seed=seed)
+        report["notes"] = [*report["notes"], *_training_overlap_notes(material)]
         report = {
             "mode": "coded", "coders": material.coders, "synthetic": material.synthetic, "inputs": material.inputs,
             "unit": "one fragment x one code (1 = given, 0 = not given), all codes pooled",

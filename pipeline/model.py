@@ -91,6 +91,8 @@ class ModelMetadata:
     format_version: int = FORMAT_VERSION
     created: str = ""
     validation: dict[str, Any] = field(default_factory=dict)
+    # interviews whose coding the model was trained or tuned on: agreement on them is no held-out test
+    training_documents: list[str] = field(default_factory=list)
 
     @property
     def identity(self) -> str:

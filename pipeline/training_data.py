@@ -18,6 +18,7 @@ class LabelledFragments:
     texts: list[str]
     labels: list[list[int]]  # [n_fragments][n_codes], codebook order
     synthetic: bool
+    documents: list[str]  # the interview of each fragment
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -34,6 +35,7 @@ def labelled_split(
         texts=[r["text"] for r in chosen],
         labels=[[int(r["labels"][coder][code]) for code in code_ids] for r in chosen],
         synthetic=any(r.get("synthetic", False) for r in chosen),
+        documents=[r["document"] for r in chosen],
     )
 
 

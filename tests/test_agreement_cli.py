@@ -248,6 +248,24 @@ def test_model_as_coder(two_coder_corpus: Path, tmp_path: Path, trained_tiny_mod
     assert set(report["pairs"]) == {"A vs B", "A vs model", "B vs model"}
     assert report["data"]["fragments_per_coder"]["model"] == 4
     assert report["per_code"]["beleid"]["n_coders"] == 2  # A and the model; B did not code that axis
+    # the tiny model was trained on other interviews: no overlap note
+    assert report["data"]["model"]["fragments_in_training_documents"] == 0
+    assert not any("not a held-out test" in note for note in report["notes"])
+
+
+def test_model_trained_on_the_material_is_flagged(two_coder_corpus: Path, tmp_path: Path,
+                                                  trained_tiny_model: Path) -> None:
+    import json
+    import shutil
+
+    model = tmp_path / "model"
+    shutil.copytree(trained_tiny_model, model)
+    meta = json.loads((model / "capcode_model.json").read_text())
+    meta["training_documents"] = ["d1"]
+    (model / "capcode_model.json").write_text(json.dumps(meta))
+    report = agreement(inputs=[two_coder_corpus], output=tmp_path / "r.json", model_dir=model, n_boot=0)
+    assert report["data"]["model"]["fragments_in_training_documents"] == 4
+    assert any("not a held-out test" in note for note in report["notes"])
 
 
 @pytest.fixture(scope="module")
