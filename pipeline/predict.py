@@ -74,6 +74,9 @@ def apply_model(
     model, tokenizer, metadata = load_model(model_dir, codebook)
     code_ids = metadata.code_ids
     chosen = [i for i, r in enumerate(records) if code_all_roles or r.get("codable", True)]
+    if not chosen:
+        print("predict: no respondent fragments to code (only interviewer or header text); use --all-roles to "
+              "code every turn", file=sys.stderr)
     precision = resolve_precision(params["precision"])
     scores = score_texts(
         model, tokenizer, [records[i]["text"] for i in chosen], text_prefix=metadata.text_prefix,

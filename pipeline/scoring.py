@@ -57,6 +57,8 @@ def score_texts(
     """Probabilities per code for each text; texts longer than `max_length` tokens are windowed or truncated."""
     if long_fragments not in ("window", "truncate"):
         raise ValueError(f"long_fragments must be window or truncate, found {long_fragments!r}")
+    if not texts:  # e.g. a transcript with interviewer turns only
+        return Scores(np.zeros((0, model.head.out_features), dtype=np.float32), [], [])
     encoded = tokenizer([model_input_text(t, text_prefix) for t in texts], add_special_tokens=False,
                         truncation=False)["input_ids"]
     body = max_length - 2  # room for <s> and </s>

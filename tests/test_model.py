@@ -191,3 +191,13 @@ def test_training_is_repeatable(tiny_backbone, prepared_mini, tmp_path):
         runs.append(meta)
     assert runs[0].thresholds == runs[1].thresholds
     assert runs[0].validation["macro_f1_tuned"] == runs[1].validation["macro_f1_tuned"]
+
+
+def test_transcript_without_respondent_turns(tiny_model, tmp_path, capsys):
+    transcript = tmp_path / "questions.txt"
+    transcript.write_text("I: Hallo?\n\nI: Bent u daar?\n", encoding="utf-8")
+    output = tmp_path / "out.jsonl"
+    summary = predict(inputs=[transcript], model_dir=tiny_model, output=output)
+    assert summary == {"fragments": 2, "coded": 0, "review": 0, "model": summary["model"]}
+    assert all(not json.loads(line)["coded"] for line in output.read_text().splitlines())
+    assert "no respondent fragments" in capsys.readouterr().err
