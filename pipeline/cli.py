@@ -132,6 +132,9 @@ def predict(
     """Pre-code transcripts with a trained model."""
     from pipeline.predict import predict as run_predict
 
+    from pipeline.predict import OUTPUT_SUFFIXES
+
+    check_output_path(output, OUTPUT_SUFFIXES)
     summary = run_predict(inputs=inputs, model_dir=model, output=output, params_path=params, codebook_path=codebook,
                           encoding=encoding, code_all_roles=all_roles)
     print(f"predict: {summary['coded']} of {summary['fragments']} fragments coded, {summary['review']} to review "
@@ -201,6 +204,7 @@ def agreement(
     from pipeline.agreement import agreement as run_agreement
 
     allowed = None if categories is None else [c.strip() for c in categories.split(",") if c.strip()]
+    check_output_path(output, {".json", ".html"})
     report = run_agreement(inputs=inputs, output=output, level=level, categories=allowed, model_dir=model,
                            params_path=params, codebook_path=codebook, n_boot=n_boot, seed=seed)
     alpha = report["krippendorff_alpha"]

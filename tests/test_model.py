@@ -201,3 +201,13 @@ def test_transcript_without_respondent_turns(tiny_model, tmp_path, capsys):
     assert summary == {"fragments": 2, "coded": 0, "review": 0, "model": summary["model"]}
     assert all(not json.loads(line)["coded"] for line in output.read_text().splitlines())
     assert "no respondent fragments" in capsys.readouterr().err
+
+
+def test_output_path_that_is_a_directory_exits_2(tiny_model, tmp_path):
+    transcript = tmp_path / "t.txt"
+    transcript.write_text("R: Het budget.\n", encoding="utf-8")
+    directory = tmp_path / "out.jsonl"
+    directory.mkdir()
+    result = run_cli("predict", str(transcript), "--model", str(tiny_model), "-o", str(directory))
+    assert result.returncode == 2 and "is a directory" in result.stderr and "Traceback" not in result.stderr
+    assert list(directory.iterdir()) == []
