@@ -55,7 +55,7 @@ from pipeline.config import load_params
 from pipeline.corpus import Collection, load_collection
 from pipeline.documents import Document
 from pipeline.errors import InputError
-from pipeline.io_utils import atomic_writer, write_json
+from pipeline.io_utils import atomic_writer, check_output_file, write_json
 from pipeline.reliability import LEVELS, agreement_summary, read_ratings_csv
 
 MODEL_CODER = "model"
@@ -301,7 +301,7 @@ def _check_comparable(material: CodedMaterial) -> None:
 
 
 def _bootstrap_settings(params_path: Path | None, n_boot: int | None, seed: int | None) -> tuple[int, int]:
-    params = load_params("agreement", params_path) if params_path else load_params("agreement")
+    params = load_params("agreement", params_path)
     return (int(params["n_boot"]) if n_boot is None else n_boot, int(params["seed"]) if seed is None else seed)
 
 
@@ -329,8 +329,7 @@ def agreement(
     One ``.csv`` input is a ratings table (``level`` default nominal; ``categories`` optional, in order);
     anything else is coded material (``level`` must be nominal or unset).
     """
-    if output.suffix.lower() not in OUTPUT_SUFFIXES:
-        raise InputError(output, f"unsupported output type '{output.suffix}'; expected .json or .html")
+    check_output_file(output, OUTPUT_SUFFIXES)
     if level is not None and level not in LEVELS:
         raise InputError("--level", f"unknown level '{level}'; expected one of {', '.join(LEVELS)}")
     n_boot, seed = _bootstrap_settings(params_path, n_boot, seed)
@@ -351,16 +350,16 @@ def agreement(
             raise InputError("--level", f"codes and axes are nominal; --level {level} applies to a ratings CSV only")
         if categories is not None:
             raise InputError("--categories", "categories come from the codebook for coded material")
-        codebook = load_codebook(codebook_path) if codebook_path else load_codebook()
-        segment_params = load_params("segment", params_path) if params_path else load_params("segment")
-        prepare_params = load_params("prepare", params_path) if params_path else load_params("prepare")
+        codebook = load_codebook(codebook_path)
+        segment_params = load_params("segment", params_path)
+        prepare_params = load_params("prepare", params_path)
         material = load_coded_material(
             inputs, codebook, max_fragment_tokens=int(segment_params["max_fragment_tokens"]),
             min_fragment_share=float(prepare_params["min_fragment_share"]),
             min_span_share=float(prepare_params["min_span_share"]),
         )
         if model_dir is not None:
-            predict_params = load_params("predict", params_path) if params_path else load_params("predict")
+            predict_params = load_params("predict", params_path)
             add_model_coder(material, model_dir=model_dir, codebook=codebook, params=predict_params)
         _check_comparable(material)
         report = agreement_report(material.records, material.coders, codebook, n_boot=n_boot, seed=seed)

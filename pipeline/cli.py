@@ -16,6 +16,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from pipeline.errors import InputError
+from pipeline.io_utils import check_output_file
 
 app = typer.Typer(
     name="capcode",
@@ -60,13 +61,6 @@ def guarded(func: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def check_output_path(output: Path, allowed: set[str]) -> None:
-    if output.suffix.lower() not in allowed:
-        raise InputError(output, f"unsupported output type '{output.suffix}'; expected one of {', '.join(sorted(allowed))}")
-    if output.is_dir():
-        raise InputError(output, "is a directory; expected an output file path")
-
-
 @app.command()
 @guarded
 def segment(
@@ -78,7 +72,7 @@ def segment(
     """Ingest and segment transcripts into fragments (no model)."""
     from pipeline.segment_cli import segment_files
 
-    check_output_path(output, {".jsonl"})
+    check_output_file(output, {".jsonl"})
     n_docs, n_fragments = segment_files(inputs=inputs, output=output, encoding=encoding,
                                         max_fragment_tokens=max_fragment_tokens)
     print(f"segment: {n_docs} documents, {n_fragments} fragments -> {output}", file=sys.stderr)
@@ -132,9 +126,6 @@ def predict(
     """Pre-code transcripts with a trained model."""
     from pipeline.predict import predict as run_predict
 
-    from pipeline.predict import OUTPUT_SUFFIXES
-
-    check_output_path(output, OUTPUT_SUFFIXES)
     summary = run_predict(inputs=inputs, model_dir=model, output=output, params_path=params, codebook_path=codebook,
                           encoding=encoding, code_all_roles=all_roles)
     print(f"predict: {summary['coded']} of {summary['fragments']} fragments coded, {summary['review']} to review "
@@ -204,7 +195,6 @@ def agreement(
     from pipeline.agreement import agreement as run_agreement
 
     allowed = None if categories is None else [c.strip() for c in categories.split(",") if c.strip()]
-    check_output_path(output, {".json", ".html"})
     report = run_agreement(inputs=inputs, output=output, level=level, categories=allowed, model_dir=model,
                            params_path=params, codebook_path=codebook, n_boot=n_boot, seed=seed)
     alpha = report["krippendorff_alpha"]

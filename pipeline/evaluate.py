@@ -333,9 +333,9 @@ def evaluate(
     codebook_path: Path | None = None, live_dir: Path | None = None,
 ) -> dict[str, Any]:
     """Run the evaluation (module docstring), write its outputs to ``output_dir``; return the flat metrics."""
-    params = load_params("evaluate", params_path) if params_path else load_params("evaluate")
-    predict_params = load_params("predict", params_path) if params_path else load_params("predict")
-    codebook = load_codebook(codebook_path) if codebook_path else load_codebook()
+    params = load_params("evaluate", params_path)
+    predict_params = load_params("predict", params_path)
+    codebook = load_codebook(codebook_path)
     metadata = read_metadata(model_dir)
     check_codebook(metadata, codebook, model_dir)
     records = read_jsonl(prepared)

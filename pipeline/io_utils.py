@@ -1,4 +1,5 @@
-"""Writing outputs atomically: a failed run never leaves a partial output file behind."""
+"""Writing outputs safely: output paths checked before any work, and written atomically so a failed run
+never leaves a partial output file behind."""
 
 from __future__ import annotations
 
@@ -6,10 +7,23 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any, Iterator
+
+from pipeline.errors import InputError
+
+
+def check_output_file(path: str | Path, allowed: Collection[str]) -> None:
+    """Refuse, before any work, an output path of an unknown type or one that is a directory."""
+    path = Path(path)
+    if path.suffix.lower() not in allowed:
+        names = list(allowed) if isinstance(allowed, (list, tuple)) else sorted(allowed)
+        expected = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+        raise InputError(path, f"unsupported output type '{path.suffix}'; expected {expected}")
+    if path.is_dir():
+        raise InputError(path, "is a directory; expected an output file path")
 
 
 @contextmanager

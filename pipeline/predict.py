@@ -19,6 +19,7 @@ from pipeline.config import load_params
 from pipeline.corpus import read_jsonl
 from pipeline.documents import Document
 from pipeline.errors import InputError
+from pipeline.io_utils import check_output_file
 from pipeline.model import ModelMetadata, load_model
 from pipeline.precision import resolve_precision
 from pipeline.scoring import score_texts
@@ -113,10 +114,8 @@ def predict(
     """Pre-code `inputs` with the model in `model_dir`; the output format follows `output`'s extension."""
     from pipeline.predict_output import write_predictions
 
-    suffix = output.suffix.lower()
-    if suffix not in OUTPUT_SUFFIXES:
-        raise InputError(output, f"unsupported output type '{suffix}'; expected one of {', '.join(sorted(OUTPUT_SUFFIXES))}")
-    if suffix == ".qdpx" and any(p.suffix.lower() == ".jsonl" for p in inputs):
+    check_output_file(output, OUTPUT_SUFFIXES)
+    if output.suffix.lower() == ".qdpx" and any(p.suffix.lower() == ".jsonl" for p in inputs):
         raise InputError(output, "a .qdpx needs the full transcripts; give transcripts or a .qdpx as input, not fragments")
     params = load_params("predict", params_path)
     segment_params = load_params("segment", params_path)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
 from collections import defaultdict
 from html import escape
 from pathlib import Path
@@ -11,7 +10,7 @@ from typing import Any
 
 from pipeline.codebook import Codebook
 from pipeline.documents import Document
-from pipeline.io_utils import atomic_path, atomic_writer, write_jsonl
+from pipeline.io_utils import atomic_writer, write_jsonl
 from pipeline.model import ModelMetadata
 
 CARRIED = ("id", "document", "speaker", "role", "start", "end", "timestamp")
