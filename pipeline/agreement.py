@@ -11,7 +11,7 @@ Two kinds of input:
   missing, never "absent". With ``model_dir`` the model's predictions on the same fragments join as coder
   ``model``. A code name that the codebook does not know is an error here, not a count: agreement on a
   partly mapped coding would be silently wrong.
-- **A ratings CSV** (header ``unit,coder,value``, `pipeline.reliability.read_ratings_csv`) at ``level``
+- **A ratings CSV** (header ``unit,coder,value``, `pipeline.reliability.coefficients.read_ratings_csv`) at ``level``
   nominal, ordinal, interval or ratio: the generic reliability calculator.
 
 The result (what ``-o report.json`` holds; ``-o report.html`` renders it for a reader):
@@ -30,7 +30,7 @@ The result (what ``-o report.json`` holds; ``-o report.html`` renders it for a r
   Units with fewer than two ratings are dropped before the coefficients (they carry no agreement), so
   ``n_units`` counts fragments (or fragment x code decisions) rated by at least two of the coders at hand.
 
-A *summary* is `pipeline.reliability.agreement_summary`: ``n_units``, ``n_units_compared`` (units rated by
+A *summary* is `pipeline.reliability.coefficients.agreement_summary`: ``n_units``, ``n_units_compared`` (units rated by
 two or more coders, the ones the coefficients use), ``n_coders``, ``percent_agreement``,
 ``krippendorff_alpha``, ``cohen_kappa`` (null unless exactly two coders), ``scott_pi``, ``fleiss_kappa``,
 ``gwet_ac1``, ``brennan_prediger`` (a number, or null with a line in ``notes``), ``notes`` and ``ci95``
@@ -41,114 +41,31 @@ fewer; the other coefficients depend only on categories that occur. Bootstrap se
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from pipeline.align import align_codings, label_vectors
-from pipeline.codebook import Axis, Codebook, load_codebook
-from pipeline.config import load_params
-from pipeline.corpus import Collection, load_collection
-from pipeline.documents import Document
-from pipeline.errors import InputError
-from pipeline.io_utils import atomic_writer, check_output_file, write_json
-from pipeline.reliability import LEVELS, agreement_summary, read_ratings_csv
-
-MODEL_CODER = "model"
-OUTPUT_SUFFIXES = (".json", ".html")
-CODE_CATEGORIES = ("absent", "present")
-CHANCE_NOTE = (
-    "Gwet's AC1 and Brennan-Prediger use the codebook's categories for their chance term: 2 per code "
-    "(absent, present) and 4 per axis (only pole 1, only pole 2, both, neither), also where the coders used fewer."
+from pipeline.core.codebook import Codebook, load_codebook
+from pipeline.core.config import load_params
+from pipeline.core.documents import Document
+from pipeline.core.errors import InputError
+from pipeline.core.io_utils import atomic_writer, check_output_file, write_json
+from pipeline.corpus.align import align_codings, label_vectors
+from pipeline.corpus.collection import Collection
+from pipeline.corpus.loading import load_collection
+from pipeline.reliability.coefficients import LEVELS, agreement_summary, read_ratings_csv
+from pipeline.reliability.ratings import (
+    CHANCE_NOTE,
+    CODE_CATEGORIES,
+    MODEL_CODER,
+    agreement_block,
+    axis_categories,
+    overlapping_pairs,
+    pair_key,
 )
 
-
-# --------------------------------------------------------------------------- ratings from fragment records
-
-
-def axis_categories(axis: Axis) -> list[str]:
-    """The four nominal categories of an axis, in the order of their codes 0..3."""
-    first, second = axis.poles
-    return [f"only {first}", f"only {second}", "both", "neither"]
-
-
-def axis_value(labels: dict[str, int], axis: Axis) -> float:
-    """Category code 0..3 (only pole 1, only pole 2, both, neither) of one coder's labels; nan if not coded."""
-    first, second = axis.poles
-    if first not in labels or second not in labels:
-        return np.nan
-    return float({(1, 0): 0, (0, 1): 1, (1, 1): 2, (0, 0): 3}[(int(labels[first]), int(labels[second]))])
-
-
-def code_ratings(records: Sequence[dict[str, Any]], coders: Sequence[str], code: str) -> np.ndarray:
-    """Ratings (n_coders, n_fragments) of one code: 0/1, nan where the coder did not code it there."""
-    return np.array(
-        [[float(r["labels"][c][code]) if code in r["labels"].get(c, {}) else np.nan for r in records] for c in coders],
-        dtype=float,
-    ).reshape(len(coders), len(records))
-
-
-def axis_ratings(records: Sequence[dict[str, Any]], coders: Sequence[str], axis: Axis) -> np.ndarray:
-    """Ratings (n_coders, n_fragments) of one axis as categories 0..3 (`axis_value`), nan where not coded."""
-    return np.array(
-        [[axis_value(r["labels"].get(c, {}), axis) for r in records] for c in coders], dtype=float
-    ).reshape(len(coders), len(records))
-
-
-def pooled_ratings(records: Sequence[dict[str, Any]], coders: Sequence[str], codes: Sequence[str]) -> np.ndarray:
-    """Ratings (n_coders, n_fragments * n_codes): every code decision a unit, fragment-major."""
-    blocks = [code_ratings(records, coders, code) for code in codes]
-    return np.stack(blocks, axis=2).reshape(len(coders), len(records) * len(codes))
-
-
-def summarise(ratings: np.ndarray, *, categories: Sequence[float], n_boot: int, seed: int) -> dict[str, Any]:
-    """`agreement_summary` over units rated by two or more coders, ratings of shape (n_coders, n_units).
-
-    Units rated once carry no agreement; dropping them makes ``n_units`` the number of compared units.
-    """
-    shared = ratings[:, (~np.isnan(ratings)).sum(axis=0) >= 2]
-    if shared.shape[1] == 0:
-        summary = agreement_summary(np.full((2, 0), np.nan), categories=categories, n_boot=0)
-        summary["n_coders"] = int((~np.isnan(ratings)).any(axis=1).sum())
-        summary["notes"] = ["no unit is rated by two or more of these coders: nothing to compare"]
-        return summary
-    return agreement_summary(shared, level="nominal", categories=categories, n_boot=n_boot, seed=seed)
-
-
-def agreement_block(
-    records: Sequence[dict[str, Any]], coders: Sequence[str], codebook: Codebook, *, n_boot: int, seed: int
-) -> dict[str, Any]:
-    """Pooled summary (top level) plus ``per_code`` and ``per_axis`` summaries for these coders."""
-    codes = codebook.code_ids
-    block = summarise(pooled_ratings(records, coders, codes), categories=[0, 1], n_boot=n_boot, seed=seed)
-    block["per_code"] = {
-        code: summarise(code_ratings(records, coders, code), categories=[0, 1], n_boot=n_boot, seed=seed)
-        for code in codes
-    }
-    block["per_axis"] = {
-        axis.id: summarise(axis_ratings(records, coders, axis), categories=[0, 1, 2, 3], n_boot=n_boot, seed=seed)
-        for axis in codebook.axes
-    }
-    return block
-
-
-def pair_key(first: str, second: str) -> str:
-    return f"{first} vs {second}"
-
-
-def overlapping_pairs(records: Sequence[dict[str, Any]], coders: Sequence[str]) -> list[tuple[str, str]]:
-    """Coder pairs that both coded at least one code on at least one fragment."""
-    pairs = []
-    for first, second in itertools.combinations(coders, 2):
-        if any(set(r["labels"].get(first, {})) & set(r["labels"].get(second, {})) for r in records):
-            pairs.append((first, second))
-    return pairs
-
-
+OUTPUT_SUFFIXES = (".json", ".html")
 def agreement_report(
     records: Sequence[dict[str, Any]], coders: Sequence[str], codebook: Codebook, *, n_boot: int, seed: int
 ) -> dict[str, Any]:
@@ -227,7 +144,7 @@ def load_coded_material(
     min_span_share: float,
 ) -> CodedMaterial:
     """Load, merge, segment and align the inputs into fragment records with per-coder labels."""
-    from pipeline.segment import segment_document
+    from pipeline.ingest.segmentation import segment_document
 
     collections = [load_collection(path, codebook) for path in inputs]
     _refuse_unmapped(collections, codebook)
@@ -257,7 +174,7 @@ def load_coded_material(
 
 def add_model_coder(material: CodedMaterial, *, model_dir: Path, codebook: Codebook, params: dict[str, Any]) -> None:
     """Let the model code the same fragments, as coder ``model`` (every axis)."""
-    from pipeline.predict import apply_model
+    from pipeline.model.apply import apply_model
 
     if MODEL_CODER in material.coders:
         raise InputError(", ".join(material.inputs), f"a human coder is called '{MODEL_CODER}'; rename that user "
@@ -382,7 +299,7 @@ def write_agreement(output: Path, report: dict[str, Any], page_info: dict[str, A
     if output.suffix.lower() == ".json":
         write_json(output, report)
         return
-    from pipeline.report_html import agreement_page
+    from pipeline.report.html import agreement_page
 
     html = agreement_page(report, **page_info)
     with atomic_writer(output) as handle:

@@ -24,9 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.config import load_params
-from pipeline.corpus import read_jsonl
-from pipeline.errors import InputError
+from pipeline.core.config import load_params
+from pipeline.core.errors import InputError
+from pipeline.core.io_utils import read_jsonl
 
 
 def _codable_texts(prepared: Path, limit: int) -> list[str]:
@@ -44,10 +44,10 @@ def worker_predict(model_dir: Path, prepared: Path, n: int, repeats: int) -> dic
     """Time capcode's scoring and the plain-transformers reference on the same texts in one process."""
     import torch
 
-    from pipeline.codebook import load_codebook
-    from pipeline.model import load_model, mean_pool, model_input_text
-    from pipeline.precision import resolve_precision
-    from pipeline.scoring import score_texts
+    from pipeline.core.codebook import load_codebook
+    from pipeline.model.classifier import load_model, mean_pool, model_input_text
+    from pipeline.model.precision import resolve_precision
+    from pipeline.model.scoring import score_texts
 
     params = load_params("predict")
     texts = _codable_texts(prepared, n)
@@ -168,11 +168,11 @@ def run_bench(*, model_dir: Path, prepared: Path, corpus_dir: Path, n_fragments:
 
     results: dict[str, Any] = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version()}}
     if "segment" not in skip:
-        from pipeline.segment_bench import bench_segment
+        from pipeline.benchmarks.segment import bench_segment
 
         results["segment_15k_words"] = bench_segment()
     if "qdpx" not in skip:
-        from pipeline.qdpx_bench import bench_import
+        from pipeline.benchmarks.qdpx import bench_import
 
         results["qdpx_import_50x5000"] = bench_import()
     if "predict" not in skip:

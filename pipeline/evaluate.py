@@ -7,7 +7,7 @@ Evaluation sets, from the prepared fragments (codable fragments only):
   (``report`` placed each quote under strategic or operational capacity; ``dev`` coded the other axes).
 
 Systems: ``model`` (the trained model with its tuned thresholds, scored as `capcode predict` scores),
-``tfidf`` and ``majority`` (`pipeline.baselines`, trained on the model's train split and label coder).
+``tfidf`` and ``majority`` (`pipeline.model.baselines`, trained on the model's train split and label coder).
 For every set and system: per code precision, recall, F1, support and a 2x2 confusion matrix; per axis
 macro-F1 and a 4x4 confusion matrix (only pole 1 / only pole 2 / both / neither); overall macro-F1; and
 the agreement of system and reference coder (`pipeline.agreement.summarise`: alpha, kappa and the rest,
@@ -32,15 +32,14 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.agreement import agreement_block, axis_categories, overlapping_pairs, summarise
-from pipeline.baselines import majority_labels, tfidf_labels
-from pipeline.codebook import Codebook, load_codebook
-from pipeline.config import load_params
-from pipeline.corpus import read_jsonl
-from pipeline.errors import InputError
-from pipeline.io_utils import atomic_writer, write_json
-from pipeline.model import check_codebook, read_metadata
-from pipeline.training_data import labelled_split
+from pipeline.core.codebook import Codebook, load_codebook
+from pipeline.core.config import load_params
+from pipeline.core.errors import InputError
+from pipeline.core.io_utils import atomic_writer, read_jsonl, write_json
+from pipeline.model.baselines import majority_labels, tfidf_labels
+from pipeline.model.classifier import check_codebook, read_metadata
+from pipeline.model.training_data import labelled_split
+from pipeline.reliability.ratings import agreement_block, axis_categories, overlapping_pairs, summarise
 
 SYSTEMS = ("model", "tfidf", "majority")
 SYSTEM_DESCRIPTIONS = {
@@ -149,7 +148,7 @@ def system_predictions(
     codebook: Codebook, label_coder: str, params: dict[str, Any], predict_params: dict[str, Any], source: Path,
 ) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, Any]]:
     """{system: {set name: (n_fragments, n_codes) 0/1}} for the model and both baselines."""
-    from pipeline.predict import apply_model
+    from pipeline.model.apply import apply_model
 
     code_ids = codebook.code_ids
     train = labelled_split(list(train_records), split="train", coder=label_coder, code_ids=code_ids, source=source)
@@ -399,7 +398,7 @@ def _show(value: float | None) -> str:
 
 
 def write_outputs(output_dir: Path, results: dict[str, Any], metrics: dict[str, Any], codebook: Codebook) -> None:
-    from pipeline.report_html import evaluation_page
+    from pipeline.report.html import evaluation_page
 
     html = evaluation_page(results, codebook)  # rendered first: a failure leaves the old outputs alone
     write_plot_data(output_dir, results, codebook)

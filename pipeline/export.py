@@ -10,14 +10,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pipeline.codebook import load_codebook
-from pipeline.config import load_params
-from pipeline.corpus import read_jsonl
-from pipeline.documents import Document
-from pipeline.errors import InputError
-from pipeline.io_utils import atomic_directory
-from pipeline.predict import apply_model
-from pipeline.predict_output import write_predictions
+from pipeline.core.codebook import load_codebook
+from pipeline.core.config import load_params
+from pipeline.core.documents import Document
+from pipeline.core.errors import InputError
+from pipeline.core.io_utils import atomic_directory, read_jsonl
+from pipeline.model.apply import apply_model
+from pipeline.report.predictions import write_predictions
 
 FORMATS = (".jsonl", ".csv", ".html", ".qdpx")
 

@@ -13,13 +13,14 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from pipeline.align import align_codings, label_vectors
-from pipeline.codebook import Codebook, load_codebook
-from pipeline.config import load_params
-from pipeline.corpus import Collection, load_collection
-from pipeline.errors import InputError
-from pipeline.io_utils import write_json, write_jsonl
-from pipeline.segment import segment_document
+from pipeline.core.codebook import Codebook, load_codebook
+from pipeline.core.config import load_params
+from pipeline.core.errors import InputError
+from pipeline.core.io_utils import write_json, write_jsonl
+from pipeline.corpus.align import align_codings, label_vectors
+from pipeline.corpus.collection import Collection
+from pipeline.corpus.loading import load_collection
+from pipeline.ingest.segmentation import segment_document
 
 SPLITS = ("train", "validation", "test")
 

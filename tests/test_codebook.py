@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.codebook import load_codebook
-from pipeline.errors import InputError
+from pipeline.core.codebook import load_codebook
+from pipeline.core.errors import InputError
 
 CODE_IDS = ["intern", "extern", "beleid", "beheer", "strategisch", "operationeel"]
 

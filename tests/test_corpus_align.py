@@ -8,11 +8,12 @@ from typing import Any
 
 import pytest
 
-from pipeline.align import align_codings, label_vectors, overlap
-from pipeline.codebook import load_codebook
-from pipeline.corpus import load_collection, load_corpus_dir, read_jsonl
-from pipeline.documents import RESPONDENT, Fragment, SpanCoding
-from pipeline.errors import InputError
+from pipeline.core.codebook import load_codebook
+from pipeline.core.documents import RESPONDENT, Fragment, SpanCoding
+from pipeline.core.errors import InputError
+from pipeline.core.io_utils import read_jsonl
+from pipeline.corpus.align import align_codings, label_vectors, overlap
+from pipeline.corpus.loading import load_collection, load_corpus_dir
 
 DOC_A = (
     "I: Hoe werkt het MAT samen met de diensten?\n"
@@ -287,7 +288,7 @@ def test_label_vectors_cover_the_axes_each_coder_coded() -> None:
 
 
 def test_alignment_of_a_real_collection(tmp_path: Path) -> None:
-    from pipeline.segment import segment_document
+    from pipeline.ingest.segmentation import segment_document
 
     collection = load_corpus_dir(make_collection(tmp_path / "c", codings=default_codings()), load_codebook())
     fragments = [f for d in collection.documents.values() for f in segment_document(d, max_fragment_tokens=80)]

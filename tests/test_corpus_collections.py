@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
+
 import pytest
 
-from pipeline.codebook import load_codebook
-from pipeline.config import REPO_ROOT, load_params
-from pipeline.corpus import load_collection
-from pipeline.corpus_stats import axis_state
+from pipeline.core.codebook import load_codebook
+from pipeline.core.config import REPO_ROOT, load_params
+from pipeline.corpus.loading import load_collection
 from pipeline.prepare import prepare_collection
+from pipeline.tools.corpus_stats import axis_state
 
 CODEBOOK = load_codebook()
 SYNTHETIC = REPO_ROOT / "corpus" / "synthetic"
@@ -50,7 +51,7 @@ def test_every_coding_aligns_and_is_in_the_codebook(name, request):
 
 
 def test_codings_only_cover_respondent_text(synthetic):
-    from pipeline.segment import segment_document
+    from pipeline.ingest.segmentation import segment_document
 
     for doc_id, document in synthetic.documents.items():
         interviewer = [(f.start, f.end) for f in segment_document(document, max_fragment_tokens=10_000)
@@ -74,7 +75,7 @@ def test_synthetic_corpus_meets_its_brief(synthetic):
     for axis in CODEBOOK.axes:
         states = {axis_state(labels, axis.poles) for labels in coded_a}
         assert states == {axis.poles[0], axis.poles[1], "both", "neither"}, axis.id
-    combos = {tuple(axis_state(l, a.poles) for a in CODEBOOK.axes) for l in coded_a}
+    combos = {tuple(axis_state(labels, a.poles) for a in CODEBOOK.axes) for labels in coded_a}
     assert sum(1 for c in combos if all(s in a.poles for s, a in zip(c, CODEBOOK.axes))) == 8
     double_coded = [d for d in synthetic.documents if "B" in synthetic.coders_of(d)]
     assert len(double_coded) >= 6

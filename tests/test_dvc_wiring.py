@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from pipeline.config import REPO_ROOT
+from pipeline.core.config import REPO_ROOT
 
 DVC = yaml.safe_load((REPO_ROOT / "dvc.yaml").read_text(encoding="utf-8"))
 PARAMS = yaml.safe_load((REPO_ROOT / "configs" / "params.yaml").read_text(encoding="utf-8"))

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from pipeline.config import REPO_ROOT
+from pipeline.core.config import REPO_ROOT
 from tests.model_helpers import write_mini_corpus
 
 pytestmark = pytest.mark.slow

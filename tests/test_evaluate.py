@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.baselines import majority_labels, tfidf_labels
-from pipeline.codebook import load_codebook
+from pipeline.core.codebook import load_codebook
 from pipeline.evaluate import code_scores, evaluation_set, human_agreement
+from pipeline.model.baselines import majority_labels, tfidf_labels
 from tests.tiny_model import CODES, prepared_records
 
 REPO = Path(__file__).resolve().parent.parent

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.documents import INTERVIEWER, OTHER, RESPONDENT, Document
-from pipeline.errors import InputError
-from pipeline.ingest import read_document
-from pipeline.read_subtitles import parse_cues
-from pipeline.textnorm import decode_bytes, normalise_text
+from pipeline.core.documents import INTERVIEWER, OTHER, RESPONDENT, Document
+from pipeline.core.errors import InputError
+from pipeline.ingest.reader import read_document
+from pipeline.ingest.subtitles import parse_cues
+from pipeline.ingest.textnorm import decode_bytes, normalise_text
 
 TRANSCRIPT = "I: Hoe werken jullie samen met de scholen?\nR: Goed, we hebben één overleg per maand.\n"
 
@@ -47,8 +47,8 @@ def test_normalise_text_strips_bom_unifies_line_ends_and_composes() -> None:
 @pytest.mark.parametrize(
     ("data", "encoding", "text"),
     [
-        ("R: één café".encode("utf-8"), "utf-8", "R: één café"),
-        (codecs.BOM_UTF8 + "R: één café".encode("utf-8"), "utf-8-sig", "R: één café"),
+        ("R: één café".encode(), "utf-8", "R: één café"),
+        (codecs.BOM_UTF8 + "R: één café".encode(), "utf-8-sig", "R: één café"),
         ("R: één café".encode("utf-16"), "utf-16", "R: één café"),
         ("R: één café – “citaat” €5".encode("cp1252"), "cp1252", "R: één café – “citaat” €5"),
         ("R: garçon à la carte".encode("latin-1"), "cp1252", "R: garçon à la carte"),
@@ -63,7 +63,7 @@ def test_decode_bytes_detects_encoding(data: bytes, encoding: str, text: str) ->
 def test_decode_bytes_forced_encoding() -> None:
     assert decode_bytes("één".encode("latin-1"), "x.txt", "latin-1").text == "één"
     with pytest.raises(InputError, match="cannot be read as ascii"):
-        decode_bytes("één".encode("utf-8"), "x.txt", "ascii")
+        decode_bytes("één".encode(), "x.txt", "ascii")
     with pytest.raises(InputError, match="check --encoding"):
         decode_bytes(b"abc", "x.txt", "no-such-codec")
 

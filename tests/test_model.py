@@ -11,13 +11,14 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline.codebook import load_codebook
-from pipeline.config import load_params
-from pipeline.errors import InputError
-from pipeline.model import CodeClassifier, load_model, mean_pool, positive_weights, read_metadata
-from pipeline.predict import apply_model, predict
-from pipeline.scoring import score_texts
-from pipeline.thresholds import tune_thresholds
+from pipeline.core.codebook import load_codebook
+from pipeline.core.config import load_params
+from pipeline.core.errors import InputError
+from pipeline.model.apply import apply_model
+from pipeline.model.classifier import CodeClassifier, load_model, mean_pool, positive_weights, read_metadata
+from pipeline.model.scoring import score_texts
+from pipeline.model.thresholds import tune_thresholds
+from pipeline.predict import predict
 
 CODEBOOK = load_codebook()
 
@@ -44,7 +45,7 @@ def test_positive_weights_favour_rare_codes():
 
 
 def test_head_loss_is_weighted_bce(tiny_backbone):
-    from pipeline.model import load_encoder
+    from pipeline.model.classifier import load_encoder
 
     model = CodeClassifier(load_encoder(tiny_backbone), 6, dropout=0.0, pos_weight=torch.full((6,), 2.0))
     ids = torch.tensor([[2, 10, 11, 3]])

@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.codebook import load_codebook
-from pipeline.corpus import load_corpus_dir
-from pipeline.errors import InputError
+from pipeline.core.codebook import load_codebook
+from pipeline.core.errors import InputError
+from pipeline.corpus.loading import load_corpus_dir
 from pipeline.prepare import prepare, prepare_collection, split_documents
 
 FRACTIONS = {"train": 0.7, "validation": 0.15, "test": 0.15}

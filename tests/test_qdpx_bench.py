@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pipeline.qdpx_bench import bench_import
+from pipeline.benchmarks.qdpx import bench_import
 
 
 def test_bench_import_small():

@@ -11,12 +11,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from pipeline.codebook import load_codebook
-from pipeline.documents import Document
-from pipeline.qdpx_bench import FixtureSelection, write_dialect_project
-from pipeline.qdpx_export import Suggestion, build_project_xml, write_qdpx
-from pipeline.qdpx_import import read_project, read_qdpx_collection
-from pipeline.textnorm import normalise_text
+from pipeline.benchmarks.qdpx import FixtureSelection, write_dialect_project
+from pipeline.core.codebook import load_codebook
+from pipeline.core.documents import Document
+from pipeline.ingest.textnorm import normalise_text
+from pipeline.qdpx.importer import read_project, read_qdpx_collection
+from pipeline.qdpx.writer import Suggestion, build_project_xml, write_qdpx
 
 REPO = Path(__file__).resolve().parents[1]
 XSD = next((p for p in (REPO / "shared/refi-qda/Project-mrt2019.xsd", REPO.parent / "shared/refi-qda/Project-mrt2019.xsd") if p.is_file()), None)

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import qdpx_read
-from pipeline.errors import InputError
-from pipeline.qdpx_import import read_project
+from pipeline.qdpx import archive as qdpx_read
+from pipeline.core.errors import InputError
+from pipeline.qdpx.importer import read_project
 
 NS = 'xmlns="urn:QDA-XML:project:1.0"'
 SOURCE_GUID = "44444444-4444-4444-4444-444444444444"

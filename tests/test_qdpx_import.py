@@ -11,13 +11,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
-from pipeline.codebook import load_codebook
-from pipeline.corpus import load_collection
-from pipeline.errors import InputError
-from pipeline.qdpx_bench import FixtureSelection, write_dialect_project
-from pipeline.qdpx_dialect import DIALECTS, SourceText, _on_boundary
-from pipeline.qdpx_import import read_project, read_qdpx_collection, slugify
-from pipeline.qdpx_read import QdpxArchive, parse_project_xml
+from pipeline.benchmarks.qdpx import FixtureSelection, write_dialect_project
+from pipeline.core.codebook import load_codebook
+from pipeline.core.errors import InputError
+from pipeline.corpus.loading import load_collection
+from pipeline.qdpx.archive import QdpxArchive, parse_project_xml
+from pipeline.qdpx.dialect import DIALECTS, SourceText, _on_boundary
+from pipeline.qdpx.importer import read_project, read_qdpx_collection, slugify
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = next(

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 
+from pipeline.benchmarks.qdpx import FixtureSelection, write_dialect_project
 from pipeline.prepare import prepare
-from pipeline.qdpx_bench import FixtureSelection, write_dialect_project
-from pipeline.qdpx_import import read_project
+from pipeline.qdpx.importer import read_project
 
 TEXTS = [
     (f"Interview {n}", f"I: Hoe loopt de regie? 🙂\n\nR: Het managementteam bespreekt het budget {n}.\n\n"

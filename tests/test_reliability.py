@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import cohen_kappa_score
 
-from pipeline.errors import InputError
-from pipeline.reliability import (
+from pipeline.core.errors import InputError
+from pipeline.reliability.coefficients import (
     COEFFICIENTS,
     LEVELS,
     UndefinedCoefficient,

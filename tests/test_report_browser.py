@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.codebook import load_codebook
-from pipeline.config import load_params
+from pipeline.core.codebook import load_codebook
+from pipeline.core.config import load_params
 from pipeline.evaluate import SYSTEMS, build_results, evaluation_sets, flat_metrics, write_outputs
 from tests.tiny_model import prepared_records
 

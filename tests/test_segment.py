@@ -11,11 +11,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.documents import INTERVIEWER, OTHER, RESPONDENT, Document, Fragment, Turn
-from pipeline.ingest import read_document
-from pipeline.segment import dutch_sentencizer, segment_document, segment_documents
-from pipeline.textnorm import normalise_text
-from pipeline.turns import assign_roles, find_turns
+from pipeline.core.documents import INTERVIEWER, OTHER, RESPONDENT, Document, Fragment, Turn
+from pipeline.ingest.reader import read_document
+from pipeline.ingest.segmentation import dutch_sentencizer, segment_document, segment_documents
+from pipeline.ingest.textnorm import normalise_text
+from pipeline.ingest.turns import assign_roles, find_turns
 
 
 def document(text: str, turns: list[Turn], doc_id: str = "d1") -> Document:
@@ -274,7 +274,7 @@ def test_random_captions_have_exact_turns_and_fragments(sample, budget: int) -> 
 
 
 def test_segment_bench_runs_on_a_small_transcript() -> None:
-    from pipeline.segment_bench import bench_segment, build_transcript
+    from pipeline.benchmarks.segment import bench_segment, build_transcript
 
     text, words = build_transcript(2_000)
     assert words >= 2_000 and text.startswith("Interview") and "\nR: " in text

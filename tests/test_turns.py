@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.documents import INTERVIEWER, OTHER, RESPONDENT, Turn
-from pipeline.errors import InputError
-from pipeline.turns import assign_roles, find_turns, load_conventions
+from pipeline.core.documents import INTERVIEWER, OTHER, RESPONDENT, Turn
+from pipeline.core.errors import InputError
+from pipeline.ingest.turns import assign_roles, find_turns, load_conventions
 
 
 def spans(text: str, *, roles: bool = True, interviewers: list[str] | None = None) -> list[tuple]:

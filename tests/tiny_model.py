@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from pipeline.config import DEFAULT_PARAMS
+from pipeline.core.config import DEFAULT_PARAMS
 
 CODES = ("intern", "extern", "beleid", "beheer", "strategisch", "operationeel")
 # One sentence per code; a fragment joins the sentences of the codes it carries (or small talk for none).

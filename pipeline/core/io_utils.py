@@ -1,0 +1,111 @@
+"""Writing outputs safely: output paths checked before any work, and written atomically so a failed run
+never leaves a partial output file behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Collection, Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+from pipeline.core.errors import InputError
+
+
+def check_output_file(path: str | Path, allowed: Collection[str]) -> None:
+    """Refuse, before any work, an output path of an unknown type or one that is a directory."""
+    path = Path(path)
+    if path.suffix.lower() not in allowed:
+        names = list(allowed) if isinstance(allowed, (list, tuple)) else sorted(allowed)
+        expected = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
+        raise InputError(path, f"unsupported output type '{path.suffix}'; expected {expected}")
+    if path.is_dir():
+        raise InputError(path, "is a directory; expected an output file path")
+
+
+@contextmanager
+def atomic_path(path: str | Path, suffix: str = "") -> Iterator[Path]:
+    """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or ".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+@contextmanager
+def atomic_directory(path: str | Path) -> Iterator[Path]:
+    """Yield an empty staging directory beside `path`; it replaces `path` only if the block succeeds,
+    so a directory output (a model, a set of export files) is complete or absent, never half-written."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        yield staging
+        if path.exists():
+            shutil.rmtree(path)
+        staging.rename(path)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+
+
+@contextmanager
+def atomic_writer(path: str | Path, mode: str = "w") -> Iterator[IO[Any]]:
+    """Open a temporary file beside `path` for writing; it replaces `path` only on success."""
+    with atomic_path(path) as tmp:
+        encoding = None if "b" in mode else "utf-8"
+        with open(tmp, mode, encoding=encoding, newline=None if "b" in mode else "\n") as handle:
+            yield handle
+
+
+def write_jsonl(path: str | Path, records: Iterable[dict[str, Any]]) -> int:
+    """Write records as JSON lines atomically; return how many were written."""
+    count = 0
+    with atomic_writer(path) as handle:
+        for record in records:
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+            count += 1
+    return count
+
+
+def write_json(path: str | Path, data: Any) -> None:
+    with atomic_writer(path) as handle:
+        json.dump(data, handle, ensure_ascii=False, indent=2, sort_keys=False)
+        handle.write("\n")
+
+
+def write_with(path: str | Path, writer: Callable[[IO[str]], None]) -> None:
+    with atomic_writer(path) as handle:
+        writer(handle)
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """Read a JSON-lines file; a malformed line is an InputError naming the line."""
+    records = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        raise InputError(path, "file not found") from None
+    except UnicodeDecodeError as err:
+        raise InputError(path, f"not UTF-8 ({err.reason} at byte {err.start})") from None
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise InputError(path, f"line {number} is not valid JSON: {err.msg}") from None
+        if not isinstance(record, dict):
+            raise InputError(path, f"line {number}: expected a JSON object, found {type(record).__name__}")
+        records.append(record)
+    return records

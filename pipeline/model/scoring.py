@@ -1,0 +1,96 @@
+"""Scoring texts with a code classifier: length-sorted batches, windows for long texts, bf16 where native.
+
+Shared by training (validation probabilities for threshold tuning) and pre-coding, so both see exactly the
+same inputs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from pipeline.core.progress import progress
+from pipeline.model.classifier import CodeClassifier, model_input_text
+
+
+@dataclass
+class Scores:
+    probabilities: np.ndarray  # [n_texts, n_codes]
+    n_windows: list[int]  # windows scored per text (1 = fitted the model window)
+    truncated: list[bool]  # True when text beyond the window was ignored (long_fragments=truncate)
+
+
+def _windows(ids: list[int], body: int, stride: int) -> list[list[int]]:
+    if len(ids) <= body:
+        return [ids]
+    starts = list(range(0, len(ids) - body + 1, stride))
+    if starts[-1] + body < len(ids):
+        starts.append(len(ids) - body)
+    return [ids[s : s + body] for s in starts]
+
+
+def special_ids(tokenizer) -> tuple[int, int]:
+    """The ids that open and close a sequence (<s>/</s> for XLM-R vocabularies, [CLS]/[SEP] for BERT)."""
+    first = tokenizer.cls_token_id if tokenizer.cls_token_id is not None else tokenizer.bos_token_id
+    last = tokenizer.sep_token_id if tokenizer.sep_token_id is not None else tokenizer.eos_token_id
+    if first is None or last is None:
+        raise ValueError("the tokenizer has no start/end tokens (cls/bos and sep/eos)")
+    return first, last
+
+
+def score_texts(
+    model: CodeClassifier,
+    tokenizer,
+    texts: list[str],
+    *,
+    text_prefix: str,
+    max_length: int,
+    batch_size: int,
+    precision: str = "fp32",
+    long_fragments: str = "window",
+    window_stride: int = 96,
+    show_progress: bool = True,
+) -> Scores:
+    """Probabilities per code for each text; texts longer than `max_length` tokens are windowed or truncated."""
+    if long_fragments not in ("window", "truncate"):
+        raise ValueError(f"long_fragments must be window or truncate, found {long_fragments!r}")
+    if not texts:  # e.g. a transcript with interviewer turns only
+        return Scores(np.zeros((0, model.head.out_features), dtype=np.float32), [], [])
+    encoded = tokenizer([model_input_text(t, text_prefix) for t in texts], add_special_tokens=False,
+                        truncation=False)["input_ids"]
+    body = max_length - 2  # room for <s> and </s>
+    pieces: list[tuple[int, list[int]]] = []
+    n_windows, truncated = [], []
+    for index, ids in enumerate(encoded):
+        windows = _windows(ids, body, min(window_stride, body))
+        if long_fragments == "truncate":
+            truncated.append(len(windows) > 1)
+            windows = windows[:1]
+        else:
+            truncated.append(False)
+        n_windows.append(len(windows))
+        pieces.extend((index, w) for w in windows)
+    order = sorted(range(len(pieces)), key=lambda i: len(pieces[i][1]))
+    piece_probs = np.zeros((len(pieces), model.head.out_features), dtype=np.float32)
+    autocast = (torch.autocast("cpu", dtype=torch.bfloat16) if precision == "bf16" else contextlib.nullcontext())
+    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    first, last = special_ids(tokenizer)
+    model.eval()
+    with torch.inference_mode(), autocast:
+        for batch in progress(batches, desc="scoring", unit="batch", enabled=show_progress):
+            rows = [[first, *pieces[i][1], last] for i in batch]
+            width = max(len(r) for r in rows)
+            input_ids = torch.full((len(rows), width), tokenizer.pad_token_id, dtype=torch.long)
+            mask = torch.zeros((len(rows), width), dtype=torch.long)
+            for r, row in enumerate(rows):
+                input_ids[r, : len(row)] = torch.tensor(row)
+                mask[r, : len(row)] = 1
+            logits = model(input_ids=input_ids, attention_mask=mask)["logits"]
+            piece_probs[batch] = torch.sigmoid(logits.float()).numpy()
+    probabilities = np.zeros((len(texts), model.head.out_features), dtype=np.float32)
+    for (index, _), probs in zip(pieces, piece_probs):
+        probabilities[index] = np.maximum(probabilities[index], probs)
+    return Scores(probabilities, n_windows, truncated)

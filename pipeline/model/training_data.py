@@ -1,0 +1,64 @@
+"""Selecting and hashing the fragments a model learns from (prepared by the `prepare` stage)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pipeline.core.errors import InputError
+from pipeline.core.io_utils import read_jsonl
+
+
+@dataclass
+class LabelledFragments:
+    ids: list[str]
+    texts: list[str]
+    labels: list[list[int]]  # [n_fragments][n_codes], codebook order
+    synthetic: bool
+    documents: list[str]  # the interview of each fragment
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def labelled_split(
+    records: list[dict[str, Any]], *, split: str, coder: str, code_ids: list[str], source: str | Path
+) -> LabelledFragments:
+    """Codable fragments of `split` coded by `coder` on every code, as parallel lists."""
+    chosen = [r for r in records if r.get("split") == split and r.get("codable")
+              and coder in r.get("labels", {}) and set(code_ids) <= set(r["labels"][coder])]
+    return LabelledFragments(
+        ids=[r["id"] for r in chosen],
+        texts=[r["text"] for r in chosen],
+        labels=[[int(r["labels"][coder][code]) for code in code_ids] for r in chosen],
+        synthetic=any(r.get("synthetic", False) for r in chosen),
+        documents=[r["document"] for r in chosen],
+    )
+
+
+def load_training_splits(
+    prepared: Path, *, coder: str, code_ids: list[str]
+) -> tuple[LabelledFragments, LabelledFragments]:
+    """Train and validation fragments; refuses a prepared set without both."""
+    records = read_jsonl(prepared)
+    train = labelled_split(records, split="train", coder=coder, code_ids=code_ids, source=prepared)
+    validation = labelled_split(records, split="validation", coder=coder, code_ids=code_ids, source=prepared)
+    if not len(train) or not len(validation):
+        raise InputError(
+            prepared,
+            f"found {len(train)} train and {len(validation)} validation fragments coded by '{coder}'; "
+            "both are needed: check train.label_coder in configs/params.yaml and the prepare stage's split",
+        )
+    return train, validation
+
+
+def data_hash(*parts: LabelledFragments) -> str:
+    """sha256 over ids, texts and labels: identifies the exact data a model was trained and tuned on."""
+    digest = hashlib.sha256()
+    for part in parts:
+        for row in zip(part.ids, part.texts, part.labels):
+            digest.update(json.dumps(row, ensure_ascii=False).encode())
+    return digest.hexdigest()

@@ -1,0 +1,329 @@
+"""Writing a pre-coded REFI-QDA project (.qdpx) that QDA programs open with the model's suggestions.
+
+The project holds the transcripts as text sources (`sources/<GUID>.txt`, UTF-8, LF, no BOM; positions in
+code points, as the spec says), the codebook as one folder code per axis (`isCodable="false"`) with its two
+codes under it, and the suggestions as `PlainTextSelection`s on fragment spans, coded by a separate `User`
+named after the model, so a reviewer can filter them or compare them with a human coder in the QDA program.
+Each selection's `Description` carries the model's scores.
+
+Given the project the documents came from (`base_project`), its users, code tree, text sources and human
+codings are kept and the suggestions are added beside them; codebook codes map onto existing codes that
+resolve to the same code id. GUIDs are uuid5 of content, so the same input gives the same file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import uuid
+import zipfile
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from lxml import etree
+
+from pipeline import __version__
+from pipeline.core.codebook import Codebook
+from pipeline.core.documents import Document
+from pipeline.core.io_utils import atomic_path
+from pipeline.qdpx.archive import NAMESPACE
+from pipeline.qdpx.project import QdaProject, QdaSelection
+
+GUID_NAMESPACE = uuid.UUID("6f1c7e0a-3d5b-5a8e-9c41-2b7d0e5f8a13")  # fixed: capcode's own uuid5 namespace
+ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # fixed entry times keep the archive reproducible
+SCORE_DIGITS = 3
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """One model coding: `code` (a code id) suggested for `[start, end)` of `document` with `score`."""
+
+    document: str
+    start: int
+    end: int
+    code: str
+    score: float
+
+
+# (document id, start, end) -> {code id: probability}: every score of a fragment, for the Description.
+FragmentScores = Mapping[tuple[str, int, int], Mapping[str, float]]
+
+
+def guid(*parts: object) -> str:
+    """A deterministic GUID from content (uuid5 over the parts)."""
+    return str(uuid.uuid5(GUID_NAMESPACE, "\x1f".join(str(p) for p in parts)))
+
+
+def _timestamp(created: datetime | None) -> str:
+    if created is None:
+        epoch = os.environ.get("SOURCE_DATE_EPOCH")
+        created = datetime.fromtimestamp(int(epoch), timezone.utc) if epoch else datetime.now(timezone.utc)
+    if created.tzinfo is None:
+        created = created.replace(tzinfo=timezone.utc)
+    return created.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _sub(parent: etree._Element, tag: str, **attributes: str | None) -> etree._Element:
+    element = etree.SubElement(parent, f"{{{NAMESPACE}}}{tag}")
+    for key, value in attributes.items():
+        if value is not None:
+            element.set(key, value)
+    return element
+
+
+def _description(parent: etree._Element, text: str | None) -> None:
+    if text:
+        _sub(parent, "Description").text = text
+
+
+@dataclass
+class _Code:
+    guid: str
+    name: str
+    codable: bool
+    colour: str | None
+    description: str | None
+    children: list[_Code]
+
+
+def _code_tree(codebook: Codebook, base: QdaProject | None) -> tuple[list[_Code], dict[str, str]]:
+    """The code tree to write and code id -> code guid for the suggestions."""
+    roots: list[_Code] = []
+    target: dict[str, str] = {}
+    taken = set(base.codes) if base is not None else set()
+
+    def fresh(*parts: object) -> str:
+        value, n = guid(*parts), 1
+        while value in taken:  # a base project that already holds capcode's folder under another name
+            n += 1
+            value = guid(*parts, n)
+        taken.add(value)
+        return value
+
+    if base is not None:
+        built: dict[str, _Code] = {}
+        rank: dict[str, int] = {}
+        for code in base.codes.values():  # parents come before children
+            built[code.guid] = _Code(code.guid, code.name, code.codable, code.colour, code.description, [])
+            (built[code.parent].children if code.parent else roots).append(built[code.guid])
+            code_id = codebook.resolve(code.name)
+            if code_id is None or not code.codable:
+                continue
+            # prefer a code named like the id or label ("Intern") over an alias ("Interne capaciteit")
+            named = code.name.strip().casefold() in (code_id, codebook.code(code_id).label.casefold())
+            if rank.get(code_id, 2) > (0 if named else 1):
+                target[code_id], rank[code_id] = code.guid, 0 if named else 1
+    for axis in codebook.axes:
+        missing = [codebook.code(pole) for pole in axis.poles if pole not in target]
+        if not missing:
+            continue
+        folder = _Code(fresh("axis", axis.id), axis.label, False, None, None, [])
+        for code in missing:
+            folder.children.append(_Code(fresh("code", code.id), code.label, True, code.colour, code.definition, []))
+            target[code.id] = folder.children[-1].guid
+        roots.append(folder)
+    return roots, target
+
+
+def _write_codes(parent: etree._Element, codes: list[_Code]) -> None:
+    for code in codes:
+        element = _sub(parent, "Code", guid=code.guid, name=code.name, isCodable="true" if code.codable else "false", color=code.colour)
+        _description(element, code.description)
+        _write_codes(element, code.children)
+
+
+def _score_text(model_user: str, codes: list[tuple[str, float]], all_scores: Mapping[str, float] | None) -> str:
+    suggested = ", ".join(f"{code} {score:.{SCORE_DIGITS}f}" for code, score in codes)
+    text = f"capcode {__version__} suggestion by {model_user}: {suggested}"
+    if all_scores:
+        text += "; all scores: " + ", ".join(f"{c} {s:.{SCORE_DIGITS}f}" for c, s in sorted(all_scores.items()))
+    return text
+
+
+def _check(suggestions: Sequence[Suggestion], documents: dict[str, Document], codebook: Codebook) -> None:
+    """Suggestions come from our own predict step: a bad one is a programming error, not bad input."""
+    for s in suggestions:
+        if s.document not in documents:
+            raise ValueError(f"suggestion {s} names document '{s.document}', which is not among the documents")
+        if not 0 <= s.start < s.end <= len(documents[s.document].text):
+            raise ValueError(f"suggestion {s} lies outside document '{s.document}' (length {len(documents[s.document].text)})")
+        if s.code not in codebook.code_ids:
+            raise ValueError(f"suggestion {s} has code '{s.code}', not one of {codebook.code_ids}")
+
+
+def build_project_xml(
+    *,
+    documents: Sequence[Document],
+    suggestions: Sequence[Suggestion],
+    codebook: Codebook,
+    model_user: str,
+    base_project: QdaProject | None = None,
+    scores: FragmentScores | None = None,
+    project_name: str | None = None,
+    created: datetime | None = None,
+) -> tuple[bytes, dict[str, str]]:
+    """The project XML and the source files ({entry name: text}) of the .qdpx that `write_qdpx` writes."""
+    by_id = {d.id: d for d in documents}
+    _check(suggestions, by_id, codebook)
+    stamp = _timestamp(created)
+    nsmap = {None: NAMESPACE}
+    root = etree.Element(f"{{{NAMESPACE}}}Project", nsmap=nsmap)
+    model_guid = guid("user", model_user)
+    if base_project is not None:
+        model_guid = next((g for g, n in base_project.users.items() if n == model_user), model_guid)
+    name = project_name or (base_project.name if base_project else "capcode suggestions")
+    root.set("name", name)
+    root.set("origin", f"capcode {__version__}")
+    root.set("creatingUserGUID", model_guid)
+    root.set("creationDateTime", stamp)
+
+    users = _sub(root, "Users")
+    for user_guid, user_name in (base_project.users.items() if base_project else []):
+        if user_guid != model_guid:
+            _sub(users, "User", guid=user_guid, name=user_name)
+    _sub(users, "User", guid=model_guid, name=model_user)
+
+    code_roots, code_guid = _code_tree(codebook, base_project)
+    _write_codes(_sub(_sub(root, "CodeBook"), "Codes"), code_roots)
+
+    # Sources: those of the base project (in its order), then documents not in it.
+    files: dict[str, str] = {}
+    source_of_document: dict[str, str] = {}
+    base_selections: dict[str, list[QdaSelection]] = defaultdict(list)
+    order: list[tuple[str, str, str, str | None]] = []  # (guid, name, text, description)
+    if base_project is not None:
+        for selection in base_project.selections:
+            if selection.user != model_guid and all(c.user != model_guid for c in selection.codings):
+                base_selections[selection.source].append(selection)
+        for source in base_project.sources.values():
+            order.append((source.guid, source.name, source.text, source.description))
+    known = {entry[0] for entry in order}
+    for document in documents:
+        source_guid = document.metadata.get("qdpx_guid")
+        if source_guid in known:
+            base_text = base_project.sources[source_guid].text  # type: ignore[union-attr]
+            if base_text != document.text:
+                raise ValueError(f"document '{document.id}' differs from source {source_guid} of the base project")
+        else:
+            source_guid = guid("source", document.id, hashlib.sha256(document.text.encode()).hexdigest())
+            name_ = str(document.metadata.get("qdpx_name") or document.id)
+            order.append((source_guid, name_, document.text, None))
+            known.add(source_guid)
+        source_of_document[document.id] = source_guid
+
+    grouped: dict[tuple[str, int, int], list[Suggestion]] = defaultdict(list)
+    for s in suggestions:
+        grouped[(s.document, s.start, s.end)].append(s)
+    model_selections: dict[str, list[tuple[int, int, str, str, list[Suggestion]]]] = defaultdict(list)
+    for (doc_id, start, end), group in grouped.items():
+        source_guid = source_of_document[doc_id]
+        selection_guid = guid("selection", source_guid, start, end, model_user)
+        codes = sorted({(s.code, s.score) for s in group}, key=lambda cs: codebook.code_ids.index(cs[0]))
+        text = _score_text(model_user, codes, (scores or {}).get((doc_id, start, end)))
+        model_selections[source_guid].append((start, end, selection_guid, text, group))
+
+    sources = _sub(root, "Sources") if order else None
+    for source_guid, source_name, text, description in order:
+        entry = f"{source_guid}.txt"
+        files[f"sources/{entry}"] = text
+        element = _sub(sources, "TextSource", guid=source_guid, name=source_name, plainTextPath=f"internal://{entry}")
+        _description(element, description)
+        rows: list[tuple[int, int, str, etree._Element]] = []
+        for selection in base_selections.get(source_guid, []):
+            rows.append((selection.start, selection.end, selection.guid, _base_selection(selection)))
+        for start, end, selection_guid, text_, group in model_selections.get(source_guid, []):
+            rows.append((start, end, selection_guid, _model_selection(start, end, selection_guid, text_, group, model_guid, code_guid, stamp)))
+        for *_, selection_element in sorted(rows, key=lambda r: (r[0], r[1], r[2])):
+            element.append(selection_element)
+
+    if base_project is not None and base_project.description:
+        _sub(root, "Description").text = base_project.description
+    xml = etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True, standalone=True)
+    return xml, files
+
+
+def _base_selection(selection: QdaSelection) -> etree._Element:
+    element = etree.Element(f"{{{NAMESPACE}}}PlainTextSelection")
+    element.set("guid", selection.guid)
+    element.set("startPosition", str(selection.start))
+    element.set("endPosition", str(selection.end))
+    if selection.user:
+        element.set("creatingUser", selection.user)
+    _description(element, selection.description)
+    for coding in selection.codings:
+        coding_element = _sub(element, "Coding", guid=coding.guid, creatingUser=coding.user)
+        _sub(coding_element, "CodeRef", targetGUID=coding.code)
+    return element
+
+
+def _model_selection(
+    start: int,
+    end: int,
+    selection_guid: str,
+    text: str,
+    group: list[Suggestion],
+    model_guid: str,
+    code_guid: dict[str, str],
+    stamp: str,
+) -> etree._Element:
+    element = etree.Element(f"{{{NAMESPACE}}}PlainTextSelection")
+    for key, value in (
+        ("guid", selection_guid),
+        ("name", ""),
+        ("startPosition", str(start)),
+        ("endPosition", str(end)),
+        ("creatingUser", model_guid),
+        ("creationDateTime", stamp),
+    ):
+        element.set(key, value)
+    _description(element, text)
+    for code in sorted({s.code for s in group}):
+        coding = _sub(element, "Coding", guid=guid("coding", selection_guid, code), creatingUser=model_guid, creationDateTime=stamp)
+        _sub(coding, "CodeRef", targetGUID=code_guid[code])
+    return element
+
+
+def write_qdpx(
+    path: str | Path,
+    *,
+    documents: Sequence[Document],
+    suggestions: Sequence[Suggestion],
+    codebook: Codebook,
+    model_user: str,
+    base_project: QdaProject | None = None,
+    scores: FragmentScores | None = None,
+    project_name: str | None = None,
+    created: datetime | None = None,
+) -> Path:
+    """Write a pre-coded .qdpx atomically (temporary file in the same folder, then rename).
+
+    `model_user` names the QDA user the suggestions come from, e.g. "capcode default 0.1.0". `scores`
+    adds every code's probability to each suggested fragment's Description. `created` (default: now, or
+    SOURCE_DATE_EPOCH) is the project's creationDateTime; with it fixed the file is byte-for-byte reproducible.
+    """
+    path = Path(path)
+    xml, files = build_project_xml(
+        documents=documents,
+        suggestions=suggestions,
+        codebook=codebook,
+        model_user=model_user,
+        base_project=base_project,
+        scores=scores,
+        project_name=project_name,
+        created=created,
+    )
+    with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        _add(archive, "project.qde", xml)
+        for name in sorted(files):
+            _add(archive, name, files[name].encode("utf-8"))
+    return path
+
+
+def _add(archive: zipfile.ZipFile, name: str, data: bytes) -> None:
+    info = zipfile.ZipInfo(name, date_time=ZIP_TIME)
+    info.compress_type = zipfile.ZIP_DEFLATED
+    info.external_attr = 0o644 << 16
+    archive.writestr(info, data)

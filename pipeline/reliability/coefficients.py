@@ -1,0 +1,565 @@
+"""Inter-rater agreement coefficients: the maths behind `capcode agreement`.
+
+Every coefficient reads one reliability matrix ``ratings`` of shape (n_coders, n_units), float, with
+``np.nan`` for a missing rating. Values are category codes (nominal) or numbers (ordinal, interval, ratio).
+
+Conventions shared by all coefficients (Gwet 2014, *Handbook of Inter-Rater Reliability*, 4th ed., as in
+the irrCAC R package, and Krippendorff 2011, *Computing Krippendorff's Alpha-Reliability*):
+
+- A unit is *pairable* when it has at least two ratings. Observed agreement is only defined on pairable
+  units; units rated once add nothing to it (Fleiss' kappa and Gwet's AC1 do use them for the category
+  proportions, as Gwet's formulas for missing ratings do).
+- Observed agreement ``p_o`` of the kappa-like coefficients (percent agreement, Scott's pi, Fleiss' kappa,
+  Gwet's AC1, Brennan-Prediger) is the same number: the mean over pairable units of agreeing coder pairs
+  over coder pairs. They differ only in the chance term ``p_e``; each is ``(p_o - p_e) / (1 - p_e)``.
+- Categories are the values that occur in the data. A codebook category that nobody used changes nothing
+  in percent agreement, Cohen's kappa, Scott's pi, Fleiss' kappa or Krippendorff's alpha (its proportion
+  is 0), so those take no ``categories`` argument. Brennan-Prediger (``p_e = 1/q``) and Gwet's AC1 (which
+  divides by ``q - 1``) depend on the number of categories ``q``: pass the codebook's ``categories`` (or
+  ``n_categories``) to them, or ``q`` is the number of categories observed.
+
+Undefined coefficients raise `UndefinedCoefficient` (never return 1.0, 0.0 or nan):
+
+- no unit has two or more ratings (for Cohen's kappa: no unit rated by both coders);
+- no variation: every comparable rating (in pairable units; for Cohen's kappa, in units rated by both) is
+  the same category. Every chance-corrected coefficient is then undefined, Brennan-Prediger and AC1
+  included: with a codebook their formulas give 1.0 there (irrCAC reports that), but ratings that never
+  vary cannot show that coders tell the categories apart. Percent agreement is still reported.
+
+Wrong input (not a 2-D array, infinite values, Cohen's kappa on three coders, an unknown level, negative
+ratio values, a codebook that lacks a rated value) raises `ValueError`: those are caller errors, not
+properties of the data, and a bootstrap resample never causes them.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipeline.core.errors import InputError
+
+LEVELS = ("nominal", "ordinal", "interval", "ratio")
+COEFFICIENTS = (
+    "percent_agreement",
+    "krippendorff_alpha",
+    "cohen_kappa",
+    "scott_pi",
+    "fleiss_kappa",
+    "gwet_ac1",
+    "brennan_prediger",
+)
+NO_VARIATION = "no variation: every comparable rating is the same category"
+
+
+class UndefinedCoefficient(ArithmeticError):
+    """The data do not define the coefficient (a 0/0); ``reason`` says why, in words for a report."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+# --------------------------------------------------------------------------- input checks and counting
+
+
+def _as_ratings(ratings: Any) -> np.ndarray:
+    """Return ``ratings`` as a float array of shape (n_coders, n_units), or raise ValueError."""
+    array = np.asarray(ratings, dtype=float)
+    if array.ndim != 2:
+        raise ValueError(f"ratings must be a 2-D array (n_coders, n_units); got shape {array.shape}")
+    if np.isinf(array).any():
+        raise ValueError("ratings must be finite numbers or nan for a missing rating; found inf")
+    return array
+
+
+def _check_level(level: str) -> None:
+    if level not in LEVELS:
+        raise ValueError(f"level must be one of {', '.join(LEVELS)}; got {level!r}")
+
+
+def _value_counts(ratings: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Counts n_uk of shape (n_units, n_values): how many coders gave unit u the value ``values[k]``.
+
+    ``values`` is sorted and holds every non-missing rating.
+    """
+    coder, unit = np.nonzero(~np.isnan(ratings))
+    k = np.searchsorted(values, ratings[coder, unit])
+    n_units, n_values = ratings.shape[1], len(values)
+    flat = np.bincount(unit * n_values + k, minlength=n_units * n_values)
+    return flat.reshape(n_units, n_values)
+
+
+def _prepared(ratings: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(ratings (n_coders, n_units), values (V,) sorted observed values, counts (n_units, V))``."""
+    ratings = _as_ratings(ratings)
+    values = np.unique(ratings[~np.isnan(ratings)])
+    return ratings, values, _value_counts(ratings, values)
+
+
+def _pairable(counts: np.ndarray) -> np.ndarray:
+    """Rows of ``counts`` (n_units, q) for units with two or more ratings; raise if there are none."""
+    pairable = counts[counts.sum(axis=1) >= 2]
+    if len(pairable) == 0:
+        raise UndefinedCoefficient("no unit has two or more ratings")
+    return pairable
+
+
+def _require_variation(counts: np.ndarray) -> None:
+    """Raise unless the ratings in ``counts`` (n_units, q) use at least two categories."""
+    if np.count_nonzero(counts.sum(axis=0)) < 2:
+        raise UndefinedCoefficient(NO_VARIATION)
+
+
+def _chance_corrected(p_o: float, p_e: float) -> float:
+    """``(p_o - p_e) / (1 - p_e)``; the callers' `_require_variation` keeps ``p_e`` below 1."""
+    return float((p_o - p_e) / (1.0 - p_e))
+
+
+def _n_categories(values: np.ndarray, categories: Any, n_categories: int | None) -> int:
+    """Number of categories q: from the codebook when given (checked against ``values``), else observed."""
+    if categories is not None and n_categories is not None:
+        raise ValueError("pass categories or n_categories, not both")
+    if categories is not None:
+        codebook = np.unique(np.asarray(categories, dtype=float))
+        unknown = np.setdiff1d(values, codebook)
+        if unknown.size:
+            raise ValueError(f"ratings use values that are not in categories: {unknown.tolist()}")
+        return len(codebook)
+    if n_categories is not None:
+        if n_categories < len(values):
+            raise ValueError(f"n_categories={n_categories} but the ratings use {len(values)} categories")
+        return int(n_categories)
+    return len(values)
+
+
+def _check_ratio(ratings: np.ndarray, level: str) -> None:
+    if level == "ratio" and (ratings < 0).any():
+        raise ValueError("ratio-level values must be >= 0")
+
+
+# --------------------------------------------------------------------------- the maths, on counts
+
+
+def _observed_agreement(pairable: np.ndarray) -> float:
+    """p_o: ``sum_k n_uk (n_uk - 1) / (r_u (r_u - 1))`` averaged over pairable counts (n_units, q).
+
+    Gwet's (2014) ``p_a``: the mean over units of agreeing coder pairs / coder pairs.
+    """
+    r = pairable.sum(axis=1)
+    return float(np.mean((pairable * (pairable - 1)).sum(axis=1) / (r * (r - 1))))
+
+
+def _category_proportions(counts: np.ndarray) -> np.ndarray:
+    """Gwet's pi_k, shape (q,): mean over units with at least one rating of n_uk / r_u."""
+    rated = counts[counts.sum(axis=1) >= 1]
+    return (rated / rated.sum(axis=1, keepdims=True)).mean(axis=0)
+
+
+def _scott_pi(counts: np.ndarray) -> float:
+    pairable = _pairable(counts)
+    _require_variation(pairable)
+    p = pairable.sum(axis=0) / pairable.sum()
+    return _chance_corrected(_observed_agreement(pairable), float(p @ p))
+
+
+def _fleiss_kappa(counts: np.ndarray) -> float:
+    pairable = _pairable(counts)
+    _require_variation(pairable)
+    pi = _category_proportions(counts)
+    return _chance_corrected(_observed_agreement(pairable), float(pi @ pi))
+
+
+def _brennan_prediger(counts: np.ndarray, q: int) -> float:
+    pairable = _pairable(counts)
+    _require_variation(pairable)
+    return _chance_corrected(_observed_agreement(pairable), 1.0 / q)
+
+
+def _gwet_ac1(counts: np.ndarray, q: int) -> float:
+    pairable = _pairable(counts)
+    _require_variation(pairable)
+    pi = _category_proportions(counts)
+    return _chance_corrected(_observed_agreement(pairable), float(pi @ (1.0 - pi)) / (q - 1))
+
+
+def _coincidences(pairable: np.ndarray) -> np.ndarray:
+    """Krippendorff's coincidence matrix o_ck, shape (V, V), from pairable counts n_uv (n_units, V).
+
+    ``o_ck = sum_u (n_uc n_uk - [c == k] n_uc) / (m_u - 1)`` with m_u the number of values in unit u.
+    """
+    weighted = pairable / (pairable.sum(axis=1, keepdims=True) - 1)
+    return weighted.T @ pairable - np.diag(weighted.sum(axis=0))
+
+
+def _difference(values: np.ndarray, n_v: np.ndarray, level: str) -> np.ndarray:
+    """Squared difference delta_ck**2 of Krippendorff (2011), shape (V, V), for sorted ``values`` (V,).
+
+    ``n_v`` (V,) are the coincidence marginals, which the ordinal metric ranks with.
+    """
+    c, k = values[:, None], values[None, :]
+    if level == "nominal":
+        return (c != k).astype(float)
+    if level == "interval":
+        return (c - k) ** 2
+    if level == "ratio":
+        total = c + k
+        return np.divide((c - k) ** 2, total**2, out=np.zeros_like(total), where=total != 0)
+    cumulative = np.cumsum(n_v)  # ordinal: (sum_{g=c..k} n_g - (n_c + n_k) / 2) ** 2
+    return (cumulative[None, :] - cumulative[:, None] + (n_v[:, None] - n_v[None, :]) / 2) ** 2
+
+
+def _krippendorff_alpha(counts: np.ndarray, values: np.ndarray, level: str) -> float:
+    pairable = _pairable(counts)
+    used = pairable.sum(axis=0) > 0  # only values in pairable units enter the coincidences
+    pairable, values = pairable[:, used], values[used]
+    _require_variation(pairable)
+    o = _coincidences(pairable)
+    n_v = o.sum(axis=0)
+    delta = _difference(values, n_v, level)  # > 0 off the diagonal, so D_e > 0 once values vary
+    return float(1.0 - (n_v.sum() - 1) * (o * delta).sum() / (n_v @ delta @ n_v))
+
+
+def _cohen_kappa(ratings: np.ndarray) -> float:
+    both = ratings[:, ~np.isnan(ratings).any(axis=0)]
+    if both.shape[1] == 0:
+        raise UndefinedCoefficient("no unit is rated by both coders")
+    values = np.unique(both)
+    q = len(values)
+    if q < 2:
+        raise UndefinedCoefficient(NO_VARIATION)
+    a, b = np.searchsorted(values, both[0]), np.searchsorted(values, both[1])
+    table = np.bincount(a * q + b, minlength=q * q).reshape(q, q) / both.shape[1]  # joint proportions
+    return _chance_corrected(np.trace(table), table.sum(axis=1) @ table.sum(axis=0))
+
+
+# --------------------------------------------------------------------------- coefficients
+
+
+def percent_agreement(ratings: Any) -> float:
+    """Pairwise percent agreement of ``ratings`` (n_coders, n_units), the p_o of the kappa-like coefficients.
+
+    The mean over units with two or more ratings of agreeing coder pairs / coder pairs.
+    """
+    return _observed_agreement(_pairable(_prepared(ratings)[2]))
+
+
+def cohen_kappa(ratings: Any) -> float:
+    """Cohen's (1960) kappa for exactly two coders, ``ratings`` of shape (2, n_units).
+
+    Only units rated by both coders count. ``p_e = sum_k p_Ak p_Bk`` from each coder's own marginals.
+    """
+    ratings = _as_ratings(ratings)
+    if ratings.shape[0] != 2:
+        raise ValueError(f"Cohen's kappa is defined for exactly two coders; got {ratings.shape[0]}")
+    return _cohen_kappa(ratings)
+
+
+def scott_pi(ratings: Any) -> float:
+    """Scott's (1955) pi for any number of coders, ``ratings`` of shape (n_coders, n_units).
+
+    ``p_e = sum_k p_k**2`` with p_k the share of category k among all ratings in pairable units (pooled
+    marginals). For two coders this is Scott's pi over the units both rated. With complete data it equals
+    Fleiss' kappa; with missing ratings the two differ in weighting: Fleiss averages proportions per unit.
+    """
+    return _scott_pi(_prepared(ratings)[2])
+
+
+def fleiss_kappa(ratings: Any) -> float:
+    """Fleiss' (1971) kappa, ``ratings`` of shape (n_coders, n_units).
+
+    Units with missing ratings are kept, with the generalisation of Gwet (2014) that irrCAC's
+    ``fleiss.kappa.raw`` uses: ``p_o`` over pairable units with each unit's own rater count r_u, and
+    ``p_e = sum_k pi_k**2`` with pi_k the mean over rated units of n_uk / r_u. With the same number of
+    raters for every unit this is exactly Fleiss' 1971 formula.
+    """
+    return _fleiss_kappa(_prepared(ratings)[2])
+
+
+def brennan_prediger(
+    ratings: Any, *, categories: Sequence[float] | None = None, n_categories: int | None = None
+) -> float:
+    """Brennan and Prediger's (1981) coefficient, ``ratings`` of shape (n_coders, n_units): ``p_e = 1/q``.
+
+    q is ``len(categories)`` (the codebook; must contain every rated value) or ``n_categories``, else the
+    number of categories observed. Unused codebook categories lower ``p_e``, so pass the codebook.
+    """
+    _, values, counts = _prepared(ratings)
+    return _brennan_prediger(counts, _n_categories(values, categories, n_categories))
+
+
+def gwet_ac1(ratings: Any, *, categories: Sequence[float] | None = None, n_categories: int | None = None) -> float:
+    """Gwet's AC1 (Gwet 2008; multi-rater form with missing ratings of Gwet 2014), shape (n_coders, n_units).
+
+    ``p_e = sum_k pi_k (1 - pi_k) / (q - 1)`` with pi_k the mean over rated units of n_uk / r_u and q as in
+    `brennan_prediger` (codebook ``categories`` or ``n_categories``, else observed categories).
+    """
+    _, values, counts = _prepared(ratings)
+    return _gwet_ac1(counts, _n_categories(values, categories, n_categories))
+
+
+def krippendorff_alpha(ratings: Any, *, level: str = "nominal") -> float:
+    """Krippendorff's alpha, ``ratings`` of shape (n_coders, n_units), at ``level`` (nominal ... ratio).
+
+    ``alpha = 1 - D_o / D_e = 1 - (n - 1) sum o_ck delta_ck / sum n_c n_k delta_ck`` over the coincidence
+    matrix of pairable values: missing ratings and units rated once drop out, as alpha defines. Ratio
+    values must be >= 0. Implemented here rather than with the ``krippendorff`` package (the tests use
+    it as an oracle): the coincidence matrix is a few lines of numpy on the same unit-by-value counts the
+    other coefficients use (the summary's bootstrap resamples them once for all), and alpha needs the
+    no-variation check before dividing by D_e, where the package returns nan or raises a bare ValueError.
+    """
+    _check_level(level)
+    ratings, values, counts = _prepared(ratings)
+    _check_ratio(ratings, level)
+    return _krippendorff_alpha(counts, values, level)
+
+
+# --------------------------------------------------------------------------- bootstrap and summary
+
+
+def _resamples(n_units: int, n_boot: int, seed: int) -> np.ndarray:
+    """Unit indices of shape (n_boot, n_units), drawn with replacement from ``default_rng(seed)``."""
+    return np.random.default_rng(seed).integers(0, n_units, size=(n_boot, n_units))
+
+
+def _defined(statistic: Callable[..., float], *args: Any) -> float | None:
+    try:
+        return statistic(*args)
+    except UndefinedCoefficient:
+        return None
+
+
+def _percentile_interval(
+    estimates: list[float | None], confidence: float, min_defined: float
+) -> tuple[float, float] | None:
+    """Percentile interval of the defined ``estimates``; None if fewer than ``min_defined`` of them are."""
+    defined = [estimate for estimate in estimates if estimate is not None]
+    if not defined or len(defined) < min_defined * len(estimates):
+        return None
+    tail = (1.0 - confidence) / 2.0
+    low, high = np.quantile(defined, [tail, 1.0 - tail])
+    return float(low), float(high)
+
+
+def bootstrap_ci(
+    statistic: Callable[[np.ndarray], float],
+    ratings: Any,
+    *,
+    n_boot: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+    min_defined: float = 0.5,
+) -> tuple[float, float] | None:
+    """Percentile bootstrap interval of ``statistic(ratings)`` over units, ``ratings`` (n_coders, n_units).
+
+    Units (columns) with at least one rating are resampled with replacement, ``n_boot`` times, from
+    ``np.random.default_rng(seed)``. Resamples where the statistic raises `UndefinedCoefficient` are
+    skipped. Returns None when the statistic is undefined on the data itself or on more than
+    ``1 - min_defined`` of the resamples (an interval from a few lucky resamples would mislead).
+    """
+    ratings = _as_ratings(ratings)
+    if n_boot < 1 or not 0 < confidence < 1 or not 0 < min_defined <= 1:
+        raise ValueError("need n_boot >= 1, 0 < confidence < 1 and 0 < min_defined <= 1")
+    ratings = ratings[:, ~np.isnan(ratings).all(axis=0)]
+    if _defined(statistic, ratings) is None:
+        return None
+    estimates = [_defined(statistic, ratings[:, units]) for units in _resamples(ratings.shape[1], n_boot, seed)]
+    return _percentile_interval(estimates, confidence, min_defined)
+
+
+def agreement_summary(
+    ratings: Any,
+    *,
+    level: str = "nominal",
+    categories: Sequence[float] | None = None,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """All coefficients of ``ratings`` (n_coders, n_units) with 95% bootstrap intervals, as a dict.
+
+    Keys: ``n_units`` (units with at least one rating), ``n_units_compared`` (units with two or more
+    ratings: the only ones any coefficient uses), ``n_coders`` (coders with at least one rating),
+    the seven coefficients of `COEFFICIENTS` (float or None), ``notes`` (one line per None, and one per
+    missing interval), ``ci95`` (coefficient -> [low, high] or None). Empty coders and units are dropped
+    first, so a coder who rated nothing does not stop Cohen's kappa. ``categories`` is the codebook, for
+    AC1 and Brennan-Prediger; without it their q is the number of categories in the data, the same for
+    every resample. Krippendorff's alpha uses ``level``; the other coefficients treat values as unordered
+    categories. Intervals are `bootstrap_ci` (seed ``seed``, the same resamples for every coefficient);
+    ``n_boot=0`` skips them.
+    """
+    _check_level(level)
+    ratings, values, counts = _prepared(ratings)
+    _check_ratio(ratings, level)
+    present = ~np.isnan(ratings)
+    ratings, counts = ratings[present.any(axis=1)][:, present.any(axis=0)], counts[present.any(axis=0)]
+    q = _n_categories(values, categories, None)
+    n_coders, n_units = ratings.shape
+    statistics: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
+        "percent_agreement": lambda _, c: _observed_agreement(_pairable(c)),
+        "krippendorff_alpha": lambda _, c: _krippendorff_alpha(c, values, level),
+        "cohen_kappa": lambda r, _: _cohen_kappa(r),
+        "scott_pi": lambda _, c: _scott_pi(c),
+        "fleiss_kappa": lambda _, c: _fleiss_kappa(c),
+        "gwet_ac1": lambda _, c: _gwet_ac1(c, q),
+        "brennan_prediger": lambda _, c: _brennan_prediger(c, q),
+    }
+    notes: list[str] = []
+    if level != "nominal":
+        notes.append(
+            f"level {level}: only krippendorff_alpha uses it; percent agreement, kappa, pi, AC1 and "
+            "Brennan-Prediger treat the values as unordered categories"
+        )
+    if n_coders != 2:
+        del statistics["cohen_kappa"]
+        notes.append(f"cohen_kappa: defined for exactly two coders; there are {n_coders}")
+    n_compared = int(((~np.isnan(ratings)).sum(axis=0) >= 2).sum())
+    summary: dict[str, Any] = {"n_units": n_units, "n_units_compared": n_compared, "n_coders": n_coders,
+                               **dict.fromkeys(COEFFICIENTS)}
+    for name, statistic in statistics.items():
+        try:
+            summary[name] = statistic(ratings, counts)
+        except UndefinedCoefficient as undefined:
+            notes.append(f"{name}: undefined, {undefined.reason}")
+    ci95: dict[str, list[float] | None] = dict.fromkeys(COEFFICIENTS)
+    if n_boot > 0:
+        defined = [name for name in statistics if summary[name] is not None]
+        estimates: dict[str, list[float | None]] = {name: [] for name in defined}
+        for units in _resamples(n_units, n_boot, seed):  # one resample serves every coefficient
+            resampled_ratings, resampled_counts = ratings[:, units], counts[units]
+            for name in defined:
+                estimates[name].append(_defined(statistics[name], resampled_ratings, resampled_counts))
+        for name in defined:
+            interval = _percentile_interval(estimates[name], 0.95, 0.5)
+            ci95[name] = None if interval is None else list(interval)
+            if interval is None:
+                notes.append(f"ci95 {name}: undefined in more than half of {n_boot} bootstrap resamples")
+    else:
+        notes.append("ci95: bootstrap skipped (n_boot=0)")
+    return {**summary, "notes": notes, "ci95": ci95}
+
+
+# --------------------------------------------------------------------------- reading a ratings CSV
+
+
+def _parse_number(text: str) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def read_ratings_csv(
+    path: str | Path, *, level: str, categories: Sequence[str] | None = None
+) -> tuple[np.ndarray, list[str], list[str]]:
+    """Read a CSV with header ``unit,coder,value`` (one row per rating) into a reliability matrix.
+
+    Returns ``(ratings, unit_ids, coder_ids)``: ``ratings`` (n_coders, n_units) float with nan where a
+    rating is missing (no row, or an empty value); ids in order of first appearance. Extra columns are
+    ignored; header names are matched without case or surrounding spaces. Values:
+
+    - interval, ratio: finite numbers (ratio: >= 0).
+    - ordinal: numbers; or labels when ``categories`` lists them in order (a label's code is its rank).
+    - nominal: with ``categories``, each value must be one of them and is coded by its position; without,
+      numbers are their own codes, and if any value is not a number all values are labels coded by
+      position in ``sorted(set(labels))``.
+
+    Raises InputError for: a missing column, an empty unit or coder, a value the level cannot take, the
+    same (unit, coder) twice with different values, fewer than two coders, no unit rated by two coders.
+    """
+    _check_level(level)
+    if categories is not None and level in ("interval", "ratio"):
+        raise ValueError(f"categories only apply at nominal and ordinal level, not {level}")
+    rows = _read_rows(path)
+    codes = _code_values(path, rows, level, categories)
+    unit_ids = list(dict.fromkeys(unit for _, unit, _, _ in rows))
+    coder_ids = list(dict.fromkeys(coder for _, _, coder, _ in rows))
+    unit_index = {u: i for i, u in enumerate(unit_ids)}
+    coder_index = {c: i for i, c in enumerate(coder_ids)}
+    ratings = np.full((len(coder_ids), len(unit_ids)), np.nan)
+    first_line: dict[tuple[str, str], int] = {}
+    for (line, unit, coder, text), code in zip(rows, codes):
+        if code is None:
+            continue
+        i, j = coder_index[coder], unit_index[unit]
+        if not np.isnan(ratings[i, j]) and ratings[i, j] != code:
+            raise InputError(
+                path,
+                f"line {line}: coder '{coder}' rated unit '{unit}' again with a different value ('{text}'), "
+                f"see line {first_line[unit, coder]}; keep one rating per unit and coder",
+            )
+        ratings[i, j] = code
+        first_line.setdefault((unit, coder), line)
+    rated = ~np.isnan(ratings)
+    raters = [coder for coder, any_rating in zip(coder_ids, rated.any(axis=1)) if any_rating]
+    if len(raters) < 2:
+        found = f"only one coder ('{raters[0]}')" if raters else "no ratings"
+        raise InputError(path, f"{found}; agreement needs ratings from at least two coders")
+    if not (rated.sum(axis=0) >= 2).any():
+        raise InputError(path, "no unit is rated by two or more coders; agreement needs shared units")
+    return ratings, unit_ids, coder_ids
+
+
+def _read_rows(path: str | Path) -> list[tuple[int, str, str, str]]:
+    """Rows of the CSV as (line number, unit, coder, value text), checked for the header and empty ids."""
+    try:
+        with Path(path).open(encoding="utf-8-sig", newline="") as handle:
+            reader = csv.reader(handle)
+            header = next(reader, None)
+            if header is None:
+                raise InputError(path, "the file is empty; expected a header 'unit,coder,value'")
+            names = [name.strip().lower() for name in header]
+            missing = [column for column in ("unit", "coder", "value") if column not in names]
+            if missing:
+                raise InputError(
+                    path, f"missing column(s) {', '.join(missing)}; expected a header 'unit,coder,value', "
+                    f"found '{','.join(header)}'"
+                )
+            columns = [names.index(column) for column in ("unit", "coder", "value")]
+            rows = []
+            for record in reader:
+                if not any(field.strip() for field in record):
+                    continue  # blank line
+                fields = [record[c].strip() if c < len(record) else "" for c in columns]
+                if not fields[0] or not fields[1]:
+                    raise InputError(path, f"line {reader.line_num}: empty unit or coder")
+                rows.append((reader.line_num, *fields))
+    except FileNotFoundError:
+        raise InputError(path, "file not found") from None
+    except UnicodeDecodeError:
+        raise InputError(path, "not UTF-8 text; save the CSV as UTF-8") from None
+    except csv.Error as err:
+        raise InputError(path, f"not a valid CSV file: {err}") from None
+    return rows
+
+
+def _code_values(
+    path: str | Path, rows: list[tuple[int, str, str, str]], level: str, categories: Sequence[str] | None
+) -> list[float | None]:
+    """The numeric code of each row's value (None for an empty value), as `read_ratings_csv` documents."""
+    texts = [text for _, _, _, text in rows]
+    if categories is not None and level in ("nominal", "ordinal"):
+        position = {str(c).strip(): float(i) for i, c in enumerate(categories)}
+        for line, _, _, text in rows:
+            if text and text not in position:
+                raise InputError(
+                    path, f"line {line}: value '{text}' is not a category; expected one of {', '.join(position)}"
+                )
+        return [position[t] if t else None for t in texts]
+    numbers = [_parse_number(t) if t else None for t in texts]
+    bad = [(line, text) for (line, _, _, text), number in zip(rows, numbers) if text and number is None]
+    if bad and level == "nominal":
+        code = {label: float(i) for i, label in enumerate(sorted({t for t in texts if t}))}
+        return [code[t] if t else None for t in texts]
+    if bad:
+        line, text = bad[0]
+        hint = " (or pass the ordered categories)" if level == "ordinal" else ""
+        raise InputError(path, f"line {line}: value '{text}' is not a finite number, needed at {level} level{hint}")
+    if level == "ratio" and any(n is not None and n < 0 for n in numbers):
+        line = next(line for (line, *_), n in zip(rows, numbers) if n is not None and n < 0)
+        raise InputError(path, f"line {line}: negative value at ratio level; ratio values must be >= 0")
+    return numbers

@@ -1,0 +1,104 @@
+"""Ratings matrices from fragment records with per-coder labels, and the agreement summaries built on them.
+
+Shared by `capcode agreement` and `capcode evaluate`: a fragment record carries ``labels: {coder: {code: 0|1}}``;
+a code or axis a coder did not code is missing (nan), never "absent".
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from pipeline.core.codebook import Axis, Codebook
+from pipeline.reliability.coefficients import agreement_summary
+
+MODEL_CODER = "model"
+CODE_CATEGORIES = ("absent", "present")
+CHANCE_NOTE = (
+    "Gwet's AC1 and Brennan-Prediger use the codebook's categories for their chance term: 2 per code "
+    "(absent, present) and 4 per axis (only pole 1, only pole 2, both, neither), also where the coders used fewer."
+)
+
+
+def axis_categories(axis: Axis) -> list[str]:
+    """The four nominal categories of an axis, in the order of their codes 0..3."""
+    first, second = axis.poles
+    return [f"only {first}", f"only {second}", "both", "neither"]
+
+
+def axis_value(labels: dict[str, int], axis: Axis) -> float:
+    """Category code 0..3 (only pole 1, only pole 2, both, neither) of one coder's labels; nan if not coded."""
+    first, second = axis.poles
+    if first not in labels or second not in labels:
+        return np.nan
+    return float({(1, 0): 0, (0, 1): 1, (1, 1): 2, (0, 0): 3}[(int(labels[first]), int(labels[second]))])
+
+
+def code_ratings(records: Sequence[dict[str, Any]], coders: Sequence[str], code: str) -> np.ndarray:
+    """Ratings (n_coders, n_fragments) of one code: 0/1, nan where the coder did not code it there."""
+    return np.array(
+        [[float(r["labels"][c][code]) if code in r["labels"].get(c, {}) else np.nan for r in records] for c in coders],
+        dtype=float,
+    ).reshape(len(coders), len(records))
+
+
+def axis_ratings(records: Sequence[dict[str, Any]], coders: Sequence[str], axis: Axis) -> np.ndarray:
+    """Ratings (n_coders, n_fragments) of one axis as categories 0..3 (`axis_value`), nan where not coded."""
+    return np.array(
+        [[axis_value(r["labels"].get(c, {}), axis) for r in records] for c in coders], dtype=float
+    ).reshape(len(coders), len(records))
+
+
+def pooled_ratings(records: Sequence[dict[str, Any]], coders: Sequence[str], codes: Sequence[str]) -> np.ndarray:
+    """Ratings (n_coders, n_fragments * n_codes): every code decision a unit, fragment-major."""
+    blocks = [code_ratings(records, coders, code) for code in codes]
+    return np.stack(blocks, axis=2).reshape(len(coders), len(records) * len(codes))
+
+
+def summarise(ratings: np.ndarray, *, categories: Sequence[float], n_boot: int, seed: int) -> dict[str, Any]:
+    """`agreement_summary` over units rated by two or more coders, ratings of shape (n_coders, n_units).
+
+    Units rated once carry no agreement; dropping them makes ``n_units`` the number of compared units.
+    """
+    shared = ratings[:, (~np.isnan(ratings)).sum(axis=0) >= 2]
+    if shared.shape[1] == 0:
+        summary = agreement_summary(np.full((2, 0), np.nan), categories=categories, n_boot=0)
+        summary["n_coders"] = int((~np.isnan(ratings)).any(axis=1).sum())
+        summary["notes"] = ["no unit is rated by two or more of these coders: nothing to compare"]
+        return summary
+    return agreement_summary(shared, level="nominal", categories=categories, n_boot=n_boot, seed=seed)
+
+
+def agreement_block(
+    records: Sequence[dict[str, Any]], coders: Sequence[str], codebook: Codebook, *, n_boot: int, seed: int
+) -> dict[str, Any]:
+    """Pooled summary (top level) plus ``per_code`` and ``per_axis`` summaries for these coders."""
+    codes = codebook.code_ids
+    block = summarise(pooled_ratings(records, coders, codes), categories=[0, 1], n_boot=n_boot, seed=seed)
+    block["per_code"] = {
+        code: summarise(code_ratings(records, coders, code), categories=[0, 1], n_boot=n_boot, seed=seed)
+        for code in codes
+    }
+    block["per_axis"] = {
+        axis.id: summarise(axis_ratings(records, coders, axis), categories=[0, 1, 2, 3], n_boot=n_boot, seed=seed)
+        for axis in codebook.axes
+    }
+    return block
+
+
+def pair_key(first: str, second: str) -> str:
+    return f"{first} vs {second}"
+
+
+def overlapping_pairs(records: Sequence[dict[str, Any]], coders: Sequence[str]) -> list[tuple[str, str]]:
+    """Coder pairs that both coded at least one code on at least one fragment."""
+    pairs = []
+    for first, second in itertools.combinations(coders, 2):
+        if any(set(r["labels"].get(first, {})) & set(r["labels"].get(second, {})) for r in records):
+            pairs.append((first, second))
+    return pairs
+
+
