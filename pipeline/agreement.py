@@ -47,10 +47,10 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.core.codebook import Codebook, load_codebook
-from pipeline.core.config import load_params
 from pipeline.core.documents import Document
 from pipeline.core.errors import InputError
 from pipeline.core.io_utils import atomic_writer, check_output_file, write_json
+from pipeline.core.params import AgreementParams, PredictParams, load_params
 from pipeline.corpus.align import align_codings, label_vectors
 from pipeline.corpus.collection import Collection
 from pipeline.corpus.loading import load_collection
@@ -172,7 +172,7 @@ def load_coded_material(
     return CodedMaterial(records, coders, collection.synthetic, [str(p) for p in inputs], counts)
 
 
-def add_model_coder(material: CodedMaterial, *, model_dir: Path, codebook: Codebook, params: dict[str, Any]) -> None:
+def add_model_coder(material: CodedMaterial, *, model_dir: Path, codebook: Codebook, params: PredictParams) -> None:
     """Let the model code the same fragments, as coder ``model`` (every axis)."""
     from pipeline.model.apply import apply_model
 
@@ -217,9 +217,8 @@ def _check_comparable(material: CodedMaterial) -> None:
 # --------------------------------------------------------------------------- the command
 
 
-def _bootstrap_settings(params_path: Path | None, n_boot: int | None, seed: int | None) -> tuple[int, int]:
-    params = load_params("agreement", params_path)
-    return (int(params["n_boot"]) if n_boot is None else n_boot, int(params["seed"]) if seed is None else seed)
+def _bootstrap_settings(params: AgreementParams, n_boot: int | None, seed: int | None) -> tuple[int, int]:
+    return (int(params.n_boot) if n_boot is None else n_boot, int(params.seed) if seed is None else seed)
 
 
 def csv_report(path: Path, *, level: str, categories: Sequence[str] | None, n_boot: int, seed: int) -> dict[str, Any]:
@@ -249,7 +248,8 @@ def agreement(
     check_output_file(output, OUTPUT_SUFFIXES)
     if level is not None and level not in LEVELS:
         raise InputError("--level", f"unknown level '{level}'; expected one of {', '.join(LEVELS)}")
-    n_boot, seed = _bootstrap_settings(params_path, n_boot, seed)
+    all_params = load_params(params_path)
+    n_boot, seed = _bootstrap_settings(all_params.agreement, n_boot, seed)
     csv_inputs = [p for p in inputs if p.suffix.lower() == ".csv"]
     if csv_inputs:
         if len(inputs) != 1:
@@ -268,15 +268,15 @@ def agreement(
         if categories is not None:
             raise InputError("--categories", "categories come from the codebook for coded material")
         codebook = load_codebook(codebook_path)
-        segment_params = load_params("segment", params_path)
-        prepare_params = load_params("prepare", params_path)
+        segment_params = all_params.segment
+        prepare_params = all_params.prepare
         material = load_coded_material(
-            inputs, codebook, max_fragment_tokens=int(segment_params["max_fragment_tokens"]),
-            min_fragment_share=float(prepare_params["min_fragment_share"]),
-            min_span_share=float(prepare_params["min_span_share"]),
+            inputs, codebook, max_fragment_tokens=int(segment_params.max_fragment_tokens),
+            min_fragment_share=float(prepare_params.min_fragment_share),
+            min_span_share=float(prepare_params.min_span_share),
         )
         if model_dir is not None:
-            predict_params = load_params("predict", params_path)
+            predict_params = all_params.predict
             add_model_coder(material, model_dir=model_dir, codebook=codebook, params=predict_params)
         _check_comparable(material)
         report = agreement_report(material.records, material.coders, codebook, n_boot=n_boot, seed=seed)

@@ -24,9 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.core.config import load_params
 from pipeline.core.errors import InputError
 from pipeline.core.io_utils import read_jsonl
+from pipeline.core.params import load_params
 
 
 def _codable_texts(prepared: Path, limit: int) -> list[str]:
@@ -40,7 +40,7 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def worker_predict(model_dir: Path, prepared: Path, n: int, repeats: int) -> dict[str, Any]:
+def worker_predict(model_dir: Path, prepared: Path, n: int, repeats: int, params_path: str | None = None) -> dict[str, Any]:
     """Time capcode's scoring and the plain-transformers reference on the same texts in one process."""
     import torch
 
@@ -49,18 +49,18 @@ def worker_predict(model_dir: Path, prepared: Path, n: int, repeats: int) -> dic
     from pipeline.model.precision import resolve_precision
     from pipeline.model.scoring import score_texts
 
-    params = load_params("predict")
+    params = load_params(params_path).predict
     texts = _codable_texts(prepared, n)
     model, tokenizer, metadata = load_model(model_dir, load_codebook())
-    precision = resolve_precision(params["precision"])
+    precision = resolve_precision(params.precision)
     ours, reference = [], []
-    batch = int(params["batch_size"])
+    batch = int(params.batch_size)
     score_texts(model, tokenizer, texts[:batch], text_prefix=metadata.text_prefix, max_length=metadata.max_length,
                 batch_size=batch, precision=precision, show_progress=False)  # warm-up
     for _ in range(repeats):
         start = time.perf_counter()
         score_texts(model, tokenizer, texts, text_prefix=metadata.text_prefix, max_length=metadata.max_length,
-                    batch_size=batch, precision=precision, long_fragments=params["long_fragments"], show_progress=False)
+                    batch_size=batch, precision=precision, long_fragments=params.long_fragments, show_progress=False)
         ours.append(time.perf_counter() - start)
         start = time.perf_counter()
         with torch.inference_mode():
@@ -82,7 +82,7 @@ def worker_predict(model_dir: Path, prepared: Path, n: int, repeats: int) -> dic
     }
 
 
-def worker_train(prepared: Path, backbone: str | None, steps: int) -> dict[str, Any]:
+def worker_train(prepared: Path, backbone: str | None, steps: int, params_path: str | None = None) -> dict[str, Any]:
     """Seconds per optimizer step of the configured training, after one warm-up step."""
     from transformers import TrainerCallback
 
@@ -99,11 +99,11 @@ def worker_train(prepared: Path, backbone: str | None, steps: int) -> dict[str, 
 
     with tempfile.TemporaryDirectory() as tmp:
         run = prepare_run(prepared=prepared, checkpoint_dir=Path(tmp) / "checkpoints", max_steps=steps + 1,
-                          backbone=backbone, save_checkpoints=False)
+                          backbone=backbone, save_checkpoints=False, params_path=Path(params_path) if params_path else None)
         run.trainer.add_callback(StepTimer())
         run.trainer.train()
-    params = load_params("train")
-    return {"steps": len(times) - 1, "batch_size": int(params["batch_size"]),
+    params = load_params(params_path).train
+    return {"steps": len(times) - 1, "batch_size": int(params.batch_size),
             "seconds_per_step_median": statistics.median(times[1:]), "peak_rss_mb": _peak_rss_mb()}
 
 
@@ -162,7 +162,8 @@ def bench_e2e(model_dir: Path, corpus_dir: Path, n_words: int, repeats: int) -> 
 
 
 def run_bench(*, model_dir: Path, prepared: Path, corpus_dir: Path, n_fragments: int = 400, repeats: int = 3,
-              train_steps: int = 5, backbone: str | None = None, skip: set[str] = frozenset()) -> dict[str, Any]:
+              train_steps: int = 5, backbone: str | None = None, skip: frozenset[str] | set[str] = frozenset(),
+              params_path: Path | None = None) -> dict[str, Any]:
     """All figures as one dict (also written to reports/bench.json by the CLI)."""
     import platform
 
@@ -176,20 +177,21 @@ def run_bench(*, model_dir: Path, prepared: Path, corpus_dir: Path, n_fragments:
 
         results["qdpx_import_50x5000"] = bench_import()
     if "predict" not in skip:
-        results["predict"] = _run_worker(["predict", str(model_dir), str(prepared), str(n_fragments), str(repeats)])
+        results["predict"] = _run_worker(["predict", str(model_dir), str(prepared), str(n_fragments), str(repeats),
+                                          str(params_path or "")])
     if "e2e" not in skip:
         results["e2e_15k_words"] = bench_e2e(model_dir, corpus_dir, 15000, repeats)
     if "train" not in skip:
-        results["train"] = _run_worker(["train", str(prepared), backbone or "", str(train_steps)])
+        results["train"] = _run_worker(["train", str(prepared), backbone or "", str(train_steps), str(params_path or "")])
     return results
 
 
 def _worker_main(argv: list[str]) -> None:
     kind = argv[0]
     if kind == "predict":
-        out = worker_predict(Path(argv[1]), Path(argv[2]), int(argv[3]), int(argv[4]))
+        out = worker_predict(Path(argv[1]), Path(argv[2]), int(argv[3]), int(argv[4]), argv[5] or None)
     elif kind == "train":
-        out = worker_train(Path(argv[1]), argv[2] or None, int(argv[3]))
+        out = worker_train(Path(argv[1]), argv[2] or None, int(argv[3]), argv[4] or None)
     else:
         raise SystemExit(f"unknown worker {kind}")
     print(json.dumps(out))

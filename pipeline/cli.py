@@ -68,13 +68,14 @@ def segment(
     output: Path = typer.Option(..., "-o", "--output", help="Fragments as JSON lines (.jsonl)."),
     encoding: str | None = typer.Option(None, help="Force the text encoding (default: detect)."),
     max_fragment_tokens: int | None = typer.Option(None, help="Token budget per fragment (default: params.yaml)."),
+    params: ParamsFile = None,
 ) -> None:
     """Ingest and segment transcripts into fragments (no model)."""
     from pipeline.segment import segment_files
 
     check_output_file(output, {".jsonl"})
     n_docs, n_fragments = segment_files(inputs=inputs, output=output, encoding=encoding,
-                                        max_fragment_tokens=max_fragment_tokens)
+                                        max_fragment_tokens=max_fragment_tokens, params_path=params)
     print(f"segment: {n_docs} documents, {n_fragments} fragments -> {output}", file=sys.stderr)
 
 
@@ -163,6 +164,7 @@ def bench(
     backbone: str | None = typer.Option(None, help="Backbone for the training benchmark (default: params)."),
     skip: list[str] = typer.Option([], help="Skip: segment, qdpx, predict, e2e, train."),
     output: Path = typer.Option(Path("reports/bench.json"), "-o", "--output", help="Where to write the figures."),
+    params: ParamsFile = None,
 ) -> None:
     """Measure throughput and memory (predict vs plain transformers, e2e, training, ingest)."""
     import json
@@ -171,7 +173,8 @@ def bench(
     from pipeline.core.io_utils import write_json
 
     results = run_bench(model_dir=model, prepared=prepared, corpus_dir=corpus_dir, n_fragments=fragments,
-                        repeats=repeats, train_steps=train_steps, backbone=backbone, skip=set(skip))
+                        repeats=repeats, train_steps=train_steps, backbone=backbone, skip=set(skip),
+                        params_path=params)
     write_json(output, results)
     print(json.dumps(results, indent=2))
 

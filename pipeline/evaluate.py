@@ -33,9 +33,9 @@ from typing import Any
 import numpy as np
 
 from pipeline.core.codebook import Codebook, load_codebook
-from pipeline.core.config import load_params
 from pipeline.core.errors import InputError
 from pipeline.core.io_utils import atomic_writer, read_jsonl, write_json
+from pipeline.core.params import EvaluateParams, PredictParams, load_params
 from pipeline.model.baselines import majority_labels, tfidf_labels
 from pipeline.model.classifier import check_codebook, read_metadata
 from pipeline.model.training_data import labelled_split
@@ -145,7 +145,7 @@ def _axis_codes(pair: np.ndarray) -> np.ndarray:
 
 def system_predictions(
     evaluations: Sequence[EvaluationSet], train_records: Sequence[dict[str, Any]], *, model_dir: Path,
-    codebook: Codebook, label_coder: str, params: dict[str, Any], predict_params: dict[str, Any], source: Path,
+    codebook: Codebook, label_coder: str, params: EvaluateParams, predict_params: PredictParams, source: Path,
 ) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, Any]]:
     """{system: {set name: (n_fragments, n_codes) 0/1}} for the model and both baselines."""
     from pipeline.model.apply import apply_model
@@ -160,8 +160,8 @@ def system_predictions(
     scored, metadata = apply_model([{"id": r["id"], "text": r["text"], "codable": True} for r in everything],
                                    model_dir=model_dir, codebook=codebook, params=predict_params)
     model_labels = np.array([[r["labels"][c] for c in code_ids] for r in scored], dtype=int).reshape(-1, len(code_ids))
-    tfidf = tfidf_labels(train.texts, train_labels, [r["text"] for r in everything], params=params["tfidf"],
-                         seed=int(params["seed"]))
+    tfidf = tfidf_labels(train.texts, train_labels, [r["text"] for r in everything], params=params.tfidf,
+                         seed=int(params.seed))
     predictions: dict[str, dict[str, np.ndarray]] = {system: {} for system in SYSTEMS}
     start = 0
     for evaluation in evaluations:
@@ -311,9 +311,9 @@ def write_plot_data(output_dir: Path, results: dict[str, Any], codebook: Codeboo
 # --------------------------------------------------------------------------- the stage
 
 
-def evaluation_sets(records: list[dict[str, Any]], params: dict[str, Any], codebook: Codebook) -> list[EvaluationSet]:
-    test_coder = str(params["test_coder"])
-    gold_coders = dict(params["gold_coders"])
+def evaluation_sets(records: list[dict[str, Any]], params: EvaluateParams, codebook: Codebook) -> list[EvaluationSet]:
+    test_coder = str(params.test_coder)
+    gold_coders = dict(params.gold_coders)
     missing = [axis.id for axis in codebook.axes if axis.id not in gold_coders]
     if missing:
         raise InputError("configs/params.yaml", f"evaluate.gold_coders names no coder for axis {', '.join(missing)}")
@@ -332,17 +332,17 @@ def evaluate(
     codebook_path: Path | None = None, live_dir: Path | None = None,
 ) -> dict[str, Any]:
     """Run the evaluation (module docstring), write its outputs to ``output_dir``; return the flat metrics."""
-    params = load_params("evaluate", params_path)
-    predict_params = load_params("predict", params_path)
+    all_params = load_params(params_path)
+    params, predict_params = all_params.evaluate, all_params.predict
     codebook = load_codebook(codebook_path)
     metadata = read_metadata(model_dir)
     check_codebook(metadata, codebook, model_dir)
     records = read_jsonl(prepared)
     evaluations = [e for e in evaluation_sets(records, params, codebook) if len(e.records)]
     if not evaluations:
-        raise InputError(prepared, f"no test fragments coded by '{params['test_coder']}' and no gold fragments: "
+        raise InputError(prepared, f"no test fragments coded by '{params.test_coder}' and no gold fragments: "
                          "nothing to evaluate against")
-    n_boot, seed = int(params["n_boot"]), int(params["seed"])
+    n_boot, seed = int(params.n_boot), int(params.seed)
     predictions, model_info = system_predictions(
         evaluations, records, model_dir=model_dir, codebook=codebook, label_coder=metadata.label_coder,
         params=params, predict_params=predict_params, source=prepared)

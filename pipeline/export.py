@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.core.codebook import load_codebook
-from pipeline.core.config import load_params
 from pipeline.core.documents import Document
 from pipeline.core.errors import InputError
 from pipeline.core.io_utils import atomic_directory, read_jsonl
+from pipeline.core.params import load_params
 from pipeline.model.apply import apply_model
 from pipeline.report.predictions import write_predictions
 
@@ -36,7 +36,7 @@ def export(
     params_path: Path | None = None, codebook_path: Path | None = None,
 ) -> dict[str, Any]:
     """Write `predictions.{jsonl,csv,html,qdpx}` for the fragments of `splits` into `output_dir`."""
-    params = load_params("predict", params_path)
+    params = load_params(params_path).predict
     codebook = load_codebook(codebook_path)
     fragments_path = prepared_dir / "fragments.jsonl"
     records = [

@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.core.codebook import load_codebook
-from pipeline.core.config import load_params
 from pipeline.core.errors import InputError
 from pipeline.core.io_utils import check_output_file
+from pipeline.core.params import load_params
 from pipeline.corpus.inputs import gather_inputs
 from pipeline.model.apply import apply_model
 
@@ -30,10 +30,10 @@ def predict(
     check_output_file(output, OUTPUT_SUFFIXES)
     if output.suffix.lower() == ".qdpx" and any(p.suffix.lower() == ".jsonl" for p in inputs):
         raise InputError(output, "a .qdpx needs the full transcripts; give transcripts or a .qdpx as input, not fragments")
-    params = load_params("predict", params_path)
-    segment_params = load_params("segment", params_path)
+    all_params = load_params(params_path)
+    params, segment_params = all_params.predict, all_params.segment
     codebook = load_codebook(codebook_path)
-    gathered = gather_inputs(inputs, max_fragment_tokens=int(segment_params["max_fragment_tokens"]), encoding=encoding)
+    gathered = gather_inputs(inputs, max_fragment_tokens=int(segment_params.max_fragment_tokens), encoding=encoding)
     records, metadata = apply_model(gathered.records, model_dir=model_dir, codebook=codebook, params=params,
                                     code_all_roles=code_all_roles)
     write_predictions(output, records=records, documents=gathered.documents, metadata=metadata, codebook=codebook,

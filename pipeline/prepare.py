@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.core.codebook import Codebook, load_codebook
-from pipeline.core.config import load_params
 from pipeline.core.errors import InputError
 from pipeline.core.io_utils import write_json, write_jsonl
+from pipeline.core.params import load_params
 from pipeline.corpus.align import align_codings, label_vectors
 from pipeline.corpus.collection import Collection
 from pipeline.corpus.loading import load_collection
@@ -106,8 +106,8 @@ def prepare(
     *, collections: list[Path], output_dir: Path, codebook_path: Path | None = None, params_path: Path | None = None,
 ) -> dict[str, Any]:
     """Run the prepare stage; write `fragments.jsonl`, `documents.jsonl` and `prepare_report.json`."""
-    params = load_params("prepare", params_path)
-    segment_params = load_params("segment", params_path)
+    all_params = load_params(params_path)
+    params, segment_params = all_params.prepare, all_params.segment
     codebook = load_codebook(codebook_path)
     all_records: list[dict[str, Any]] = []
     documents: list[dict[str, Any]] = []
@@ -121,11 +121,11 @@ def prepare(
             seen_documents[doc_id] = str(path)
         records, counts = prepare_collection(
             collection, codebook,
-            max_fragment_tokens=int(segment_params["max_fragment_tokens"]),
-            min_fragment_share=float(params["min_fragment_share"]),
-            min_span_share=float(params["min_span_share"]),
-            fractions=dict(params["split_fractions"]),
-            seed=int(params["seed"]),
+            max_fragment_tokens=int(segment_params.max_fragment_tokens),
+            min_fragment_share=float(params.min_fragment_share),
+            min_span_share=float(params.min_span_share),
+            fractions=dict(params.split_fractions),
+            seed=int(params.seed),
         )
         print(f"prepare: {path}: {counts['n_documents']} documents, {counts['n_fragments']} fragments, "
               f"{counts['alignment']['n_unaligned']} spans hit no fragment, "

@@ -5,18 +5,19 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from pipeline.core.config import load_params
 from pipeline.core.io_utils import write_jsonl
+from pipeline.core.params import load_params
 from pipeline.core.progress import progress
 from pipeline.corpus.inputs import read_inputs
 from pipeline.ingest.segmentation import segment_document
 
 
 def segment_files(
-    *, inputs: list[Path], output: Path, encoding: str | None = None, max_fragment_tokens: int | None = None
+    *, inputs: list[Path], output: Path, encoding: str | None = None, max_fragment_tokens: int | None = None,
+    params_path: Path | None = None,
 ) -> tuple[int, int]:
     """Segment all inputs and write one JSON line per fragment; return (documents, fragments)."""
-    budget = max_fragment_tokens or int(load_params("segment")["max_fragment_tokens"])
+    budget = max_fragment_tokens or load_params(params_path).segment.max_fragment_tokens
     documents = read_inputs(inputs, encoding=encoding)
 
     def records() -> Iterator[dict]:

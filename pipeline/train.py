@@ -19,8 +19,9 @@ import numpy as np
 import torch
 
 from pipeline.core.codebook import Codebook, load_codebook
-from pipeline.core.config import REPO_ROOT, load_params
+from pipeline.core.config import REPO_ROOT
 from pipeline.core.io_utils import atomic_directory
+from pipeline.core.params import TrainParams, as_dict, load_params
 from pipeline.model.backbone import backbone_identity, resolve_backbone
 from pipeline.model.classifier import (
     CodeClassifier,
@@ -56,15 +57,15 @@ def _compute_metrics(prediction) -> dict[str, float]:
     return {"macro_f1": macro_f1(labels.astype(int), probabilities, np.full(labels.shape[1], 0.5))}
 
 
-def build_classifier(backbone_dir: Path, n_codes: int, params: dict[str, Any], train_labels: torch.Tensor):
+def build_classifier(backbone_dir: Path, n_codes: int, params: TrainParams, train_labels: torch.Tensor):
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(backbone_dir, local_files_only=True)
     encoder = load_encoder(backbone_dir)
-    if params["freeze_word_embeddings"]:
+    if params.freeze_word_embeddings:
         encoder.get_input_embeddings().weight.requires_grad_(False)
-    weights = positive_weights(train_labels, scheme=params["pos_weight"], cap=float(params["max_pos_weight"]))
-    model = CodeClassifier(encoder, n_codes, dropout=float(params["dropout"]), pos_weight=weights)
+    weights = positive_weights(train_labels, scheme=params.pos_weight, cap=float(params.max_pos_weight))
+    model = CodeClassifier(encoder, n_codes, dropout=float(params.dropout), pos_weight=weights)
     return model, tokenizer
 
 
@@ -76,7 +77,7 @@ class TrainingRun:
     tokenizer: Any
     train_set: LabelledFragments
     validation_set: LabelledFragments
-    params: dict[str, Any]
+    params: TrainParams
     codebook: Codebook
     backbone_spec: str
     backbone_dir: Path
@@ -86,20 +87,20 @@ class TrainingRun:
     live: Any = None
 
 
-def _training_arguments(params: dict[str, Any], *, checkpoint_dir: Path, precision: str, max_steps: int | None,
+def _training_arguments(params: TrainParams, *, checkpoint_dir: Path, precision: str, max_steps: int | None,
                         save_checkpoints: bool):
     from transformers import TrainingArguments
 
     by = "steps" if max_steps else "epoch"  # smoke runs evaluate and save once, at their last step
     return TrainingArguments(
         output_dir=str(checkpoint_dir),
-        num_train_epochs=float(params["epochs"]),
+        num_train_epochs=float(params.epochs),
         max_steps=max_steps or -1,
-        per_device_train_batch_size=int(params["batch_size"]),
-        per_device_eval_batch_size=int(params["eval_batch_size"]),
-        learning_rate=float(params["learning_rate"]),
-        weight_decay=float(params["weight_decay"]),
-        warmup_steps=float(params["warmup_ratio"]),  # a float below 1 is a share of all steps
+        per_device_train_batch_size=int(params.batch_size),
+        per_device_eval_batch_size=int(params.eval_batch_size),
+        learning_rate=float(params.learning_rate),
+        weight_decay=float(params.weight_decay),
+        warmup_steps=float(params.warmup_ratio),  # a float below 1 is a share of all steps
         optim="adamw_torch_fused",
         bf16=precision == "bf16",
         use_cpu=not torch.cuda.is_available(),
@@ -112,9 +113,9 @@ def _training_arguments(params: dict[str, Any], *, checkpoint_dir: Path, precisi
         load_best_model_at_end=save_checkpoints,
         metric_for_best_model="macro_f1",
         greater_is_better=True,
-        save_total_limit=int(params["save_total_limit"]),
-        seed=int(params["seed"]),
-        data_seed=int(params["seed"]),
+        save_total_limit=int(params.save_total_limit),
+        seed=int(params.seed),
+        data_seed=int(params.seed),
         train_sampling_strategy="group_by_length",
         dataloader_num_workers=0,
         report_to="none",  # dvclive is attached as a callback writing to its own directory
@@ -137,20 +138,20 @@ def prepare_run(
     """Load data, backbone and params and configure the `Trainer` (the benchmark times its steps)."""
     from transformers import DataCollatorWithPadding, EarlyStoppingCallback, Trainer, set_seed
 
-    params = load_params("train", params_path)
+    params = load_params(params_path).train
     codebook = load_codebook(codebook_path)
-    train_set, validation_set = load_training_splits(prepared, coder=params["label_coder"], code_ids=codebook.code_ids)
-    set_seed(int(params["seed"]))
-    backbone_spec = backbone or params["backbone"]
+    train_set, validation_set = load_training_splits(prepared, coder=params.label_coder, code_ids=codebook.code_ids)
+    set_seed(int(params.seed))
+    backbone_spec = backbone or params.backbone
     backbone_dir = resolve_backbone(backbone_spec, cache_dir=REPO_ROOT / "models")
     model, tokenizer = build_classifier(backbone_dir, len(codebook.code_ids), params,
                                         torch.tensor(train_set.labels, dtype=torch.float))
     # never longer than the encoder's position table: a longer window would index past it
-    max_length = min(int(params["max_length"]), int(model.encoder.config.max_position_embeddings))
-    if max_length < int(params["max_length"]):
-        print(f"train: max_length {params['max_length']} exceeds the backbone's {max_length} positions; using "
+    max_length = min(int(params.max_length), int(model.encoder.config.max_position_embeddings))
+    if max_length < int(params.max_length):
+        print(f"train: max_length {params.max_length} exceeds the backbone's {max_length} positions; using "
               f"{max_length}", file=sys.stderr)
-    precision = resolve_precision(params["precision"])
+    precision = resolve_precision(params.precision)
     print(f"train: {len(train_set)} train / {len(validation_set)} validation fragments, backbone {backbone_spec}, "
           f"precision {precision}", file=sys.stderr)
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
@@ -159,7 +160,7 @@ def prepare_run(
         print(f"train: --resume: no checkpoint in {checkpoint_dir}, starting from the beginning", file=sys.stderr)
     if not resume and has_checkpoint:
         shutil.rmtree(checkpoint_dir)  # a fresh run must not mix with an old run's checkpoints
-    callbacks: list[Any] = [EarlyStoppingCallback(early_stopping_patience=int(params["early_stopping_patience"]))]
+    callbacks: list[Any] = [EarlyStoppingCallback(early_stopping_patience=int(params.early_stopping_patience))]
     live = None
     if live_dir is not None:
         from transformers.integrations import DVCLiveCallback
@@ -169,7 +170,7 @@ def prepare_run(
         # dvcyaml=False: dvc.yaml declares the metrics and plots; dvclive must not rewrite it
         live = Live(str(live_dir), report=None, save_dvc_exp=False, dvcyaml=False, resume=resume and has_checkpoint)
         callbacks.append(DVCLiveCallback(live=live, log_model=None))
-    prefix = params["text_prefix"]
+    prefix = params.text_prefix
     trainer = Trainer(
         model=model,
         args=_training_arguments(params, checkpoint_dir=checkpoint_dir, precision=precision, max_steps=max_steps,
@@ -189,11 +190,11 @@ def finish_run(run: TrainingRun, model_dir: Path) -> ModelMetadata:
     """Tune per-code thresholds on the validation split and write the model directory atomically."""
     params, code_ids = run.params, run.codebook.code_ids
     model = run.trainer.model
-    scores = score_texts(model, run.tokenizer, run.validation_set.texts, text_prefix=params["text_prefix"],
-                         max_length=run.max_length, batch_size=int(params["eval_batch_size"]),
+    scores = score_texts(model, run.tokenizer, run.validation_set.texts, text_prefix=params.text_prefix,
+                         max_length=run.max_length, batch_size=int(params.eval_batch_size),
                          precision=run.precision, long_fragments="truncate")
     truth = np.array(run.validation_set.labels)
-    thresholds = tune_thresholds(truth, scores.probabilities, list(params["threshold_grid"]))
+    thresholds = tune_thresholds(truth, scores.probabilities, list(params.threshold_grid))
     validation = {
         "macro_f1_at_0.5": macro_f1(truth, scores.probabilities, np.full(len(code_ids), 0.5)),
         "macro_f1_tuned": macro_f1(truth, scores.probabilities, thresholds),
@@ -211,10 +212,10 @@ def finish_run(run: TrainingRun, model_dir: Path) -> ModelMetadata:
         thresholds={code: float(t) for code, t in zip(code_ids, thresholds)},
         backbone={"spec": run.backbone_spec, **backbone_identity(run.backbone_dir)},
         training_data_sha256=data_hash(run.train_set, run.validation_set),
-        params=params,
+        params=as_dict(params),
         max_length=run.max_length,
-        text_prefix=params["text_prefix"],
-        label_coder=params["label_coder"],
+        text_prefix=params.text_prefix,
+        label_coder=params.label_coder,
         synthetic_training_data=run.train_set.synthetic,
         name=model_dir.name,
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),

@@ -7,7 +7,8 @@ import re
 import pytest
 
 from pipeline.core.codebook import load_codebook
-from pipeline.core.config import REPO_ROOT, load_params
+from pipeline.core.config import REPO_ROOT
+from pipeline.core.params import load_params
 from pipeline.corpus.loading import load_collection
 from pipeline.prepare import prepare_collection
 from pipeline.tools.corpus_stats import axis_state
@@ -28,12 +29,12 @@ def quotes():
 
 
 def _prepared(collection):
-    prepare_params, segment_params = load_params("prepare"), load_params("segment")
+    prepare_params, segment_params = load_params().prepare, load_params().segment
     return prepare_collection(
-        collection, CODEBOOK, max_fragment_tokens=int(segment_params["max_fragment_tokens"]),
-        min_fragment_share=float(prepare_params["min_fragment_share"]),
-        min_span_share=float(prepare_params["min_span_share"]),
-        fractions=dict(prepare_params["split_fractions"]), seed=int(prepare_params["seed"]),
+        collection, CODEBOOK, max_fragment_tokens=int(segment_params.max_fragment_tokens),
+        min_fragment_share=float(prepare_params.min_fragment_share),
+        min_span_share=float(prepare_params.min_span_share),
+        fractions=dict(prepare_params.split_fractions), seed=int(prepare_params.seed),
     )
 
 

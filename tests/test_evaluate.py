@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from pipeline.core.codebook import load_codebook
+from pipeline.core.params import TfidfParams
 from pipeline.evaluate import code_scores, evaluation_set, human_agreement
 from pipeline.model.baselines import majority_labels, tfidf_labels
 from tests.tiny_model import CODES, prepared_records
@@ -123,8 +124,8 @@ def test_baselines() -> None:
     assert majority_labels(train, 2).tolist() == [[1, 0, 0], [1, 0, 0]]
     texts = ["de diensten en het managementteam", "de scholen en vrijwilligers", "het budget", "de scholen"]
     labels = np.array([[1, 0], [0, 1], [0, 0], [0, 1]])
-    params = {"ngram_range": [1, 2], "min_df": 1, "max_df": 1.0, "max_features": None, "sublinear_tf": True, "C": 10.0,
-              "class_weight": "balanced", "max_iter": 200}
+    params = TfidfParams(ngram_range=[1, 2], min_df=1, max_df=1.0, max_features=None, sublinear_tf=True, C=10.0,
+                         class_weight="balanced", max_iter=200)
     first = tfidf_labels(texts, labels, ["scholen", "managementteam diensten"], params=params, seed=1)
     again = tfidf_labels(texts, labels, ["scholen", "managementteam diensten"], params=params, seed=1)
     assert first.tolist() == again.tolist() == [[0, 1], [1, 0]]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -12,8 +13,8 @@ import pytest
 import torch
 
 from pipeline.core.codebook import load_codebook
-from pipeline.core.config import load_params
 from pipeline.core.errors import InputError
+from pipeline.core.params import load_params
 from pipeline.model.apply import apply_model
 from pipeline.model.classifier import CodeClassifier, load_model, mean_pool, positive_weights, read_metadata
 from pipeline.model.scoring import score_texts
@@ -87,7 +88,7 @@ def test_thresholds_are_honoured(tiny_model, tmp_path):
     meta_path = copy / "capcode_model.json"
     meta = json.loads(meta_path.read_text())
     records = [{"id": "x", "text": "Het budget en het personeel zijn beperkt.", "codable": True}]
-    params = load_params("predict")
+    params = load_params().predict
     for value, expected in ((0.0, 1), (1.01, 0)):
         meta["thresholds"] = {code: value for code in meta["code_ids"]}
         meta_path.write_text(json.dumps(meta))
@@ -120,11 +121,11 @@ def test_predict_fragments_jsonl_is_not_resegmented(tiny_model, tmp_path):
 
 def test_long_fragments_are_windowed_and_said(tiny_model, capsys):
     text = " ".join(["Het managementteam bespreekt het budget met de scholen."] * 40)
-    params = dict(load_params("predict"))
+    params = load_params().predict
     out, _ = apply_model([{"id": "long", "text": text}], model_dir=tiny_model, codebook=CODEBOOK, params=params)
     assert out[0]["long_fragment"].endswith("windows")
     assert "longer than the model window" in capsys.readouterr().err
-    params["long_fragments"] = "truncate"
+    params = dataclasses.replace(params, long_fragments="truncate")
     out, _ = apply_model([{"id": "long", "text": text}], model_dir=tiny_model, codebook=CODEBOOK, params=params)
     assert out[0]["long_fragment"] == "truncated"
 

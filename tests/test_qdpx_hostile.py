@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.qdpx import archive as qdpx_read
 from pipeline.core.errors import InputError
+from pipeline.qdpx import archive as qdpx_read
 from pipeline.qdpx.importer import read_project
 
 NS = 'xmlns="urn:QDA-XML:project:1.0"'

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -30,19 +29,3 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise InputError(path, f"expected a YAML mapping at the top level, found {type(data).__name__}")
     return data
-
-
-@lru_cache(maxsize=8)
-def _cached_params(path: str) -> dict[str, Any]:
-    return read_yaml(path)
-
-
-def load_params(section: str | None = None, path: str | Path | None = None) -> dict[str, Any]:
-    """Return `configs/params.yaml` (or the file at `path`) or one of its stage sections (a copy)."""
-    path = path or DEFAULT_PARAMS
-    params = _cached_params(str(path))
-    if section is None:
-        return dict(params)
-    if section not in params:
-        raise InputError(path, f"has no section '{section}'; expected one per stage ({', '.join(params)})")
-    return dict(params[section])

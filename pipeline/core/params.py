@@ -125,7 +125,7 @@ class TfidfParams:
     ngram_range: list[int] = field(default_factory=lambda: [1, 2])
     min_df: int = 1
     max_df: float = 1.0
-    max_features: int = 20000
+    max_features: int | None = 20000
     sublinear_tf: bool = True
     C: float = 4.0
     class_weight: str | None = "balanced"
@@ -161,17 +161,45 @@ SECTIONS: dict[str, type] = {
 }
 
 
-@dataclass(frozen=True)
 class Params:
-    """All sections of a params file; `source` is the file they came from (for messages and metadata)."""
+    """The sections of one params file; `source` is the file they came from (for messages and metadata).
 
-    segment: SegmentParams = field(default_factory=SegmentParams)
-    prepare: PrepareParams = field(default_factory=PrepareParams)
-    train: TrainParams = field(default_factory=TrainParams)
-    predict: PredictParams = field(default_factory=PredictParams)
-    agreement: AgreementParams = field(default_factory=AgreementParams)
-    evaluate: EvaluateParams = field(default_factory=EvaluateParams)
-    source: str = "defaults"
+    A file may leave out sections that a command does not read (test and experiment files often do);
+    asking for a missing section is the error, naming the file and the section.
+    """
+
+    def __init__(self, sections: dict[str, Any], source: str) -> None:
+        self._sections = dict(sections)
+        self.source = source
+
+    def _get(self, name: str) -> Any:
+        if name not in self._sections:
+            raise InputError(self.source, f"has no section '{name}'; expected one per stage ({', '.join(SECTIONS)})")
+        return self._sections[name]
+
+    @property
+    def segment(self) -> SegmentParams:
+        return self._get("segment")
+
+    @property
+    def prepare(self) -> PrepareParams:
+        return self._get("prepare")
+
+    @property
+    def train(self) -> TrainParams:
+        return self._get("train")
+
+    @property
+    def predict(self) -> PredictParams:
+        return self._get("predict")
+
+    @property
+    def agreement(self) -> AgreementParams:
+        return self._get("agreement")
+
+    @property
+    def evaluate(self) -> EvaluateParams:
+        return self._get("evaluate")
 
 
 def _type_name(expected: Any) -> str:
@@ -244,7 +272,11 @@ def _build(cls: type[T], data: dict[str, Any], prefix: str, path: Path) -> T:
     unknown = sorted(set(data) - set(names))
     if unknown:
         raise InputError(path, f"{prefix}.{unknown[0]}: unknown key; expected one of {', '.join(names)}")
-    values = {name: _convert(data[name], hints[name], f"{prefix}.{name}", path) for name in names if name in data}
+    missing = [name for name in names if name not in data]
+    if missing:
+        raise InputError(path, f"{prefix}.{missing[0]}: missing key; every key of the section must be set "
+                         "(see the shipped configs/params.yaml)")
+    values = {name: _convert(data[name], hints[name], f"{prefix}.{name}", path) for name in names}
     try:
         return cls(**values)
     except ParamError as err:
@@ -252,17 +284,19 @@ def _build(cls: type[T], data: dict[str, Any], prefix: str, path: Path) -> T:
 
 
 def parse_params(data: dict[str, Any], path: Path) -> Params:
-    """Validate a parsed params mapping; sections left out take their defaults."""
+    """Validate a parsed params mapping: every key of a present section set, none unknown, each in range."""
     unknown = sorted(set(data) - set(SECTIONS))
     if unknown:
         raise InputError(path, f"unknown section '{unknown[0]}'; expected sections {', '.join(SECTIONS)}")
     sections: dict[str, Any] = {}
     for name, cls in SECTIONS.items():
-        section = data.get(name) or {}
+        if name not in data:
+            continue
+        section = data[name]
         if not isinstance(section, dict):
             raise InputError(path, f"{name}: expected a mapping of keys, found {section!r}")
         sections[name] = _build(cls, section, name, path)
-    return Params(**sections, source=str(path))
+    return Params(sections, source=str(path))
 
 
 def load_params(path: str | Path | None = None) -> Params:

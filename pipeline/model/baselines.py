@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 
+from pipeline.core.params import TfidfParams
 from pipeline.model.classifier import model_input_text
 
 
@@ -31,7 +31,7 @@ def majority_labels(train_labels: np.ndarray, n_texts: int) -> np.ndarray:
 
 
 def tfidf_labels(
-    train_texts: Sequence[str], train_labels: np.ndarray, texts: Sequence[str], *, params: dict[str, Any], seed: int
+    train_texts: Sequence[str], train_labels: np.ndarray, texts: Sequence[str], *, params: TfidfParams, seed: int
 ) -> np.ndarray:
     """Fit TF-IDF + one-vs-rest logistic regression on the train split and label ``texts`` (n_texts, n_codes).
 
@@ -43,18 +43,18 @@ def tfidf_labels(
     from sklearn.multiclass import OneVsRestClassifier
 
     vectoriser = TfidfVectorizer(
-        ngram_range=tuple(int(n) for n in params["ngram_range"]),
-        min_df=params["min_df"],
-        max_df=params["max_df"],
-        max_features=params["max_features"],
-        sublinear_tf=bool(params["sublinear_tf"]),
+        ngram_range=tuple(int(n) for n in params.ngram_range),
+        min_df=params.min_df,
+        max_df=params.max_df,
+        max_features=params.max_features,
+        sublinear_tf=bool(params.sublinear_tf),
         lowercase=True,
     )
     classifier = OneVsRestClassifier(
         LogisticRegression(
-            C=float(params["C"]),
-            class_weight=params["class_weight"],
-            max_iter=int(params["max_iter"]),
+            C=float(params.C),
+            class_weight=params.class_weight,
+            max_iter=int(params.max_iter),
             solver="liblinear",  # deterministic for a random_state, fine for a few thousand sparse features
             random_state=seed,
         )

@@ -42,7 +42,12 @@ def build_codings(directory: Path, codebook: Codebook) -> list[dict]:
             raise InputError(path, f"annotations for unknown document '{document_id}'")
         text = read_document(directory / metadata[document_id]["file"], document_id=document_id).text
         for line, record in enumerate(read_jsonl(path), 1):
-            start, end = anchor_quote(text, record["quote"], path=path, line=line)
+            if "start" in record:  # a coding kit's answer carries its fragment's offsets
+                start, end = int(record["start"]), int(record["end"])
+                if text[start:end] != record["quote"]:
+                    raise InputError(path, f"line {line}: the text at [{start}, {end}) is not the quote")
+            else:
+                start, end = anchor_quote(text, record["quote"], path=path, line=line)
             for name in record["codes"]:
                 codings.append({"document": document_id, "start": start, "end": end,
                                 "code": codebook.require(name, path), "coder": coder})

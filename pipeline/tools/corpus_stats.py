@@ -13,7 +13,7 @@ from collections import Counter
 from pathlib import Path
 
 from pipeline.core.codebook import Codebook, load_codebook
-from pipeline.core.config import load_params
+from pipeline.core.params import load_params
 from pipeline.corpus.loading import load_collection
 from pipeline.prepare import prepare_collection
 
@@ -24,13 +24,14 @@ def axis_state(labels: dict[str, int], poles: tuple[str, str]) -> str:
 
 
 def collection_stats(directory: Path, codebook: Codebook) -> str:
-    prepare_params, segment_params = load_params("prepare"), load_params("segment")
+    params = load_params()
+    prepare_params, segment_params = params.prepare, params.segment
     collection = load_collection(directory, codebook)
     records, counts = prepare_collection(
-        collection, codebook, max_fragment_tokens=int(segment_params["max_fragment_tokens"]),
-        min_fragment_share=float(prepare_params["min_fragment_share"]),
-        min_span_share=float(prepare_params["min_span_share"]),
-        fractions=dict(prepare_params["split_fractions"]), seed=int(prepare_params["seed"]),
+        collection, codebook, max_fragment_tokens=int(segment_params.max_fragment_tokens),
+        min_fragment_share=float(prepare_params.min_fragment_share),
+        min_span_share=float(prepare_params.min_span_share),
+        fractions=dict(prepare_params.split_fractions), seed=int(prepare_params.seed),
     )
     metadata = [d.metadata for d in collection.documents.values()]
     lines = [f"Collection `{collection.name}` ({'SYNTHETIC' if collection.synthetic else 'real'} data, use: {collection.use})", ""]
