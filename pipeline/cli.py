@@ -115,6 +115,45 @@ def train(
 
 @app.command()
 @guarded
+def adapt(
+    inputs: list[Path] = typer.Argument(..., help="The team's coded material: corpus directories or .qdpx projects."),
+    coder: list[str] = typer.Option(..., "--coder", help="Whose coding is the truth; repeat to fill in axes a coder "
+                                    "did not code (per axis the first coder that coded it)."),
+    model: Path = typer.Option(Path("models/base"), "--model", help="The trained model to start from."),
+    output_dir: Path = typer.Option(..., "-o", "--output-dir", help="Where to write the adapted model directory."),
+    replay: Path | None = typer.Option(None, help="Prepared fragments whose train split is replayed "
+                                       "(data/prepared/fragments.jsonl); none = no replay."),
+    params: ParamsFile = None,
+    codebook: CodebookFile = None,
+) -> None:
+    """Learn a team's own coding on top of a trained model (DVC stage `adapt`)."""
+    from pipeline.adapt import adapt as run_adapt
+
+    run_adapt(inputs=inputs, coders=coder, model_dir=model, output_dir=output_dir, replay=replay,
+              params_path=params, codebook_path=codebook)
+
+
+@app.command()
+@guarded
+def crossval(
+    collection: Path = typer.Argument(..., help="A real coded collection with a case (or other group) field."),
+    coder: list[str] = typer.Option(..., "--coder", help="Reference coder(s), per axis the first that coded it."),
+    human: list[str] = typer.Option([], "--human", help="Other human coders to show as the human reference."),
+    model: Path = typer.Option(Path("models/base"), "--model", help="The base model (not adapted on this collection)."),
+    replay: Path | None = typer.Option(None, help="Prepared fragments whose train split is replayed."),
+    output_dir: Path = typer.Option(Path("reports/crossval"), "-o", "--output-dir", help="Where to write the results."),
+    params: ParamsFile = None,
+    codebook: CodebookFile = None,
+) -> None:
+    """Leave-one-case-out adaptation on real coding: table, learning curve, ablation (DVC stage `crossval`)."""
+    from pipeline.crossval import crossval as run_crossval
+
+    run_crossval(collection=collection, coders=coder, humans=human, model_dir=model, replay=replay,
+                 output_dir=output_dir, params_path=params, codebook_path=codebook)
+
+
+@app.command()
+@guarded
 def predict(
     inputs: list[Path] = typer.Argument(..., help="Transcripts, .qdpx projects, or a fragments .jsonl (id + text)."),
     model: Path = typer.Option(Path("models/default"), "--model", help="A trained model directory."),
@@ -213,6 +252,8 @@ def evaluate(
     output_dir: Path = typer.Option(Path("reports/evaluate"), "-o", "--output-dir",
                                     help="Where to write metrics.json, evaluation.json, plots/ and report.html."),
     live_dir: Path | None = typer.Option(None, help="Also log the headline figures to this dvclive directory."),
+    crossval: Path | None = typer.Option(None, help="crossval.json of the crossval stage: adds the leave-one-case-out "
+                                         "table, learning curve and ablation to the report."),
     params: ParamsFile = None,
     codebook: CodebookFile = None,
 ) -> None:
@@ -220,7 +261,7 @@ def evaluate(
     from pipeline.evaluate import evaluate as run_evaluate
 
     metrics = run_evaluate(prepared=prepared, model_dir=model, output_dir=output_dir, params_path=params,
-                           codebook_path=codebook, live_dir=live_dir)
+                           codebook_path=codebook, live_dir=live_dir, crossval=crossval)
     headline = ", ".join(f"{key} {value:.3f}" for key, value in metrics.items()
                          if key.endswith(".model.macro_f1") and value is not None)
     print(f"evaluate: {headline or 'no macro-F1'} -> {output_dir}", file=sys.stderr)

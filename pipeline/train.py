@@ -221,6 +221,7 @@ def finish_run(run: TrainingRun, model_dir: Path) -> ModelMetadata:
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         validation=validation,
         training_documents=sorted(set(run.train_set.documents) | set(run.validation_set.documents)),
+        precision=run.precision,
     )
     with atomic_directory(model_dir) as staging:
         save_model(staging, model, run.tokenizer, metadata)

@@ -93,6 +93,12 @@ class ModelMetadata:
     validation: dict[str, Any] = field(default_factory=dict)
     # interviews whose coding the model was trained or tuned on: agreement on them is no held-out test
     training_documents: list[str] = field(default_factory=list)
+    # a decision rule other than the plain thresholds (pipeline.model.decision); None = thresholds
+    decision: dict[str, Any] | None = None
+    # what `capcode adapt` adapted the model on (inputs, coders, documents, data hash, base model); {} = not adapted
+    adapted: dict[str, Any] = field(default_factory=dict)
+    # the numeric precision the model was trained with (bf16 autocast or fp32), for comparing runs across CPUs
+    precision: str = ""
 
     @property
     def identity(self) -> str:

@@ -447,9 +447,19 @@ def evaluation_page(results: dict[str, Any], codebook: Codebook) -> str:
     body = [summary, data, *(_set_section(name, s, codebook) for name, s in sets.items()),
             _heldout_section(results, codebook),
             _human_section(results, codebook),
+            *_crossval_sections(results.get("crossval"), codebook),
             _section("How to read the figures", _explain(EVALUATION_EXPLANATIONS), _explain(EXPLANATIONS)),
             _section("Notes", _notes(results.get("notes", []) + results["human"].get("notes", [])
                                      + ["Intervals resample fragments; a code that is rare in a set gets wide "
                                         "intervals or none (undefined in more than half of the resamples)."]))]
     return _page("Evaluation: the model against manual coding", f"model {model['identity']}",
                  _evaluation_banner(results), body)
+
+
+def _crossval_sections(crossval: dict[str, Any] | None, codebook: Codebook) -> list[str]:
+    """The leave-one-case-out table, learning curve and ablation of the `crossval` stage, when given."""
+    if not crossval:
+        return []
+    from pipeline.report.crossval_page import crossval_sections
+
+    return crossval_sections(crossval, codebook)
