@@ -31,7 +31,14 @@ from pipeline.core.params import AdaptParams, load_params
 from pipeline.corpus.align import align_codings, label_vectors
 from pipeline.corpus.loading import load_collection
 from pipeline.ingest.segmentation import segment_document
-from pipeline.model.adaptation import HeadSettings, TeamFragments, adapt_head, embed, team_fragments
+from pipeline.model.adaptation import (
+    HeadSettings,
+    TeamFragments,
+    adapt_head,
+    embed,
+    load_replay,
+    team_fragments,
+)
 from pipeline.model.classifier import HEAD_FILE, METADATA_FILE, CodeClassifier, ModelMetadata, load_model
 
 
@@ -72,6 +79,26 @@ def replay_fragments(prepared: Path | None, *, coder: str, codebook: Codebook, l
         rows = [rows[i] for i in sorted(chosen)]
     labels = np.array([[r["labels"][coder][c] for c in codebook.code_ids] for r in rows], dtype=float)
     return [r["text"] for r in rows], labels
+
+
+def replay_embeddings(model_dir: Path, replay: Path | None, *, model: CodeClassifier, tokenizer: Any,
+                      metadata: ModelMetadata, params: AdaptParams, codebook: Codebook) -> tuple[np.ndarray, np.ndarray]:
+    """Replay embeddings and labels: from `replay` prepared fragments (encoded now), or else the ones the base
+    model stored at training time (`replay.safetensors`); at most `adapt.max_replay`, a seeded sample."""
+    if replay is not None:
+        texts, labels = replay_fragments(replay, coder=params.replay_coder, codebook=codebook,
+                                         limit=params.max_replay, seed=params.seed)
+        return embed(model, tokenizer, texts, text_prefix=metadata.text_prefix, max_length=metadata.max_length), labels
+    stored = load_replay(model_dir)
+    if stored is None:
+        print(f"adapt: {model_dir} stores no replay fragments and --replay was not given: adapting without replay",
+              file=sys.stderr)
+        return np.zeros((0, model.head.in_features), dtype=np.float32), np.zeros((0, len(codebook.code_ids)))
+    x, y = stored
+    if len(x) > params.max_replay:
+        chosen = np.sort(np.random.default_rng(params.seed).choice(len(x), size=params.max_replay, replace=False))
+        x, y = x[chosen], y[chosen]
+    return x, y.astype(float)
 
 
 def head_settings(params: AdaptParams) -> HeadSettings:
@@ -132,13 +159,11 @@ def adapt(*, inputs: Sequence[Path], coders: Sequence[str], model_dir: Path, out
     if len(team) < 2:
         raise InputError(where, f"{len(team)} coded fragments by {', '.join(coders)}; adapt needs at least 2")
     model, tokenizer, metadata = load_model(model_dir, codebook)
-    replay_texts, replay_y = replay_fragments(replay, coder=params.replay_coder, codebook=codebook,
-                                              limit=params.max_replay, seed=params.seed)
+    team_x = embed(model, tokenizer, team.texts, text_prefix=metadata.text_prefix, max_length=metadata.max_length)
+    replay_x, replay_y = replay_embeddings(model_dir, replay, model=model, tokenizer=tokenizer, metadata=metadata,
+                                           params=params, codebook=codebook)
     print(f"adapt: {len(team)} team fragments ({len(set(team.groups))} groups by {params.group_by}), "
-          f"{len(replay_texts)} replay fragments", file=sys.stderr)
-    x = embed(model, tokenizer, team.texts + replay_texts, text_prefix=metadata.text_prefix,
-              max_length=metadata.max_length)
-    team_x, replay_x = x[:len(team)], x[len(team):]
+          f"{len(replay_x)} replay fragments", file=sys.stderr)
     weight, bias, rule = adapt_head(
         team_x, team, replay_x, replay_y, base_weight=model.head.weight.detach().numpy(),
         base_bias=model.head.bias.detach().numpy(), settings=head_settings(params), code_ids=codebook.code_ids,
@@ -149,7 +174,7 @@ def adapt(*, inputs: Sequence[Path], coders: Sequence[str], model_dir: Path, out
         "coders": list(coders),
         "documents": sorted(set(team.documents)),
         "n_fragments": len(team),
-        "n_replay": len(replay_texts),
+        "n_replay": len(replay_x),
         "team_sha256": team_hash(team),
         "params": asdict(params),
         "decision_cv": rule.get("axes") or rule.get("cv"),

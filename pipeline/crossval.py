@@ -37,7 +37,15 @@ from pipeline.core.errors import InputError
 from pipeline.core.io_utils import atomic_directory
 from pipeline.core.params import AdaptParams, CrossvalParams, TfidfParams, load_params
 from pipeline.core.progress import progress
-from pipeline.model.adaptation import TeamFragments, embed, fit_head, head_probabilities, team_fragments, tune_rule
+from pipeline.model.adaptation import (
+    TeamFragments,
+    embed,
+    fit_head,
+    head_probabilities,
+    load_replay,
+    team_fragments,
+    tune_rule,
+)
 from pipeline.model.classifier import CodeClassifier, load_encoder, load_model
 from pipeline.model.decision import apply_decision, axis_category, threshold_rule
 from pipeline.reliability.coefficients import UndefinedCoefficient, bootstrap_ci, krippendorff_alpha
@@ -225,11 +233,21 @@ def load_data(collection: Path, coders: Sequence[str], model_dir: Path, replay: 
                                      f"{len(set(team.groups))}")
     model, tokenizer, metadata = load_model(model_dir, codebook)
     replay_texts, replay_y = replay_fragments(replay, coder=params.replay_coder, codebook=codebook,
-                                              limit=params.max_replay, seed=params.seed)
+                                              limit=sys.maxsize, seed=params.seed)
+    stored = load_replay(model_dir)
+    if stored is not None and len(stored[0]) == len(replay_texts) and np.array_equal(stored[1], replay_y):
+        replay_tuned = stored[0]  # the same fragments, encoded by the same frozen encoder at training time
+    else:
+        replay_tuned = embed(model, tokenizer, replay_texts, text_prefix=metadata.text_prefix,
+                             max_length=metadata.max_length)
+    if len(replay_texts) > params.max_replay:
+        chosen = np.sort(np.random.default_rng(params.seed).choice(len(replay_texts), params.max_replay, replace=False))
+        replay_texts, replay_y, replay_tuned = [replay_texts[i] for i in chosen], replay_y[chosen], replay_tuned[chosen]
     texts = team.texts + replay_texts
     print(f"crossval: {len(team)} team fragments in {len(set(team.groups))} groups, {len(replay_texts)} replay "
           f"fragments; embedding", file=sys.stderr)
-    tuned = embed(model, tokenizer, texts, text_prefix=metadata.text_prefix, max_length=metadata.max_length)
+    team_tuned = embed(model, tokenizer, team.texts, text_prefix=metadata.text_prefix, max_length=metadata.max_length)
+    tuned = np.vstack([team_tuned, replay_tuned]) if len(replay_texts) else team_tuned
     frozen = _frozen_embeddings(metadata.backbone["spec"], texts, len(codebook.code_ids),
                                 prefix=metadata.text_prefix, max_length=metadata.max_length)
     data = Data(team=team, texts=texts, y=np.vstack([team.labels, replay_y]), tuned=tuned, frozen=frozen,

@@ -318,10 +318,17 @@ def evaluation_sets(records: list[dict[str, Any]], params: EvaluateParams, codeb
     missing = [axis.id for axis in codebook.axes if axis.id not in gold_coders]
     if missing:
         raise InputError("configs/params.yaml", f"evaluate.gold_coders names no coder for axis {', '.join(missing)}")
+    test_collections = sorted({r.get("collection", "") for r in records if r.get("split") == "test"})
+    per_collection = [
+        evaluation_set([r for r in records if r.get("collection") == name], name=f"test_{name}", split="test",
+                       codebook=codebook, coder_of_axis={axis.id: test_coder for axis in codebook.axes},
+                       description=f"held-out test interviews of collection {name}, reference coder {test_coder}")
+        for name in test_collections] if len(test_collections) > 1 else []
     return [
         evaluation_set(records, name="test", split="test", codebook=codebook,
                        coder_of_axis={axis.id: test_coder for axis in codebook.axes},
                        description=f"held-out test interviews (split test), reference coder {test_coder}"),
+        *per_collection,
         evaluation_set(records, name="gold", split="gold", codebook=codebook, coder_of_axis=gold_coders,
                        description="the study's real quotes (split gold), reference "
                        + ", ".join(f"{axis}: {coder}" for axis, coder in gold_coders.items())),

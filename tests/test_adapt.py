@@ -181,3 +181,17 @@ def test_crossval_reports_held_out_figures_curve_and_ablation(tiny_model, prepar
     assert len(rows) == 18 and {r["case"] for r in rows} == {"1", "2", "3"}
     html = (out / "report.html").read_text()
     assert "Learning curve" in html and "<svg" in html and "Ablation" in html
+
+
+def test_training_stores_replay_embeddings_that_adapt_uses(tiny_model, quotes, tmp_path) -> None:
+    from pipeline.model.adaptation import load_replay
+
+    stored = load_replay(tiny_model)
+    assert stored is not None
+    x, y = stored
+    assert x.shape[0] == y.shape[0] > 0 and y.shape[1] == len(CODES) and set(np.unique(y)) <= {0.0, 1.0}
+    out = tmp_path / "adapted"
+    result = capcode("adapt", str(quotes), "--coder", "report", "--coder", "dev", "--model", str(tiny_model),
+                     "-o", str(out), "--params", str(fast_params(tmp_path / "params.yaml")))
+    assert result.returncode == 0, result.stderr
+    assert json.loads((out / "capcode_model.json").read_text())["adapted"]["n_replay"] == min(len(x), 50)

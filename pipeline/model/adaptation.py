@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -130,6 +131,33 @@ def fit_head(team_x: np.ndarray, team_y: np.ndarray, replay_x: np.ndarray, repla
         loss.backward()
         optimiser.step()
     return weight.detach().numpy(), bias.detach().numpy()
+
+
+REPLAY_FILE = "replay.safetensors"
+
+
+def save_replay(directory: Path, x: np.ndarray, y: np.ndarray) -> None:
+    """Store the encoder's embeddings [n, dim] and 0/1 labels [n, codes] of the model's own training fragments.
+
+    The encoder is frozen during adaptation, so these embeddings never change: storing them at training time
+    spares `adapt` re-encoding thousands of replay fragments (most of its cost otherwise).
+    """
+    import torch
+    from safetensors.torch import save_file
+
+    save_file({"x": torch.from_numpy(x.astype(np.float32)).contiguous(),
+               "y": torch.from_numpy(y.astype(np.float32)).contiguous()}, directory / REPLAY_FILE)
+
+
+def load_replay(directory: Path) -> tuple[np.ndarray, np.ndarray] | None:
+    """(embeddings, labels) stored by `save_replay`, or None when the model directory has none."""
+    from safetensors.numpy import load_file
+
+    path = directory / REPLAY_FILE
+    if not path.is_file():
+        return None
+    tensors = load_file(path)
+    return tensors["x"], tensors["y"]
 
 
 def head_probabilities(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
