@@ -101,7 +101,7 @@ def _logistic(x_train: Any, y: np.ndarray, weights: np.ndarray, x_test: Any, see
         if len(set(target)) < 2:
             out[:, code] = float(target[0]) if len(target) else 0.0
             continue
-        model = LogisticRegression(C=1.0, max_iter=2000, random_state=seed)
+        model = LogisticRegression(C=1.0, solver="liblinear", max_iter=1000, random_state=seed)
         model.fit(x_train[known], target, sample_weight=weights[known])
         out[:, code] = model.predict_proba(x_test)[:, 1]
     return out

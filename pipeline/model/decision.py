@@ -22,7 +22,6 @@ from typing import Any
 import numpy as np
 
 from pipeline.core.codebook import Codebook
-from pipeline.reliability.coefficients import UndefinedCoefficient, krippendorff_alpha
 
 THRESHOLDS = "thresholds"
 AXIS = "axis"
@@ -66,11 +65,21 @@ def apply_decision(probabilities: np.ndarray, rule: dict[str, Any], code_ids: Se
 
 
 def _alpha(truth: np.ndarray, predicted: np.ndarray) -> float:
-    """Nominal alpha between two category vectors (nan = missing); -1 when undefined (no variation)."""
-    try:
-        return float(krippendorff_alpha(np.vstack([truth, predicted]), level="nominal"))
-    except UndefinedCoefficient:
+    """Nominal Krippendorff's alpha of two complete category vectors; -1 when undefined (one category only).
+
+    Two coders and no missing values make the coincidence matrix simple: every unit adds its pair both ways,
+    so alpha = 1 - (n - 1) * 2 * disagreements / (n^2 - sum_c n_c^2) with n = 2 * units. The tuning loop calls
+    this thousands of times; `pipeline.reliability.coefficients.krippendorff_alpha` gives the same value
+    (tests/test_adapt.py checks it).
+    """
+    keep = ~np.isnan(truth) & ~np.isnan(predicted)
+    a, b = truth[keep].astype(int), predicted[keep].astype(int)
+    n = 2 * len(a)
+    counts = np.bincount(np.concatenate([a, b]), minlength=4)
+    expected = n * n - float((counts ** 2).sum())
+    if n < 2 or expected <= 0:
         return -1.0
+    return 1.0 - (n - 1) * 2.0 * float((a != b).sum()) / expected
 
 
 def tune_axis_rule(probabilities: np.ndarray, truth: np.ndarray, code_ids: Sequence[str], codebook: Codebook,
