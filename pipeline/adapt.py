@@ -122,7 +122,7 @@ def write_adapted_model(output_dir: Path, *, base_dir: Path, model: CodeClassifi
     new = replace(
         metadata,
         thresholds={c: float(rule["thresholds"][c]) for c in metadata.code_ids},
-        decision=rule if rule["kind"] == "axis" else None,
+        decision=rule if rule["kind"] == "axis" else None,  # `switches` rules are stored as kind axis
         adapted=adapted,
         training_data_sha256=hashlib.sha256((metadata.training_data_sha256 + adapted["team_sha256"]).encode()).hexdigest(),
         training_documents=sorted(set(metadata.training_documents) | set(team_documents)),
@@ -167,7 +167,8 @@ def adapt(*, inputs: Sequence[Path], coders: Sequence[str], model_dir: Path, out
     weight, bias, rule = adapt_head(
         team_x, team, replay_x, replay_y, base_weight=model.head.weight.detach().numpy(),
         base_bias=model.head.bias.detach().numpy(), settings=head_settings(params), code_ids=codebook.code_ids,
-        codebook=codebook, decision=params.decision, grid=params.threshold_grid)
+        codebook=codebook, decision=params.decision, grid=params.threshold_grid,
+        base_thresholds=[metadata.thresholds[c] for c in codebook.code_ids])
     adapted = {
         "base_model": metadata.identity,
         "inputs": [Path(p).name for p in inputs],

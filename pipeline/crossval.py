@@ -158,7 +158,8 @@ def predict_held_out(fit: Callable[[np.ndarray], Predictor], data: Data, train_t
             predictor = fit(np.concatenate([inner_train, replay_rows])) if len(inner_train) else \
                 base_system(data)(replay_rows)
             oof[groups == group] = predictor(inner_test)
-        rule = tune_rule(oof, data.y[train_team], code_ids, codebook, kind=decision, grid=grid)
+        rule = tune_rule(oof, data.y[train_team], code_ids, codebook, kind=decision, grid=grid,
+                         base_thresholds=data.base_thresholds.tolist())
     predictor = fit(np.concatenate([train_team, replay_rows]))
     probabilities = predictor(test_team)
     return probabilities, apply_decision(probabilities, rule, code_ids, codebook)

@@ -164,7 +164,7 @@ class AdaptParams:
     steps: int = 300
     learning_rate: float = 0.01
     # decision rule tuned by grouped cross-validation: `axis` (one decision per axis) or `thresholds`
-    decision: Literal["axis", "thresholds"] = "axis"
+    decision: Literal["axis", "switches", "thresholds"] = "axis"
     threshold_grid: list[float] = field(default_factory=lambda: [round(0.1 + 0.1 * i, 1) for i in range(9)])
     # replay: the base model's own training fragments (split train) as coded by this coder, at most this many
     replay_coder: str = "A"

@@ -182,12 +182,19 @@ def out_of_fold_probabilities(team_x: np.ndarray, team: TeamFragments, replay_x:
 
 
 def tune_rule(probabilities: np.ndarray, truth: np.ndarray, code_ids: Sequence[str], codebook: Codebook, *,
-              kind: str, grid: Sequence[float]) -> dict[str, Any]:
-    """Decision rule of `kind` (`axis` or `thresholds`) tuned on out-of-fold probabilities."""
+              kind: str, grid: Sequence[float], base_thresholds: Sequence[float] | None = None) -> dict[str, Any]:
+    """Decision rule of `kind` tuned on out-of-fold probabilities: `axis` (thresholds and switches),
+    `switches` (the base model's thresholds kept, switches chosen) or `thresholds` (six thresholds)."""
     from pipeline.model.decision import tune_axis_rule
 
-    rule = tune_axis_rule(probabilities, truth, code_ids, codebook, grid, switches=kind == "axis")
-    if kind != "axis":
+    fixed = None
+    if kind == "switches":
+        if base_thresholds is None:
+            raise ValueError("decision 'switches' keeps the base model's thresholds: pass base_thresholds")
+        fixed = {c: float(t) for c, t in zip(code_ids, base_thresholds)}
+    rule = tune_axis_rule(probabilities, truth, code_ids, codebook, grid, switches=kind != "thresholds",
+                          fixed_thresholds=fixed)
+    if kind == "thresholds":
         rule = {"kind": "thresholds", "thresholds": rule["thresholds"],
                 "cv": {a: {"alpha_cv": s["alpha_cv"], "n": s["n"]} for a, s in rule["axes"].items()}}
     return rule
@@ -195,11 +202,12 @@ def tune_rule(probabilities: np.ndarray, truth: np.ndarray, code_ids: Sequence[s
 
 def adapt_head(team_x: np.ndarray, team: TeamFragments, replay_x: np.ndarray, replay_y: np.ndarray, *,
                base_weight: np.ndarray, base_bias: np.ndarray, settings: HeadSettings, code_ids: Sequence[str],
-               codebook: Codebook, decision: str, grid: Sequence[float]) -> tuple[np.ndarray, np.ndarray, dict]:
+               codebook: Codebook, decision: str, grid: Sequence[float],
+               base_thresholds: Sequence[float] | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
     """Out-of-fold probabilities -> tuned decision rule; then the head refitted on all team fragments."""
     oof = out_of_fold_probabilities(team_x, team, replay_x, replay_y, base_weight=base_weight, base_bias=base_bias,
                                     settings=settings)
-    rule = tune_rule(oof, team.labels, code_ids, codebook, kind=decision, grid=grid)
+    rule = tune_rule(oof, team.labels, code_ids, codebook, kind=decision, grid=grid, base_thresholds=base_thresholds)
     weight, bias = fit_head(team_x, team.labels, replay_x, replay_y, base_weight=base_weight, base_bias=base_bias,
                             settings=settings)
     return weight, bias, rule

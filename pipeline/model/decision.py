@@ -83,15 +83,18 @@ def _alpha(truth: np.ndarray, predicted: np.ndarray) -> float:
 
 
 def tune_axis_rule(probabilities: np.ndarray, truth: np.ndarray, code_ids: Sequence[str], codebook: Codebook,
-                   grid: Sequence[float], *, switches: bool = True) -> dict[str, Any]:
+                   grid: Sequence[float], *, switches: bool = True,
+                   fixed_thresholds: dict[str, float] | None = None) -> dict[str, Any]:
     """The axis rule that maximises alpha per axis on out-of-fold `probabilities` against `truth`.
 
     truth: [n, n_codes] 0/1 with nan where the team did not code that axis. An axis nobody coded keeps
-    threshold 0.5 and no switches. With ``switches=False`` only the two thresholds are tuned.
+    threshold 0.5 and no switches. With ``switches=False`` only the two thresholds are tuned; with
+    ``fixed_thresholds`` the thresholds stay as given and only the switches are chosen (4 candidates per axis
+    instead of hundreds: far less room to fit the noise of a few dozen fragments).
     """
     options = (False, True) if switches else (False,)
     index = {c: k for k, c in enumerate(code_ids)}
-    thresholds = {c: 0.5 for c in code_ids}
+    thresholds = dict(fixed_thresholds) if fixed_thresholds else {c: 0.5 for c in code_ids}
     axes: dict[str, Any] = {}
     for axis in codebook.axes:
         i, j = index[axis.poles[0]], index[axis.poles[1]]
@@ -101,7 +104,9 @@ def tune_axis_rule(probabilities: np.ndarray, truth: np.ndarray, code_ids: Seque
             continue
         reference = axis_category(truth[coded, i], truth[coded, j])
         best: tuple[float, float, float, bool, bool] | None = None
-        for t_i, t_j, at_least_one, exclusive in itertools.product(grid, grid, options, options):
+        grid_i = [thresholds[axis.poles[0]]] if fixed_thresholds else grid
+        grid_j = [thresholds[axis.poles[1]]] if fixed_thresholds else grid
+        for t_i, t_j, at_least_one, exclusive in itertools.product(grid_i, grid_j, options, options):
             rule = {"kind": AXIS, "thresholds": {**thresholds, axis.poles[0]: t_i, axis.poles[1]: t_j},
                     "axes": {axis.id: {"at_least_one": at_least_one, "exclusive": exclusive}}}
             labels = apply_decision(probabilities[coded], rule, code_ids, codebook)
