@@ -66,7 +66,7 @@ def gather_inputs(inputs: list[Path], *, max_fragment_tokens: int, encoding: str
         if path.suffix.lower() == ".jsonl":
             records.extend(read_fragments_jsonl(path))
     documents = read_inputs(transcripts, encoding=encoding) if transcripts else []
-    for document in documents:
+    for document in progress(documents, desc="segmenting", unit="doc"):
         records.extend(f.to_dict() for f in segment_document(document, max_fragment_tokens=max_fragment_tokens))
     if not records:
         raise InputError(", ".join(map(str, inputs)), "no text to pre-code")
