@@ -126,17 +126,24 @@ def predict(
     encoding: str | None = typer.Option(None, help="Force the transcript encoding (default: detect)."),
     all_roles: bool = typer.Option(False, "--all-roles", help="Also code interviewer turns."),
     in_place: bool = typer.Option(False, "--in-place", help="Allow the output to replace an input (e.g. a .qdpx)."),
+    qdpx_positions: str = typer.Option("auto", help="Positions in a .qdpx output: auto (as the input project counts "
+                                       "them, e.g. NVivo's UTF-16 units; code points otherwise), codepoint (the "
+                                       "REFI-QDA spec) or utf16 (NVivo)."),
     params: ParamsFile = None,
     codebook: CodebookFile = None,
 ) -> None:
     """Pre-code transcripts with a trained model."""
+    from pipeline.qdpx.dialect import DIALECTS
+
+    if qdpx_positions not in ("auto", *DIALECTS):
+        fail(f"--qdpx-positions {qdpx_positions}: expected auto, {', '.join(DIALECTS)}")
     if not in_place:
         check_not_an_input(output, inputs)
     model = locate_model_dir(model)  # before the slow imports: a wrong --model is known at once
     from pipeline.predict import predict as run_predict
 
     summary = run_predict(inputs=inputs, model_dir=model, output=output, params_path=params, codebook_path=codebook,
-                          encoding=encoding, code_all_roles=all_roles)
+                          encoding=encoding, code_all_roles=all_roles, qdpx_positions=qdpx_positions)
     print(f"predict: {summary['coded']} of {summary['fragments']} fragments coded, {summary['review']} to review "
           f"({summary['model']}) -> {output}", file=sys.stderr)
 

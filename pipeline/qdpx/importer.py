@@ -38,7 +38,7 @@ from pipeline.qdpx.parse import (
     require_attribute,
     text_sources,
 )
-from pipeline.qdpx.project import QdaProject, QdaSelection, QdaSource, RawSelection
+from pipeline.qdpx.project import REVIEW_CODE_NAME, QdaProject, QdaSelection, QdaSource, RawSelection
 
 
 def read_project(path: str | Path) -> QdaProject:
@@ -59,7 +59,8 @@ def read_project(path: str | Path) -> QdaProject:
                 raise InputError(path, f"source guid {guid} appears twice")
             raw, uri = read_text(archive, element, path, name)
             texts[guid] = SourceText(raw)
-            sources[guid] = QdaSource(guid, name, texts[guid].text, uri, description_of(element))
+            sources[guid] = QdaSource(guid, name, texts[guid].text, uri, description_of(element),
+                                      had_bom=texts[guid].had_bom, had_crlf=texts[guid].had_cr)
             for selection in element.findall(NS + "PlainTextSelection"):
                 parsed = parse_selection(selection, sources[guid], path)
                 if parsed.start == parsed.end:
@@ -204,6 +205,8 @@ def project_to_collection(project: QdaProject, codebook: Codebook) -> Collection
     codings: list[SpanCoding] = []
     for selection in project.selections:
         for coding in selection.codings:
+            if project.codes[coding.code].name == REVIEW_CODE_NAME:
+                continue  # capcode's own review flag, not a code of the scheme
             code_id = resolve_code(project, coding.code, codebook)
             if code_id is None:
                 unmapped[project.codes[coding.code].name] += 1
