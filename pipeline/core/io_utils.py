@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from pipeline.core.errors import InputError
+from pipeline.core.unicode_safety import replace_lone_surrogates, report_replaced
 
 
 def check_output_file(
@@ -160,8 +161,10 @@ def write_with(path: str | Path, writer: Callable[[IO[str]], None]) -> None:
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """Read a JSON-lines file; a malformed line is an InputError naming the line."""
+    """Read a JSON-lines file; a malformed line is an InputError naming the line. Lone surrogates (escaped
+    halves of a UTF-16 pair, which no UTF-8 output can hold) are replaced with U+FFFD, and counted on stderr."""
     records = []
+    replaced = 0
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except FileNotFoundError:
@@ -177,5 +180,9 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
             raise InputError(path, f"line {number} is not valid JSON: {err.msg}") from None
         if not isinstance(record, dict):
             raise InputError(path, f"line {number}: expected a JSON object, found {type(record).__name__}")
+        if "\\u" in line:  # only an escape can bring in a lone surrogate
+            record, count = replace_lone_surrogates(record)
+            replaced += count
         records.append(record)
+    report_replaced(path, replaced)
     return records

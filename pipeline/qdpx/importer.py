@@ -24,6 +24,7 @@ from pathlib import Path
 from pipeline.core.codebook import Codebook
 from pipeline.core.documents import Document, SpanCoding
 from pipeline.core.errors import InputError
+from pipeline.core.unicode_safety import readable_name
 from pipeline.corpus.collection import Collection, validate_codings
 from pipeline.ingest.turns import assign_roles, find_turns, load_conventions
 from pipeline.qdpx.archive import NS, QdpxArchive, local_name, parse_project_xml
@@ -92,9 +93,9 @@ def read_project(path: str | Path) -> QdaProject:
         selections.append(QdaSelection(raw.guid, raw.source, start, end, raw.user, raw.codings, raw.description, raw.start, raw.end))
     description = description_of(root)
     return QdaProject(
-        name=root.get("name") or path.stem,
+        name=root.get("name") or readable_name(path.stem),
         origin=root.get("origin"),
-        path=str(path),
+        path=readable_name(str(path)),  # for messages and records; a name that is not UTF-8 cannot be written
         users=users,
         codes=codes,
         sources=sources,
