@@ -167,3 +167,64 @@ def test_positions_can_be_chosen(tmp_path: Path):
     with pytest.raises(ValueError, match="unknown position dialect"):
         build_project_xml(documents=documents, suggestions=[], codebook=CODEBOOK, model_user="m",
                           base_project=project, positions="utf8")
+
+
+@pytest.mark.slow
+def test_predict_in_place_on_an_nvivo_project_keeps_nvivo_positions(tiny_model, tmp_path: Path):
+    """`capcode predict project.qdpx -o project.qdpx --in-place`: the project is replaced only when asked, and
+    NVivo's own selections keep the positions NVivo wrote (UTF-16 units on BOM + CRLF text)."""
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    project = tmp_path / "project.qdpx"
+    shutil.copy(SAMPLES / "nvivo-win-12.6-small.qdpx", project)
+    original = read_project(project)
+    refused = CliRunner().invoke(app, ["predict", str(project), "--model", str(tiny_model), "-o", str(project)])
+    assert refused.exit_code == 2 and "--in-place" in refused.output
+    assert project.read_bytes() == (SAMPLES / "nvivo-win-12.6-small.qdpx").read_bytes()
+    result = CliRunner().invoke(app, ["predict", str(project), "--model", str(tiny_model), "-o", str(project),
+                                      "--in-place"])
+    assert result.exit_code == 0, result.output
+    assert "does not look Dutch but Hungarian" in result.output
+    with zipfile.ZipFile(project) as archive:
+        written = _raw_positions(archive.read("project.qde"))
+        root = etree.fromstring(archive.read("project.qde"))
+    assert all(written[s.guid] == (s.raw_start, s.raw_end) for s in original.selections)
+    assert "positions utf16" in root.get("origin")
+    again = read_project(project)  # capcode reads its own output back onto the same characters
+    back = {s.guid: (s.start, s.end) for s in again.selections}
+    assert all(back[s.guid] == (s.start, s.end) for s in original.selections)
+
+
+def test_predict_writes_the_chosen_positions(tiny_model, tmp_path: Path):
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+
+    transcript = tmp_path / "chat.txt"
+    transcript.write_text("I: Hoe was het overleg? \U0001f600\nR: Het budget is beperkt, zei de schepen.\n",
+                          encoding="utf-8")
+    spans = {}
+    for positions in ("auto", "utf16"):
+        output = tmp_path / f"{positions}.qdpx"
+        result = CliRunner().invoke(app, ["predict", str(transcript), "--model", str(tiny_model), "-o", str(output),
+                                          "--all-roles", "--qdpx-positions", positions])
+        assert result.exit_code == 0, result.output
+        with zipfile.ZipFile(output) as archive:
+            root = etree.fromstring(archive.read("project.qde"))
+        spans[positions] = sorted((int(e.get("startPosition")), int(e.get("endPosition")))
+                                  for e in root.iter(NS + "PlainTextSelection"))
+        assert read_project(output).dialect == ("codepoint" if positions == "auto" else "utf16")
+    emoji = transcript.read_text(encoding="utf-8").index("\U0001f600")
+
+    def utf16(index: int) -> int:  # the emoji counts 2 in UTF-16
+        return index + 1 if index > emoji else index
+
+    assert spans["auto"] and any(start > emoji for start, _ in spans["auto"])
+    assert spans["utf16"] == [(utf16(a), utf16(b)) for a, b in spans["auto"]]
+    result = CliRunner().invoke(app, ["predict", str(transcript), "--model", str(tiny_model), "-o",
+                                      str(tmp_path / "x.qdpx"), "--qdpx-positions", "utf8"])
+    assert result.exit_code == 2 and "--qdpx-positions utf8" in result.output
