@@ -192,11 +192,11 @@ def test_docx_with_an_external_entity_is_refused(tmp_path: Path):
 def test_na_in_ratings_is_missing_not_a_category(tmp_path: Path):
     from pipeline.reliability.coefficients import read_ratings_csv
 
-    text = "unit,coder,value\n1,a,ja\n1,b,ja\n2,a,nee\n2,b,NA\n3,a,nee\n3,b,nee\n4,a,N/A\n4,b,ja\n5,a,ja\n5,b,nan\n"
+    text = "unit,coder,value\n1,a,ja\n1,b,ja\n2,a,nee\n2,b,NA\n3,a,nee\n3,b,nee\n4,a,N/A\n4,b,ja\n5,a,ja\n5,b,#N/A\n"
     path = tmp_path / "ratings.csv"
     path.write_text(text, encoding="utf-8")
     empty = tmp_path / "empty.csv"
-    empty.write_text(text.replace(",NA", ",").replace(",N/A", ",").replace(",nan", ","), encoding="utf-8")
+    empty.write_text(text.replace(",NA", ",").replace(",N/A", ",").replace(",#N/A", ","), encoding="utf-8")
     ratings, units, coders = read_ratings_csv(path, level="nominal")
     expected, _, _ = read_ratings_csv(empty, level="nominal")
     assert units == ["1", "2", "3", "4", "5"] and coders == ["a", "b"]

@@ -453,7 +453,9 @@ def _parse_number(text: str) -> float | None:
     return value if math.isfinite(value) else None
 
 
-MISSING_MARKERS = frozenset({"na", "n/a", "#n/a", "nan", "null", "."})  # compared case-folded
+# R's and Excel's missing-value markers, compared case-folded. "nan" stays a value (not a finite number: an
+# error at interval and ratio level), as before.
+MISSING_MARKERS = frozenset({"na", "n/a", "#n/a"})
 
 
 def read_ratings_csv(
@@ -471,8 +473,8 @@ def read_ratings_csv(
       numbers are their own codes, and if any value is not a number all values are labels coded by
       position in ``sorted(set(labels))``.
 
-    Missing values are empty cells and the usual missing-value markers of R, Excel, pandas and SPSS (`NA`,
-    `N/A`, `#N/A`, `NaN`, `null`, `.`; any case), unless ``categories`` names the marker as a category.
+    Missing values are empty cells and R's and Excel's missing-value markers (`NA`, `N/A`, `#N/A`; any case),
+    unless ``categories`` names the marker as a category.
 
     Raises InputError for: a missing column, an empty unit or coder, a value the level cannot take, the
     same (unit, coder) twice with different values, fewer than two coders, no unit rated by two coders.
