@@ -52,8 +52,8 @@ def parse_cues(text: str, path: Path) -> list[Cue]:
     skipped: list[str] = []
     for block in blocks:
         lines = block.split("\n")
-        timing_index = next((i for i, line in enumerate(lines) if _CUE_TIMING.match(line)), None)
-        if timing_index is None:
+        timings = [(i, m) for i, m in ((i, _CUE_TIMING.match(line)) for i, line in enumerate(lines)) if m]
+        if not timings:
             arrow = next((i for i, line in enumerate(lines) if _ARROW.search(line)), None)
             if arrow is not None:  # a cue with times we cannot read: keep its text
                 malformed.append(lines[arrow].strip())
@@ -64,7 +64,7 @@ def parse_cues(text: str, path: Path) -> list[Cue]:
                     skipped.append(" ".join(block.split()))
                 continue  # WEBVTT header, NOTE, STYLE, REGION
         else:
-            timing = _CUE_TIMING.match(lines[timing_index])
+            timing_index, timing = timings[0]
             start, end = timing.group("start"), timing.group("end")
             payload = "\n".join(lines[timing_index + 1 :]).strip()
         if not payload:
