@@ -15,8 +15,9 @@ from typing import Annotated, Any
 
 import typer
 
+from pipeline.core.config import locate_model_dir
 from pipeline.core.errors import InputError
-from pipeline.core.io_utils import check_output_file
+from pipeline.core.io_utils import check_not_an_input, check_output_file
 
 app = typer.Typer(
     name="capcode",
@@ -24,6 +25,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain click help: typer's rich panels print every flag as `--all-roles <bool>`, as if it took a value.
+    rich_markup_mode=None,
 )
 
 
@@ -73,7 +76,7 @@ def segment(
     """Ingest and segment transcripts into fragments (no model)."""
     from pipeline.segment import segment_files
 
-    check_output_file(output, {".jsonl"})
+    check_output_file(output, {".jsonl"}, inputs=inputs)
     n_docs, n_fragments = segment_files(inputs=inputs, output=output, encoding=encoding,
                                         max_fragment_tokens=max_fragment_tokens, params_path=params)
     print(f"segment: {n_docs} documents, {n_fragments} fragments -> {output}", file=sys.stderr)
@@ -156,18 +159,30 @@ def crossval(
 @guarded
 def predict(
     inputs: list[Path] = typer.Argument(..., help="Transcripts, .qdpx projects, or a fragments .jsonl (id + text)."),
-    model: Path = typer.Option(Path("models/default"), "--model", help="A trained model directory."),
+    model: Path | None = typer.Option(None, "--model", help="A trained model directory (default: the checkout's "
+                                      "models/default, from any folder)."),
     output: Path = typer.Option(..., "-o", "--output", help="Output: .jsonl, .csv, .html or .qdpx."),
     encoding: str | None = typer.Option(None, help="Force the transcript encoding (default: detect)."),
     all_roles: bool = typer.Option(False, "--all-roles", help="Also code interviewer turns."),
+    in_place: bool = typer.Option(False, "--in-place", help="Allow the output to replace an input (e.g. a .qdpx)."),
+    qdpx_positions: str = typer.Option("auto", help="Positions in a .qdpx output: auto (as the input project counts "
+                                       "them, e.g. NVivo's UTF-16 units; code points otherwise), codepoint (the "
+                                       "REFI-QDA spec) or utf16 (NVivo)."),
     params: ParamsFile = None,
     codebook: CodebookFile = None,
 ) -> None:
     """Pre-code transcripts with a trained model."""
+    from pipeline.qdpx.dialect import DIALECTS
+
+    if qdpx_positions not in ("auto", *DIALECTS):
+        fail(f"--qdpx-positions {qdpx_positions}: expected auto, {', '.join(DIALECTS)}")
+    if not in_place:
+        check_not_an_input(output, inputs)
+    model = locate_model_dir(model)  # before the slow imports: a wrong --model is known at once
     from pipeline.predict import predict as run_predict
 
     summary = run_predict(inputs=inputs, model_dir=model, output=output, params_path=params, codebook_path=codebook,
-                          encoding=encoding, code_all_roles=all_roles)
+                          encoding=encoding, code_all_roles=all_roles, qdpx_positions=qdpx_positions)
     print(f"predict: {summary['coded']} of {summary['fragments']} fragments coded, {summary['review']} to review "
           f"({summary['model']}) -> {output}", file=sys.stderr)
 
@@ -236,6 +251,9 @@ def agreement(
     """Agreement between coders (and the model): per code, per axis, per pair, with 95% intervals."""
     from pipeline.agreement import agreement as run_agreement
 
+    check_not_an_input(output, inputs)
+    if model is not None:
+        model = locate_model_dir(model)
     allowed = None if categories is None else [c.strip() for c in categories.split(",") if c.strip()]
     report = run_agreement(inputs=inputs, output=output, level=level, categories=allowed, model_dir=model,
                            params_path=params, codebook_path=codebook, n_boot=n_boot, seed=seed)

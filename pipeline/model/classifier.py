@@ -21,10 +21,11 @@ from torch import nn
 
 from pipeline import __version__
 from pipeline.core.codebook import Codebook
+from pipeline.core.config import MODEL_METADATA_FILE
 from pipeline.core.errors import InputError
 from pipeline.ingest.turns import load_conventions
 
-METADATA_FILE = "capcode_model.json"
+METADATA_FILE = MODEL_METADATA_FILE
 HEAD_FILE = "head.safetensors"
 ENCODER_DIR = "encoder"
 FORMAT_VERSION = 1

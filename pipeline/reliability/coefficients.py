@@ -453,6 +453,11 @@ def _parse_number(text: str) -> float | None:
     return value if math.isfinite(value) else None
 
 
+# R's and Excel's missing-value markers, compared case-folded. "nan" stays a value (not a finite number: an
+# error at interval and ratio level), as before.
+MISSING_MARKERS = frozenset({"na", "n/a", "#n/a"})
+
+
 def read_ratings_csv(
     path: str | Path, *, level: str, categories: Sequence[str] | None = None
 ) -> tuple[np.ndarray, list[str], list[str]]:
@@ -468,13 +473,18 @@ def read_ratings_csv(
       numbers are their own codes, and if any value is not a number all values are labels coded by
       position in ``sorted(set(labels))``.
 
+    Missing values are empty cells and R's and Excel's missing-value markers (`NA`, `N/A`, `#N/A`; any case),
+    unless ``categories`` names the marker as a category.
+
     Raises InputError for: a missing column, an empty unit or coder, a value the level cannot take, the
     same (unit, coder) twice with different values, fewer than two coders, no unit rated by two coders.
     """
     _check_level(level)
     if categories is not None and level in ("interval", "ratio"):
         raise ValueError(f"categories only apply at nominal and ordinal level, not {level}")
-    rows = _read_rows(path)
+    named = {str(c).strip() for c in categories or ()}
+    rows = [(line, unit, coder, "" if text.casefold() in MISSING_MARKERS and text not in named else text)
+            for line, unit, coder, text in _read_rows(path)]
     codes = _code_values(path, rows, level, categories)
     unit_ids = list(dict.fromkeys(unit for _, unit, _, _ in rows))
     coder_ids = list(dict.fromkeys(coder for _, _, coder, _ in rows))
