@@ -38,7 +38,6 @@ from typing import Any
 
 import numpy as np
 
-
 LEVELS = ("nominal", "ordinal", "interval", "ratio")
 COEFFICIENTS = (
     "percent_agreement",

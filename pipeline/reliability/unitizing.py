@@ -27,6 +27,7 @@ overlap (`merge_spans` unites them; the loaders refuse overlaps in corpus files)
 
 from __future__ import annotations
 
+import bisect
 import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -185,10 +186,12 @@ def unitizing_terms(sources: Sequence[tuple[int, Mapping[str, Sequence[Span]]]])
     if not lengths:
         return None
     n_c = len(lengths)
-    gaps.sort(reverse=True)
+    gaps.sort()
+    suffix = list(itertools.accumulate(reversed(gaps), initial=0))[::-1]  # suffix[k] = sum(gaps[k:])
     expected = 0.0
     for length in lengths:
-        within = sum(gap - length + 1 for gap in itertools.takewhile(lambda gap: gap >= length, gaps))
+        k = bisect.bisect_left(gaps, length)  # gaps[k:] are the gaps a unit of this length fits in
+        within = suffix[k] - (length - 1) * (len(gaps) - k)  # sum over those gaps of (l_h - l + 1)
         expected += (n_c - 1) * (2 * length**3 - 3 * length**2 + length) / 3 + length**2 * within
     expected *= 2 / total
     expected /= m * total * (m * total - 1) - sum(length * (length - 1) for length in lengths)
