@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 from sklearn.metrics import cohen_kappa_score
 
 from pipeline.core.errors import InputError
-from pipeline.reliability.table import read_ratings_csv
 from pipeline.reliability.coefficients import (
     COEFFICIENTS,
     LEVELS,
@@ -27,6 +26,7 @@ from pipeline.reliability.coefficients import (
     percent_agreement,
     scott_pi,
 )
+from pipeline.reliability.table import read_ratings_csv
 
 nan = np.nan
 
