@@ -111,6 +111,7 @@ UNIT_DESCRIPTIONS = {
                  "comparison), and Krippendorff's unitizing alpha over the coded spans",
 }
 ROUND_DIGITS = 4
+MAX_CODES_WITH_INTERVALS = 20
 
 
 def round_floats(value: Any, digits: int = ROUND_DIGITS) -> Any:
@@ -128,12 +129,25 @@ def agreement_report(
     records: Sequence[dict[str, Any]], coders: Sequence[str], codes: Sequence[str], axes: Sequence[Axis] = (), *,
     n_boot: int, seed: int,
 ) -> dict[str, Any]:
-    """The segment-unit report (module docstring) over records with ``labels`` per coder."""
-    report = codes_block(records, coders, codes, axes, n_boot=n_boot, seed=seed)
+    """The segment-unit report (module docstring) over records with ``labels`` per coder.
+
+    Per-code intervals cost a bootstrap per code and pair; beyond `MAX_CODES_WITH_INTERVALS` codes only the
+    pooled figures get intervals (a note says so). With two coders the pair is the whole report, computed once.
+    """
+    per_code_boot = n_boot if len(codes) <= MAX_CODES_WITH_INTERVALS else 0
+    report = codes_block(records, coders, codes, axes, n_boot=n_boot, seed=seed, per_code_boot=per_code_boot)
     report["notes"] = [*report["notes"], CHANCE_NOTE if axes else CHANCE_NOTE.split(" and 4 per axis")[0] + "."]
+    if per_code_boot != n_boot and n_boot:
+        report["notes"].append(f"{len(codes)} codes: 95% intervals only for the pooled figures (per code they are "
+                               f"computed for up to {MAX_CODES_WITH_INTERVALS} codes; choose codes with --codes or "
+                               "roll them up with --depth)")
     report["pairs"] = {}
     for first, second in overlapping_pairs(records, coders):
-        block = codes_block(records, [first, second], codes, axes, n_boot=n_boot, seed=seed)
+        if len(coders) == 2:
+            block = {k: v for k, v in report.items() if k not in ("pairs",)}
+        else:
+            block = codes_block(records, [first, second], codes, axes, n_boot=n_boot, seed=seed,
+                                per_code_boot=per_code_boot)
         report["pairs"][pair_key(first, second)] = {"coders": [first, second], **block}
     report["per_coder"] = per_coder(records, coders, codes, report["pairs"])
     report["missing"] = missing_ratings(records, coders, codes)
@@ -249,7 +263,7 @@ def load_material(inputs: Sequence[Path], codebook: Codebook, *, codes: Sequence
             raise InputError("--depth", "capcode's six codes have no tree to roll up; --depth applies to a "
                              "project's own codes")
         _refuse_unmapped(collections, codebook)
-        scheme = {"codebook": CAPCODE, "source": codebook.source, "codes": codebook.code_ids}
+        scheme: dict[str, Any] = {"codebook": CAPCODE, "source": codebook.source, "codes": codebook.code_ids}
         return CodedMaterial(_merge(collections), codebook.code_ids, codebook.axes, scheme, [str(p) for p in inputs],
                              codebook)
     owned = [_own_codes(path, c, project, codebook, codes or (), depth) for path, c, project in read]

@@ -40,9 +40,8 @@ def _unit_offsets(text: str) -> list[int]:
     return offsets
 
 
-def _cut_short(text: str, start: int, end: int) -> int:
+def _cut_short(text: str, start: int, end: int, to_index: list[int], to_units: list[int]) -> int:
     """A new end (in UTF-16 units) at a space near the middle of [start, end), or ``end`` when there is none."""
-    to_index, to_units = _units_to_index(text), _unit_offsets(text)
     first, last = to_index[min(start, len(to_index) - 1)], to_index[min(end, len(to_index) - 1)]
     middle = (first + last) // 2
     space = text.rfind(" ", first + 1, middle + 1)
@@ -89,6 +88,7 @@ def with_second_coder(source: Path, target: Path, *, fill_texts: bool = False) -
                 continue
             entries[entry] = _made_up_text(selections).encode("utf-8")
         raw = entries[entry].decode("utf-8-sig") if path else ""
+        to_index, to_units = _units_to_index(raw), _unit_offsets(raw)
         for selection in selections:
             codings = [c for c in selection.findall(NS + "Coding") if c.get("creatingUser") == first]
             if not codings:
@@ -103,7 +103,7 @@ def with_second_coder(source: Path, target: Path, *, fill_texts: bool = False) -
             copy.set("creatingUser", second)
             start, end = int(selection.get("startPosition")), int(selection.get("endPosition"))
             if number % 4 == 1 and raw:
-                copy.set("endPosition", str(_cut_short(raw, start, end)))
+                copy.set("endPosition", str(_cut_short(raw, start, end, to_index, to_units)))
             for coding in codings:
                 target_code = coding.find(NS + "CodeRef").get("targetGUID")
                 if number % 7 == 3 and target_code in codable:

@@ -93,7 +93,7 @@ def _disagreements(documents: Mapping[str, str], coders_of: Mapping[str, Sequenc
                 continue
             cuts = sorted({p for c in coders for s in spans.get((doc, code, c), []) for p in s})
             previous: tuple[int, int, frozenset[str]] | None = None
-            pieces = []
+            pieces: list[tuple[int, int, frozenset[str]]] = []
             for start, end in itertools.pairwise(cuts):
                 coded = frozenset(c for c in coders if any(s <= start and end <= e
                                                            for s, e in spans.get((doc, code, c), [])))

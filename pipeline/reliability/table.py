@@ -179,7 +179,8 @@ def _wide_cells(path: Path, header: list[str], names: list[str],
     if len(set(coders)) != len(coders):
         twice = next(c for c in coders if coders.count(c) > 1)
         raise InputError(path, f"line 1: coder '{twice}' names two columns")
-    cells, seen_units = [], {}
+    cells: list[tuple[int, str, str, str]] = []
+    seen_units: dict[str, int] = {}
     for line, record in rows:
         if len(record) > len(header) and any(record[len(header):]):
             raise InputError(path, f"line {line}: {len(record)} fields but the header has {len(header)}; "

@@ -175,7 +175,9 @@ def unitizing_terms(sources: Sequence[tuple[int, Mapping[str, Sequence[Span]]]])
     m, total = len(coders), sum(length for length, _ in sources)
     if m < 2 or total == 0:
         return None
-    observed, lengths, gaps = 0, [], []
+    observed = 0
+    lengths: list[int] = []
+    gaps: list[int] = []
     for length, units in sources:
         segments = {c: _segments(units[c], 0, length) for c in coders}
         for a, b in itertools.combinations(coders, 2):
