@@ -111,7 +111,8 @@ UNIT_DESCRIPTIONS = {
                  "comparison), and Krippendorff's unitizing alpha over the coded spans",
 }
 ROUND_DIGITS = 4
-MAX_CODES_WITH_INTERVALS = 20
+MAX_CODES_WITH_INTERVALS = 20  # bootstrap intervals per code up to this many codes (each costs n_boot resamples)
+MAX_POOLED_WITH_INTERVALS = 100_000  # ... and for the pooled figures up to this many unit x code decisions
 
 
 def round_floats(value: Any, digits: int = ROUND_DIGITS) -> Any:
@@ -135,18 +136,22 @@ def agreement_report(
     pooled figures get intervals (a note says so). With two coders the pair is the whole report, computed once.
     """
     per_code_boot = n_boot if len(codes) <= MAX_CODES_WITH_INTERVALS else 0
-    report = codes_block(records, coders, codes, axes, n_boot=n_boot, seed=seed, per_code_boot=per_code_boot)
+    pooled_boot = n_boot if len(records) * len(codes) <= MAX_POOLED_WITH_INTERVALS else 0
+    report = codes_block(records, coders, codes, axes, n_boot=pooled_boot, seed=seed, per_code_boot=per_code_boot)
     report["notes"] = [*report["notes"], CHANCE_NOTE if axes else CHANCE_NOTE.split(" and 4 per axis")[0] + "."]
     if per_code_boot != n_boot and n_boot:
-        report["notes"].append(f"{len(codes)} codes: 95% intervals only for the pooled figures (per code they are "
-                               f"computed for up to {MAX_CODES_WITH_INTERVALS} codes; choose codes with --codes or "
-                               "roll them up with --depth)")
+        report["notes"].append(f"{len(codes)} codes: no 95% intervals per code (computed for up to "
+                               f"{MAX_CODES_WITH_INTERVALS} codes; choose codes with --codes or roll them up with "
+                               "--depth)")
+    if pooled_boot != n_boot and n_boot:
+        report["notes"].append(f"{len(records) * len(codes)} pooled unit x code decisions: no 95% interval for the "
+                               f"pooled figures (computed up to {MAX_POOLED_WITH_INTERVALS} decisions)")
     report["pairs"] = {}
     for first, second in overlapping_pairs(records, coders):
         if len(coders) == 2:
             block = {k: v for k, v in report.items() if k not in ("pairs",)}
         else:
-            block = codes_block(records, [first, second], codes, axes, n_boot=n_boot, seed=seed,
+            block = codes_block(records, [first, second], codes, axes, n_boot=pooled_boot, seed=seed,
                                 per_code_boot=per_code_boot)
         report["pairs"][pair_key(first, second)] = {"coders": [first, second], **block}
     report["per_coder"] = per_coder(records, coders, codes, report["pairs"])

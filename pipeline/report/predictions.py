@@ -1,4 +1,8 @@
-"""Writing pre-coded fragments as JSONL, CSV, a readable HTML page, or a REFI-QDA project."""
+"""Writing pre-coded fragments as JSONL, CSV, a readable HTML page, or a REFI-QDA project.
+
+Language rule: every HTML page capcode writes (this one, the agreement and evaluation reports) is English;
+the codes keep their names from the codebook (Dutch for capcode's own codebook).
+"""
 
 from __future__ import annotations
 
@@ -53,7 +57,7 @@ def _chips(record: dict[str, Any], codebook: Codebook) -> str:
         if record["labels"].get(code.id):
             chips.append(f'<span class="chip" style="background:{code.colour}" title="{escape(code.definition)}">'
                          f"{escape(code.label)} {score:.2f}</span>")
-    return "".join(chips) or '<span class="meta">geen code</span>'
+    return "".join(chips) or '<span class="meta">no code</span>'
 
 
 def _fragment_html(record: dict[str, Any], codebook: Codebook, *, show_speaker: bool) -> str:
@@ -61,8 +65,8 @@ def _fragment_html(record: dict[str, Any], codebook: Codebook, *, show_speaker: 
     border = coded_colours[0] if coded_colours else "#ccc"
     classes = "fragment" + (" review" if record["review"] else "") + ("" if record["coded"] else " interviewer")
     speaker = f"<b>{escape(str(record.get('speaker')))}:</b> " if show_speaker and record.get("speaker") else ""
-    flag = ' <span class="meta">(nakijken)</span>' if record["review"] else ""
-    chips = _chips(record, codebook) if record["coded"] else '<span class="meta">niet gecodeerd</span>'
+    flag = ' <span class="meta">(review)</span>' if record["review"] else ""
+    chips = _chips(record, codebook) if record["coded"] else '<span class="meta">not coded</span>'
     return (f'<span class="{classes}" style="border-left-color:{border}" id="{escape(str(record["id"]))}">'
             f"{speaker}{escape(record['text'])}<br>{chips}{flag}</span>")
 
@@ -84,13 +88,13 @@ def render_html(records: list[dict[str, Any]], documents: list[Document], metada
     for record in records:
         by_document[str(record.get("document", "fragments"))].append(record)
     texts = {d.id: d.text for d in documents}
-    parts = [f"<!doctype html><html lang='nl'><head><meta charset='utf-8'><title>capcode: voorgestelde codes</title>"
-             f"<style>{_STYLE}</style></head><body><h1>Voorgestelde codes (capcode)</h1>"]
+    parts = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>capcode: suggested codes</title>"
+             f"<style>{_STYLE}</style></head><body><h1>Suggested codes (capcode)</h1>"]
     if metadata.synthetic_training_data:
-        parts.append('<p class="banner">Het model is getraind op <b>synthetische</b> interviews; '
-                     "behandel de voorstellen als suggesties die een onderzoeker nakijkt.</p>")
+        parts.append('<p class="banner">The model was trained on <b>synthetic</b> interviews; '
+                     "treat its codes as suggestions for a researcher to review.</p>")
     parts.append(f'<p class="meta">Model {escape(metadata.identity)}, backbone {escape(str(metadata.backbone.get("spec")))}. '
-                 "Een gestippelde rand betekent: een score ligt dicht bij de drempel, nakijken.</p>")
+                 "A dashed outline means a score lies close to its threshold: review it.</p>")
     parts.append('<p class="legend">' + "".join(
         f'<span style="background:{c.colour}" title="{escape(c.definition)}">{escape(c.label)}</span>' for c in codebook.codes)
         + "</p>")
