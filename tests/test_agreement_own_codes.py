@@ -154,3 +154,14 @@ def test_unit_options_are_checked(tmp_path: Path) -> None:
     report = agreement(inputs=[corpus], output=tmp_path / "r.json", unit="character")
     assert report["scheme"]["codebook"] == "capcode" and set(report["codes"]) == {
         "intern", "extern", "beleid", "beheer", "strategisch", "operationeel"}
+
+
+def test_a_coder_who_used_only_other_codes_still_coded_the_document(tmp_path: Path) -> None:
+    corpus = write_corpus(tmp_path / "corpus", [("A", "Visie", SPANS[1]), ("A", "Visie", SPANS[3]),
+                                                ("B", "Visie", SPANS[1]), ("B", "Samenwerking", SPANS[2])])
+    report = agreement(inputs=[corpus], output=tmp_path / "r.json", codes=["visie"], n_boot=0)
+    assert list(report["per_code"]) == ["Visie"] and report["scheme"]["n_codings_not_selected"] == 1
+    visie = report["per_code"]["Visie"]
+    # every fragment of d1 is compared (B's "not Visie" is an answer, not a missing rating): 1 disagreement
+    assert visie["n_units"] == report["data"]["n_fragments_compared"] and report["missing"]["n_missing"] == 0
+    assert [d["coded_by"] for d in report["disagreements"]] == [["A"]]

@@ -132,7 +132,21 @@ def own_codes_collection(
     order = {names[g]: i for i, g in enumerate(project.codes)}
     used = sorted({c.code for c in merged}, key=lambda name: order.get(name, len(order)))
     info = OwnCodes(used, depth, list(selection), not_selected, len(codings) - len(merged), _per_code(merged))
-    return replace(collection, codings=merged, unmapped_codes={}), info
+    coded_by: dict[str, set[str]] = {}
+    for selection_ in project.selections:
+        for coding in selection_.codings:
+            if selection_.source in doc_of_source:
+                coded_by.setdefault(doc_of_source[selection_.source], set()).add(
+                    users.get(coding.user, coding.user or "unknown"))
+    return replace(collection, codings=merged, unmapped_codes={},
+                   documents=_with_coders(collection, coded_by)), info
+
+
+def _with_coders(collection: Collection, coded_by: dict[str, set[str]]) -> dict:
+    """Documents with the coders who coded them *with any code* in their metadata: a coder who coded a
+    document only with codes that were not chosen still coded it (the chosen codes are absent, not missing)."""
+    return {doc_id: replace(doc, metadata={**doc.metadata, "coders": sorted(coded_by.get(doc_id, ()))})
+            if not doc.metadata.get("coders") else doc for doc_id, doc in collection.documents.items()}
 
 
 def _per_code(codings: Sequence[SpanCoding]) -> dict[str, dict[str, int]]:
@@ -154,7 +168,11 @@ def select_flat_codes(collection: Collection, *, selection: Sequence[str] = ()) 
     kept = [c for c in collection.codings if not wanted or _key(c.code) in wanted]
     codes = list(dict.fromkeys(sorted(c.code for c in kept)))
     info = OwnCodes(codes, None, list(selection), len(collection.codings) - len(kept), 0, _per_code(kept))
-    return replace(collection, codings=kept, unmapped_codes={}), info
+    coded_by: dict[str, set[str]] = {}
+    for coding in collection.codings:
+        coded_by.setdefault(coding.document, set()).add(coding.coder)
+    return replace(collection, codings=kept, unmapped_codes={},
+                   documents=_with_coders(collection, coded_by)), info
 
 
 def is_capcode_coding(collection: Collection) -> bool:
