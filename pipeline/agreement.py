@@ -386,6 +386,7 @@ def _character_report(material: CodedMaterial) -> dict[str, Any]:
         raise InputError(", ".join(material.inputs), "--unit character compares every code, but coder_axes says "
                          "some coders coded only some axes; use --unit fragment or paragraph")
     material.coders = collection.coders
+    _check_comparable(material, "character")
     documents = {doc_id: doc.text for doc_id, doc in collection.documents.items()}
     coders_of = {doc_id: collection.coders_of(doc_id) for doc_id in documents}
     material.counts = {"n_documents": len(documents), "n_characters": sum(len(t) for t in documents.values()),
@@ -531,7 +532,6 @@ def _coded_mode(inputs: Sequence[Path], *, codebook_path: Path | None, all_param
     head: dict[str, Any] = {"mode": "coded", "unit": unit, "unit_description": UNIT_DESCRIPTIONS[unit]}
     if unit == "character":
         body = _character_report(material)
-        _check_comparable(material, unit)
         body["notes"] = ["character units: every character of a source is a unit; a pair is compared on the "
                          "sources both coders coded, all coders together on the sources every one of them coded"]
     else:
