@@ -151,3 +151,19 @@ def test_agreement_report_on_a_dutch_excel_table(tmp_path: Path) -> None:
     agreement(inputs=[path], output=html, n_boot=0)
     page = html.read_text(encoding="utf-8")
     assert "Missing ratings:</strong> 7" in page and "Per coder" in page and "A vs B" in page
+
+
+def test_command_line_missing_and_layout(tmp_path: Path) -> None:
+    from tests.test_agreement_cli import run_cli
+
+    path = write(tmp_path, "unit;A;B;C\nu1;1;1;-99\nu2;2;2;2\nu3;3;-99;3\nu4;1;2;1\n")
+    out = tmp_path / "r.json"
+    result = run_cli("agreement", str(path), "--missing", "-99", "--level", "interval", "--layout", "wide",
+                     "-o", str(out), "--n-boot", "0")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(out.read_text())
+    assert report["table"]["missing_by_coder"] == {"B": 1, "C": 1} and report["n_units"] == 4
+    out.unlink()
+    result = run_cli("agreement", str(path), "--layout", "long", "-o", str(out))
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1 and not out.exists()
+    assert "missing column(s) coder, value for the long layout" in result.stderr
