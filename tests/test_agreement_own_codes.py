@@ -165,3 +165,15 @@ def test_a_coder_who_used_only_other_codes_still_coded_the_document(tmp_path: Pa
     # every fragment of d1 is compared (B's "not Visie" is an answer, not a missing rating): 1 disagreement
     assert visie["n_units"] == report["data"]["n_fragments_compared"] and report["missing"]["n_missing"] == 0
     assert [d["coded_by"] for d in report["disagreements"]] == [["A"]]
+
+
+def test_per_coder_table_finds_the_coder_who_disagrees(tmp_path: Path) -> None:
+    same = [(coder, "Visie", SPANS[1]) for coder in ("A", "B", "C")] + [("A", "Taal", SPANS[3]), ("B", "Taal", SPANS[3])]
+    odd = [("C", "Taal", SPANS[2]), ("C", "Taal", SPANS[4])]
+    report = agreement(inputs=[write_corpus(tmp_path / "corpus", same + odd)], output=tmp_path / "r.json", n_boot=0)
+    rows = report["per_coder"]
+    assert set(report["pairs"]) == {"A vs B", "A vs C", "B vs C"}
+    assert rows["C"]["krippendorff_alpha_without"] == 1.0  # A and B agree perfectly without C
+    assert rows["A"]["krippendorff_alpha_without"] < 1.0 and rows["B"]["krippendorff_alpha_without"] < 1.0
+    assert rows["C"]["mean_krippendorff_alpha"] < rows["A"]["mean_krippendorff_alpha"]
+    assert report["pairs"]["A vs B"]["krippendorff_alpha"] == 1.0
