@@ -54,7 +54,7 @@ def test_unitizing_alpha_reproduces_krippendorff_2004() -> None:
     assert terms_c.expected == pytest.approx(0.0532, abs=5e-5)
     assert terms_c.alpha == pytest.approx(0.7286, abs=5e-5)
     assert terms_k.observed == 0 and terms_k.expected == pytest.approx(0.0490, abs=5e-5) and terms_k.alpha == 1.0
-    # overall: the book divides its rounded means (.0072 / .0511) and prints .8591; unrounded it is .8587
+    # overall: the book prints .8591 = 1 - .0072 / .0511 from its rounded means; unrounded it is .8587
     assert unitizing_alpha([terms_c, terms_k]) == pytest.approx(0.8591, abs=5e-4)
     assert unitizing_alpha([terms_c, terms_k]) == pytest.approx(1 - (0.0144444 / 2) / ((0.0532218 + 0.0489786) / 2),
                                                                  abs=1e-6)
