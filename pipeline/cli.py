@@ -237,10 +237,21 @@ def bench(
 @guarded
 def agreement(
     inputs: list[Path] = typer.Argument(..., help="Coded material (corpus directories, .qdpx projects) or one ratings "
-                                        ".csv with header unit,coder,value."),
+                                        "table (.csv/.tsv: long unit,coder,value or wide, one column per coder)."),
     output: Path = typer.Option(..., "-o", "--output", help="Report: .json (figures) or .html (readable report)."),
-    level: str | None = typer.Option(None, help="CSV only: nominal (default), ordinal, interval or ratio."),
-    categories: str | None = typer.Option(None, help="CSV only: the allowed values, comma-separated, in order."),
+    unit: str = typer.Option("fragment", help="Coded material: fragment (capcode's segmentation), paragraph, or "
+                             "character (which characters each coder coded; u-alpha)."),
+    codes: str | None = typer.Option(None, help="Coded material: the codes to compare, comma-separated names or "
+                                     "folders of the project (default: capcode's six when the coding uses them, "
+                                     "else every code of the project); 'capcode' insists on capcode's six."),
+    depth: int | None = typer.Option(None, help="Roll sub-codes up to this level of the project's code tree "
+                                     "(1 = top-level codes)."),
+    level: str | None = typer.Option(None, help="Ratings table only: nominal (default), ordinal, interval or ratio."),
+    categories: str | None = typer.Option(None, help="Ratings table only: the allowed values, comma-separated, in "
+                                          "order."),
+    layout: str = typer.Option("auto", help="Ratings table only: auto (from the header), long or wide."),
+    missing: list[str] = typer.Option([], help="Ratings table only: another missing-value marker (besides NA, "
+                                      "N/A, '.', empty); repeatable."),
     model: Path | None = typer.Option(None, "--model", help="Let this trained model code the same fragments, "
                                          "as coder 'model'."),
     n_boot: int | None = typer.Option(None, help="Bootstrap resamples for the 95% intervals (default: params.yaml)."),
@@ -248,17 +259,24 @@ def agreement(
     params: ParamsFile = None,
     codebook: CodebookFile = None,
 ) -> None:
-    """Agreement between coders (and the model): per code, per axis, per pair, with 95% intervals."""
+    """Agreement between coders (and the model): per code, per pair, per coder, with 95% intervals."""
     from pipeline.agreement import agreement as run_agreement
 
     check_not_an_input(output, inputs)
     if model is not None:
         model = locate_model_dir(model)
     allowed = None if categories is None else [c.strip() for c in categories.split(",") if c.strip()]
+    chosen = None if codes is None else [c.strip() for c in codes.split(",") if c.strip()]
     report = run_agreement(inputs=inputs, output=output, level=level, categories=allowed, model_dir=model,
-                           params_path=params, codebook_path=codebook, n_boot=n_boot, seed=seed)
-    alpha = report["krippendorff_alpha"]
-    print(f"agreement: {report['n_coders']} coders, {report['n_units']} units, Krippendorff's alpha "
+                           params_path=params, codebook_path=codebook, n_boot=n_boot, seed=seed, codes=chosen,
+                           depth=depth, unit=unit, layout=layout, missing=missing)
+    if report.get("unit") == "character":
+        alpha, what = report["krippendorff_alpha_u"], "unitizing alpha"
+        size = f"{report['data']['n_characters']} characters"
+    else:
+        alpha, what = report["krippendorff_alpha"], "Krippendorff's alpha"
+        size = f"{report['n_units']} units"
+    print(f"agreement: {len(report.get('coders') or []) or report.get('n_coders')} coders, {size}, {what} "
           f"{'undefined' if alpha is None else f'{alpha:.3f}'} -> {output}", file=sys.stderr)
 
 

@@ -77,9 +77,9 @@ def test_codes_in_doubt_names_the_hidden_code():
 def test_html_shows_the_code_in_doubt_and_the_thresholds(tmp_path: Path):
     document, records = _coded(tmp_path)
     html = render_html(records, [document], _metadata(), CODEBOOK, review_margin=0.05)
-    assert "nakijken: Strategisch 0.34 bij drempel 0.35" in html
-    assert "nakijken: Operationeel 0.57 bij drempel 0.60" in html
-    assert html.count("nakijken:") == 2  # the clear fragment is not flagged
+    assert "review: Strategisch 0.34 at threshold 0.35" in html
+    assert "review: Operationeel 0.57 at threshold 0.60" in html
+    assert html.count("review:") == 2  # the clear fragment is not flagged
     table = re.search(r'<table class="thresholds">.*?</table>', html, re.S).group(0)
     assert "<th>Strategisch</th>" in table and "<td>0.35</td>" in table and "<td>0.60</td>" in table
 
@@ -116,8 +116,8 @@ def test_qdpx_carries_the_review_flag(tmp_path: Path):
     spans = {(int(s.get("startPosition")), int(s.get("endPosition"))) for s in flagged}
     assert spans == {(records[1]["start"], records[1]["end"]), (records[3]["start"], records[3]["end"])}
     descriptions = " ".join(s.findtext(NS + "Description") for s in flagged)
-    assert "nakijken: strategisch 0.340 bij drempel 0.350" in descriptions
-    assert "no code suggested; nakijken: operationeel 0.570 bij drempel 0.600" in descriptions
+    assert "review: strategisch 0.340 at threshold 0.350" in descriptions
+    assert "no code suggested; review: operationeel 0.570 at threshold 0.600" in descriptions
     # read back as a collection: the flag is no code of the scheme and is not reported as unmapped
     collection = read_qdpx_collection(output, CODEBOOK)
     assert collection.unmapped_codes == {}

@@ -178,6 +178,9 @@ def _merge(codings: list[SpanCoding]) -> list[SpanCoding]:
     return sorted(merged, key=lambda c: (c.document, c.start, c.end, c.code, c.coder))
 
 
+merge_overlaps = _merge  # public name for other layers (agreement on a project's own codes)
+
+
 def project_to_collection(project: QdaProject, codebook: Codebook) -> Collection:
     """Turn a read project into a `Collection` (see `read_qdpx_collection`)."""
     conventions = load_conventions()

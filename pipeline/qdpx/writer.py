@@ -167,7 +167,7 @@ def _score_text(model_user: str, codes: list[tuple[str, float]], all_scores: Map
     suggested = ", ".join(f"{code} {score:.{SCORE_DIGITS}f}" for code, score in codes) or "no code suggested"
     text = f"capcode {__version__} suggestion by {model_user}: {suggested}"
     if review:
-        text += f"; nakijken: {review}"
+        text += f"; review: {review}"
     if all_scores:
         text += "; all scores: " + ", ".join(f"{c} {s:.{SCORE_DIGITS}f}" for c, s in sorted(all_scores.items()))
     return text

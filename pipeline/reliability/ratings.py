@@ -76,15 +76,28 @@ def agreement_block(
     records: Sequence[dict[str, Any]], coders: Sequence[str], codebook: Codebook, *, n_boot: int, seed: int
 ) -> dict[str, Any]:
     """Pooled summary (top level) plus ``per_code`` and ``per_axis`` summaries for these coders."""
-    codes = codebook.code_ids
+    return codes_block(records, coders, codebook.code_ids, codebook.axes, n_boot=n_boot, seed=seed)
+
+
+def codes_block(
+    records: Sequence[dict[str, Any]], coders: Sequence[str], codes: Sequence[str], axes: Sequence[Axis] = (), *,
+    n_boot: int, seed: int, per_code_boot: int | None = None,
+) -> dict[str, Any]:
+    """Pooled summary over ``codes`` (top level), ``per_code`` and (with ``axes``) ``per_axis`` summaries.
+
+    Any list of binary codes works: capcode's six with their axes, or a project's own codes without axes.
+    ``per_code_boot`` (default ``n_boot``) sets the bootstrap of the per-code and per-axis summaries.
+    """
     block = summarise(pooled_ratings(records, coders, codes), categories=[0, 1], n_boot=n_boot, seed=seed)
+    per_code_boot = n_boot if per_code_boot is None else per_code_boot
     block["per_code"] = {
-        code: summarise(code_ratings(records, coders, code), categories=[0, 1], n_boot=n_boot, seed=seed)
+        code: summarise(code_ratings(records, coders, code), categories=[0, 1], n_boot=per_code_boot, seed=seed)
         for code in codes
     }
     block["per_axis"] = {
-        axis.id: summarise(axis_ratings(records, coders, axis), categories=[0, 1, 2, 3], n_boot=n_boot, seed=seed)
-        for axis in codebook.axes
+        axis.id: summarise(axis_ratings(records, coders, axis), categories=[0, 1, 2, 3], n_boot=per_code_boot,
+                           seed=seed)
+        for axis in axes
     }
     return block
 

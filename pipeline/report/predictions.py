@@ -1,4 +1,8 @@
-"""Writing pre-coded fragments as JSONL, CSV, a readable HTML page, or a REFI-QDA project."""
+"""Writing pre-coded fragments as JSONL, CSV, a readable HTML page, or a REFI-QDA project.
+
+Language rule: every HTML page capcode writes (this one, the agreement and evaluation reports) is English;
+the codes keep their names from the codebook (Dutch for capcode's own codebook).
+"""
 
 from __future__ import annotations
 
@@ -73,8 +77,8 @@ def codes_in_doubt(
 
 
 def review_reason(record: dict[str, Any], thresholds: Mapping[str, float], margin: float | None = None) -> str:
-    """One line for a flagged fragment: "strategisch 0.340 bij drempel 0.350"; empty when not flagged."""
-    return "; ".join(f"{code} {score:.3f} bij drempel {threshold:.3f}"
+    """One line for a flagged fragment: "strategisch 0.340 at threshold 0.350"; empty when not flagged."""
+    return "; ".join(f"{code} {score:.3f} at threshold {threshold:.3f}"
                      for code, score, threshold in codes_in_doubt(record, thresholds, margin))
 
 
@@ -85,7 +89,7 @@ def _chips(record: dict[str, Any], codebook: Codebook) -> str:
         if record["labels"].get(code.id):
             chips.append(f'<span class="chip" style="background:{code.colour}" title="{escape(code.definition)}">'
                          f"{escape(code.label)} {score:.2f}</span>")
-    return "".join(chips) or '<span class="meta">geen code</span>'
+    return "".join(chips) or '<span class="meta">no code</span>'
 
 
 def _doubt_html(record: dict[str, Any], codebook: Codebook, thresholds: Mapping[str, float],
@@ -93,10 +97,10 @@ def _doubt_html(record: dict[str, Any], codebook: Codebook, thresholds: Mapping[
     """Which code puts the fragment up for review, with its score against its threshold."""
     doubts = codes_in_doubt(record, thresholds, margin)
     if not doubts:
-        return ' <span class="meta">(nakijken)</span>'
-    shown = ", ".join(f"{escape(codebook.code(code).label)} {score:.2f} bij drempel {threshold:.2f}"
+        return ' <span class="meta">(review)</span>'
+    shown = ", ".join(f"{escape(codebook.code(code).label)} {score:.2f} at threshold {threshold:.2f}"
                       for code, score, threshold in doubts)
-    return f' <span class="doubt">nakijken: {shown}</span>'
+    return f' <span class="doubt">review: {shown}</span>'
 
 
 def _fragment_html(record: dict[str, Any], codebook: Codebook, *, show_speaker: bool,
@@ -108,7 +112,7 @@ def _fragment_html(record: dict[str, Any], codebook: Codebook, *, show_speaker: 
     speaker = f"<b>{escape(str(record.get('speaker')))}:</b> " if show_speaker and record.get("speaker") else ""
     stamp = "".join(f' <span class="stamp">{escape(s)}</span>' for s in stamps)
     flag = _doubt_html(record, codebook, thresholds or {}, margin) if record["review"] else ""
-    chips = _chips(record, codebook) if record["coded"] else '<span class="meta">niet gecodeerd</span>'
+    chips = _chips(record, codebook) if record["coded"] else '<span class="meta">not coded</span>'
     return (f'<span class="{classes}" style="border-left-color:{border}" id="{escape(str(record["id"]))}">'
             f"{speaker}{escape(record['text'])}{stamp}<br>{chips}{flag}</span>")
 
@@ -179,20 +183,20 @@ def render_html(records: list[dict[str, Any]], documents: list[Document], metada
     for record in records:
         by_document[str(record.get("document", "fragments"))].append(record)
     texts = {d.id: d.text for d in documents}
-    parts = [f"<!doctype html><html lang='nl'><head><meta charset='utf-8'><title>capcode: voorgestelde codes</title>"
-             f"<style>{_STYLE}</style></head><body><h1>Voorgestelde codes (capcode)</h1>"]
+    parts = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>capcode: suggested codes</title>"
+             f"<style>{_STYLE}</style></head><body><h1>Suggested codes (capcode)</h1>"]
     if metadata.synthetic_training_data:
-        parts.append('<p class="banner">Het model is getraind op <b>synthetische</b> interviews; '
-                     "behandel de voorstellen als suggesties die een onderzoeker nakijkt.</p>")
-    near = f" (binnen {review_margin:.2f})" if review_margin is not None else ""
+        parts.append('<p class="banner">The model was trained on <b>synthetic</b> interviews; '
+                     "treat its codes as suggestions for a researcher to review.</p>")
+    near = f" (within {review_margin:.2f})" if review_margin is not None else ""
     parts.append(f'<p class="meta">Model {escape(metadata.identity)}, backbone {escape(str(metadata.backbone.get("spec")))}. '
-                 f"Een gestippelde rand betekent: een score ligt dicht bij de drempel{near}, nakijken; "
-                 "de code in twijfel staat erbij met score en drempel.</p>")
+                 f"A dashed outline means a score lies close to its threshold{near}: review it; "
+                 "the code in doubt is shown with its score and threshold.</p>")
     parts.append('<p class="legend">' + "".join(
         f'<span style="background:{c.colour}" title="{escape(c.definition)}">{escape(c.label)}</span>' for c in codebook.codes)
         + "</p>")
     parts.append('<table class="thresholds"><tr><th>code</th>' + "".join(
-        f"<th>{escape(c.label)}</th>" for c in codebook.codes if c.id in thresholds) + "</tr><tr><th>drempel</th>"
+        f"<th>{escape(c.label)}</th>" for c in codebook.codes if c.id in thresholds) + "</tr><tr><th>threshold</th>"
         + "".join(f"<td>{thresholds[c.id]:.2f}</td>" for c in codebook.codes if c.id in thresholds) + "</tr></table>")
     for doc_id, doc_records in by_document.items():
         parts.append(f"<h2>{escape(doc_id)}</h2>")
