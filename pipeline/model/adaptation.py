@@ -187,6 +187,12 @@ def tune_rule(probabilities: np.ndarray, truth: np.ndarray, code_ids: Sequence[s
     `switches` (the base model's thresholds kept, switches chosen) or `thresholds` (six thresholds)."""
     from pipeline.model.decision import tune_axis_rule
 
+    if kind == "rates":
+        from pipeline.model.decision import rate_rule
+
+        if base_thresholds is None:
+            raise ValueError("decision 'rates' keeps the base model's thresholds: pass base_thresholds")
+        return rate_rule(truth, code_ids, codebook, base_thresholds, max_rate=0.05)
     fixed = None
     if kind == "switches":
         if base_thresholds is None:
