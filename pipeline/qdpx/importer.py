@@ -33,6 +33,7 @@ from pipeline.qdpx.parse import (
     find_child,
     parse_codes,
     parse_selection,
+    parse_source_attributes,
     parse_users,
     read_text,
     require_attribute,
@@ -102,6 +103,7 @@ def read_project(path: str | Path) -> QdaProject:
         dialect_evidence=evidence,
         description=description,
         skipped={k: v for k, v in skipped.items() if v},
+        attributes=parse_source_attributes(root),
     )
 
 
@@ -195,6 +197,8 @@ def project_to_collection(project: QdaProject, codebook: Codebook) -> Collection
             "encoding": "utf-8",
         }
         metadata["interviewer_source"] = assign_roles(turns, source.text, conventions)
+        for key, value in project.attributes.get(source.guid, {}).items():  # Cases and variables
+            metadata.setdefault(key, value)
         document = Document(id=doc_id, text=source.text, source=project.path, turns=turns, metadata=metadata)
         document.check_offsets()
         documents[doc_id] = document
