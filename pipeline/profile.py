@@ -176,7 +176,7 @@ def build_profiles(
     for coder in chosen:  # one c-TF-IDF per coder: its cells of every group are the classes
         themes = cell_themes(theme_texts, theme_classes[coder], top_n=params.themes,
                              ngram_range=params.theme_ngram_range, min_fragments=params.theme_min_fragments)
-        for (p, k), terms in themes.items():  # type: ignore[misc]
+        for (p, k), terms in themes.items():
             profiles[p]["cells"][k]["themes"] = terms
 
     comparisons = [_compare(a, b, groups, by_group, layout, codebook, params) for a, b in _pairs(chosen, coded)]
@@ -216,14 +216,14 @@ def _compare(a: str, b: str, groups: list[str], by_group: dict[str, list[dict[st
              codebook: Codebook, params: ProfileParams) -> dict[str, Any]:
     """Codings a and b on the fragments both coded: per group the cell differences (b - a) and the axes'
     placements; across groups the rank correlation and dominant-pole agreement per axis."""
-    per_group = []
+    per_group: list[dict[str, Any]] = []
     for gi, group in enumerate(groups):
         common = [r for r in by_group[group] if a in r["labels"] and b in r["labels"]]
         labels_a = [r["labels"][a] for r in common]
         labels_b = [r["labels"][b] for r in common]
         differences = paired_differences(labels_a, labels_b, layout, n_boot=params.n_boot, seed=params.seed + gi,
                                          confidence=params.confidence)
-        axes = {}
+        axes: dict[str, dict[str, Any]] = {}
         for axis in codebook.axes:
             counts_a, counts_b = pole_counts(labels_a, axis.poles), pole_counts(labels_b, axis.poles)
             axes[axis.id] = {"counts": {a: list(counts_a), b: list(counts_b)},
@@ -236,7 +236,7 @@ def _compare(a: str, b: str, groups: list[str], by_group: dict[str, list[dict[st
                        "high": _round(d.high)} for d in differences],
             "axes": axes,
         })
-    across = {}
+    across: dict[str, dict[str, Any]] = {}
     for axis in codebook.axes:
         placed = [g for g in per_group if g["n_fragments"] and None not in g["axes"][axis.id]["balance"].values()]
         rho = spearman([g["axes"][axis.id]["balance"][a] for g in placed], [g["axes"][axis.id]["balance"][b] for g in placed])
@@ -244,13 +244,17 @@ def _compare(a: str, b: str, groups: list[str], by_group: dict[str, list[dict[st
         same = [g["group"] for g in judged if g["axes"][axis.id]["dominant"][a] == g["axes"][axis.id]["dominant"][b]]
         across[axis.id] = {
             "poles": list(axis.poles), "n_groups_ranked": len(placed), "spearman_rho": _round(rho),
-            "rank_order": {c: [g["group"] for g in sorted(placed, key=lambda g, c=c: -g["axes"][axis.id]["balance"][c])]
-                           for c in (a, b)},
+            "rank_order": {c: _rank_order(placed, axis.id, c) for c in (a, b)},
             "n_groups_judged": len(judged), "dominant_pole_agreement": len(same),
             "dominant_pole_disagreement": [g["group"] for g in judged if g["group"] not in same],
         }
     return {"coders": [a, b], "n_fragments": sum(g["n_fragments"] for g in per_group), "groups": per_group,
             "across_groups": across}
+
+
+def _rank_order(groups: list[dict[str, Any]], axis_id: str, coder: str) -> list[str]:
+    """Group names by a coder's share of the axis's first pole, highest first."""
+    return [g["group"] for g in sorted(groups, key=lambda g: -g["axes"][axis_id]["balance"][coder])]
 
 
 # --------------------------------------------------------------------------- outputs

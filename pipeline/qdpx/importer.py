@@ -20,6 +20,7 @@ import re
 import unicodedata
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 from pipeline.core.codebook import Codebook
 from pipeline.core.documents import Document, SpanCoding
@@ -189,7 +190,7 @@ def project_to_collection(project: QdaProject, codebook: Codebook) -> Collection
             continue
         doc_id = _unique(slugify(source.name), taken)
         turns = find_turns(source.text, conventions)
-        metadata = {
+        metadata: dict[str, Any] = {
             "qdpx_guid": source.guid,
             "qdpx_name": source.name,
             "qdpx_dialect": project.dialect,

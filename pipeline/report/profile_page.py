@@ -32,6 +32,10 @@ td.diff-pos{color:#1a7f37}td.diff-neg{color:#b42318}
 """
 
 
+def _interviews(n: int) -> str:
+    return f"{n} interview" + ("" if n == 1 else "s")
+
+
 def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{100 * value:.0f}%"
 
@@ -145,7 +149,7 @@ def _comparison_html(comparison: dict[str, Any], report: dict[str, Any]) -> str:
              f'<p class="small">{comparison["n_fragments"]} fragments that both coded, in '
              f'{sum(1 for g in comparison["groups"] if g["n_fragments"])} {escape(noun)} groups.</p>']
     rows = []
-    for axis_id, figures in comparison["across_groups"].items():
+    for figures in comparison["across_groups"].values():
         first, second = (labels[p] for p in figures["poles"])
         rho = "n/a" if figures["spearman_rho"] is None else f"{figures['spearman_rho']:.2f}"
         orders = "<br>".join(f"{escape(c)}: {escape(' > '.join(figures['rank_order'][c]) or '–')}" for c in (a, b))
@@ -227,7 +231,7 @@ def profile_page(report: dict[str, Any], codebook: Codebook) -> str:
     head = "".join(f"<th>{escape(c)}</th>" for c in report["coders"])
     rows = "".join(
         f'<tr><td class="l">{escape(group)}</td>'
-        + "".join(f"<td>{p['n_fragments']} <span class=\"ci\">({p['n_interviews']} interviews)</span></td>"
+        + "".join(f"<td>{p['n_fragments']} <span class=\"ci\">({_interviews(p['n_interviews'])})</span></td>"
                   for p in by_group[group]) + "</tr>" for group in report["groups"])
     parts.append(f'<table><caption>Coded respondent fragments per {escape(noun)} and coder</caption><thead><tr>'
                  f'<th class="l">{escape(noun)}</th>{head}</tr></thead><tbody>{rows}</tbody></table>')
@@ -236,8 +240,8 @@ def profile_page(report: dict[str, Any], codebook: Codebook) -> str:
 
     parts.append(f"<h2>The {escape(noun)}s compared</h2>")
     parts.append(_legend(report) + '<p class="small">Per panel the eight cells (S = strategisch, O = '
-                 "operationeel; beleid/beheer by intern/extern): bar = share of the grid's fragments, line = "
-                 f"{escape(report['method']['interval'].split(',')[0])} interval.</p>")
+                 "operationeel; beleid/beheer by intern/extern): bar = share of the grid's fragments, line = its "
+                 "bootstrap interval (see below).</p>")
     parts.append('<div class="multiples">' + "".join(small_multiple(g, by_group[g], report) for g in report["groups"])
                  + "</div>")
 
@@ -254,7 +258,7 @@ def profile_page(report: dict[str, Any], codebook: Codebook) -> str:
         for profile in by_group[group]:
             kind = "model" if profile["model"] else "human coding"
             parts.append(f'<div class="coder"><h4>{escape(profile["coder"])} <span class="small">({kind}; '
-                         f'{profile["n_fragments"]} fragments, {profile["n_interviews"]} interviews)</span></h4>')
+                         f'{profile["n_fragments"]} fragments, {_interviews(profile["n_interviews"])})</span></h4>')
             parts.extend(_grid_table(profile, grid, report) for grid in report["layout"]["grids"])
             parts.append("</div>")
         parts.append("</div>")

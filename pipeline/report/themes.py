@@ -16,9 +16,11 @@ their bigrams after removing Dutch function words and interview fillers; a term 
 from __future__ import annotations
 
 from collections.abc import Hashable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
+
+K = TypeVar("K", bound=Hashable)
 
 METHOD = ("c-TF-IDF (class-based TF-IDF, Grootendorst 2022): one class per coder x case x cell, words of 3+ "
           "letters and their bigrams, Dutch function words and fillers removed; a theme must recur in at least "
@@ -36,17 +38,20 @@ weten wie wij wil willen worden wordt zal ze zei zeker zelf zich zij zijn zo zoa
 awel bon amai oké okay dus mm mmm hm hmm ah oh ehm uhm zeg zegt zeggen gezegd dinges zowat beetje heel erg
 gewoon ding dingen keer soort iets wat vind vinden denk denken weet eens alleen ten ter hun hen dien dees
 ie da ge gij wa nen ne ee zoiets zowel waarbij waardoor wanneer terwijl zodat
+ben bent zit zitten zitte staat staan gaat gaan ga komt komen kom krijgen krijgt kregen laten laat maken maakt
+gemaakt gebeurt gebeuren doet deed gedaan moest moesten konden bijvoorbeeld daarnaast via per mee
+eigen zoveel zulke elk elke iedereen niks nooit één drie vier vijf zes half paar eerst eerste nou
 """.split())
 
 
 def cell_themes(
     fragments: Sequence[str],
-    classes: Mapping[Hashable, Sequence[int]],
+    classes: Mapping[K, Sequence[int]],
     *,
     top_n: int,
     ngram_range: Sequence[int] = (1, 2),
     min_fragments: int = 2,
-) -> dict[Hashable, list[dict[str, Any]]]:
+) -> dict[K, list[dict[str, Any]]]:
     """The `top_n` c-TF-IDF terms of every class.
 
     fragments: the texts; classes: {class key: indices into `fragments`} (a fragment may be in several
@@ -56,7 +61,7 @@ def cell_themes(
     from sklearn.feature_extraction.text import CountVectorizer
 
     keys = list(classes)
-    result: dict[Hashable, list[dict[str, Any]]] = {key: [] for key in keys}
+    result: dict[K, list[dict[str, Any]]] = {key: [] for key in keys}
     used = sorted({i for key in keys for i in classes[key]})
     if top_n <= 0 or not used:
         return result
