@@ -15,6 +15,7 @@ their bigrams after removing Dutch function words and interview fillers; a term 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Hashable, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -22,8 +23,9 @@ import numpy as np
 
 K = TypeVar("K", bound=Hashable)
 
-METHOD = ("c-TF-IDF (class-based TF-IDF, Grootendorst 2022): one class per coder x case x cell, words of 3+ "
-          "letters and their bigrams, Dutch function words and fillers removed; a theme must recur in at least "
+METHOD = ("c-TF-IDF (class-based TF-IDF, Grootendorst 2022): one class per coder x case x cell; terms are words of 3+ "
+          "letters and bigrams of adjacent words within a clause, Dutch function words and fillers removed; a theme "
+          "must recur in at least "
           "{min_fragments} fragments of the cell")
 
 # Dutch function words, pronouns, auxiliaries and spoken-language fillers: they carry no theme.
@@ -42,6 +44,27 @@ ben bent zit zitten zitte staat staan gaat gaan ga komt komen kom krijgen krijgt
 gemaakt gebeurt gebeuren doet deed gedaan moest moesten konden bijvoorbeeld daarnaast via per mee
 eigen zoveel zulke elk elke iedereen niks nooit één drie vier vijf zes half paar eerst eerste nou
 """.split())
+
+
+_CLAUSE = re.compile(r"[.!?;:,()\[\]\"“”‘’\n]+|\s[-–]\s")
+_WORD = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")
+
+
+def terms_of(text: str, ngram_range: Sequence[int] = (1, 2)) -> list[str]:
+    """The terms of a text: words of 3+ letters that are not function words, and n-grams of such words that
+    stand next to each other within one clause (no n-gram across punctuation or a dropped function word)."""
+    low, high = ngram_range[0], ngram_range[1]
+    terms: list[str] = []
+    for clause in _CLAUSE.split(text.lower()):
+        run: list[str] = []
+        for word in [*_WORD.findall(clause), ""]:
+            if len(word) >= 3 and word not in DUTCH_STOP_WORDS:
+                run.append(word)
+                continue
+            for n in range(low, high + 1):
+                terms.extend(" ".join(run[i:i + n]) for i in range(len(run) - n + 1))
+            run = []
+    return terms
 
 
 def cell_themes(
@@ -65,8 +88,7 @@ def cell_themes(
     used = sorted({i for key in keys for i in classes[key]})
     if top_n <= 0 or not used:
         return result
-    vectorizer = CountVectorizer(lowercase=True, token_pattern=r"(?u)\b[^\W\d_]{3,}\b",
-                                 stop_words=sorted(DUTCH_STOP_WORDS), ngram_range=(ngram_range[0], ngram_range[1]))
+    vectorizer = CountVectorizer(analyzer=lambda text: terms_of(text, ngram_range))
     try:
         counts = vectorizer.fit_transform([fragments[i] for i in used]).tocsr()
     except ValueError:  # no term at all (only stop words)
