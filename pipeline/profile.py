@@ -288,7 +288,7 @@ def write_outputs(report: dict[str, Any], outputs: Sequence[Path], codebook: Cod
 
 def write_plot(report: dict[str, Any], path: Path) -> None:
     """The long table for `dvc plots`: one row per group x grid x cell x coder with its share (0 when the grid
-    is empty), labelled `group | grid row/column`."""
+    is empty), labelled `group | grid row/column | coder`."""
     labels = report["labels"]
     with atomic_writer(path) as handle:
         writer = csv.writer(handle, lineterminator="\n")
@@ -296,7 +296,7 @@ def write_plot(report: dict[str, Any], path: Path) -> None:
         for profile in report["profiles"]:
             for cell in profile["cells"]:
                 name = (f"{profile['group']} | {labels[cell['grid']]} {labels[cell[ROW_AXIS]]}/"
-                        f"{labels[cell[COLUMN_AXIS]]}")
+                        f"{labels[cell[COLUMN_AXIS]]} | {profile['coder']}")
                 writer.writerow([name, profile["coder"], cell["share"] if cell["share"] is not None else 0])
 
 

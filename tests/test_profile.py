@@ -162,14 +162,16 @@ def write_corpus(directory: Path, *, with_municipality: bool = True) -> Path:
     return directory
 
 
-def write_predictions(path: Path, corpus: Path, *, flip: str | None = None, codes: tuple[str, ...] = CODES) -> Path:
-    """Predictions lines for the corpus's respondent fragments: coder A's labels (with `flip` inverted), scores."""
+def write_predictions(path: Path, corpus: Path, *, swap: tuple[str, str] | None = None,
+                      codes: tuple[str, ...] = CODES) -> Path:
+    """Predictions lines for the corpus's respondent fragments: coder A's labels (the two codes of `swap`
+    exchanged), with scores."""
     coded = load_coded([corpus], CODEBOOK, max_fragment_tokens=80, min_fragment_share=0.5, min_span_share=0.5)
     lines = []
     for record in coded.records.values():
         truth = dict(record["labels"]["A"])
-        if flip:
-            truth[flip] = 1 - truth[flip]
+        if swap:
+            truth[swap[0]], truth[swap[1]] = truth[swap[1]], truth[swap[0]]
         lines.append({"id": record["id"], "document": record["document"], "text": record["text"], "coded": True,
                       "labels": {c: truth.get(c, 0) for c in codes},
                       "scores": {c: 0.9 if truth.get(c) else 0.1 for c in codes}, "review": False, "model": "m"})
@@ -198,7 +200,7 @@ def fast_params(tmp_path: Path) -> Path:
 
 
 def test_profile_of_a_corpus_with_predictions(corpus: Path, tmp_path: Path, fast_params: Path):
-    predictions = write_predictions(tmp_path / "pred.jsonl", corpus, flip="strategisch")
+    predictions = write_predictions(tmp_path / "pred.jsonl", corpus, swap=("strategisch", "operationeel"))
     outputs = [tmp_path / "p.json", tmp_path / "p.csv", tmp_path / "p.html"]
     report = profile(inputs=[corpus, predictions], outputs=outputs, plot=tmp_path / "plot.csv", params_path=fast_params)
     assert report["groups"] == ["Aalbeke", "Bergdorp", "Zeeveld"]
@@ -231,7 +233,7 @@ def test_profile_of_a_corpus_with_predictions(corpus: Path, tmp_path: Path, fast
 
     pairs = {tuple(c["coders"]): c for c in report["comparisons"]}
     assert set(pairs) == {("A", "model"), ("B", "model"), ("A", "B")}
-    # the model flips strategisch on every fragment: in Aalbeke strategisch/beleid/intern goes from 2/3 to 0 of 2
+    # the model swaps strategisch and operationeel: in Aalbeke strategisch/beleid/intern goes from 2 of 3 to 0 of 1
     a_model = pairs["A", "model"]
     aalbeke = next(g for g in a_model["groups"] if g["group"] == "Aalbeke")
     diff = next(c for c in aalbeke["cells"] if (c["grid"], c["beleid_beheer"], c["intern_extern"]) ==
@@ -240,8 +242,9 @@ def test_profile_of_a_corpus_with_predictions(corpus: Path, tmp_path: Path, fast
     assert diff["difference"] == pytest.approx(-2 / 3, abs=1e-4)
     across = a_model["across_groups"]
     assert across["intern_extern"]["spearman_rho"] == 1.0 and across["intern_extern"]["dominant_pole_agreement"] == 3
-    assert across["strategisch_operationeel"]["dominant_pole_agreement"] == 0  # every dominant pole flips
-    assert across["strategisch_operationeel"]["spearman_rho"] == -1.0
+    swapped = across["strategisch_operationeel"]  # every dominant pole flips; Zeeveld's tie stays a tie
+    assert swapped["dominant_pole_agreement"] == 1 and swapped["dominant_pole_disagreement"] == ["Aalbeke", "Bergdorp"]
+    assert swapped["spearman_rho"] == -1.0
     # B read Bergdorp's externals as internal: the dominant pole differs there only
     a_b = pairs["A", "B"]["across_groups"]["intern_extern"]
     assert a_b["n_groups_judged"] == 2 and a_b["dominant_pole_disagreement"] == ["Bergdorp"]

@@ -32,6 +32,11 @@ td.diff-pos{color:#1a7f37}td.diff-neg{color:#b42318}
 """
 
 
+# The study's own names of the grids and rows (its tables' headings); other codebooks show their labels.
+STUDY_NAMES = {"strategisch": "Strategische capaciteit", "operationeel": "Operationele capaciteit",
+               "beleid": "Beleidscapaciteit", "beheer": "Beheerscapaciteit"}
+
+
 def _interviews(n: int) -> str:
     return f"{n} interview" + ("" if n == 1 else "s")
 
@@ -79,10 +84,10 @@ def _grid_table(profile: dict[str, Any], grid: str, report: dict[str, Any]) -> s
     rows = []
     for row in layout["rows"]:
         body = "".join(_cell_html(cells[(row, column)], empty_group=profile["empty"]) for column in layout["columns"])
-        rows.append(f'<tr><th class="row">{escape(labels[row])}scapaciteit</th>{body}</tr>')
+        rows.append(f'<tr><th class="row">{escape(STUDY_NAMES.get(row, labels[row]))}</th>{body}</tr>')
     size = profile["grid_sizes"][grid]
     return (f'<table class="grid" data-coder="{escape(profile["coder"])}" data-group="{escape(profile["group"])}" '
-            f'data-grid="{escape(grid)}"><caption>{escape(labels[grid])}e capaciteit '
+            f'data-grid="{escape(grid)}"><caption>{escape(STUDY_NAMES.get(grid, labels[grid]))} '
             f'<span class="small">({size} fragment{"" if size == 1 else "s"})</span></caption>'
             f'<thead><tr><th></th>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table>')
 
