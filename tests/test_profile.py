@@ -264,10 +264,11 @@ def test_group_by_interview_and_role(corpus: Path, tmp_path: Path, fast_params: 
 
 def test_partial_coders_combine_into_one(tmp_path: Path, fast_params: Path):
     """The study's quotes: `report` placed them strategic/operational, `dev` coded the other two axes."""
-    rows = []
+    rows, cases = [], {}
     for q, (case, codes) in enumerate([(1, ("strategisch", "intern", "beleid")), (1, ("operationeel", "extern", "beheer")),
                                        (2, ("strategisch", "extern", "beleid")), (3, ("operationeel", "intern", "beheer"))]):
         text = " ".join(SENTENCES[c] for c in codes)
+        cases[f"q{q}"] = case
         rows.append({"id": f"q{q}@0-{len(text)}", "document": f"q{q}", "speaker": None, "role": "respondent",
                      "start": 0, "end": len(text), "text": text, "turn": 0, "timestamp": None, "codable": True,
                      "collection": "study-quotes", "synthetic": False, "split": "gold",
@@ -276,9 +277,8 @@ def test_partial_coders_combine_into_one(tmp_path: Path, fast_params: Path):
     prepared = tmp_path / "prepared"
     prepared.mkdir()
     (prepared / "fragments.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    (prepared / "documents.jsonl").write_text("".join(
-        json.dumps({"id": r["document"], "metadata": {"case": int(r["document"][1:]) // 2 + 1 if r["document"] != "q3"
-                                                      else 3}}) + "\n" for r in rows), encoding="utf-8")
+    (prepared / "documents.jsonl").write_text("".join(json.dumps({"id": doc, "metadata": {"case": case}}) + "\n"
+                                                      for doc, case in cases.items()), encoding="utf-8")
     loco = tmp_path / "loco_predictions.jsonl"  # the cross-validation's shape: id, document, case, labels
     loco.write_text("".join(json.dumps({"id": r["id"], "document": r["document"], "case": 9,
                                         "labels": {c: 1 for c in CODES}}) + "\n" for r in rows), encoding="utf-8")
@@ -294,7 +294,7 @@ def test_partial_coders_combine_into_one(tmp_path: Path, fast_params: Path):
 
 
 def test_qdpx_cases_group_the_sources(tmp_path: Path, fast_params: Path):
-    texts = {"55555555-5555-5555-5555-55555555555{}".format(k): f"I: Vraag?\nR: {SENTENCES['intern']} {SENTENCES['beleid']} "
+    texts = {f"55555555-5555-5555-5555-55555555555{k}": f"I: Vraag?\nR: {SENTENCES['intern']} {SENTENCES['beleid']} "
              f"{SENTENCES['strategisch']}\n" for k in (1, 2)}
     guids = list(texts)
     selections = {}
