@@ -291,6 +291,12 @@ def test_partial_coders_combine_into_one(tmp_path: Path, fast_params: Path):
     # predictions alone: the line's own `case` groups them
     alone = profile(inputs=[loco], outputs=[tmp_path / "alone.json"], params_path=fast_params)
     assert alone["groups"] == ["case 9"] and alone["coders"] == ["model"]
+    # predictions that carry their split (as `export` writes them) follow --split like the prepared fragments
+    mixed = tmp_path / "mixed.jsonl"
+    mixed.write_text(loco.read_text() + json.dumps({"id": "s1@0-5", "document": "s1", "split": "test", "municipality":
+                                                    "X", "labels": {c: 0 for c in CODES}}) + "\n", encoding="utf-8")
+    gold = profile(inputs=[prepared, mixed], outputs=[tmp_path / "g.json"], splits=["gold"], params_path=fast_params)
+    assert gold["groups"] == ["case 1", "case 2", "case 3"]
 
 
 def test_qdpx_cases_group_the_sources(tmp_path: Path, fast_params: Path):

@@ -76,8 +76,10 @@ def _is_prepared_line(record: dict[str, Any]) -> bool:
     return isinstance(labels, dict) and bool(labels) and all(isinstance(v, dict) for v in labels.values())
 
 
-def add_predictions(coded: CodedSet, path: Path, records: list[dict[str, Any]], codebook: Codebook, coder: str) -> None:
-    """Predictions lines as coder `coder` (see the module docstring)."""
+def add_predictions(coded: CodedSet, path: Path, records: list[dict[str, Any]], codebook: Codebook, coder: str, *,
+                    splits: Sequence[str] = (), collections: Sequence[str] = ()) -> None:
+    """Predictions lines as coder `coder` (see the module docstring); lines that name a split or collection
+    (as `export` carries them) outside `splits` / `collections` are left out, like the prepared fragments."""
     if coder in coded.coders:
         raise InputError(path, f"a coder called '{coder}' is already in the inputs; rename one")
     for number, line in enumerate(records, 1):
@@ -87,6 +89,9 @@ def add_predictions(coded: CodedSet, path: Path, records: list[dict[str, Any]], 
         labels = _check_codes(line["labels"], codebook, path, number, "labels")
         if line.get("coded") is False or line.get("codable") is False:
             continue  # interviewer turns that were not scored
+        if (splits and line.get("split") not in (None, *splits)) or \
+                (collections and line.get("collection") not in (None, *collections)):
+            continue
         if "document" not in line and str(line["id"]) not in coded.records:
             raise InputError(path, f"line {number}: fragment {line['id']!r} has no 'document' and is not in the other "
                              "inputs; give the document of every fragment")
@@ -203,7 +208,7 @@ def load_coded(
                              "output directory or predictions .jsonl")
     for (path, lines), coder in zip(predictions, prediction_coder_names([p for p, _ in predictions])):
         before = set(coded.records)
-        add_predictions(coded, path, lines, codebook, coder)
+        add_predictions(coded, path, lines, codebook, coder, splits=splits, collections=collections)
         shared = sum(1 for key, r in coded.records.items() if key in before and coder in r["labels"])
         if before and not shared:
             coded.notes.append(f"{path}: none of its fragment ids occurs in the other inputs, so '{coder}' is not "
