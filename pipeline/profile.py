@@ -69,6 +69,7 @@ def add_model(coded: CodedSet, *, model_dir: Path, codebook: Codebook, params: A
         record["labels"][MODEL_CODER] = dict(prediction["labels"])
         record["scores"][MODEL_CODER] = dict(prediction["scores"])
     coded.add_coder(MODEL_CODER, model=True)
+    coded.sources.append(f"--model {model_dir}")
 
 
 def _evidence(records: list[dict[str, Any]], coder: str, cell: tuple[str, str, str], documents: dict[str, Any],
