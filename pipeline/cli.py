@@ -303,6 +303,43 @@ def evaluate(
     print(f"evaluate: {headline or 'no macro-F1'} -> {output_dir}", file=sys.stderr)
 
 
+@app.command()
+@guarded
+def profile(
+    inputs: list[Path] = typer.Argument(..., help="Coded material: corpus directories, .qdpx projects, the prepare "
+                                        "stage's output directory, and/or predictions .jsonl (from predict, export or "
+                                        "cross-validation)."),
+    output: list[Path] = typer.Option(..., "-o", "--output", help="Output .html, .csv or .json (repeat for several)."),
+    by: str = typer.Option("case", "--by", help="Group fragments by case, interview or role."),
+    field: list[str] = typer.Option([], "--field", help="Metadata field naming the group (default: profile."
+                                    "case_fields / role_fields in params.yaml)."),
+    model: Path | None = typer.Option(None, "--model", help="Let this trained model code the fragments, as coder "
+                                      "'model'."),
+    coder: list[str] = typer.Option([], "--coder", help="Only these coders (default: all; coders of only some axes "
+                                    "are combined, e.g. 'dev+report')."),
+    split: list[str] = typer.Option([], "--split", help="Prepared input: only these splits (e.g. test, gold)."),
+    collection: list[str] = typer.Option([], "--collection", help="Prepared input: only these collections."),
+    plot: Path | None = typer.Option(None, "--plot", help="Also write the shares as a long .csv for `dvc plots`."),
+    params: ParamsFile = None,
+    codebook: CodebookFile = None,
+) -> None:
+    """Per-case capacity grids (strategisch/operationeel x beleid/beheer x intern/extern), human and model side by side."""
+    from pipeline.profile import profile as run_profile
+
+    report = run_profile(inputs=inputs, outputs=output, by=by, field=field or None, model_dir=model,
+                         coders=coder or None, splits=split, collections=collection, plot=plot, params_path=params,
+                         codebook_path=codebook)
+    agreement = []
+    for comparison in report["comparisons"]:
+        a, b = comparison["coders"]
+        rhos = ", ".join(f"{axis} rho {'n/a' if f['spearman_rho'] is None else format(f['spearman_rho'], '.2f')} "
+                         f"dominant {f['dominant_pole_agreement']}/{f['n_groups_judged']}"
+                         for axis, f in comparison["across_groups"].items())
+        agreement.append(f"{a} vs {b}: {rhos}")
+    print(f"profile: {len(report['groups'])} groups x {len(report['coders'])} coders ({', '.join(report['coders'])})"
+          + "".join(f"; {line}" for line in agreement) + f" -> {', '.join(map(str, output))}", file=sys.stderr)
+
+
 def main() -> None:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")  # no import cost for --help and bad input

@@ -205,6 +205,30 @@ class CrossvalParams:
         _require(0 < self.confidence < 1, "confidence", "expected a level in (0, 1)")
 
 
+@dataclass(frozen=True)
+class ProfileParams:
+    seed: int = 11
+    n_boot: int = 1000
+    confidence: float = 0.95
+    case_fields: list[str] = field(default_factory=lambda: ["municipality", "case"])
+    role_fields: list[str] = field(default_factory=lambda: ["respondent_kind", "respondent_role"])
+    model_evidence: int = 5
+    themes: int = 6
+    theme_ngram_range: list[int] = field(default_factory=lambda: [1, 2])
+    theme_min_fragments: int = 2
+
+    def __post_init__(self) -> None:
+        _require(self.n_boot >= 0, "n_boot", "expected an integer >= 0 (0 = no intervals)")
+        _require(0 < self.confidence < 1, "confidence", "expected a level in (0, 1), e.g. 0.95")
+        for key in ("case_fields", "role_fields"):
+            _require(bool(getattr(self, key)), key, "expected a non-empty list of metadata field names")
+        _require(self.model_evidence >= 1, "model_evidence", "expected an integer >= 1")
+        _require(self.themes >= 0, "themes", "expected an integer >= 0 (0 = no themes)")
+        _require(len(self.theme_ngram_range) == 2 and 1 <= self.theme_ngram_range[0] <= self.theme_ngram_range[1],
+                 "theme_ngram_range", "expected [min_n, max_n] with 1 <= min_n <= max_n")
+        _require(self.theme_min_fragments >= 1, "theme_min_fragments", "expected an integer >= 1")
+
+
 SECTIONS: dict[str, type] = {
     "segment": SegmentParams,
     "prepare": PrepareParams,
@@ -214,6 +238,7 @@ SECTIONS: dict[str, type] = {
     "evaluate": EvaluateParams,
     "adapt": AdaptParams,
     "crossval": CrossvalParams,
+    "profile": ProfileParams,
 }
 
 
@@ -264,6 +289,10 @@ class Params:
     @property
     def crossval(self) -> CrossvalParams:
         return self._get("crossval")
+
+    @property
+    def profile(self) -> ProfileParams:
+        return self._get("profile")
 
 
 def _type_name(expected: Any) -> str:

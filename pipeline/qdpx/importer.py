@@ -20,6 +20,7 @@ import re
 import unicodedata
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 from pipeline.core.codebook import Codebook
 from pipeline.core.documents import Document, SpanCoding
@@ -34,6 +35,7 @@ from pipeline.qdpx.parse import (
     find_child,
     parse_codes,
     parse_selection,
+    parse_source_attributes,
     parse_users,
     read_text,
     require_attribute,
@@ -104,6 +106,7 @@ def read_project(path: str | Path) -> QdaProject:
         dialect_evidence=evidence,
         description=description,
         skipped={k: v for k, v in skipped.items() if v},
+        attributes=parse_source_attributes(root),
     )
 
 
@@ -192,7 +195,7 @@ def project_to_collection(project: QdaProject, codebook: Codebook) -> Collection
             continue
         doc_id = _unique(slugify(source.name), taken)
         turns = find_turns(source.text, conventions)
-        metadata = {
+        metadata: dict[str, Any] = {
             "qdpx_guid": source.guid,
             "qdpx_name": source.name,
             "qdpx_dialect": project.dialect,
@@ -200,6 +203,8 @@ def project_to_collection(project: QdaProject, codebook: Codebook) -> Collection
             "encoding": "utf-8",
         }
         metadata["interviewer_source"] = assign_roles(turns, source.text, conventions)
+        for key, value in project.attributes.get(source.guid, {}).items():  # Cases and variables
+            metadata.setdefault(key, value)
         document = Document(id=doc_id, text=source.text, source=project.path, turns=turns, metadata=metadata)
         document.check_offsets()
         documents[doc_id] = document

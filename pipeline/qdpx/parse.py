@@ -174,3 +174,62 @@ def text_sources(root: etree._Element) -> Iterable[tuple[etree._Element, str]]:
             representation = find_child(element, "Representation")
             if representation is not None:
                 yield representation, element.get("name") or representation.get("name") or ""
+
+
+_VALUE_ELEMENTS = ("TextValue", "BooleanValue", "IntegerValue", "FloatValue", "DateValue", "DateTimeValue")
+
+
+def _variable_value(element: etree._Element, variables: dict[str, str]) -> tuple[str, object] | None:
+    """(variable name, value) of a <VariableValue>, or None when its variable or value is missing."""
+    ref = find_child(element, "VariableRef")
+    name = variables.get((ref.get("targetGUID") or "").lower()) if ref is not None else None
+    if name is None:
+        return None
+    for kind in _VALUE_ELEMENTS:
+        node = find_child(element, kind)
+        if node is not None and node.text is not None:
+            text = node.text.strip()
+            if kind == "BooleanValue":
+                return name, text.lower() in ("true", "1")
+            if kind == "IntegerValue":
+                try:
+                    return name, int(text)
+                except ValueError:
+                    return name, text
+            return name, text
+    return None
+
+
+def parse_source_attributes(root: etree._Element) -> dict[str, dict[str, object]]:
+    """Source guid -> attributes from REFI-QDA Cases and Variables: ``case`` (the name of the case the source
+    belongs to; a list when several), the case's variable values, and the source's own variable values."""
+    variables: dict[str, str] = {}
+    node = find_child(root, "Variables")
+    for variable in node.findall(NS + "Variable") if node is not None else []:
+        if variable.get("guid") and variable.get("name"):
+            variables[variable.get("guid", "").lower()] = variable.get("name", "")
+    attributes: dict[str, dict[str, object]] = {}
+    sources = find_child(root, "Sources")
+    for source in sources if sources is not None else []:
+        guid = (source.get("guid") or "").lower()
+        for element in source.findall(NS + "VariableValue"):
+            pair = _variable_value(element, variables)
+            if guid and pair:
+                attributes.setdefault(guid, {})[pair[0]] = pair[1]
+    cases = find_child(root, "Cases")
+    for case in cases.findall(NS + "Case") if cases is not None else []:
+        name = case.get("name") or case.get("guid") or ""
+        values = [pair for pair in (_variable_value(v, variables) for v in case.findall(NS + "VariableValue")) if pair]
+        for ref in case.findall(NS + "SourceRef"):
+            guid = (ref.get("targetGUID") or "").lower()
+            if not guid:
+                continue
+            entry = attributes.setdefault(guid, {})
+            if "case" in entry:
+                previous = entry["case"]
+                entry["case"] = [*(previous if isinstance(previous, list) else [previous]), name]
+            else:
+                entry["case"] = name
+            for key, value in values:
+                entry.setdefault(key, value)
+    return attributes

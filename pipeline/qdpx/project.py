@@ -84,6 +84,8 @@ class QdaProject:
     dialect_evidence: dict[str, object] = field(default_factory=dict)
     description: str | None = None
     skipped: dict[str, int] = field(default_factory=dict)  # what was read but not kept, with counts
+    # source guid -> REFI-QDA Cases and variable values: {"case": name, variable name: value}
+    attributes: dict[str, dict[str, object]] = field(default_factory=dict)
 
     @property
     def root_codes(self) -> list[QdaCode]:
