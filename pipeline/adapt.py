@@ -183,7 +183,6 @@ def adapt(*, inputs: Sequence[Path], coders: Sequence[str], model_dir: Path, out
     new = write_adapted_model(output_dir, base_dir=model_dir, model=model, metadata=metadata, weight=weight,
                               bias=bias, rule=rule, adapted=adapted, team_documents=team.documents)
     cv: dict[str, Any] = rule.get("axes") or rule.get("cv") or {}
-    summary = ", ".join(f"{a} {s['alpha_cv']}" for a, s in cv.items() if s.get("alpha_cv") is not None)
-    print(f"adapt: decision rule '{rule['kind']}', cross-validated alpha per axis: {summary} -> {output_dir}",
-          file=sys.stderr)
+    summary = "; ".join(f"{a}: " + ", ".join(f"{k} {v}" for k, v in s.items() if k != "n") for a, s in cv.items())
+    print(f"adapt: decision '{params.decision}' ({summary}) -> {output_dir}", file=sys.stderr)
     return {"model": new.identity, "n_fragments": len(team), "decision": rule}

@@ -149,6 +149,9 @@ def predict_held_out(fit: Callable[[np.ndarray], Predictor], data: Data, train_t
     code_ids = codebook.code_ids
     if decision is None:
         rule = threshold_rule(code_ids, data.base_thresholds.tolist())
+    elif decision == "rates":  # read off the training cases' coding: no inner cross-validation needed
+        rule = tune_rule(data.y[train_team], data.y[train_team], code_ids, codebook, kind=decision, grid=grid,
+                         base_thresholds=data.base_thresholds.tolist())
     else:
         groups = np.array([data.team.groups[i] for i in train_team])
         oof = np.zeros((len(train_team), len(code_ids)))
@@ -289,21 +292,27 @@ def crossval(*, collection: Path, coders: Sequence[str], humans: Sequence[str] =
         labels = np.array([by_id[i] for i in team.ids])
         humans_out[human] = summarise_seeds([boot(np.nan_to_num(labels, nan=0.0), settings.seeds[0])])
 
+    head = head_system(data, params)
+    default_name = f"adapted: head refitted + decision '{params.decision}' (default)"
     variants: dict[str, tuple[Callable[[np.ndarray], Predictor], str | None, bool]] = {
-        # name: (system, decision rule kind or None for the base thresholds, replay used)
+        # name: (system, decision rule kind or None for the base model's thresholds, replay used)
         "base model (no adaptation)": (base_system(data), None, False),
-        "+ decision rule tuned on the team's coding (head unchanged)": (base_system(data), params.decision, False),
-        "+ head refitted, six thresholds": (head_system(data, params), "thresholds", True),
-        "adapted (head refitted + per-axis decision): default": (head_system(data, params), params.decision, True),
-        "adapted without replay": (head_system(data, params), params.decision, False),
+        "+ decision switches from the team's coding rates (head unchanged)": (base_system(data), "rates", False),
+        "+ head refitted on the team's coding (base thresholds)": (head, None, True),
+        default_name: (head, params.decision, True),
+        "adapted, decision tuned by grouped CV (thresholds + switches)": (head, "axis", True),
+        "adapted, switches tuned by grouped CV (base thresholds)": (head, "switches", True),
+        "adapted, six thresholds tuned by grouped CV": (head, "thresholds", True),
+        "adapted without replay": (head, params.decision, False),
     }
     for weight in settings.real_weights:
-        variants[f"adapted, real_weight {weight:g}"] = (head_system(data, AdaptParams(**{**asdict(params), "real_weight": weight})), params.decision, True)
-    variants["adapted + frozen-e5 LR (ensemble)"] = (ensemble(head_system(data, params), frozen_lr_system(data, params)), params.decision, True)
-    variants["adapted + TF-IDF LR (ensemble)"] = (ensemble(head_system(data, params), tfidf_system(data, params, all_params.evaluate.tfidf)), params.decision, True)
-    variants["baseline: TF-IDF + LR, same data"] = (tfidf_system(data, params, all_params.evaluate.tfidf), params.decision, True)
+        variants[f"adapted, real_weight {weight:g}"] = (
+            head_system(data, AdaptParams(**{**asdict(params), "real_weight": weight})), params.decision, True)
+    tfidf = all_params.evaluate.tfidf
+    variants["adapted + frozen-e5 LR (ensemble)"] = (ensemble(head, frozen_lr_system(data, params)), params.decision, True)
+    variants["adapted + TF-IDF LR (ensemble)"] = (ensemble(head, tfidf_system(data, params, tfidf)), params.decision, True)
+    variants["baseline: TF-IDF + LR, same data"] = (tfidf_system(data, params, tfidf), params.decision, True)
     variants["baseline: frozen e5 + LR, same data"] = (frozen_lr_system(data, params), params.decision, True)
-    default_name = "adapted (head refitted + per-axis decision): default"
 
     results: dict[str, Any] = {}
     predictions: dict[str, np.ndarray] = {}

@@ -206,3 +206,20 @@ def test_fast_alpha_of_the_tuning_loop_matches_the_reference_implementation() ->
         truth = rng.integers(0, 4, 30).astype(float)
         predicted = np.where(rng.random(30) < 0.6, truth, rng.integers(0, 4, 30)).astype(float)
         assert _alpha(truth, predicted) == pytest.approx(krippendorff_alpha(np.vstack([truth, predicted])))
+
+
+def test_rate_rule_reads_the_switches_off_the_coding() -> None:
+    from pipeline.model.decision import rate_rule
+
+    truth = np.full((20, 6), np.nan)
+    truth[:, 4] = np.arange(20) % 2  # strategisch/operationeel: always exactly one pole
+    truth[:, 5] = 1 - truth[:, 4]
+    truth[:, 2] = 1.0  # beleid/beheer: both poles on a quarter of the fragments
+    truth[:, 3] = (np.arange(20) % 4 == 0).astype(float)
+    rule = rate_rule(truth, CODES, CODEBOOK, [0.4] * 6, max_rate=0.05)
+    assert rule["axes"]["strategisch_operationeel"] == {"at_least_one": True, "exclusive": True, "neither_rate": 0.0,
+                                                       "both_rate": 0.0, "n": 20}
+    assert rule["axes"]["beleid_beheer"]["exclusive"] is False and rule["axes"]["beleid_beheer"]["both_rate"] == 0.25
+    assert rule["axes"]["intern_extern"] == {"at_least_one": False, "exclusive": False, "neither_rate": 1.0,
+                                             "both_rate": 1.0, "n": 0}  # not coded: no switch
+    assert set(rule["thresholds"].values()) == {0.4}

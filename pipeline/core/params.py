@@ -163,8 +163,9 @@ class AdaptParams:
     l2_to_base: float = 0.001
     steps: int = 300
     learning_rate: float = 0.01
-    # decision rule tuned by grouped cross-validation: `axis` (one decision per axis) or `thresholds`
-    decision: Literal["axis", "switches", "thresholds"] = "axis"
+    # decision rule: `rates` (base thresholds, switches read off the team's coding rates), or tuned by grouped
+    # cross-validation: `axis` (thresholds + switches), `switches` (base thresholds) or `thresholds` (six)
+    decision: Literal["rates", "axis", "switches", "thresholds"] = "rates"
     threshold_grid: list[float] = field(default_factory=lambda: [round(0.1 + 0.1 * i, 1) for i in range(9)])
     # replay: the base model's own training fragments (split train) as coded by this coder, at most this many
     replay_coder: str = "A"

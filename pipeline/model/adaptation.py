@@ -211,8 +211,8 @@ def adapt_head(team_x: np.ndarray, team: TeamFragments, replay_x: np.ndarray, re
                codebook: Codebook, decision: str, grid: Sequence[float],
                base_thresholds: Sequence[float] | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
     """Out-of-fold probabilities -> tuned decision rule; then the head refitted on all team fragments."""
-    oof = out_of_fold_probabilities(team_x, team, replay_x, replay_y, base_weight=base_weight, base_bias=base_bias,
-                                    settings=settings)
+    oof = team.labels if decision == "rates" else out_of_fold_probabilities(  # rates read the coding only
+        team_x, team, replay_x, replay_y, base_weight=base_weight, base_bias=base_bias, settings=settings)
     rule = tune_rule(oof, team.labels, code_ids, codebook, kind=decision, grid=grid, base_thresholds=base_thresholds)
     weight, bias = fit_head(team_x, team.labels, replay_x, replay_y, base_weight=base_weight, base_bias=base_bias,
                             settings=settings)
