@@ -124,11 +124,13 @@ def predict(
     params: ParamsFile = None,
     codebook: CodebookFile = None,
 ) -> None:
-    """Pre-code transcripts with a trained model."""
+    """Pre-code transcripts with a trained model (streams in chunks; data-parallel under torchrun)."""
     from pipeline.predict import predict as run_predict
 
     summary = run_predict(inputs=inputs, model_dir=model, output=output, params_path=params, codebook_path=codebook,
                           encoding=encoding, code_all_roles=all_roles)
+    if summary is None:  # not the first process of a torchrun / accelerate launch: it wrote nothing
+        return
     print(f"predict: {summary['coded']} of {summary['fragments']} fragments coded, {summary['review']} to review "
           f"({summary['model']}) -> {output}", file=sys.stderr)
 

@@ -151,6 +151,21 @@ class EvaluateParams:
         _require(0 < self.confidence < 1, "confidence", "expected a level in (0, 1), e.g. 0.95")
 
 
+@dataclass(frozen=True)
+class ComputeParams:
+    """Where and in what pieces the work runs. These settings describe the machine, not the model: a params
+    file without a `compute` section gets these defaults (the CPU path, unchanged)."""
+
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    predict_gpu_batch_size: int = 256
+    train_gpu_batch_size: int = 16
+    predict_chunk_size: int = 1024
+
+    def __post_init__(self) -> None:
+        for key in ("predict_gpu_batch_size", "train_gpu_batch_size", "predict_chunk_size"):
+            _require(getattr(self, key) >= 1, key, "expected an integer >= 1")
+
+
 SECTIONS: dict[str, type] = {
     "segment": SegmentParams,
     "prepare": PrepareParams,
@@ -158,6 +173,7 @@ SECTIONS: dict[str, type] = {
     "predict": PredictParams,
     "agreement": AgreementParams,
     "evaluate": EvaluateParams,
+    "compute": ComputeParams,
 }
 
 
@@ -200,6 +216,11 @@ class Params:
     @property
     def evaluate(self) -> EvaluateParams:
         return self._get("evaluate")
+
+    @property
+    def compute(self) -> ComputeParams:
+        """Machine settings; optional (defaults: CPU unless a GPU is present, the shipped batch sizes)."""
+        return self._sections.get("compute") or ComputeParams()
 
 
 def _type_name(expected: Any) -> str:
