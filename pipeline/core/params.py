@@ -159,7 +159,7 @@ class ComputeParams:
     device: Literal["auto", "cpu", "cuda"] = "auto"
     predict_gpu_batch_size: int = 256
     train_gpu_batch_size: int = 16
-    predict_chunk_size: int = 1024
+    predict_chunk_size: int = 256
 
     def __post_init__(self) -> None:
         for key in ("predict_gpu_batch_size", "train_gpu_batch_size", "predict_chunk_size"):
