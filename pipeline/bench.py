@@ -6,7 +6,11 @@ Each measurement runs in its own Python process so its peak RSS is its own (ru_m
   corpus's real fragments, median over repeats, plus peak RSS;
 - e2e: `capcode predict` on a ~15,000-word interview, model load included, wall-clock median;
 - train: seconds per training step (Trainer, the configured batch size and precision), plus peak RSS;
-- segment and qdpx import: the ingest benchmarks of those modules.
+- segment and qdpx import: the ingest benchmarks of those modules;
+- growth: `capcode predict` on fragment files of 1x, 10x and 100x `growth_base` fragments (wall, peak RSS,
+  RSS growth per 1,000 fragments) and on a single fragment (start-up);
+- parallel: `capcode predict` as one plain process and under `torchrun` with 1 and 2 processes (gloo),
+  the speed-up of 2 processes over 1 and whether the outputs are byte-identical.
 """
 
 from __future__ import annotations
@@ -163,7 +167,7 @@ def bench_e2e(model_dir: Path, corpus_dir: Path, n_words: int, repeats: int) -> 
 
 def run_bench(*, model_dir: Path, prepared: Path, corpus_dir: Path, n_fragments: int = 400, repeats: int = 3,
               train_steps: int = 5, backbone: str | None = None, skip: frozenset[str] | set[str] = frozenset(),
-              params_path: Path | None = None) -> dict[str, Any]:
+              params_path: Path | None = None, growth_base: int = 123, parallel_fragments: int = 1230) -> dict[str, Any]:
     """All figures as one dict (also written to reports/bench.json by the CLI)."""
     import platform
 
@@ -183,6 +187,16 @@ def run_bench(*, model_dir: Path, prepared: Path, corpus_dir: Path, n_fragments:
         results["e2e_15k_words"] = bench_e2e(model_dir, corpus_dir, 15000, repeats)
     if "train" not in skip:
         results["train"] = _run_worker(["train", str(prepared), backbone or "", str(train_steps), str(params_path or "")])
+    if "growth" not in skip:
+        from pipeline.benchmarks.scale import bench_growth
+
+        results["predict_growth"] = bench_growth(measure=run_measured, model_dir=model_dir, prepared=prepared,
+                                                 base=growth_base, params_path=params_path)
+    if "parallel" not in skip:
+        from pipeline.benchmarks.scale import bench_parallel
+
+        results["predict_parallel"] = bench_parallel(measure=run_measured, model_dir=model_dir, prepared=prepared,
+                                                     n=parallel_fragments, params_path=params_path)
     return results
 
 

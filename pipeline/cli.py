@@ -171,7 +171,7 @@ def predict(
     params: ParamsFile = None,
     codebook: CodebookFile = None,
 ) -> None:
-    """Pre-code transcripts with a trained model."""
+    """Pre-code transcripts with a trained model (streams in chunks; data-parallel under torchrun)."""
     from pipeline.qdpx.dialect import DIALECTS
 
     if qdpx_positions not in ("auto", *DIALECTS):
@@ -183,6 +183,8 @@ def predict(
 
     summary = run_predict(inputs=inputs, model_dir=model, output=output, params_path=params, codebook_path=codebook,
                           encoding=encoding, code_all_roles=all_roles, qdpx_positions=qdpx_positions)
+    if summary is None:  # not the first process of a torchrun / accelerate launch: it wrote nothing
+        return
     print(f"predict: {summary['coded']} of {summary['fragments']} fragments coded, {summary['review']} to review "
           f"({summary['model']}) -> {output}", file=sys.stderr)
 
@@ -216,11 +218,13 @@ def bench(
     repeats: int = typer.Option(3, help="Repeats per measurement (medians are reported)."),
     train_steps: int = typer.Option(5, help="Training steps to time (after one warm-up step)."),
     backbone: str | None = typer.Option(None, help="Backbone for the training benchmark (default: params)."),
-    skip: list[str] = typer.Option([], help="Skip: segment, qdpx, predict, e2e, train."),
+    skip: list[str] = typer.Option([], help="Skip: segment, qdpx, predict, e2e, train, growth, parallel."),
+    growth_base: int = typer.Option(123, help="Fragments at 1x for the growth table (runs 1x, 10x, 100x)."),
+    parallel_fragments: int = typer.Option(1230, help="Fragments for the 2-process vs 1-process predict run."),
     output: Path = typer.Option(Path("reports/bench.json"), "-o", "--output", help="Where to write the figures."),
     params: ParamsFile = None,
 ) -> None:
-    """Measure throughput and memory (predict vs plain transformers, e2e, training, ingest)."""
+    """Measure throughput and memory (predict vs plain transformers, e2e, training, ingest, growth, 2 processes)."""
     import json
 
     from pipeline.bench import run_bench
@@ -228,7 +232,7 @@ def bench(
 
     results = run_bench(model_dir=model, prepared=prepared, corpus_dir=corpus_dir, n_fragments=fragments,
                         repeats=repeats, train_steps=train_steps, backbone=backbone, skip=set(skip),
-                        params_path=params)
+                        params_path=params, growth_base=growth_base, parallel_fragments=parallel_fragments)
     write_json(output, results)
     print(json.dumps(results, indent=2))
 

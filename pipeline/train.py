@@ -4,6 +4,14 @@ Uses the transformers `Trainer` (fused AdamW, seeded, evaluation and checkpoints
 on validation macro-F1, best model restored), logs to dvclive, tunes per-code thresholds on the validation
 split and writes a complete model directory atomically. `resume=True` continues from the last checkpoint
 after an interruption.
+
+Data-parallel training runs under the launchers teams already have: `torchrun --nproc-per-node N -m pipeline
+train ...` or `accelerate launch -m pipeline train ...` start N processes (gloo on CPUs, nccl on GPUs) and the
+`Trainer`'s own distributed support (DDP) does the rest. The effective batch stays `train.batch_size`:
+per-device batch x processes x gradient accumulation steps = `train.batch_size` (`split_batch`); on a GPU the
+per-device batch is at most `compute.train_gpu_batch_size`. Only the first process converts the backbone,
+clears old checkpoints, logs to dvclive, tunes thresholds and writes the model; the `Trainer` saves
+checkpoints from it alone, and `--resume` continues from them with the same number of processes.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ import torch
 
 from pipeline.core.codebook import Codebook, load_codebook
 from pipeline.core.config import REPO_ROOT
+from pipeline.core.errors import InputError
 from pipeline.core.io_utils import atomic_directory
 from pipeline.core.params import TrainParams, as_dict, load_params
 from pipeline.model.adaptation import embed, save_replay
@@ -32,6 +41,8 @@ from pipeline.model.classifier import (
     positive_weights,
     save_model,
 )
+from pipeline.model.device import select_device
+from pipeline.model.distributed import SINGLE, World, barrier, join_world, leave_world
 from pipeline.model.precision import resolve_precision
 from pipeline.model.scoring import score_texts
 from pipeline.model.thresholds import macro_f1, tune_thresholds
@@ -70,6 +81,18 @@ def build_classifier(backbone_dir: Path, n_codes: int, params: TrainParams, trai
     return model, tokenizer
 
 
+def split_batch(batch_size: int, *, processes: int, max_per_device: int | None = None) -> tuple[int, int]:
+    """(per-device batch, gradient accumulation steps) such that per-device x processes x accumulation is
+    exactly `batch_size`, with the per-device batch as large as `max_per_device` allows (None: no cap)."""
+    if batch_size % processes:
+        raise InputError("configs/params.yaml", f"train.batch_size {batch_size} cannot be split evenly over "
+                                                f"{processes} processes; choose a multiple of {processes}")
+    per_process = batch_size // processes
+    cap = min(per_process, max_per_device or per_process)
+    per_device = max(d for d in range(1, cap + 1) if per_process % d == 0)
+    return per_device, per_process // per_device
+
+
 @dataclass
 class TrainingRun:
     """Everything one training run needs: the configured `Trainer` and what the model directory records."""
@@ -86,10 +109,13 @@ class TrainingRun:
     precision: str
     resume_from_checkpoint: bool
     live: Any = None
+    world: World = SINGLE
+    batching: dict[str, Any] | None = None
 
 
 def _training_arguments(params: TrainParams, *, checkpoint_dir: Path, precision: str, max_steps: int | None,
-                        save_checkpoints: bool):
+                        save_checkpoints: bool, device_type: str = "cpu", per_device_batch: int | None = None,
+                        accumulation: int = 1, distributed: bool = False):
     from transformers import TrainingArguments
 
     by = "steps" if max_steps else "epoch"  # smoke runs evaluate and save once, at their last step
@@ -97,14 +123,18 @@ def _training_arguments(params: TrainParams, *, checkpoint_dir: Path, precision:
         output_dir=str(checkpoint_dir),
         num_train_epochs=float(params.epochs),
         max_steps=max_steps or -1,
-        per_device_train_batch_size=int(params.batch_size),
+        per_device_train_batch_size=per_device_batch or int(params.batch_size),
+        gradient_accumulation_steps=accumulation,
         per_device_eval_batch_size=int(params.eval_batch_size),
         learning_rate=float(params.learning_rate),
         weight_decay=float(params.weight_decay),
         warmup_steps=float(params.warmup_ratio),  # a float below 1 is a share of all steps
         optim="adamw_torch_fused",
         bf16=precision == "bf16",
-        use_cpu=not torch.cuda.is_available(),
+        fp16=precision == "fp16",  # a GPU without bf16
+        use_cpu=device_type == "cpu",
+        ddp_backend=("nccl" if device_type == "cuda" else "gloo") if distributed else None,
+        ddp_find_unused_parameters=False,
         eval_strategy=by,
         save_strategy=by if save_checkpoints else "no",
         eval_steps=max_steps or None,
@@ -139,12 +169,22 @@ def prepare_run(
     """Load data, backbone and params and configure the `Trainer` (the benchmark times its steps)."""
     from transformers import DataCollatorWithPadding, EarlyStoppingCallback, Trainer, set_seed
 
-    params = load_params(params_path).train
+    all_params = load_params(params_path)
+    params, compute = all_params.train, all_params.compute
     codebook = load_codebook(codebook_path)
     train_set, validation_set = load_training_splits(prepared, coder=params.label_coder, code_ids=codebook.code_ids)
+    device = select_device(compute.device)
+    world = join_world(device)  # one process without a launcher; the Trainer reuses the launcher's group
+    per_device, accumulation = split_batch(int(params.batch_size), processes=world.size,
+                                           max_per_device=int(compute.train_gpu_batch_size)
+                                           if device.type == "cuda" else None)
     set_seed(int(params.seed))
     backbone_spec = backbone or params.backbone
+    if not world.is_main:
+        barrier(world)  # the first process converts a bundled backbone; the others wait and reuse it
     backbone_dir = resolve_backbone(backbone_spec, cache_dir=REPO_ROOT / "models")
+    if world.is_main:
+        barrier(world)
     model, tokenizer = build_classifier(backbone_dir, len(codebook.code_ids), params,
                                         torch.tensor(train_set.labels, dtype=torch.float))
     # never longer than the encoder's position table: a longer window would index past it
@@ -152,18 +192,25 @@ def prepare_run(
     if max_length < int(params.max_length):
         print(f"train: max_length {params.max_length} exceeds the backbone's {max_length} positions; using "
               f"{max_length}", file=sys.stderr)
-    precision = resolve_precision(params.precision)
-    print(f"train: {len(train_set)} train / {len(validation_set)} validation fragments, backbone {backbone_spec}, "
-          f"precision {precision}", file=sys.stderr)
+    precision = resolve_precision(params.precision, str(device))
+    batching = {"device": device.type, "processes": world.size, "per_device_batch_size": per_device,
+                "gradient_accumulation_steps": accumulation, "effective_batch_size": per_device * accumulation * world.size}
+    if world.is_main:
+        print(f"train: {len(train_set)} train / {len(validation_set)} validation fragments, backbone {backbone_spec}, "
+              f"precision {precision}, device {device.type}"
+              + (f", {world.size} processes x batch {per_device} x accumulation {accumulation}" if world.distributed
+                 or accumulation > 1 else ""), file=sys.stderr)
     checkpoint_dir.mkdir(parents=True, exist_ok=True)
     has_checkpoint = any(checkpoint_dir.glob("checkpoint-*"))
-    if resume and not has_checkpoint:
+    barrier(world)  # every process has looked before the first one clears old checkpoints
+    if resume and not has_checkpoint and world.is_main:
         print(f"train: --resume: no checkpoint in {checkpoint_dir}, starting from the beginning", file=sys.stderr)
-    if not resume and has_checkpoint:
+    if not resume and has_checkpoint and world.is_main:
         shutil.rmtree(checkpoint_dir)  # a fresh run must not mix with an old run's checkpoints
+    barrier(world)
     callbacks: list[Any] = [EarlyStoppingCallback(early_stopping_patience=int(params.early_stopping_patience))]
     live = None
-    if live_dir is not None:
+    if live_dir is not None and world.is_main:  # dvclive: the first process only
         from transformers.integrations import DVCLiveCallback
 
         from dvclive import Live
@@ -175,7 +222,9 @@ def prepare_run(
     trainer = Trainer(
         model=model,
         args=_training_arguments(params, checkpoint_dir=checkpoint_dir, precision=precision, max_steps=max_steps,
-                                 save_checkpoints=save_checkpoints),
+                                 save_checkpoints=save_checkpoints, device_type=device.type,
+                                 per_device_batch=per_device, accumulation=accumulation,
+                                 distributed=world.distributed),
         train_dataset=_dataset(train_set, tokenizer, prefix=prefix, max_length=max_length),
         eval_dataset=_dataset(validation_set, tokenizer, prefix=prefix, max_length=max_length),
         data_collator=DataCollatorWithPadding(tokenizer),
@@ -184,7 +233,7 @@ def prepare_run(
         callbacks=callbacks,
     )
     return TrainingRun(trainer, tokenizer, train_set, validation_set, params, codebook, backbone_spec, backbone_dir,
-                       max_length, precision, resume and has_checkpoint, live)
+                       max_length, precision, resume and has_checkpoint, live, world, batching)
 
 
 def finish_run(run: TrainingRun, model_dir: Path) -> ModelMetadata:
@@ -203,6 +252,7 @@ def finish_run(run: TrainingRun, model_dir: Path) -> ModelMetadata:
         "n_validation": len(run.validation_set),
         "steps": run.trainer.state.global_step,
         "best_checkpoint": run.trainer.state.best_model_checkpoint,
+        **(run.batching or {}),
     }
     if run.live is not None:
         run.live.summary.update({f"validation/{k}": v for k, v in validation.items() if isinstance(v, float)})
@@ -245,9 +295,15 @@ def train(
     codebook_path: Path | None = None,
     max_steps: int | None = None,
     backbone: str | None = None,
-) -> ModelMetadata:
-    """Train a model on `prepared` fragments and save it to `model_dir`; return its metadata."""
+) -> ModelMetadata | None:
+    """Train a model on `prepared` fragments and save it to `model_dir`; return its metadata (None on the
+    other processes of a launched run: the first one writes the model)."""
     run = prepare_run(prepared=prepared, checkpoint_dir=checkpoint_dir, live_dir=live_dir, resume=resume,
                       params_path=params_path, codebook_path=codebook_path, max_steps=max_steps, backbone=backbone)
-    run.trainer.train(resume_from_checkpoint=True if run.resume_from_checkpoint else None)
-    return finish_run(run, model_dir)
+    try:
+        run.trainer.train(resume_from_checkpoint=True if run.resume_from_checkpoint else None)
+        metadata = finish_run(run, model_dir) if run.world.is_main else None
+        barrier(run.world)  # the others end when the model is written
+    finally:
+        leave_world()
+    return metadata

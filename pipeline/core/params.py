@@ -230,6 +230,21 @@ class ProfileParams:
         _require(self.theme_min_fragments >= 1, "theme_min_fragments", "expected an integer >= 1")
 
 
+@dataclass(frozen=True)
+class ComputeParams:
+    """Where and in what pieces the work runs. These settings describe the machine, not the model: a params
+    file without a `compute` section gets these defaults (the CPU path, unchanged)."""
+
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    predict_gpu_batch_size: int = 256
+    train_gpu_batch_size: int = 16
+    predict_chunk_size: int = 256
+
+    def __post_init__(self) -> None:
+        for key in ("predict_gpu_batch_size", "train_gpu_batch_size", "predict_chunk_size"):
+            _require(getattr(self, key) >= 1, key, "expected an integer >= 1")
+
+
 SECTIONS: dict[str, type] = {
     "segment": SegmentParams,
     "prepare": PrepareParams,
@@ -240,6 +255,7 @@ SECTIONS: dict[str, type] = {
     "adapt": AdaptParams,
     "crossval": CrossvalParams,
     "profile": ProfileParams,
+    "compute": ComputeParams,
 }
 
 
@@ -294,6 +310,11 @@ class Params:
     @property
     def profile(self) -> ProfileParams:
         return self._get("profile")
+
+    @property
+    def compute(self) -> ComputeParams:
+        """Machine settings; optional (defaults: CPU unless a GPU is present, the shipped batch sizes)."""
+        return self._sections.get("compute") or ComputeParams()
 
 
 def _type_name(expected: Any) -> str:

@@ -1,4 +1,5 @@
-"""Choosing the numeric precision at run time: bf16 autocast only where the CPU computes bf16 natively."""
+"""Choosing the numeric precision at run time: bf16 autocast where the CPU computes bf16 natively or the GPU
+supports it, fp16 autocast on a GPU without bf16, fp32 elsewhere."""
 
 from __future__ import annotations
 
@@ -23,11 +24,14 @@ def cpu_has_native_bf16() -> bool:
 
 
 def resolve_precision(choice: str, device: str = "cpu") -> str:
-    """Map `auto|fp32|bf16` to the precision actually used on this machine."""
+    """Map `auto|fp32|bf16` to the precision actually used on `device` (`cpu`, `cuda`, `cuda:1`):
+    `fp32`, `bf16` or, on a GPU without bf16, `fp16`."""
     if choice not in CHOICES:
         raise InputError("configs/params.yaml", f"precision must be one of {', '.join(CHOICES)}, found {choice!r}")
+    if device.startswith("cuda"):
+        if choice == "fp32":
+            return choice
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
     if choice != "auto":
         return choice
-    if device.startswith("cuda"):
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
     return "bf16" if cpu_has_native_bf16() else "fp32"

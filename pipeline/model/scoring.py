@@ -1,12 +1,14 @@
 """Scoring texts with a code classifier: length-sorted batches, windows for long texts, bf16 where native.
 
 Shared by training (validation probabilities for threshold tuning) and pre-coding, so both see exactly the
-same inputs.
+same inputs. The model runs on whatever device its weights are on (CPU or GPU). Under a launcher
+(`pipeline.model.distributed`) every process forms the same batches and scores every `world.size`-th one;
+the probabilities are then summed across processes, so each text gets exactly the values that one process
+computed for exactly the batch it would have had in a single-process run.
 """
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -14,6 +16,8 @@ import torch
 
 from pipeline.core.progress import progress
 from pipeline.model.classifier import CodeClassifier, model_input_text
+from pipeline.model.device import autocast, model_device
+from pipeline.model.distributed import SINGLE, World, sum_across
 
 
 @dataclass
@@ -53,8 +57,12 @@ def score_texts(
     long_fragments: str = "window",
     window_stride: int = 96,
     show_progress: bool = True,
+    world: World = SINGLE,
 ) -> Scores:
-    """Probabilities per code for each text; texts longer than `max_length` tokens are windowed or truncated."""
+    """Probabilities per code for each text; texts longer than `max_length` tokens are windowed or truncated.
+
+    `precision` is `fp32`, `bf16` or `fp16` (autocast on the model's device); with a `world` of several
+    processes each scores its share of the batches and every process returns all probabilities."""
     if long_fragments not in ("window", "truncate"):
         raise ValueError(f"long_fragments must be window or truncate, found {long_fragments!r}")
     if not texts:  # e.g. a transcript with interviewer turns only
@@ -75,12 +83,13 @@ def score_texts(
         pieces.extend((index, w) for w in windows)
     order = sorted(range(len(pieces)), key=lambda i: len(pieces[i][1]))
     piece_probs = np.zeros((len(pieces), model.head.out_features), dtype=np.float32)
-    autocast = (torch.autocast("cpu", dtype=torch.bfloat16) if precision == "bf16" else contextlib.nullcontext())
+    device = model_device(model)
     batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    mine = batches[world.rank :: world.size]  # all of them for one process
     first, last = special_ids(tokenizer)
     model.eval()
-    with torch.inference_mode(), autocast:
-        for batch in progress(batches, desc="scoring", unit="batch", enabled=show_progress):
+    with torch.inference_mode(), autocast(device, precision):
+        for batch in progress(mine, desc="scoring", unit="batch", enabled=show_progress and world.is_main):
             rows = [[first, *pieces[i][1], last] for i in batch]
             width = max(len(r) for r in rows)
             input_ids = torch.full((len(rows), width), tokenizer.pad_token_id, dtype=torch.long)
@@ -88,8 +97,9 @@ def score_texts(
             for r, row in enumerate(rows):
                 input_ids[r, : len(row)] = torch.tensor(row)
                 mask[r, : len(row)] = 1
-            logits = model(input_ids=input_ids, attention_mask=mask)["logits"]
-            piece_probs[batch] = torch.sigmoid(logits.float()).numpy()
+            logits = model(input_ids=input_ids.to(device), attention_mask=mask.to(device))["logits"]
+            piece_probs[batch] = torch.sigmoid(logits.float()).cpu().numpy()
+    piece_probs = sum_across(world, piece_probs, device)
     probabilities = np.zeros((len(texts), model.head.out_features), dtype=np.float32)
     for (index, _), probs in zip(pieces, piece_probs):
         probabilities[index] = np.maximum(probabilities[index], probs)

@@ -7,8 +7,10 @@ the codes keep their names from the codebook (Dutch for capcode's own codebook).
 from __future__ import annotations
 
 import csv
+import json
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -22,19 +24,26 @@ from pipeline.model.classifier import ModelMetadata
 CARRIED = ("id", "document", "speaker", "role", "start", "end", "timestamp")
 
 
+def _csv_columns(code_ids: list[str]) -> list[str]:
+    return [*CARRIED, "text", *(f"label_{c}" for c in code_ids), *(f"score_{c}" for c in code_ids),
+            "coded", "review", "long_fragment", "model"]
+
+
+def _csv_row(record: dict[str, Any], code_ids: list[str]) -> list[Any]:
+    return [
+        *(record.get(k, "") for k in CARRIED), record["text"],
+        *(record["labels"][c] for c in code_ids),
+        *("" if record["scores"][c] is None else record["scores"][c] for c in code_ids),
+        int(record["coded"]), int(record["review"]), record.get("long_fragment", ""), record["model"],
+    ]
+
+
 def write_csv(path: Path, records: list[dict[str, Any]], code_ids: list[str]) -> None:
-    columns = [*CARRIED, "text", *(f"label_{c}" for c in code_ids), *(f"score_{c}" for c in code_ids),
-               "coded", "review", "long_fragment", "model"]
     with atomic_writer(path) as handle:
         writer = csv.writer(handle)
-        writer.writerow(columns)
+        writer.writerow(_csv_columns(code_ids))
         for record in records:
-            writer.writerow([
-                *(record.get(k, "") for k in CARRIED), record["text"],
-                *(record["labels"][c] for c in code_ids),
-                *("" if record["scores"][c] is None else record["scores"][c] for c in code_ids),
-                int(record["coded"]), int(record["review"]), record.get("long_fragment", ""), record["model"],
-            ])
+            writer.writerow(_csv_row(record, code_ids))
 
 
 _STYLE = """
@@ -245,3 +254,30 @@ def write_predictions_qdpx(output: Path, *, records, documents, metadata: ModelM
     write_qdpx(output, documents=documents, suggestions=suggestions, codebook=codebook,
                model_user=f"capcode model {metadata.identity}", base_project=base, scores=scores, review=review,
                positions=positions)
+
+
+@contextmanager
+def open_prediction_writer(
+    output: Path, *, metadata: ModelMetadata, codebook: Codebook, documents: list[Document], base_projects: list[Path],
+    review_margin: float | None = None, qdpx_positions: str = "auto",
+) -> Iterator[Callable[[list[dict[str, Any]]], None]]:
+    """A function that takes pre-coded records chunk by chunk, in output order, and the output is written
+    (atomically) when the block ends without error.
+
+    `.jsonl` and `.csv` are written as the chunks come, so memory stays flat however many fragments there
+    are; `.html` and `.qdpx` need every fragment of a document at once and keep the records until the end.
+    The bytes are the same as `write_predictions` writes for the same records."""
+    suffix = output.suffix.lower()
+    if suffix == ".jsonl":
+        with atomic_writer(output) as handle:
+            yield lambda records: handle.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+    elif suffix == ".csv":
+        with atomic_writer(output) as handle:
+            writer = csv.writer(handle)
+            writer.writerow(_csv_columns(metadata.code_ids))
+            yield lambda records: writer.writerows(_csv_row(r, metadata.code_ids) for r in records)
+    else:
+        kept: list[dict[str, Any]] = []
+        yield kept.extend
+        write_predictions(output, records=kept, documents=documents, metadata=metadata, codebook=codebook,
+                          base_projects=base_projects, review_margin=review_margin, qdpx_positions=qdpx_positions)

@@ -1,0 +1,92 @@
+"""Cost as the work grows: `capcode predict` at 1x, 10x and 100x input, its start-up, and 2 processes vs 1.
+
+Every figure is a separate `capcode predict` process (wall clock and that child's own peak RSS), on
+fragment files built from the corpus's codable fragments repeated with fresh ids, so the growth table shows
+what a bigger archive costs on this machine and whether memory stays flat.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from pipeline.core.errors import InputError
+from pipeline.core.io_utils import read_jsonl
+
+Measure = Callable[[list[str]], tuple[int, str, str, float, float]]
+
+
+def write_fragment_file(path: Path, texts: list[str], n: int) -> Path:
+    """`n` fragments cycling through `texts`, with ids 0..n-1 (a fragments .jsonl for `capcode predict`)."""
+    with path.open("w", encoding="utf-8") as handle:
+        for i in range(n):
+            handle.write(json.dumps({"id": str(i), "text": texts[i % len(texts)]}, ensure_ascii=False) + "\n")
+    return path
+
+
+def corpus_texts(prepared: Path) -> list[str]:
+    if not prepared.is_file():
+        raise InputError(prepared, "no prepared fragments; run `dvc repro prepare` (or `capcode prepare`) first")
+    return [r["text"] for r in read_jsonl(prepared) if r.get("codable") and r.get("split") != "gold"]
+
+
+def _predict_command(fragments: Path, model_dir: Path, output: Path, params_path: Path | None,
+                     launcher: list[str] | None = None) -> list[str]:
+    command = [*(launcher or [sys.executable]), "-m", "pipeline", "predict", str(fragments), "--model", str(model_dir),
+               "-o", str(output)]
+    return command + (["--params", str(params_path)] if params_path else [])
+
+
+def _run(measure: Measure, command: list[str]) -> tuple[float, float]:
+    code, _, stderr, wall, peak = measure(command)
+    if code != 0:
+        raise RuntimeError(f"{' '.join(command[:6])} ... failed: {stderr.strip()[-400:]}")
+    return wall, peak
+
+
+def bench_growth(*, measure: Measure, model_dir: Path, prepared: Path, base: int, factors: tuple[int, ...] = (1, 10, 100),
+                 params_path: Path | None = None) -> dict[str, Any]:
+    """Wall and peak RSS of `capcode predict` at `base` x each factor fragments, plus a 1-fragment run (the
+    time before the first fragment is scored is at most that run's wall clock)."""
+    texts = corpus_texts(prepared)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in (1, *(base * f for f in factors)):
+            fragments = write_fragment_file(Path(tmp) / f"fragments-{n}.jsonl", texts, n)
+            wall, peak = _run(measure, _predict_command(fragments, model_dir, Path(tmp) / "out.jsonl", params_path))
+            rows.append({"fragments": n, "seconds": round(wall, 2), "peak_rss_mb": round(peak, 1),
+                         "fragments_per_s": round(n / wall, 1)})
+    startup, table = rows[0], rows[1:]
+    first, last = table[0], table[-1]
+    growth = (last["peak_rss_mb"] - first["peak_rss_mb"]) / max(last["fragments"] - first["fragments"], 1) * 1000
+    return {"startup_1_fragment_seconds": startup["seconds"], "startup_1_fragment_peak_rss_mb": startup["peak_rss_mb"],
+            "table": table, "rss_growth_mb_per_1000_fragments": round(growth, 2)}
+
+
+def bench_parallel(*, measure: Measure, model_dir: Path, prepared: Path, n: int, processes: int = 2,
+                   params_path: Path | None = None) -> dict[str, Any]:
+    """`capcode predict` on `n` fragments: one plain process, then `torchrun` with 1 and with `processes`
+    processes (gloo on the CPU). The outputs must be byte-identical; the speed-up is plain / N processes."""
+    texts = corpus_texts(prepared)
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+    with tempfile.TemporaryDirectory() as tmp:
+        fragments = write_fragment_file(Path(tmp) / "fragments.jsonl", texts, n)
+        outputs, walls = {}, {}
+        for name, command in (
+            ("plain", _predict_command(fragments, model_dir, Path(tmp) / "plain.jsonl", params_path)),
+            ("torchrun_1", _predict_command(fragments, model_dir, Path(tmp) / "torchrun_1.jsonl", params_path,
+                                            [*launcher, "--nproc-per-node=1"])),
+            (f"torchrun_{processes}", _predict_command(fragments, model_dir, Path(tmp) / f"torchrun_{processes}.jsonl",
+                                                       params_path, [*launcher, f"--nproc-per-node={processes}"])),
+        ):
+            walls[name], _ = _run(measure, command)
+            outputs[name] = (Path(tmp) / f"{name}.jsonl").read_bytes()
+    identical = len(set(outputs.values())) == 1
+    return {"fragments": n, "cpus": os.cpu_count(), "seconds": {k: round(v, 2) for k, v in walls.items()},
+            f"speedup_{processes}_processes_vs_plain": round(walls["plain"] / walls[f"torchrun_{processes}"], 2),
+            "outputs_identical": identical}

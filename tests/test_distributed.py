@@ -1,0 +1,153 @@
+"""Scale-out under torchrun on this CPU-only machine (gloo), and predict's bounded chunks.
+
+The 2-process runs go through the real launcher (`python -m torch.distributed.run`, i.e. `torchrun`), as a
+user would start them; each takes some seconds of process start, hence `slow`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipeline.core.config import DEFAULT_PARAMS
+from pipeline.core.errors import InputError
+from pipeline.predict import predict
+from pipeline.train import split_batch
+
+LONG = " ".join(["Het managementteam bespreekt het budget en het personeel met de diensten."] * 30)
+
+
+def _fragments(path: Path, n: int = 45) -> Path:
+    sentences = ["Het budget is beperkt.", "Met de scholen werken we samen op lange termijn.",
+                 "Elke dinsdag loopt het taalcafé in de bibliotheek, en dat is eigenlijk heel fijn voor iedereen.",
+                 "Ja.", "In het meerjarenplan kiezen we de richting."]
+    rows = []
+    for i in range(n):
+        text = LONG if i == 17 else " ".join(sentences[: 1 + i % len(sentences)]) + f" ({i})"
+        rows.append({"id": f"f{i}", "text": text, "codable": i % 9 != 4, "extra": i})
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    return path
+
+
+def _params(path: Path, *, chunk: int, batch: int = 4) -> Path:
+    params = yaml.safe_load(DEFAULT_PARAMS.read_text(encoding="utf-8"))
+    params["train"].update(epochs=1, batch_size=8, eval_batch_size=16, max_length=32, precision="fp32",
+                           learning_rate=1e-3)
+    params["predict"].update(precision="fp32", batch_size=batch)
+    params["compute"].update(predict_chunk_size=chunk, device="cpu")
+    path.write_text(yaml.safe_dump(params, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def _torchrun(nproc: int, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
+    env = dict(os.environ, CAPCODE_PROGRESS="0", HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false",
+               PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
+               "-m", "pipeline", *args]
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout)
+
+
+def test_split_batch_keeps_the_effective_batch():
+    assert split_batch(16, processes=1) == (16, 1)  # one process: unchanged
+    assert split_batch(16, processes=2) == (8, 1)
+    assert split_batch(64, processes=2, max_per_device=16) == (16, 2)  # GPU cap: accumulation makes up the rest
+    assert split_batch(24, processes=2, max_per_device=5) == (4, 3)  # largest divisor under the cap
+    for batch, processes, cap in ((16, 4, None), (48, 3, 7), (12, 1, 5)):
+        per_device, accumulation = split_batch(batch, processes=processes, max_per_device=cap)
+        assert per_device * accumulation * processes == batch
+    with pytest.raises(InputError, match="multiple of 3"):
+        split_batch(16, processes=3)
+
+
+def test_chunked_predict_equals_one_chunk(tiny_model, tmp_path):
+    """Streaming in chunks of 7 (windows, skipped interviewer rows, a partial last chunk) writes the same
+    bytes as one chunk holding everything, in input order, for .jsonl and .csv."""
+    fragments = _fragments(tmp_path / "fragments.jsonl")
+    for suffix in (".jsonl", ".csv"):
+        small = tmp_path / f"small{suffix}"
+        whole = tmp_path / f"whole{suffix}"
+        summary = predict(inputs=[fragments], model_dir=tiny_model, output=small,
+                          params_path=_params(tmp_path / "small.yaml", chunk=7))
+        predict(inputs=[fragments], model_dir=tiny_model, output=whole,
+                params_path=_params(tmp_path / "whole.yaml", chunk=1000))
+        assert small.read_bytes() == whole.read_bytes()
+        assert summary == {**summary, "fragments": 45, "coded": 40}
+    rows = [json.loads(line) for line in (tmp_path / "small.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [r["id"] for r in rows] == [f"f{i}" for i in range(45)]
+    assert rows[17]["long_fragment"].endswith("windows") and rows[4]["coded"] is False and rows[3]["extra"] == 3
+
+
+def test_fragment_input_does_not_import_spacy(tiny_model, tmp_path):
+    """A fragments file needs no segmenter: spaCy (seconds to import) stays out of the process."""
+    fragments = _fragments(tmp_path / "fragments.jsonl", n=3)
+    code = ("import sys; from pathlib import Path; from pipeline.predict import predict; "
+            f"predict(inputs=[Path({str(fragments)!r})], model_dir=Path({str(tiny_model)!r}), "
+            f"output=Path({str(tmp_path / 'out.jsonl')!r})); print('spacy' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env=dict(os.environ, CAPCODE_PROGRESS="0"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_bad_fragment_line_fails_before_any_output(tiny_model, tmp_path):
+    fragments = _fragments(tmp_path / "fragments.jsonl", n=5)
+    with fragments.open("a", encoding="utf-8") as handle:
+        handle.write('{"id": "f1", "text": "again"}\n')
+    output = tmp_path / "out.jsonl"
+    with pytest.raises(InputError, match="line 6: fragment id 'f1' occurs twice"):
+        predict(inputs=[fragments], model_dir=tiny_model, output=output)
+    assert not output.exists()
+
+
+@pytest.mark.slow
+def test_two_processes_write_the_same_bytes_as_one(tiny_model, tmp_path):
+    """torchrun with 2 gloo processes: each scores its share, the first writes one output, byte-identical
+    to one process (and to the plain command without a launcher)."""
+    fragments = _fragments(tmp_path / "fragments.jsonl")
+    params = _params(tmp_path / "params.yaml", chunk=11)
+    outputs = {}
+    for nproc in (1, 2):
+        output = tmp_path / f"out{nproc}.jsonl"
+        result = _torchrun(nproc, "predict", str(fragments), "--model", str(tiny_model), "-o", str(output),
+                           "--params", str(params))
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert result.stderr.count("predict: 40 of 45 fragments coded") == 1  # one summary, from the first process
+        outputs[nproc] = output.read_bytes()
+    plain = tmp_path / "plain.jsonl"
+    predict(inputs=[fragments], model_dir=tiny_model, output=plain, params_path=params)
+    assert outputs[2] == outputs[1] == plain.read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(("out", ".out"))) == ["out1.jsonl", "out2.jsonl"]
+
+
+@pytest.mark.slow
+def test_two_process_training_saves_one_model_and_resumes(tiny_backbone, tmp_path):
+    """A 2-process train of a few steps on the tiny model writes one model (effective batch as configured),
+    dvclive from the first process only, and `--resume` continues from its checkpoint."""
+    from tests.tiny_model import write_prepared
+
+    prepared = write_prepared(tmp_path / "prepared" / "fragments.jsonl")
+    params = _params(tmp_path / "params.yaml", chunk=100)
+    common = ["train", "--prepared", str(prepared), "-o", str(tmp_path / "model"), "--checkpoints",
+              str(tmp_path / "checkpoints"), "--live-dir", str(tmp_path / "live"), "--backbone", str(tiny_backbone),
+              "--params", str(params)]
+    first = _torchrun(2, *common, "--max-steps", "2")
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert first.stderr.count("train: validation macro-F1") == 1
+    metadata = json.loads((tmp_path / "model" / "capcode_model.json").read_text(encoding="utf-8"))
+    run = metadata["validation"]
+    assert run["processes"] == 2 and run["steps"] == 2
+    assert (run["per_device_batch_size"], run["gradient_accumulation_steps"], run["effective_batch_size"]) == (4, 1, 8)
+    assert [p.name for p in tmp_path.iterdir() if "model" in p.name] == ["model"]  # no staging left behind
+    assert (tmp_path / "checkpoints" / "checkpoint-2").is_dir()
+    assert json.loads((tmp_path / "live" / "metrics.json").read_text(encoding="utf-8"))
+
+    resumed = _torchrun(2, *common, "--max-steps", "4", "--resume")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    metadata = json.loads((tmp_path / "model" / "capcode_model.json").read_text(encoding="utf-8"))
+    assert metadata["validation"]["steps"] == 4 and (tmp_path / "checkpoints" / "checkpoint-4").is_dir()
