@@ -1,6 +1,6 @@
 """The `capcode` command line: thin typer wrappers over keyword-only library functions.
 
-Exit codes (DESIGN.md section 4): 0 success, 1 failure while working, 2 bad input or usage. Bad input is
+Exit codes (README, "Command line"): 0 success, 1 failure while working, 2 bad input or usage. Bad input is
 one line on stderr naming the file and the problem, never a traceback, and no partial output.
 """
 

@@ -57,7 +57,7 @@ def _q4_blocks(rng: np.random.Generator, count: int) -> bytes:
 
 
 def tiny_e5_bin(seed: int = 0) -> bytes:
-    """A complete, valid `E5S1` file for a 1-layer BERT with hidden size 32 (layout: DESIGN.md section 6)."""
+    """A complete, valid `E5S1` file for a 1-layer BERT with hidden size 32 (layout: docs/backbone.md)."""
     rng = np.random.default_rng(seed)
     h, f = TINY["hidden"], TINY["ffn"]
     shapes = {"emb.word": (1, TINY["vocab_rows"] * h), "emb.pos": (0, TINY["max_positions"] * h),

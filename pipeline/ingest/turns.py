@@ -1,4 +1,4 @@
-"""Recognising speaker turns, timestamps and roles in a normalised transcript (DESIGN.md section 8).
+"""Recognising speaker turns, timestamps and roles in a normalised transcript (README, "Transcripts").
 
 The conventions (marker and timestamp patterns, interviewer labels) are data in `configs/transcripts.yaml`;
 this module only applies them. A turn's span covers the spoken text: after the marker and any leading

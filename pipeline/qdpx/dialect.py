@@ -2,7 +2,7 @@
 
 The spec counts code points, QualCoder too (and keeps its LF-based offsets when it writes CRLF text for
 MAXQDA, so CRLF counts 1), NVivo counts UTF-16 code units and on Windows writes BOM + CRLF text with CRLF
-counted as 2 (DESIGN.md section 7, `shared/refi-qda/samples/README.md`). `Project/@origin` names the writer
+counted as 2 (docs/qdpx.md). `Project/@origin` names the writer
 but a later tool may have changed it, so it is only a tie-breaker: the dialect is the one under which the
 coded spans land on word boundaries and inside the text (`detect_dialect`). `SourceText` maps a dialect's
 positions onto the normalised text (NFC, `\\n`, no BOM) that the rest of capcode indexes.

@@ -4,7 +4,7 @@ Two levels:
 
 - `read_project(path) -> QdaProject`: the project as the QDA program wrote it, with every selection's
   positions converted to code points of the *normalised* text (NFC, `\\n`, no BOM), the offsets every other
-  part of capcode uses (DESIGN.md section 3).
+  part of capcode uses (`pipeline.core.documents`).
 - `read_qdpx_collection(path, codebook) -> Collection`: the same project as a capcode corpus collection:
   text sources become `Document`s with speaker turns, users become coders, and code names map to the six
   code ids through `Codebook.resolve`.
