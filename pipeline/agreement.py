@@ -34,7 +34,7 @@ A *summary* is `pipeline.reliability.coefficients.agreement_summary`: ``n_units`
 two or more coders, the ones the coefficients use), ``n_coders``, ``percent_agreement``,
 ``krippendorff_alpha``, ``cohen_kappa`` (null unless exactly two coders), ``scott_pi``, ``fleiss_kappa``,
 ``gwet_ac1``, ``brennan_prediger`` (a number, or null with a line in ``notes``), ``notes`` and ``ci95``
-(coefficient -> [low, high] percentile bootstrap interval over units, or null). The chance terms of Gwet's
+(coefficient -> [low, high] percentile bootstrap interval over units at ``agreement.confidence``, or null). The chance terms of Gwet's
 AC1 and Brennan-Prediger use the codebook's categories (2 per code, 4 per axis), even when the data use
 fewer; the other coefficients depend only on categories that occur. Bootstrap settings: params `agreement`.
 """
@@ -51,8 +51,8 @@ from pipeline.core.documents import Document
 from pipeline.core.errors import InputError
 from pipeline.core.io_utils import atomic_writer, check_output_file, write_json
 from pipeline.core.params import AgreementParams, PredictParams, load_params
-from pipeline.corpus.align import align_codings, label_vectors
 from pipeline.corpus.collection import Collection
+from pipeline.corpus.labelling import label_collection
 from pipeline.corpus.loading import load_collection
 from pipeline.reliability.coefficients import LEVELS, agreement_summary, read_ratings_csv
 from pipeline.reliability.ratings import (
@@ -67,14 +67,16 @@ from pipeline.reliability.ratings import (
 
 OUTPUT_SUFFIXES = (".json", ".html")
 def agreement_report(
-    records: Sequence[dict[str, Any]], coders: Sequence[str], codebook: Codebook, *, n_boot: int, seed: int
+    records: Sequence[dict[str, Any]], coders: Sequence[str], codebook: Codebook, *, n_boot: int, seed: int,
+    confidence: float = 0.95,
 ) -> dict[str, Any]:
     """The coded-material report (module docstring) over fragment records with ``labels`` per coder."""
-    report = agreement_block(records, coders, codebook, n_boot=n_boot, seed=seed)
+    labels = [r["labels"] for r in records]
+    report = agreement_block(labels, coders, codebook, n_boot=n_boot, seed=seed, confidence=confidence)
     report["notes"] = [*report["notes"], CHANCE_NOTE]
     report["pairs"] = {}
-    for first, second in overlapping_pairs(records, coders):
-        block = agreement_block(records, [first, second], codebook, n_boot=n_boot, seed=seed)
+    for first, second in overlapping_pairs(labels, coders):
+        block = agreement_block(labels, [first, second], codebook, n_boot=n_boot, seed=seed, confidence=confidence)
         report["pairs"][pair_key(first, second)] = {"coders": [first, second], **block}
     return report
 
@@ -144,27 +146,18 @@ def load_coded_material(
     min_span_share: float,
 ) -> CodedMaterial:
     """Load, merge, segment and align the inputs into fragment records with per-coder labels."""
-    from pipeline.ingest.segmentation import segment_document
-
     collections = [load_collection(path, codebook) for path in inputs]
     _refuse_unmapped(collections, codebook)
     collection = _merge(collections)
-    fragments = [f for doc in collection.documents.values()
-                 for f in segment_document(doc, max_fragment_tokens=max_fragment_tokens)]
-    aligned, alignment = align_codings(fragments, collection.codings, min_fragment_share=min_fragment_share,
-                                       min_span_share=min_span_share)
-    records = []
-    for fragment in fragments:
-        coders = collection.coders_of(fragment.document)
-        if not fragment.codable or not coders:
-            continue
-        record = fragment.to_dict()
-        record["labels"] = label_vectors(aligned.get(fragment.id, {}), coders, codebook, collection.coder_axes)
-        records.append(record)
+    labelled = label_collection(collection, codebook, max_fragment_tokens=max_fragment_tokens,
+                                min_fragment_share=min_fragment_share, min_span_share=min_span_share)
+    alignment = labelled.alignment
+    records = [{**fragment.to_dict(), "labels": labels} for fragment, labels in zip(labelled.fragments, labelled.labels)
+               if fragment.codable and labels]
     coders = sorted({coder for r in records for coder in r["labels"]})
     counts = {
         "n_documents": len(collection.documents),
-        "n_fragments": len(fragments),
+        "n_fragments": len(labelled.fragments),
         "n_codable_fragments_coded": len(records),
         "fragments_per_coder": {c: sum(c in r["labels"] for r in records) for c in coders},
         "alignment": {k: v for k, v in alignment.to_dict().items() if k != "unaligned"},
@@ -209,7 +202,7 @@ def _check_comparable(material: CodedMaterial) -> None:
         found = f"only one coder ('{material.coders[0]}')" if material.coders else "no coded respondent fragments"
         raise InputError(where, f"{found}; agreement needs at least two coders (several users in a .qdpx, "
                          "several inputs, or --model)")
-    if not overlapping_pairs(material.records, material.coders):
+    if not overlapping_pairs([r["labels"] for r in material.records], material.coders):
         raise InputError(where, f"coders {', '.join(material.coders)} never coded the same fragment on the same "
                          "axis; agreement needs overlapping coding")
 
@@ -221,11 +214,14 @@ def _bootstrap_settings(params: AgreementParams, n_boot: int | None, seed: int |
     return (int(params.n_boot) if n_boot is None else n_boot, int(params.seed) if seed is None else seed)
 
 
-def csv_report(path: Path, *, level: str, categories: Sequence[str] | None, n_boot: int, seed: int) -> dict[str, Any]:
+def csv_report(
+    path: Path, *, level: str, categories: Sequence[str] | None, n_boot: int, seed: int, confidence: float = 0.95
+) -> dict[str, Any]:
     """The summary object of a ``unit,coder,value`` ratings CSV."""
     ratings, _, _ = read_ratings_csv(path, level=level, categories=categories)
     return agreement_summary(ratings, level=level, categories=None if categories is None else
-                             list(range(len(categories))), n_boot=n_boot, seed=seed)
+                             list(range(len(categories))), n_boot=n_boot, seed=seed,
+                             confidence=confidence)
 
 
 def agreement(
@@ -250,6 +246,7 @@ def agreement(
         raise InputError("--level", f"unknown level '{level}'; expected one of {', '.join(LEVELS)}")
     all_params = load_params(params_path)
     n_boot, seed = _bootstrap_settings(all_params.agreement, n_boot, seed)
+    confidence = all_params.agreement.confidence
     csv_inputs = [p for p in inputs if p.suffix.lower() == ".csv"]
     if csv_inputs:
         if len(inputs) != 1:
@@ -259,9 +256,10 @@ def agreement(
         level = level or "nominal"
         if categories is not None and level not in ("nominal", "ordinal"):
             raise InputError("--categories", f"categories apply at nominal and ordinal level, not {level}")
-        report = csv_report(csv_inputs[0], level=level, categories=categories, n_boot=n_boot, seed=seed)
+        report = csv_report(csv_inputs[0], level=level, categories=categories, n_boot=n_boot, seed=seed,
+                            confidence=confidence)
         page_info = {"mode": "csv", "inputs": [str(csv_inputs[0])], "level": level,
-                     "bootstrap": {"n_boot": n_boot, "seed": seed, "confidence": 0.95}}
+                     "bootstrap": {"n_boot": n_boot, "seed": seed, "confidence": confidence}}
     else:
         if level not in (None, "nominal"):
             raise InputError("--level", f"codes and axes are nominal; --level {level} applies to a ratings CSV only")
@@ -279,13 +277,14 @@ def agreement(
             predict_params = all_params.predict
             add_model_coder(material, model_dir=model_dir, codebook=codebook, params=predict_params)
         _check_comparable(material)
-        report = agreement_report(material.records, material.coders, codebook, n_boot=n_boot, seed=seed)
+        report = agreement_report(material.records, material.coders, codebook, n_boot=n_boot, seed=seed,
+                                  confidence=confidence)
         report["notes"] = [*report["notes"], *_training_overlap_notes(material)]
         report = {
             "mode": "coded", "coders": material.coders, "synthetic": material.synthetic, "inputs": material.inputs,
             "unit": "one fragment x one code (1 = given, 0 = not given), all codes pooled",
             "data": material.counts,
-            "bootstrap": {"n_boot": n_boot, "seed": seed, "confidence": 0.95},
+            "bootstrap": {"n_boot": n_boot, "seed": seed, "confidence": confidence},
             "categories": {"code": list(CODE_CATEGORIES), **{a.id: axis_categories(a) for a in codebook.axes}},
             **report,
         }

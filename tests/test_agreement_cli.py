@@ -242,8 +242,8 @@ def test_other_usage_errors(two_coder_corpus: Path, tmp_path: Path) -> None:
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
 
 
-def test_model_as_coder(two_coder_corpus: Path, tmp_path: Path, trained_tiny_model: Path) -> None:
-    report = agreement(inputs=[two_coder_corpus], output=tmp_path / "r.json", model_dir=trained_tiny_model, n_boot=0)
+def test_model_as_coder(two_coder_corpus: Path, tmp_path: Path, tiny_model: Path) -> None:
+    report = agreement(inputs=[two_coder_corpus], output=tmp_path / "r.json", model_dir=tiny_model, n_boot=0)
     assert report["coders"] == ["A", "B", "model"]
     assert set(report["pairs"]) == {"A vs B", "A vs model", "B vs model"}
     assert report["data"]["fragments_per_coder"]["model"] == 4
@@ -254,25 +254,18 @@ def test_model_as_coder(two_coder_corpus: Path, tmp_path: Path, trained_tiny_mod
 
 
 def test_model_trained_on_the_material_is_flagged(two_coder_corpus: Path, tmp_path: Path,
-                                                  trained_tiny_model: Path) -> None:
+                                                  tiny_model: Path) -> None:
     import json
     import shutil
 
     model = tmp_path / "model"
-    shutil.copytree(trained_tiny_model, model)
+    shutil.copytree(tiny_model, model)
     meta = json.loads((model / "capcode_model.json").read_text())
     meta["training_documents"] = ["d1"]
     (model / "capcode_model.json").write_text(json.dumps(meta))
     report = agreement(inputs=[two_coder_corpus], output=tmp_path / "r.json", model_dir=model, n_boot=0)
     assert report["data"]["model"]["fragments_in_training_documents"] == 4
     assert any("not a held-out test" in note for note in report["notes"])
-
-
-@pytest.fixture(scope="module")
-def trained_tiny_model(tiny_backbone: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from tests.tiny_model import train_tiny_model
-
-    return train_tiny_model(tmp_path_factory.mktemp("tiny-model"), tiny_backbone)[0]
 
 
 def test_one_qdpx_with_two_users(two_coder_corpus: Path, tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from pipeline.core.config import REPO_ROOT
-from tests.model_helpers import write_mini_corpus
+from tests.tiny_model import write_mini_corpus
 
 pytestmark = pytest.mark.slow
 

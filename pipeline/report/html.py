@@ -170,7 +170,8 @@ def _section(title: str, *parts: str) -> str:
 def _bootstrap_text(bootstrap: dict[str, Any]) -> str:
     if not bootstrap.get("n_boot"):
         return "No bootstrap intervals were computed."
-    return (f"Intervals: 95% percentile bootstrap over units, {bootstrap['n_boot']} resamples, seed "
+    return (f"Intervals: {bootstrap.get('confidence', 0.95):.0%} percentile bootstrap over units, "
+            f"{bootstrap['n_boot']} resamples, seed "
             f"{bootstrap['seed']}.")
 
 
