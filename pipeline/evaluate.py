@@ -14,8 +14,9 @@ the agreement of system and reference coder (`pipeline.agreement.summarise`: alp
 with bootstrap intervals) per code and per axis. ``human``: agreement between every pair of human coders
 on fragments both coded (any split), to read the model's figures against.
 
-Outputs in ``output_dir``: ``metrics.json`` (flat keys ``<set>.<system>.<code|axis>.<metric>``,
-``<set>.<system>.macro_f1``, ``human.<a>_<b>.<code|axis>.<alpha|kappa>``, ...), ``evaluation.json`` (the
+Outputs in ``output_dir``: ``headline.json`` (the DVC metrics: per set, macro-F1 and alpha per axis of
+every system and of the human pairs; `headline_metrics`), ``metrics.json`` (flat keys
+``<set>.<system>.<code|axis>.<metric>``, ``<set>.<system>.macro_f1``, ``human.<a>_<b>.<code|axis>.<alpha|kappa>``, ...), ``evaluation.json`` (the
 full nested results), ``plots/f1_<set>.csv`` and ``plots/confusion_<set>_<axis>.csv`` for `dvc plots`,
 and ``report.html``. Undefined figures (0/0) are null, with the reason in the notes.
 """
@@ -278,6 +279,38 @@ def flat_metrics(results: dict[str, Any]) -> dict[str, Any]:
     return metrics
 
 
+def headline_metrics(results: dict[str, Any]) -> dict[str, Any]:
+    """The few figures `dvc metrics show` declares (``headline.json``): per evaluation set, for each system the
+    overall macro-F1 and Krippendorff's alpha per axis; and alpha per axis of the human coder pairs on that
+    set: on ``test`` the pairs that double-coded held-out interviews (the same fragments the systems are
+    scored on), on another set the pairs whose shared fragments all lie in it. The detail stays in
+    ``metrics.json`` and ``evaluation.json``."""
+    headline: dict[str, Any] = {}
+    for set_name, evaluation in results["sets"].items():
+        block: dict[str, Any] = {
+            system: {"macro_f1": scores["macro_f1"],
+                     "alpha": {axis: figures["agreement"]["krippendorff_alpha"]
+                               for axis, figures in scores["axes"].items()}}
+            for system, scores in evaluation["systems"].items()
+        }
+        human: dict[str, Any] = {}
+        if set_name == "test":
+            for pair, heldout in results.get("heldout", {}).items():
+                first, second = heldout["coders"]
+                summaries = heldout["comparisons"][f"{first} vs {second}"]
+                human[pair] = {"alpha": {axis: summaries[axis]["krippendorff_alpha"]
+                                         for axis in evaluation["systems"]["model"]["axes"] if axis in summaries}}
+        else:
+            for pair, summary in results["human"]["pairs"].items():
+                if summary["splits"] == [set_name]:
+                    human[pair] = {"alpha": {axis: figures["krippendorff_alpha"]
+                                             for axis, figures in summary["per_axis"].items()}}
+        if human:
+            block["human"] = human
+        headline[set_name] = block
+    return headline
+
+
 def write_plot_data(output_dir: Path, results: dict[str, Any], codebook: Codebook) -> list[Path]:
     """``plots/f1_<set>.csv`` (label,code,system,f1) and ``plots/confusion_<set>_<axis>.csv`` (actual,
     predicted: one row per fragment, the model's prediction) for every set in ``evaluate.sets``."""
@@ -410,6 +443,7 @@ def write_outputs(output_dir: Path, results: dict[str, Any], metrics: dict[str, 
     write_plot_data(output_dir, results, codebook)
     write_json(output_dir / "evaluation.json", results)
     write_json(output_dir / "metrics.json", metrics)
+    write_json(output_dir / "headline.json", headline_metrics(results))
     with atomic_writer(output_dir / "report.html") as handle:
         handle.write(html)
 

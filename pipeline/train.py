@@ -22,7 +22,7 @@ from pipeline.core.codebook import Codebook, load_codebook
 from pipeline.core.config import REPO_ROOT
 from pipeline.core.io_utils import atomic_directory
 from pipeline.core.params import TrainParams, as_dict, load_params
-from pipeline.model.backbone import backbone_identity, resolve_backbone
+from pipeline.model.backbone import backbone_identity, portable_spec, resolve_backbone
 from pipeline.model.classifier import (
     CodeClassifier,
     ModelMetadata,
@@ -186,6 +186,10 @@ def prepare_run(
                        max_length, precision, resume and has_checkpoint, live)
 
 
+def _checkpoint_name(path: str | None) -> str | None:
+    return None if path is None else Path(path).name
+
+
 def finish_run(run: TrainingRun, model_dir: Path) -> ModelMetadata:
     """Tune per-code thresholds on the validation split and write the model directory atomically."""
     params, code_ids = run.params, run.codebook.code_ids
@@ -201,7 +205,8 @@ def finish_run(run: TrainingRun, model_dir: Path) -> ModelMetadata:
         "n_train": len(run.train_set),
         "n_validation": len(run.validation_set),
         "steps": run.trainer.state.global_step,
-        "best_checkpoint": run.trainer.state.best_model_checkpoint,
+        # the checkpoint's name, not its path: model metadata holds no path of the training machine
+        "best_checkpoint": _checkpoint_name(run.trainer.state.best_model_checkpoint),
     }
     if run.live is not None:
         run.live.summary.update({f"validation/{k}": v for k, v in validation.items() if isinstance(v, float)})
@@ -210,9 +215,9 @@ def finish_run(run: TrainingRun, model_dir: Path) -> ModelMetadata:
         code_ids=code_ids,
         codebook_fingerprint=run.codebook.fingerprint(),
         thresholds={code: float(t) for code, t in zip(code_ids, thresholds)},
-        backbone={"spec": run.backbone_spec, **backbone_identity(run.backbone_dir)},
+        backbone={"spec": portable_spec(run.backbone_spec, root=REPO_ROOT), **backbone_identity(run.backbone_dir)},
         training_data_sha256=data_hash(run.train_set, run.validation_set),
-        params=as_dict(params),
+        params={**as_dict(params), "backbone": portable_spec(params.backbone, root=REPO_ROOT)},
         max_length=run.max_length,
         text_prefix=params.text_prefix,
         label_coder=params.label_coder,

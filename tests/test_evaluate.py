@@ -79,6 +79,28 @@ def test_metrics_are_flat_and_complete(evaluated: Path) -> None:
             assert f"heldout.A_B.{who}.{name}.alpha" in metrics
 
 
+def test_headline_metrics_fit_a_screen(evaluated: Path) -> None:
+    """headline.json (the DVC metrics file): per set macro-F1 and alpha per axis of every system and the human
+    pair, a few dozen numbers that agree with the detailed metrics.json."""
+    headline = json.loads((evaluated / "headline.json").read_text())
+    metrics = json.loads((evaluated / "metrics.json").read_text())
+
+    def leaves(node):
+        return [v for child in node.values() for v in leaves(child)] if isinstance(node, dict) else [node]
+
+    assert set(headline) == {"test", "gold"}
+    for set_name in ("test", "gold"):
+        for system in ("model", "tfidf", "majority"):
+            figures = headline[set_name][system]
+            assert figures["macro_f1"] == metrics[f"{set_name}.{system}.macro_f1"]
+            assert figures["alpha"] == {axis: metrics[f"{set_name}.{system}.{axis}.alpha"] for axis in AXES}
+    # A and B double-coded one held-out test interview: their alpha on exactly those fragments
+    assert headline["test"]["human"]["A_B"]["alpha"] == {
+        axis: metrics[f"heldout.A_B.A_B.{axis}.alpha"] for axis in AXES}
+    assert "human" not in headline["gold"]  # report and dev coded disjoint axes
+    assert 20 <= len(leaves(headline)) <= 40
+
+
 def test_nested_results_plots_and_report(evaluated: Path) -> None:
     results = json.loads((evaluated / "evaluation.json").read_text())
     assert results["synthetic"] is True and results["sets"]["gold"]["synthetic"] is False
