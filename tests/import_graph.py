@@ -88,12 +88,16 @@ def closure(name: str) -> set[str]:
 
 
 def cycles() -> list[list[str]]:
-    """Strongly connected components with more than one module, or a module importing itself (Tarjan).
+    """Import circles among the pipeline modules (`find_cycles` on the whole graph).
 
-    Package ``__init__`` edges to their parents are left out: ``pipeline.a.b`` -> ``pipeline.a`` is Python
+    Edges from a module to the packages above it are left out: ``pipeline.a.b`` -> ``pipeline.a`` is Python
     running the package file first, not a dependency that ``pipeline.a`` could close into a circle.
     """
-    graph = {m: {t for t in imports_of(m) if not m.startswith(t + ".")} for m in all_modules()}
+    return find_cycles({m: {t for t in imports_of(m) if not m.startswith(t + ".")} for m in all_modules()})
+
+
+def find_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components with more than one node, or a node with an edge to itself (Tarjan)."""
     index: dict[str, int] = {}
     low: dict[str, int] = {}
     stack: list[str] = []
@@ -121,7 +125,7 @@ def cycles() -> list[list[str]]:
             if len(component) > 1 or node in graph.get(node, ()):
                 found.append(sorted(component))
 
-    for module in graph:
-        if module not in index:
-            visit(module)
+    for node in graph:
+        if node not in index:
+            visit(node)
     return found
