@@ -163,6 +163,24 @@ def test_csv_mode_html(tmp_path: Path) -> None:
     assert "0.74" in html and "SYNTHETIC" not in html
 
 
+def test_confidence_level_comes_from_params(tmp_path: Path) -> None:
+    import yaml
+
+    from pipeline.core.config import DEFAULT_PARAMS
+
+    params = yaml.safe_load(DEFAULT_PARAMS.read_text(encoding="utf-8"))
+    params["agreement"]["confidence"] = 0.5
+    params_path = tmp_path / "params.yaml"
+    params_path.write_text(yaml.safe_dump(params), encoding="utf-8")
+    csv_path = write_ratings_csv(tmp_path / "ratings.csv", KRIPPENDORFF_2011)
+    narrow = agreement(inputs=[csv_path], output=tmp_path / "a.json", n_boot=200, params_path=params_path)
+    wide = agreement(inputs=[csv_path], output=tmp_path / "b.json", n_boot=200)
+    (low, high), (wide_low, wide_high) = narrow["ci95"]["krippendorff_alpha"], wide["ci95"]["krippendorff_alpha"]
+    assert wide_low < low < high < wide_high
+    agreement(inputs=[csv_path], output=tmp_path / "c.html", n_boot=200, params_path=params_path)
+    assert "50% percentile bootstrap" in (tmp_path / "c.html").read_text(encoding="utf-8")
+
+
 # --------------------------------------------------------------------------- bad input
 
 

@@ -358,6 +358,16 @@ def test_summary_intervals_are_bootstrap_ci_with_shared_resamples() -> None:
         assert summary["ci95"][name] == pytest.approx(list(bootstrap_ci(statistic, ratings, n_boot=100, seed=3)))
 
 
+def test_summary_confidence_level_comes_through() -> None:
+    """The level (params `agreement.confidence` / `evaluate.confidence`) sets the interval, via the one bootstrap."""
+    wide = agreement_summary(FLEISS_WIKIPEDIA, n_boot=200, seed=1)
+    narrow = agreement_summary(FLEISS_WIKIPEDIA, n_boot=200, seed=1, confidence=0.5)
+    low, high = narrow["ci95"]["fleiss_kappa"]
+    assert wide["ci95"]["fleiss_kappa"][0] < low < high < wide["ci95"]["fleiss_kappa"][1]
+    assert [low, high] == pytest.approx(list(bootstrap_ci(fleiss_kappa, FLEISS_WIKIPEDIA, n_boot=200, seed=1,
+                                                          confidence=0.5)))
+
+
 def test_summary_levels_and_empty_coders() -> None:
     with_empty_coder = np.vstack([COHEN_WIKIPEDIA, np.full((1, 50), nan)])
     summary = agreement_summary(with_empty_coder, level="interval", n_boot=0)
