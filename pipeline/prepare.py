@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 import sys
 from collections import Counter
+from collections.abc import Set as AbstractSet
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ SPLITS = ("train", "validation", "test")
 
 
 def split_documents(
-    document_ids: list[str], *, fractions: dict[str, float], seed: int, hold_out_first: set[str] = frozenset()
+    document_ids: list[str], *, fractions: dict[str, float], seed: int, hold_out_first: AbstractSet[str] = frozenset()
 ) -> dict[str, str]:
     """Assign whole documents to train/validation/test, deterministic for a seed and a set of ids.
 

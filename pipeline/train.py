@@ -107,7 +107,7 @@ def _training_arguments(params: TrainParams, *, checkpoint_dir: Path, precision:
         eval_strategy=by,
         save_strategy=by if save_checkpoints else "no",
         eval_steps=max_steps or None,
-        save_steps=max_steps or None,
+        save_steps=max_steps or 500,  # by epoch this is unused (500 is the library's default)
         logging_strategy="steps",
         logging_steps=10,
         load_best_model_at_end=save_checkpoints,

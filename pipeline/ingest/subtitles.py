@@ -43,6 +43,7 @@ def parse_cues(text: str, path: Path) -> list[Cue]:
         if timing_index is None:
             continue  # WEBVTT header, NOTE, STYLE, REGION
         timing = _CUE_TIMING.match(lines[timing_index])
+        assert timing is not None  # timing_index is the line that matched
         payload = "\n".join(lines[timing_index + 1 :]).strip()
         if not payload:
             continue

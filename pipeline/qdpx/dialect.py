@@ -14,6 +14,7 @@ import re
 import unicodedata
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
+from typing import Any
 
 from pipeline.ingest.textnorm import normalise_text
 from pipeline.qdpx.project import RawSelection
@@ -201,7 +202,7 @@ def detect_dialect(
         evidence.update(decided_by="written by capcode: code points on LF text without BOM", chosen=SPEC_DIALECT)
         return DIALECTS[SPEC_DIALECT], evidence
     results: dict[str, tuple] = {}
-    scores: dict[str, dict[str, object]] = {}
+    scores: dict[str, dict[str, Any]] = {}
     for name in order:
         dialect = DIALECTS[name]
         feasible = all(s.end <= texts[s.source].length(dialect) for s in selections)

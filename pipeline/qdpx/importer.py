@@ -86,9 +86,10 @@ def read_project(path: str | Path) -> QdaProject:
             f"(length {len(sources[worst.source].text)} characters); the positions do not fit the text",
         )
     selections = []
-    for raw in raw_selections:
-        start, end, _ = convert_selection(raw, texts[raw.source], dialect)
-        selections.append(QdaSelection(raw.guid, raw.source, start, end, raw.user, raw.codings, raw.description, raw.start, raw.end))
+    for stated in raw_selections:
+        start, end, _ = convert_selection(stated, texts[stated.source], dialect)
+        selections.append(QdaSelection(stated.guid, stated.source, start, end, stated.user, stated.codings,
+                                       stated.description, stated.start, stated.end))
     description = description_of(root)
     return QdaProject(
         name=root.get("name") or path.stem,

@@ -545,14 +545,14 @@ def _read_rows(path: str | Path) -> list[tuple[int, str, str, str]]:
                     f"found '{','.join(header)}'"
                 )
             columns = [names.index(column) for column in ("unit", "coder", "value")]
-            rows = []
+            rows: list[tuple[int, str, str, str]] = []
             for record in reader:
                 if not any(field.strip() for field in record):
                     continue  # blank line
                 fields = [record[c].strip() if c < len(record) else "" for c in columns]
                 if not fields[0] or not fields[1]:
                     raise InputError(path, f"line {reader.line_num}: empty unit or coder")
-                rows.append((reader.line_num, *fields))
+                rows.append((reader.line_num, fields[0], fields[1], fields[2]))
     except FileNotFoundError:
         raise InputError(path, "file not found") from None
     except UnicodeDecodeError:

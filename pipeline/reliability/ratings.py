@@ -82,15 +82,12 @@ def agreement_block(
 ) -> dict[str, Any]:
     """Pooled summary (top level) plus ``per_code`` and ``per_axis`` summaries for these coders."""
     codes = codebook.code_ids
-    bootstrap = {"n_boot": n_boot, "seed": seed, "confidence": confidence}
-    block = summarise(pooled_ratings(labels, coders, codes), categories=[0, 1], **bootstrap)
-    block["per_code"] = {
-        code: summarise(code_ratings(labels, coders, code), categories=[0, 1], **bootstrap) for code in codes
-    }
-    block["per_axis"] = {
-        axis.id: summarise(axis_ratings(labels, coders, axis), categories=[0, 1, 2, 3], **bootstrap)
-        for axis in codebook.axes
-    }
+    def summary(ratings: np.ndarray, categories: list[float]) -> dict[str, Any]:
+        return summarise(ratings, categories=categories, n_boot=n_boot, seed=seed, confidence=confidence)
+
+    block = summary(pooled_ratings(labels, coders, codes), [0, 1])
+    block["per_code"] = {code: summary(code_ratings(labels, coders, code), [0, 1]) for code in codes}
+    block["per_axis"] = {axis.id: summary(axis_ratings(labels, coders, axis), [0, 1, 2, 3]) for axis in codebook.axes}
     return block
 
 

@@ -132,7 +132,8 @@ def summary_table(rows: Sequence[tuple[str, dict[str, Any]]], *, caption: str, f
 
 def _interval_row(label: str, summary: dict[str, Any], key: str = "krippendorff_alpha", series: int = 0) -> IntervalRow:
     interval = summary.get("ci95", {}).get(key)
-    return IntervalRow(label, summary.get(key), *(interval or (None, None)), series=series)
+    low, high = interval or (None, None)
+    return IntervalRow(label, summary.get(key), low, high, series=series)
 
 
 def _explain(items: Iterable[tuple[str, str]]) -> str:

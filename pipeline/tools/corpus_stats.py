@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from pipeline.core.codebook import Codebook, axis_category, load_codebook
 from pipeline.core.params import Params, load_params
@@ -33,7 +34,8 @@ def collection_stats(directory: Path, codebook: Codebook, params: Params | None 
         min_fragment_share=float(prepare_params.min_fragment_share),
         min_span_share=float(prepare_params.min_span_share),
     )
-    records = [{"codable": f.codable, "labels": labels} for f, labels in zip(labelled.fragments, labelled.labels)]
+    records: list[dict[str, Any]] = [{"codable": f.codable, "labels": labels}
+                                     for f, labels in zip(labelled.fragments, labelled.labels)]
     counts = {"alignment": labelled.alignment.to_dict()}
     metadata = [d.metadata for d in collection.documents.values()]
     lines = [f"Collection `{collection.name}` ({'SYNTHETIC' if collection.synthetic else 'real'} data, use: {collection.use})", ""]
