@@ -347,13 +347,14 @@ def write_plot_data(output_dir: Path, results: dict[str, Any], codebook: Codeboo
 
 
 def evaluation_sets(
-    records: list[PreparedFragment], params: EvaluateParams, codebook: Codebook
+    records: list[PreparedFragment], params: EvaluateParams, codebook: Codebook,
+    params_source: str | Path = "configs/params.yaml",
 ) -> list[EvaluationSet]:
     test_coder = str(params.test_coder)
     gold_coders = dict(params.gold_coders)
     missing = [axis.id for axis in codebook.axes if axis.id not in gold_coders]
     if missing:
-        raise InputError("configs/params.yaml", f"evaluate.gold_coders names no coder for axis {', '.join(missing)}")
+        raise InputError(params_source, f"evaluate.gold_coders names no coder for axis {', '.join(missing)}")
     return [
         evaluation_set(records, name="test", split="test", codebook=codebook,
                        coder_of_axis={axis.id: test_coder for axis in codebook.axes},
@@ -375,7 +376,7 @@ def evaluate(
     metadata = read_metadata(model_dir)
     check_codebook(metadata, codebook, model_dir)
     records = read_prepared(prepared)
-    evaluations = [e for e in evaluation_sets(records, params, codebook) if len(e.records)]
+    evaluations = [e for e in evaluation_sets(records, params, codebook, all_params.source) if len(e.records)]
     if not evaluations:
         raise InputError(prepared, f"no test fragments coded by '{params.test_coder}' and no gold fragments: "
                          "nothing to evaluate against")
