@@ -18,6 +18,7 @@ from pipeline.core.params import load_params
 CORPUS = REPO_ROOT / "corpus" / "synthetic"
 
 
+@pytest.mark.slow  # a 15,000-word predict in a subprocess and a training worker
 def test_bench_reports_every_figure(tiny_model, tiny_backbone, prepared_mini, tmp_path):
     from transformers import AutoTokenizer
 

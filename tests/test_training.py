@@ -48,6 +48,7 @@ def test_training_leaves_word_embeddings_and_moves_the_rest(tiny_backbone, tiny_
 # --------------------------------------------------------------------------- early stopping
 
 
+@pytest.mark.slow  # trains three epochs (about 35 s on the shared 2-core machine)
 def test_early_stopping_stops(tiny_backbone, prepared_mini, tmp_path):
     """With a learning rate too small to change any prediction, validation macro-F1 never improves: training
     must stop after the first evaluation plus `early_stopping_patience` more, long before its 40 epochs."""
