@@ -15,8 +15,9 @@ from typing import Annotated, Any
 
 import typer
 
+from pipeline.core.config import locate_model_dir
 from pipeline.core.errors import InputError
-from pipeline.core.io_utils import check_output_file
+from pipeline.core.io_utils import check_not_an_input, check_output_file
 
 app = typer.Typer(
     name="capcode",
@@ -24,6 +25,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain click help: typer's rich panels print every flag as `--all-roles <bool>`, as if it took a value.
+    rich_markup_mode=None,
 )
 
 
@@ -73,7 +76,7 @@ def segment(
     """Ingest and segment transcripts into fragments (no model)."""
     from pipeline.segment import segment_files
 
-    check_output_file(output, {".jsonl"})
+    check_output_file(output, {".jsonl"}, inputs=inputs)
     n_docs, n_fragments = segment_files(inputs=inputs, output=output, encoding=encoding,
                                         max_fragment_tokens=max_fragment_tokens, params_path=params)
     print(f"segment: {n_docs} documents, {n_fragments} fragments -> {output}", file=sys.stderr)
@@ -115,20 +118,73 @@ def train(
 
 @app.command()
 @guarded
+def adapt(
+    inputs: list[Path] = typer.Argument(..., help="The team's coded material: corpus directories or .qdpx projects."),
+    coder: list[str] = typer.Option(..., "--coder", help="Whose coding is the truth; repeat to fill in axes a coder "
+                                    "did not code (per axis the first coder that coded it)."),
+    model: Path = typer.Option(Path("models/base"), "--model", help="The trained model to start from."),
+    output_dir: Path = typer.Option(..., "-o", "--output-dir", help="Where to write the adapted model directory."),
+    replay: Path | None = typer.Option(None, help="Prepared fragments whose train split is replayed "
+                                       "(data/prepared/fragments.jsonl); none = no replay."),
+    params: ParamsFile = None,
+    codebook: CodebookFile = None,
+) -> None:
+    """Learn a team's own coding on top of a trained model (DVC stage `adapt`)."""
+    from pipeline.adapt import adapt as run_adapt
+
+    run_adapt(inputs=inputs, coders=coder, model_dir=model, output_dir=output_dir, replay=replay,
+              params_path=params, codebook_path=codebook)
+
+
+@app.command()
+@guarded
+def crossval(
+    collection: Path = typer.Argument(..., help="A real coded collection with a case (or other group) field."),
+    coder: list[str] = typer.Option(..., "--coder", help="Reference coder(s), per axis the first that coded it."),
+    human: list[str] = typer.Option([], "--human", help="Other human coders to show as the human reference."),
+    model: Path = typer.Option(Path("models/base"), "--model", help="The base model (not adapted on this collection)."),
+    replay: Path | None = typer.Option(None, help="Prepared fragments whose train split is replayed."),
+    output_dir: Path = typer.Option(Path("reports/crossval"), "-o", "--output-dir", help="Where to write the results."),
+    backbone: str | None = typer.Option(None, help="The base model's backbone, for the frozen-encoder ablation "
+                                        "(default: the spec its metadata records)."),
+    params: ParamsFile = None,
+    codebook: CodebookFile = None,
+) -> None:
+    """Leave-one-case-out adaptation on real coding: table, learning curve, ablation (DVC stage `crossval`)."""
+    from pipeline.crossval import crossval as run_crossval
+
+    run_crossval(collection=collection, coders=coder, humans=human, model_dir=model, replay=replay,
+                 output_dir=output_dir, params_path=params, codebook_path=codebook, backbone=backbone)
+
+
+@app.command()
+@guarded
 def predict(
     inputs: list[Path] = typer.Argument(..., help="Transcripts, .qdpx projects, or a fragments .jsonl (id + text)."),
-    model: Path = typer.Option(Path("models/default"), "--model", help="A trained model directory."),
+    model: Path | None = typer.Option(None, "--model", help="A trained model directory (default: the checkout's "
+                                      "models/default, from any folder)."),
     output: Path = typer.Option(..., "-o", "--output", help="Output: .jsonl, .csv, .html or .qdpx."),
     encoding: str | None = typer.Option(None, help="Force the transcript encoding (default: detect)."),
     all_roles: bool = typer.Option(False, "--all-roles", help="Also code interviewer turns."),
+    in_place: bool = typer.Option(False, "--in-place", help="Allow the output to replace an input (e.g. a .qdpx)."),
+    qdpx_positions: str = typer.Option("auto", help="Positions in a .qdpx output: auto (as the input project counts "
+                                       "them, e.g. NVivo's UTF-16 units; code points otherwise), codepoint (the "
+                                       "REFI-QDA spec) or utf16 (NVivo)."),
     params: ParamsFile = None,
     codebook: CodebookFile = None,
 ) -> None:
     """Pre-code transcripts with a trained model."""
+    from pipeline.qdpx.dialect import DIALECTS
+
+    if qdpx_positions not in ("auto", *DIALECTS):
+        fail(f"--qdpx-positions {qdpx_positions}: expected auto, {', '.join(DIALECTS)}")
+    if not in_place:
+        check_not_an_input(output, inputs)
+    model = locate_model_dir(model)  # before the slow imports: a wrong --model is known at once
     from pipeline.predict import predict as run_predict
 
     summary = run_predict(inputs=inputs, model_dir=model, output=output, params_path=params, codebook_path=codebook,
-                          encoding=encoding, code_all_roles=all_roles)
+                          encoding=encoding, code_all_roles=all_roles, qdpx_positions=qdpx_positions)
     print(f"predict: {summary['coded']} of {summary['fragments']} fragments coded, {summary['review']} to review "
           f"({summary['model']}) -> {output}", file=sys.stderr)
 
@@ -183,10 +239,21 @@ def bench(
 @guarded
 def agreement(
     inputs: list[Path] = typer.Argument(..., help="Coded material (corpus directories, .qdpx projects) or one ratings "
-                                        ".csv with header unit,coder,value."),
+                                        "table (.csv/.tsv: long unit,coder,value or wide, one column per coder)."),
     output: Path = typer.Option(..., "-o", "--output", help="Report: .json (figures) or .html (readable report)."),
-    level: str | None = typer.Option(None, help="CSV only: nominal (default), ordinal, interval or ratio."),
-    categories: str | None = typer.Option(None, help="CSV only: the allowed values, comma-separated, in order."),
+    unit: str = typer.Option("fragment", help="Coded material: fragment (capcode's segmentation), paragraph, or "
+                             "character (which characters each coder coded; u-alpha)."),
+    codes: str | None = typer.Option(None, help="Coded material: the codes to compare, comma-separated names or "
+                                     "folders of the project (default: capcode's six when the coding uses them, "
+                                     "else every code of the project); 'capcode' insists on capcode's six."),
+    depth: int | None = typer.Option(None, help="Roll sub-codes up to this level of the project's code tree "
+                                     "(1 = top-level codes)."),
+    level: str | None = typer.Option(None, help="Ratings table only: nominal (default), ordinal, interval or ratio."),
+    categories: str | None = typer.Option(None, help="Ratings table only: the allowed values, comma-separated, in "
+                                          "order."),
+    layout: str = typer.Option("auto", help="Ratings table only: auto (from the header), long or wide."),
+    missing: list[str] = typer.Option([], help="Ratings table only: another missing-value marker (besides NA, "
+                                      "N/A, '.', empty); repeatable."),
     model: Path | None = typer.Option(None, "--model", help="Let this trained model code the same fragments, "
                                          "as coder 'model'."),
     n_boot: int | None = typer.Option(None, help="Bootstrap resamples for the 95% intervals (default: params.yaml)."),
@@ -194,14 +261,24 @@ def agreement(
     params: ParamsFile = None,
     codebook: CodebookFile = None,
 ) -> None:
-    """Agreement between coders (and the model): per code, per axis, per pair, with 95% intervals."""
+    """Agreement between coders (and the model): per code, per pair, per coder, with 95% intervals."""
     from pipeline.agreement import agreement as run_agreement
 
+    check_not_an_input(output, inputs)
+    if model is not None:
+        model = locate_model_dir(model)
     allowed = None if categories is None else [c.strip() for c in categories.split(",") if c.strip()]
+    chosen = None if codes is None else [c.strip() for c in codes.split(",") if c.strip()]
     report = run_agreement(inputs=inputs, output=output, level=level, categories=allowed, model_dir=model,
-                           params_path=params, codebook_path=codebook, n_boot=n_boot, seed=seed)
-    alpha = report["krippendorff_alpha"]
-    print(f"agreement: {report['n_coders']} coders, {report['n_units']} units, Krippendorff's alpha "
+                           params_path=params, codebook_path=codebook, n_boot=n_boot, seed=seed, codes=chosen,
+                           depth=depth, unit=unit, layout=layout, missing=missing)
+    if report.get("unit") == "character":
+        alpha, what = report["krippendorff_alpha_u"], "unitizing alpha"
+        size = f"{report['data']['n_characters']} characters"
+    else:
+        alpha, what = report["krippendorff_alpha"], "Krippendorff's alpha"
+        size = f"{report['n_units']} units"
+    print(f"agreement: {len(report.get('coders') or []) or report.get('n_coders')} coders, {size}, {what} "
           f"{'undefined' if alpha is None else f'{alpha:.3f}'} -> {output}", file=sys.stderr)
 
 
@@ -213,6 +290,8 @@ def evaluate(
     output_dir: Path = typer.Option(Path("reports/evaluate"), "-o", "--output-dir",
                                     help="Where to write metrics.json, evaluation.json, plots/ and report.html."),
     live_dir: Path | None = typer.Option(None, help="Also log the headline figures to this dvclive directory."),
+    crossval: Path | None = typer.Option(None, help="crossval.json of the crossval stage: adds the leave-one-case-out "
+                                         "table, learning curve and ablation to the report."),
     params: ParamsFile = None,
     codebook: CodebookFile = None,
 ) -> None:
@@ -220,7 +299,7 @@ def evaluate(
     from pipeline.evaluate import evaluate as run_evaluate
 
     metrics = run_evaluate(prepared=prepared, model_dir=model, output_dir=output_dir, params_path=params,
-                           codebook_path=codebook, live_dir=live_dir)
+                           codebook_path=codebook, live_dir=live_dir, crossval=crossval)
     headline = ", ".join(f"{key} {value:.3f}" for key, value in metrics.items()
                          if key.endswith(".model.macro_f1") and value is not None)
     print(f"evaluate: {headline or 'no macro-F1'} -> {output_dir}", file=sys.stderr)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import csv
 import itertools
+import json
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -355,10 +356,17 @@ def evaluation_sets(
     missing = [axis.id for axis in codebook.axes if axis.id not in gold_coders]
     if missing:
         raise InputError(params_source, f"evaluate.gold_coders names no coder for axis {', '.join(missing)}")
+    test_collections = sorted({r.collection for r in records if r.split == "test"})
+    per_collection = [
+        evaluation_set([r for r in records if r.collection == name], name=f"test_{name}", split="test",
+                       codebook=codebook, coder_of_axis={axis.id: test_coder for axis in codebook.axes},
+                       description=f"held-out test interviews of collection {name}, reference coder {test_coder}")
+        for name in test_collections] if len(test_collections) > 1 else []
     return [
         evaluation_set(records, name="test", split="test", codebook=codebook,
                        coder_of_axis={axis.id: test_coder for axis in codebook.axes},
                        description=f"held-out test interviews (split test), reference coder {test_coder}"),
+        *per_collection,
         evaluation_set(records, name="gold", split="gold", codebook=codebook, coder_of_axis=gold_coders,
                        description="the study's real quotes (split gold), reference "
                        + ", ".join(f"{axis}: {coder}" for axis, coder in gold_coders.items())),
@@ -367,9 +375,13 @@ def evaluation_sets(
 
 def evaluate(
     *, prepared: Path, model_dir: Path, output_dir: Path, params_path: Path | None = None,
-    codebook_path: Path | None = None, live_dir: Path | None = None,
+    codebook_path: Path | None = None, live_dir: Path | None = None, crossval: Path | None = None,
 ) -> dict[str, Any]:
-    """Run the evaluation (module docstring), write its outputs to ``output_dir``; return the flat metrics."""
+    """Run the evaluation (module docstring), write its outputs to ``output_dir``; return the flat metrics.
+
+    ``crossval`` (the `crossval` stage's crossval.json) adds the leave-one-case-out table, the learning curve
+    and the ablation to the report: the honest figures on real quotes when the model was adapted on them.
+    """
     all_params = load_params(params_path)
     params, predict_params = all_params.evaluate, all_params.predict
     codebook = load_codebook(codebook_path)
@@ -386,6 +398,16 @@ def evaluate(
         params=params, predict_params=predict_params, source=prepared)
     results = build_results(evaluations, predictions, records, model_info=model_info, codebook=codebook,
                             n_boot=n_boot, seed=seed, confidence=params.confidence)
+    trained_on = set(metadata.training_documents)
+    for name, evaluation in results["sets"].items():
+        seen = sorted({r.document for r in next(e for e in evaluations if e.name == name).records} & trained_on)
+        evaluation["trained_on"] = len(seen)
+        if seen:
+            results["notes"].append(
+                f"the model was trained or adapted on {len(seen)} of the {evaluation['n_documents']} documents of "
+                f"set '{name}': its figures there are NOT held-out; see the leave-one-case-out section")
+    if crossval is not None:
+        results["crossval"] = json.loads(Path(crossval).read_text(encoding="utf-8"))
     metrics = flat_metrics(results)
     write_outputs(output_dir, results, metrics, codebook)
     if live_dir is not None:

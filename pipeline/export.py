@@ -51,5 +51,6 @@ def export(
     with atomic_directory(output_dir) as staging:  # all four files or none
         for suffix in FORMATS:
             write_predictions(staging / f"predictions{suffix}", records=predicted, documents=documents,
-                              metadata=metadata, codebook=codebook, base_projects=[])
+                              metadata=metadata, codebook=codebook, base_projects=[],
+                              review_margin=float(params.review_margin))
     return {"fragments": len(predicted), "documents": len(documents), "model": metadata.identity}

@@ -23,8 +23,10 @@ OUTPUT_SUFFIXES = {".jsonl", ".csv", ".html", ".qdpx"}
 def predict(
     *, inputs: list[Path], model_dir: Path, output: Path, params_path: Path | None = None,
     codebook_path: Path | None = None, encoding: str | None = None, code_all_roles: bool = False,
+    qdpx_positions: str = "auto",
 ) -> dict[str, Any]:
-    """Pre-code `inputs` with the model in `model_dir`; the output format follows `output`'s extension."""
+    """Pre-code `inputs` with the model in `model_dir`; the output format follows `output`'s extension
+    (`qdpx_positions`: the position dialect of a .qdpx output, "auto" = the one the input project came in)."""
     from pipeline.report.predictions import write_predictions
 
     check_output_file(output, OUTPUT_SUFFIXES)
@@ -37,7 +39,8 @@ def predict(
     records, metadata = apply_model(gathered.records, model_dir=model_dir, codebook=codebook, params=params,
                                     code_all_roles=code_all_roles)
     write_predictions(output, records=records, documents=gathered.documents, metadata=metadata, codebook=codebook,
-                      base_projects=gathered.base_projects)
+                      base_projects=gathered.base_projects, review_margin=float(params.review_margin),
+                      qdpx_positions=qdpx_positions)
     n_coded = sum(r["coded"] for r in records)
     return {"fragments": len(records), "coded": n_coded, "review": sum(r["review"] for r in records),
             "model": metadata.identity}

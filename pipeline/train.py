@@ -22,6 +22,7 @@ from pipeline.core.codebook import Codebook, load_codebook
 from pipeline.core.config import REPO_ROOT
 from pipeline.core.io_utils import atomic_directory
 from pipeline.core.params import TrainParams, as_dict, load_params
+from pipeline.model.adaptation import embed, save_replay
 from pipeline.model.backbone import backbone_identity, portable_spec, resolve_backbone
 from pipeline.model.classifier import (
     CodeClassifier,
@@ -226,9 +227,13 @@ def finish_run(run: TrainingRun, model_dir: Path) -> ModelMetadata:
         created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         validation=validation,
         training_documents=sorted(set(run.train_set.documents) | set(run.validation_set.documents)),
+        precision=run.precision,
     )
+    replay_x = embed(model, run.tokenizer, run.train_set.texts, text_prefix=params.text_prefix,
+                     max_length=run.max_length, batch_size=params.eval_batch_size)
     with atomic_directory(model_dir) as staging:
         save_model(staging, model, run.tokenizer, metadata)
+        save_replay(staging, replay_x, np.array(run.train_set.labels))
     print(f"train: validation macro-F1 {validation['macro_f1_tuned']:.3f} with tuned thresholds "
           f"({validation['macro_f1_at_0.5']:.3f} at 0.5) -> {model_dir}", file=sys.stderr)
     return metadata

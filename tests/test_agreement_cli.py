@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.agreement import agreement
+from pipeline.agreement import agreement, round_floats
 from pipeline.core.errors import InputError
 
 REPO = Path(__file__).resolve().parent.parent
@@ -71,7 +71,7 @@ def two_coder_corpus(tmp_path: Path) -> Path:
 def test_two_coders_by_hand(two_coder_corpus: Path, tmp_path: Path) -> None:
     out = tmp_path / "report.json"
     report = agreement(inputs=[two_coder_corpus], output=out, n_boot=200, seed=1)
-    assert json.loads(out.read_text()) == json.loads(json.dumps(report))
+    assert json.loads(out.read_text()) == json.loads(json.dumps(round_floats(report)))  # rounded for reading
     assert report["coders"] == ["A", "B"] and report["synthetic"] is True
     assert report["data"]["n_codable_fragments_coded"] == 4  # the interviewer turn is not counted
     # intern: A = 1 1 0 0, B = 1 0 0 0. p_o = 3/4; Cohen: p_e = .5*.25 + .5*.75 = .5 -> kappa .5;
@@ -149,7 +149,8 @@ def test_csv_mode_reproduces_krippendorff_2011(tmp_path: Path, level: str, publi
     assert result.returncode == 0, result.stderr
     report = json.loads(out.read_text())
     assert set(report) == {"n_units", "n_units_compared", "n_coders", "percent_agreement", "krippendorff_alpha",
-                           "cohen_kappa", "scott_pi", "fleiss_kappa", "gwet_ac1", "brennan_prediger", "notes", "ci95"}
+                           "cohen_kappa", "scott_pi", "fleiss_kappa", "gwet_ac1", "brennan_prediger", "notes", "ci95",
+                           "pairs", "per_coder", "table"}
     assert round(report["krippendorff_alpha"], 3) == published
     assert report["n_units"] == 12 and report["n_units_compared"] == 11 and report["n_coders"] == 4
     assert report["cohen_kappa"] is None and any(n.startswith("cohen_kappa") for n in report["notes"])
@@ -221,14 +222,23 @@ def test_bad_csv_is_one_line_exit_2_no_output(tmp_path: Path, case: str) -> None
     assert not list(tmp_path.glob(".report.json*"))  # no temporary file left either
 
 
-def test_code_outside_the_codebook_is_named(tmp_path: Path) -> None:
+def test_code_outside_the_codebook_means_the_projects_own_codes(tmp_path: Path) -> None:
     corpus = write_corpus(tmp_path / "corpus", [*TWO_CODERS, ("B", "Participatie", SPANS[4]),
                                                 ("A", "Participatie", SPANS[2])])
-    out = tmp_path / "report.html"
-    result = run_cli("agreement", str(corpus), "-o", str(out))
+    out = tmp_path / "report.json"
+    result = run_cli("agreement", str(corpus), "-o", str(out), "--n-boot", "0")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(out.read_text())
+    assert report["scheme"]["codebook"] == "project"
+    assert set(report["per_code"]) == {"Intern", "intern", "extern", "beleid", "Interne capaciteit", "Participatie"}
+    assert report["scheme"]["codings_per_code"]["Participatie"] == {"A": 1, "B": 1}
+    # --codes capcode insists on the six codes: one short line naming the unknown name, exit 2, no output
+    out.unlink()
+    result = run_cli("agreement", str(corpus), "-o", str(out), "--codes", "capcode")
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "codes not in the codebook" in lines[0] and "'Participatie' (2 codings)" in lines[0]
+    assert len(lines) == 1 and "not in capcode's codebook" in lines[0] and "'Participatie' (2 codings)" in lines[0]
+    assert "leave out --codes" in lines[0] and len(lines[0]) < 400
     assert not out.exists()
 
 
@@ -252,7 +262,7 @@ def test_coded_material_without_a_second_coder(tmp_path: Path, codings: list, ex
 
 
 def test_other_usage_errors(two_coder_corpus: Path, tmp_path: Path) -> None:
-    with pytest.raises(InputError, match="applies to a ratings CSV only"):
+    with pytest.raises(InputError, match="applies to a ratings table only"):
         agreement(inputs=[two_coder_corpus], output=tmp_path / "r.json", level="interval")
     with pytest.raises(InputError, match="expected .json or .html"):
         agreement(inputs=[two_coder_corpus], output=tmp_path / "r.txt")

@@ -113,3 +113,26 @@ def test_study_quotes_are_evaluation_only_and_real(quotes):
     report = " ".join(source.read_text(encoding="utf-8").split())
     for document in quotes.documents.values():
         assert " ".join(document.text.split()) in report, document.id
+
+
+@pytest.mark.slow
+def test_no_training_fragment_is_a_near_paraphrase_of_a_study_quote():
+    """Embedding similarity (e5 cosine) of every study quote to its closest training fragment stays below
+    the threshold; the closest pairs are printed so a reader can judge them (`pytest -s`)."""
+    from pipeline.tools.paraphrase_check import THRESHOLD, closest_pairs
+
+    pairs = closest_pairs([SYNTHETIC, REPO_ROOT / "corpus" / "field"])
+    for pair in pairs[:3]:
+        print(f"{pair['cosine']:.3f} {pair['quote']}: {pair['quote_text'][:80]!r} ~ {pair['fragment_text'][:80]!r}")
+    assert len(pairs) == 47
+    assert pairs[0]["cosine"] < THRESHOLD, pairs[0]
+
+
+def test_no_field_sentence_repeats_a_study_quote(quotes):
+    """No run of 7 words from any study quote occurs in the field transcripts either."""
+    field = load_collection(REPO_ROOT / "corpus" / "field", CODEBOOK)
+    text = " " + " ".join(" ".join(_words(d.text)) for d in field.documents.values()) + " "
+    hits = [(doc_id, " ".join(words[i:i + 7])) for doc_id, document in quotes.documents.items()
+            for words in [_words(document.text)] for i in range(max(0, len(words) - 6))
+            if " " + " ".join(words[i:i + 7]) + " " in text]
+    assert hits == []

@@ -24,9 +24,9 @@ from pipeline.reliability.coefficients import (
     gwet_ac1,
     krippendorff_alpha,
     percent_agreement,
-    read_ratings_csv,
     scott_pi,
 )
+from pipeline.reliability.table import read_ratings_csv
 
 nan = np.nan
 
@@ -425,7 +425,7 @@ def test_read_ratings_csv_labels_and_ordinal_categories(tmp_path) -> None:
         ("unit,rater,value\n1,a,1\n", "nominal", "missing column.*coder"),
         ("unit,coder,value\n1,a,1\n1,b,x\n", "interval", "line 3: value 'x' is not a finite number"),
         ("unit,coder,value\n1,a,1\n1,b,x\n", "ordinal", "pass the ordered categories"),
-        ("unit,coder,value\n1,a,1\n1,b,nan\n", "ratio", "not a finite number"),
+        ("unit,coder,value\n1,a,1\n1,b,inf\n", "ratio", "not a finite number"),
         ("unit,coder,value\n1,a,1\n1,b,-2\n", "ratio", "line 3: negative value"),
         ("unit,coder,value\n1,a,1\n2,a,2\n2,b,\n", "nominal", "only one coder \\('a'\\)"),
         ("unit,coder,value\n", "nominal", "no ratings"),

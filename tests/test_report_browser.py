@@ -116,3 +116,20 @@ def test_agreement_report_renders(tmp_path: Path) -> None:
     for column in ("Percent agreement", "Krippendorff's alpha", "Cohen's kappa", "Fleiss' kappa", "Gwet's AC1"):
         assert f"<th>{column}</th>" in dom, column
     assert "<h3>A vs B</h3>" in dom and "<svg" in dom
+
+
+def test_character_agreement_report_renders(tmp_path: Path) -> None:
+    from pipeline.agreement import agreement
+    from tests.test_agreement_cli import SPANS, write_corpus
+
+    corpus = write_corpus(tmp_path / "corpus", [("A", "Samenwerking", SPANS[1]), ("B", "Samenwerking", SPANS[1]),
+                                                ("A", "Visie", SPANS[3])])
+    report = tmp_path / "agreement.html"
+    agreement(inputs=[corpus], output=report, unit="character")
+    result = chromium(tmp_path, "--dump-dom", report.as_uri())
+    assert result.returncode == 0, result.stderr[-2000:]
+    dom = result.stdout
+    for heading in ("Which data", "All coders", "Per pair of coders", "Per coder", "Where the coders differ"):
+        assert f"<h2>{heading}</h2>" in dom, heading
+    assert "<th>Unitizing alpha</th>" in dom and "<h3>A vs B</h3>" in dom
+    assert "<blockquote>Met de scholen" in dom  # the span only A coded, with its text

@@ -1,5 +1,10 @@
 """Writing outputs safely: output paths checked before any work, and written atomically so a failed run
-never leaves a partial output file behind."""
+never leaves a partial output file behind.
+
+An output never silently replaces one of the command's inputs, its folder must be creatable and writable
+(checked up front: usage, exit 2), and the finished file gets the permissions a plain `open(path, "w")`
+would give (the umask's, or the replaced file's), not the 0600 of the temporary file it was written as.
+"""
 
 from __future__ import annotations
 
@@ -13,10 +18,14 @@ from pathlib import Path
 from typing import IO, Any
 
 from pipeline.core.errors import InputError
+from pipeline.core.unicode_safety import replace_lone_surrogates, report_replaced
 
 
-def check_output_file(path: str | Path, allowed: Collection[str]) -> None:
-    """Refuse, before any work, an output path of an unknown type or one that is a directory."""
+def check_output_file(
+    path: str | Path, allowed: Collection[str], *, inputs: Iterable[str | Path] = (), in_place: bool = False
+) -> None:
+    """Refuse, before any work, an output path of an unknown type, one that is a directory, one whose folder
+    cannot be created or written, or one that is one of `inputs` (unless `in_place`)."""
     path = Path(path)
     if path.suffix.lower() not in allowed:
         names = list(allowed) if isinstance(allowed, (list, tuple)) else sorted(allowed)
@@ -24,18 +33,76 @@ def check_output_file(path: str | Path, allowed: Collection[str]) -> None:
         raise InputError(path, f"unsupported output type '{path.suffix}'; expected {expected}")
     if path.is_dir():
         raise InputError(path, "is a directory; expected an output file path")
+    if not in_place:
+        check_not_an_input(path, inputs)
+    check_output_folder(path.parent)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)  # also catches hard links and symbolic links
+    except OSError:
+        return os.path.abspath(a) == os.path.abspath(b)
+
+
+def check_not_an_input(output: str | Path, inputs: Iterable[str | Path]) -> None:
+    """An input is never replaced by the output unless the user asks for it (`--in-place`)."""
+    output = Path(output)
+    for source in inputs:
+        if _same_file(output, Path(source)):
+            raise InputError(output, "is also an input; choose another output file (or pass --in-place to "
+                             "replace the input)")
+
+
+def check_output_folder(folder: str | Path) -> None:
+    """The folder an output goes into must exist or be creatable, and be writable: checked before any work."""
+    folder = Path(folder) if str(folder) else Path(".")
+    existing = folder
+    while not existing.exists():
+        if existing.is_symlink():
+            raise InputError(existing, "is a broken link; cannot create the output folder")
+        existing = existing.parent
+    if not existing.is_dir():
+        raise InputError(folder, f"cannot create the output folder: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise InputError(existing, "folder is not writable; choose another output location")
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _plain_mode(path: Path, *, directory: bool = False) -> int:
+    """The permissions a plain write would give: those of the file being replaced, else the umask's."""
+    try:
+        return path.stat().st_mode & 0o7777
+    except OSError:
+        return (0o777 if directory else 0o666) & ~_umask()
+
+
+def _make_folder(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise InputError(folder, f"cannot create the output folder: {err.strerror}") from None
 
 
 @contextmanager
 def atomic_path(path: str | Path, suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path beside `path`; rename it onto `path` only if the block succeeds."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or ".tmp", dir=path.parent)
+    _make_folder(path.parent)
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or ".tmp", dir=path.parent)
+    except OSError as err:
+        raise InputError(path, f"cannot write here: {err.strerror}") from None
     os.close(fd)
     tmp = Path(tmp_name)
     try:
         yield tmp
+        os.chmod(tmp, _plain_mode(path))
         os.replace(tmp, path)
     finally:
         if tmp.exists():
@@ -47,10 +114,14 @@ def atomic_directory(path: str | Path) -> Iterator[Path]:
     """Yield an empty staging directory beside `path`; it replaces `path` only if the block succeeds,
     so a directory output (a model, a set of export files) is complete or absent, never half-written."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    _make_folder(path.parent)
+    try:
+        staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    except OSError as err:
+        raise InputError(path, f"cannot write here: {err.strerror}") from None
     try:
         yield staging
+        os.chmod(staging, _plain_mode(path, directory=True))
         if path.exists():
             shutil.rmtree(path)
         staging.rename(path)
@@ -90,8 +161,10 @@ def write_with(path: str | Path, writer: Callable[[IO[str]], None]) -> None:
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """Read a JSON-lines file; a malformed line is an InputError naming the line."""
+    """Read a JSON-lines file; a malformed line is an InputError naming the line. Lone surrogates (escaped
+    halves of a UTF-16 pair, which no UTF-8 output can hold) are replaced with U+FFFD, and counted on stderr."""
     records = []
+    replaced = 0
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except FileNotFoundError:
@@ -107,5 +180,9 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
             raise InputError(path, f"line {number} is not valid JSON: {err.msg}") from None
         if not isinstance(record, dict):
             raise InputError(path, f"line {number}: expected a JSON object, found {type(record).__name__}")
+        if "\\u" in line:  # only an escape can bring in a lone surrogate
+            record, count = replace_lone_surrogates(record)
+            replaced += count
         records.append(record)
+    report_replaced(path, replaced)
     return records

@@ -151,6 +151,60 @@ class EvaluateParams:
         _require(0 < self.confidence < 1, "confidence", "expected a level in (0, 1), e.g. 0.95")
 
 
+@dataclass(frozen=True)
+class AdaptParams:
+    """`capcode adapt`: refit the head on a team's coding (see pipeline/model/adaptation.py)."""
+
+    seed: int = 11
+    # metadata field whose values group fragments for cross-validation (e.g. case); `document` = per interview
+    group_by: str = "document"
+    # one team fragment counts this many replay (synthetic) fragments in the loss
+    real_weight: float = 10.0
+    l2_to_base: float = 0.001
+    steps: int = 300
+    learning_rate: float = 0.01
+    # decision rule tuned by grouped cross-validation: `axis` (one decision per axis) or `thresholds`
+    decision: Literal["axis", "switches", "thresholds"] = "axis"
+    threshold_grid: list[float] = field(default_factory=lambda: [round(0.1 + 0.1 * i, 1) for i in range(9)])
+    # replay: the base model's own training fragments (split train) as coded by this coder, at most this many
+    replay_coder: str = "A"
+    max_replay: int = 2000
+
+    def __post_init__(self) -> None:
+        _require(self.real_weight > 0, "real_weight", "expected a number > 0")
+        _require(self.l2_to_base >= 0, "l2_to_base", "expected a number >= 0")
+        _require(self.steps >= 1, "steps", "expected an integer >= 1")
+        _require(self.learning_rate > 0, "learning_rate", "expected a number > 0")
+        _require(self.max_replay >= 0, "max_replay", "expected an integer >= 0")
+        _require(bool(self.threshold_grid) and all(0 < t < 1 for t in self.threshold_grid), "threshold_grid",
+                 "expected a non-empty list of thresholds in (0, 1)")
+
+
+@dataclass(frozen=True)
+class CrossvalParams:
+    """`capcode crossval`: leave-one-case-out adaptation experiments on real coding."""
+
+    seeds: list[int] = field(default_factory=lambda: [1, 2, 3])
+    # metadata field that defines the held-out unit (the study quotes: case)
+    group_by: str = "case"
+    # share of the replay fragments drawn per seed (what a seed varies, besides learning-curve draws)
+    replay_fraction: float = 0.8
+    # learning-curve sizes (team fragments used from the training cases); "all" is always added
+    learning_curve: list[int] = field(default_factory=lambda: [0, 8, 16, 32])
+    # real-vs-synthetic weightings tried in the ablation beside adapt.real_weight
+    real_weights: list[float] = field(default_factory=lambda: [1.0, 50.0])
+    n_boot: int = 1000
+    confidence: float = 0.95
+
+    def __post_init__(self) -> None:
+        _require(len(self.seeds) >= 1, "seeds", "expected at least one seed")
+        _require(0 < self.replay_fraction <= 1, "replay_fraction", "expected a share in (0, 1]")
+        _require(all(n >= 0 for n in self.learning_curve), "learning_curve", "expected sizes >= 0")
+        _require(all(w > 0 for w in self.real_weights), "real_weights", "expected weights > 0")
+        _require(self.n_boot >= 0, "n_boot", "expected an integer >= 0")
+        _require(0 < self.confidence < 1, "confidence", "expected a level in (0, 1)")
+
+
 SECTIONS: dict[str, type] = {
     "segment": SegmentParams,
     "prepare": PrepareParams,
@@ -158,6 +212,8 @@ SECTIONS: dict[str, type] = {
     "predict": PredictParams,
     "agreement": AgreementParams,
     "evaluate": EvaluateParams,
+    "adapt": AdaptParams,
+    "crossval": CrossvalParams,
 }
 
 
@@ -200,6 +256,14 @@ class Params:
     @property
     def evaluate(self) -> EvaluateParams:
         return self._get("evaluate")
+
+    @property
+    def adapt(self) -> AdaptParams:
+        return self._get("adapt")
+
+    @property
+    def crossval(self) -> CrossvalParams:
+        return self._get("crossval")
 
 
 def _type_name(expected: Any) -> str:

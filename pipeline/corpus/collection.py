@@ -17,7 +17,6 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from pipeline.core.codebook import Codebook
 from pipeline.core.documents import Document, SpanCoding

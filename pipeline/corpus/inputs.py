@@ -5,6 +5,7 @@ Every input is read and checked before any output is written, so bad input leave
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,13 +15,15 @@ from pipeline.core.documents import Document
 from pipeline.core.errors import InputError
 from pipeline.core.io_utils import read_jsonl
 from pipeline.core.progress import progress
+from pipeline.ingest.language import not_dutch_warning
 from pipeline.ingest.reader import read_document
 from pipeline.ingest.segmentation import segment_document
 from pipeline.qdpx.importer import read_qdpx_collection
 
 
 def read_inputs(inputs: list[Path], *, encoding: str | None = None) -> list[Document]:
-    """Read every input fully before any output is written, so bad input leaves nothing behind."""
+    """Read every input fully before any output is written, so bad input leaves nothing behind; warn on
+    stderr about each document that is clearly not Dutch."""
     documents: list[Document] = []
     seen: dict[str, Path] = {}
     for path in progress(inputs, desc="reading", unit="file"):
@@ -32,6 +35,10 @@ def read_inputs(inputs: list[Path], *, encoding: str | None = None) -> list[Docu
             if document.id in seen:
                 raise InputError(path, f"document id '{document.id}' also comes from {seen[document.id]}; rename one file")
             seen[document.id] = path
+            warning = not_dutch_warning(document.text)
+            if warning:
+                name = path if path.suffix.lower() != ".qdpx" else f"{path} ({document.metadata.get('qdpx_name')})"
+                print(f"{name}: warning: {warning}", file=sys.stderr)
         documents.extend(new)
     return documents
 
@@ -66,7 +73,7 @@ def gather_inputs(inputs: list[Path], *, max_fragment_tokens: int, encoding: str
         if path.suffix.lower() == ".jsonl":
             records.extend(read_fragments_jsonl(path))
     documents = read_inputs(transcripts, encoding=encoding) if transcripts else []
-    for document in documents:
+    for document in progress(documents, desc="segmenting", unit="doc"):
         records.extend(f.to_dict() for f in segment_document(document, max_fragment_tokens=max_fragment_tokens))
     if not records:
         raise InputError(", ".join(map(str, inputs)), "no text to pre-code")

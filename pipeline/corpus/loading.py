@@ -25,8 +25,12 @@ def _parse_coding(record: dict[str, Any], number: int, path: Path) -> tuple[dict
     return record, str(record["code"])
 
 
-def load_corpus_dir(directory: Path, codebook: Codebook) -> Collection:
-    """Load a collection directory in the corpus format (see the module docstring)."""
+def load_corpus_dir(directory: Path, codebook: Codebook, *, own_codes: bool = False) -> Collection:
+    """Load a collection directory in the corpus format (see the module docstring).
+
+    With ``own_codes`` the codings keep their code names as written (agreement on any codebook) instead of
+    being mapped onto the codebook's ids.
+    """
     if not (directory / "collection.yaml").is_file():
         raise InputError(directory, "not a corpus collection (no collection.yaml); see corpus/README.md")
     info = read_yaml(directory / "collection.yaml")
@@ -46,8 +50,8 @@ def load_corpus_dir(directory: Path, codebook: Codebook) -> Collection:
     codings_path = directory / "codings.jsonl"
     for number, record in enumerate(read_jsonl(codings_path) if codings_path.exists() else [], 1):
         record, name = _parse_coding(record, number, codings_path)
-        code_id = codebook.resolve(name)
-        if code_id is None:
+        code_id = name.strip() if own_codes else codebook.resolve(name)
+        if not code_id:
             unmapped[name] += 1
             continue
         codings.append(SpanCoding(str(record["document"]), record["start"], record["end"], code_id, str(record["coder"])))

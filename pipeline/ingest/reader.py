@@ -12,6 +12,7 @@ from typing import Any
 
 from pipeline.core.documents import Document
 from pipeline.core.errors import InputError
+from pipeline.core.unicode_safety import readable_name
 from pipeline.ingest.docx import read_docx_text
 from pipeline.ingest.subtitles import cues_to_document, parse_cues, parse_whisper_json
 from pipeline.ingest.textnorm import decode_bytes, normalise_text
@@ -79,10 +80,13 @@ def read_document(
     metadata["interviewer_source"] = assign_roles(turns, text, conventions, metadata.get("interviewers"))
     if not any(t.role != "other" for t in turns):
         raise InputError(path, "has speaker markers but no spoken text after them; expected turns like 'R: ...'")
+    if document_id is None and readable_name(path.stem) != path.stem:
+        print(f"{readable_name(str(path))}: the file name is not valid UTF-8; its document id is "
+              f"'{readable_name(path.stem)}' (U+FFFD for each unreadable byte)", file=sys.stderr)
     document = Document(
-        id=document_id or path.stem,
+        id=document_id or readable_name(path.stem),
         text=text,
-        source=str(path),
+        source=readable_name(str(path)),
         turns=turns,
         metadata=metadata,
     )

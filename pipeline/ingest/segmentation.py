@@ -4,6 +4,10 @@ A turn is one fragment unless it has more tokens than the budget (`segment.max_f
 params.yaml); then it is cut at spaCy sentence boundaries (`spacy.blank("nl")` + `sentencizer`) into runs
 of whole sentences that each stay within the budget. A single sentence over the budget stays whole: the
 model later truncates or windows it and says so.
+
+spaCy refuses texts over `nlp.max_length` (1,000,000 characters, error E088) and its memory grows with the
+text, so a turn longer than `PIECE_CHARS` is sentencized in pieces cut at a line break or a space near
+that length; a sentence never spans two pieces. Memory stays bounded by the piece, whatever the turn.
 """
 
 from __future__ import annotations
@@ -16,6 +20,24 @@ from pipeline.core.documents import Document, Fragment, Turn, fragment_id
 
 if TYPE_CHECKING:
     from spacy.language import Language
+
+PIECE_CHARS = 100_000  # well under spaCy's max_length; a piece ends at a line break or space near this
+
+
+def text_pieces(text: str, limit: int = PIECE_CHARS) -> list[tuple[int, int]]:
+    """(start, end) pieces that cover `text` in order, each at most `limit` characters, cut after the last
+    line break in the second half of the window, else after the last space there, else hard at `limit`."""
+    pieces, start = [], 0
+    while len(text) - start > limit:
+        window = text[start : start + limit]
+        cut = window.rfind("\n", limit // 2)
+        if cut < 0:
+            cut = max(window.rfind(" ", limit // 2), window.rfind("\t", limit // 2))
+        end = start + (cut + 1 if cut >= 0 else limit)
+        pieces.append((start, end))
+        start = end
+    pieces.append((start, len(text)))
+    return pieces
 
 
 @lru_cache(maxsize=1)
@@ -63,15 +85,23 @@ def segment_document(document: Document, *, max_fragment_tokens: int) -> list[Fr
     if max_fragment_tokens < 1:
         raise ValueError(f"max_fragment_tokens must be >= 1, got {max_fragment_tokens}")
     nlp = dutch_sentencizer()
-    turn_texts = [document.text[t.start : t.end] for t in document.turns]
+    owners: list[tuple[int, int]] = []  # (turn index, offset of the piece in the document) per spaCy text
+    texts: list[str] = []
+    for index, turn in enumerate(document.turns):
+        for start, end in text_pieces(document.text[turn.start : turn.end]):
+            owners.append((index, turn.start + start))
+            texts.append(document.text[turn.start + start : turn.start + end])
+    runs: dict[int, list[tuple[int, int]]] = {}  # sentence runs per turn, in document offsets
+    n_tokens: dict[int, int] = {}
+    for (index, offset), spacy_doc in zip(owners, nlp.pipe(texts, batch_size=256)):
+        n_tokens[index] = n_tokens.get(index, 0) + sum(1 for token in spacy_doc if not token.is_space)
+        runs.setdefault(index, []).extend(
+            (offset + a, offset + b) for a, b in _sentence_runs(spacy_doc, max_fragment_tokens))
     fragments: list[Fragment] = []
-    for index, (turn, spacy_doc) in enumerate(zip(document.turns, nlp.pipe(turn_texts, batch_size=256))):
-        n_tokens = sum(1 for token in spacy_doc if not token.is_space)
-        spans = [(0, len(spacy_doc.text))] if n_tokens <= max_fragment_tokens else list(
-            _sentence_runs(spacy_doc, max_fragment_tokens)
-        )
-        for rel_start, rel_end in spans:
-            start, end = _trimmed(document.text, turn.start + rel_start, turn.start + rel_end)
+    for index, turn in enumerate(document.turns):
+        spans = [(turn.start, turn.end)] if n_tokens.get(index, 0) <= max_fragment_tokens else runs[index]
+        for span_start, span_end in spans:
+            start, end = _trimmed(document.text, span_start, span_end)
             if end > start:
                 fragments.append(_fragment(document, turn, index, start, end))
     return fragments

@@ -9,12 +9,14 @@ through a QDA program; cue times are kept as turn metadata, out of the text.
 from __future__ import annotations
 
 import re
+import sys
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.core.documents import RESPONDENT, Turn
 from pipeline.core.errors import InputError
+from pipeline.core.unicode_safety import replace_lone_surrogates, report_replaced
 from pipeline.ingest.turns import load_conventions
 
 _TIME = r"(?:\d{1,2}:)?\d{1,2}:\d{2}[.,]\d{1,3}"
@@ -33,25 +35,51 @@ class Cue:
     text: str
 
 
+_ARROW = re.compile(r"-->")
+_NON_CUE_BLOCK = re.compile(r"^(?:WEBVTT|NOTE|STYLE|REGION)\b")
+_SHOWN = 60  # characters of skipped text quoted on stderr
+
+
 def parse_cues(text: str, path: Path) -> list[Cue]:
-    """Parse the cue blocks of a VTT or SRT file (the header, notes and styles are skipped)."""
+    """Parse the cue blocks of a VTT or SRT file (the header, notes and styles are skipped).
+
+    Nothing is lost silently: a cue whose times do not parse (``00:0x:05.000``, a negative SRT time) keeps its
+    text without times, and a block of text outside any cue is named on stderr.
+    """
     blocks = re.split(r"\n\s*\n", text.strip())
     cues: list[Cue] = []
+    malformed: list[str] = []
+    skipped: list[str] = []
     for block in blocks:
         lines = block.split("\n")
-        timing_index = next((i for i, line in enumerate(lines) if _CUE_TIMING.match(line)), None)
-        if timing_index is None:
-            continue  # WEBVTT header, NOTE, STYLE, REGION
-        timing = _CUE_TIMING.match(lines[timing_index])
-        assert timing is not None  # timing_index is the line that matched
-        payload = "\n".join(lines[timing_index + 1 :]).strip()
+        timings = [(i, m) for i, m in ((i, _CUE_TIMING.match(line)) for i, line in enumerate(lines)) if m]
+        if not timings:
+            arrow = next((i for i, line in enumerate(lines) if _ARROW.search(line)), None)
+            if arrow is not None:  # a cue with times we cannot read: keep its text
+                malformed.append(lines[arrow].strip())
+                start = end = "?"
+                payload = "\n".join(lines[arrow + 1 :]).strip()
+            else:
+                if not _NON_CUE_BLOCK.match(block.strip()) and block.strip() and not block.strip().isdigit():
+                    skipped.append(" ".join(block.split()))
+                continue  # WEBVTT header, NOTE, STYLE, REGION
+        else:
+            timing_index, timing = timings[0]
+            start, end = timing.group("start"), timing.group("end")
+            payload = "\n".join(lines[timing_index + 1 :]).strip()
         if not payload:
             continue
         voices = [(v.group("name").strip(), v.group("text")) for v in _VOICE.finditer(payload)] or [(None, payload)]
         for speaker, body in voices:  # one cue per voice: a Teams cue can hold several speakers
             body = re.sub(r"\s*\n\s*", " ", _TAG.sub("", body).strip())
             if body:
-                cues.append(Cue(timing.group("start"), timing.group("end"), speaker, body))
+                cues.append(Cue(start, end, speaker, body))
+    if malformed:
+        print(f"{path}: {len(malformed)} cue(s) with malformed times (first: '{malformed[0][:_SHOWN]}'); their text is "
+              "kept without times", file=sys.stderr)
+    if skipped:
+        print(f"{path}: skipped {len(skipped)} block(s) of text outside any cue (no 'start --> end' line; first: "
+              f"'{skipped[0][:_SHOWN]}')", file=sys.stderr)
     if not cues:
         raise InputError(path, "no caption cues found; expected WebVTT/SRT cues like '00:00:01.000 --> 00:00:04.000'")
     _zoom_speakers(cues)
@@ -67,6 +95,8 @@ def parse_whisper_json(text: str, path: Path) -> list[Cue]:
         data = json.loads(text)
     except json.JSONDecodeError as err:
         raise InputError(path, f"not valid JSON ({err.msg} at line {err.lineno}); expected a Whisper transcript") from None
+    data, replaced = replace_lone_surrogates(data)
+    report_replaced(path, replaced)
     segments = data.get("segments") if isinstance(data, dict) else None
     if not isinstance(segments, list):
         raise InputError(path, "no 'segments' list; expected a Whisper JSON transcript with start/end/text segments")

@@ -43,6 +43,29 @@ def _control_share(text: str) -> float:
     return len(_STRAY_CONTROL.findall(text)) / len(text)
 
 
+def _utf16_without_bom(data: bytes) -> DecodedText | None:
+    """UTF-16 text saved without a byte order mark (some Windows tools, exported subtitles): most characters
+    of Western text are below U+0100, so one byte of each pair is NUL, always at odd offsets (little-endian)
+    or always at even ones (big-endian). None when the bytes do not look like that or do not decode cleanly."""
+    if len(data) % 2 or len(data) < 4:
+        return None
+    even_nul, odd_nul = data[0::2].count(0), data[1::2].count(0)
+    pairs = len(data) // 2
+    if odd_nul >= 0.3 * pairs and even_nul <= 0.02 * pairs:
+        codec = "utf-16-le"
+    elif even_nul >= 0.3 * pairs and odd_nul <= 0.02 * pairs:
+        codec = "utf-16-be"
+    else:
+        return None
+    try:
+        text = data.decode(codec)
+    except UnicodeDecodeError:
+        return None
+    if _control_share(text) > 0.01:
+        return None
+    return DecodedText(text, f"{codec} (no byte order mark)")
+
+
 def decode_bytes(data: bytes, path: str | Path, encoding: str | None = None) -> DecodedText:
     """Decode transcript bytes, detecting UTF-8 (with or without BOM), UTF-16 and cp1252/latin-1.
 
@@ -61,7 +84,12 @@ def decode_bytes(data: bytes, path: str | Path, encoding: str | None = None) -> 
         candidates = ["utf-16"]
     else:
         if b"\x00" in data:
-            raise InputError(path, "looks like a binary file (contains NUL bytes); expected a text transcript")
+            bomless = _utf16_without_bom(data)
+            if bomless is not None:
+                return bomless
+            raise InputError(path, "looks like a binary file (contains NUL bytes), or UTF-16 text that capcode could "
+                             "not recognise; expected a text transcript (for UTF-16 pass --encoding utf-16-le or "
+                             "utf-16-be)")
         candidates = ["utf-8", "cp1252"]
     for candidate in candidates:
         try:

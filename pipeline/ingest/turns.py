@@ -7,6 +7,7 @@ timestamp, before a trailing timestamp.
 
 from __future__ import annotations
 
+import unicodedata
 from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
@@ -78,13 +79,24 @@ def _lines(text: str) -> list[_Line]:
     return lines
 
 
+def _past_invisible(text: str, pos: int, end: int) -> int:
+    """Skip invisible format characters (zero-width spaces, joiners, bidi marks and isolates, a stray BOM:
+    Unicode category Cf) that copy-paste and speech-to-text tools leave before a speaker marker. They stay in
+    the text, outside any turn, so offsets are unchanged."""
+    while pos < end and unicodedata.category(text[pos]) == "Cf":
+        pos += 1
+    return pos
+
+
 def _marker_start(text: str, line: _Line, conventions: TranscriptConventions) -> tuple[int, str | None]:
-    """Where a marker may begin on the line: past a leading timestamp (``[00:00:05] R: ...``), if any."""
-    stamp = conventions.timestamp.match(text, line.start, line.end)
+    """Where a marker may begin on the line: past invisible format characters and a leading timestamp
+    (``[00:00:05] R: ...``), if any."""
+    start = _past_invisible(text, line.start, line.end)
+    stamp = conventions.timestamp.match(text, start, line.end)
     if not stamp:
-        return line.start, None
+        return start, None
     pos = stamp.end()
-    while pos < line.end and text[pos] in " \t":
+    while pos < line.end and (text[pos] in " \t" or unicodedata.category(text[pos]) == "Cf"):
         pos += 1
     return pos, stamp.group(0)
 

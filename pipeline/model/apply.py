@@ -11,6 +11,7 @@ import numpy as np
 from pipeline.core.codebook import Codebook
 from pipeline.core.params import PredictParams
 from pipeline.model.classifier import ModelMetadata, load_model
+from pipeline.model.decision import apply_decision, threshold_rule
 from pipeline.model.precision import resolve_precision
 from pipeline.model.scoring import score_texts
 
@@ -34,6 +35,8 @@ def apply_model(
         long_fragments=params.long_fragments, window_stride=int(params.window_stride),
     )
     thresholds = np.array([metadata.thresholds[c] for c in code_ids])
+    rule = metadata.decision or threshold_rule(code_ids, thresholds)
+    decided = apply_decision(scores.probabilities, rule, code_ids, codebook) if chosen else np.zeros((0, len(code_ids)))
     margin = float(params.review_margin)
     out = [dict(r, coded=False, labels={c: 0 for c in code_ids}, scores={c: None for c in code_ids}, review=False,
                 model=metadata.identity) for r in records]
@@ -42,7 +45,7 @@ def apply_model(
         probabilities = scores.probabilities[row]
         out[index].update(
             coded=True,
-            labels={c: int(p >= t) for c, p, t in zip(code_ids, probabilities, thresholds)},
+            labels={c: int(v) for c, v in zip(code_ids, decided[row])},
             scores={c: round(float(p), 4) for c, p in zip(code_ids, probabilities)},
             review=bool(np.any(np.abs(probabilities - thresholds) < margin)),
         )

@@ -21,10 +21,11 @@ from torch import nn
 
 from pipeline import __version__
 from pipeline.core.codebook import Codebook
+from pipeline.core.config import MODEL_METADATA_FILE
 from pipeline.core.errors import InputError
 from pipeline.ingest.turns import load_conventions
 
-METADATA_FILE = "capcode_model.json"
+METADATA_FILE = MODEL_METADATA_FILE
 HEAD_FILE = "head.safetensors"
 ENCODER_DIR = "encoder"
 FORMAT_VERSION = 1
@@ -95,6 +96,12 @@ class ModelMetadata:
     validation: dict[str, Any] = field(default_factory=dict)
     # interviews whose coding the model was trained or tuned on: agreement on them is no held-out test
     training_documents: list[str] = field(default_factory=list)
+    # a decision rule other than the plain thresholds (pipeline.model.decision); None = thresholds
+    decision: dict[str, Any] | None = None
+    # what `capcode adapt` adapted the model on (inputs, coders, documents, data hash, base model); {} = not adapted
+    adapted: dict[str, Any] = field(default_factory=dict)
+    # the numeric precision the model was trained with (bf16 autocast or fp32), for comparing runs across CPUs
+    precision: str = ""
 
     @property
     def identity(self) -> str:

@@ -179,9 +179,24 @@ def convert_selection(raw: RawSelection, text: SourceText, dialect: Dialect) -> 
     return start, end, clean
 
 
-def _written_by_capcode(origin: str | None, texts: dict[str, SourceText]) -> bool:
-    """capcode writes code points on LF text without a BOM; a file that still looks like that is ours."""
-    return (origin or "").startswith("capcode ") and not any(t.had_bom or t.had_cr for t in texts.values())
+_CAPCODE_POSITIONS = re.compile(r"^capcode \S+; positions (?P<dialect>[\w-]+)$")
+
+
+def capcode_origin(version: str, dialect: str) -> str:
+    """`Project/@origin` of a file capcode writes: the version, and the dialect when it is not the spec's."""
+    return f"capcode {version}" if dialect == SPEC_DIALECT else f"capcode {version}; positions {dialect}"
+
+
+def _written_by_capcode(origin: str | None, texts: dict[str, SourceText]) -> str | None:
+    """The dialect of a file capcode wrote: the one its origin names (`capcode_origin`), or code points for an
+    older capcode file whose texts are still LF without a BOM; None for other writers."""
+    origin = origin or ""
+    named = _CAPCODE_POSITIONS.match(origin)
+    if named and named.group("dialect") in DIALECTS:
+        return named.group("dialect")
+    if origin.startswith("capcode ") and not any(t.had_bom or t.had_cr for t in texts.values()):
+        return SPEC_DIALECT
+    return None
 
 
 def detect_dialect(
@@ -193,14 +208,16 @@ def detect_dialect(
     one under which the most spans start and end on word boundaries (and not inside a surrogate pair or a
     CRLF) wins; ties, and projects where all dialects select the same characters, go to the dialect the
     `origin` suggests (NVivo: utf16, QualCoder: codepoint-lf, others: the spec's codepoint). A file that
-    capcode wrote (origin "capcode ...", and its texts still LF without BOM) is read as code points, since
-    its spans are model fragments whatever their boundaries. Returns None when no dialect is feasible.
+    capcode wrote is read in the dialect its origin names ("capcode 0.1.0; positions utf16"), or as code
+    points (origin "capcode ...", texts still LF without BOM), since its spans are model fragments whatever
+    their boundaries. Returns None when no dialect is feasible.
     """
     order = _hint_order(origin)
     evidence: dict[str, object] = {"hint": order[0], "selections": len(selections)}
-    if _written_by_capcode(origin, texts) and all(s.end <= texts[s.source].length(DIALECTS[SPEC_DIALECT]) for s in selections):
-        evidence.update(decided_by="written by capcode: code points on LF text without BOM", chosen=SPEC_DIALECT)
-        return DIALECTS[SPEC_DIALECT], evidence
+    ours = _written_by_capcode(origin, texts)
+    if ours is not None and all(s.end <= texts[s.source].length(DIALECTS[ours]) for s in selections):
+        evidence.update(decided_by=f"written by capcode in the {ours} dialect", chosen=ours)
+        return DIALECTS[ours], evidence
     results: dict[str, tuple] = {}
     scores: dict[str, dict[str, Any]] = {}
     for name in order:

@@ -24,6 +24,7 @@ from pathlib import Path
 from pipeline.core.codebook import Codebook
 from pipeline.core.documents import Document, SpanCoding
 from pipeline.core.errors import InputError
+from pipeline.core.unicode_safety import readable_name
 from pipeline.corpus.collection import Collection, validate_codings
 from pipeline.ingest.turns import assign_roles, find_turns, load_conventions
 from pipeline.qdpx.archive import NS, QdpxArchive, local_name, parse_project_xml
@@ -38,7 +39,7 @@ from pipeline.qdpx.parse import (
     require_attribute,
     text_sources,
 )
-from pipeline.qdpx.project import QdaProject, QdaSelection, QdaSource, RawSelection
+from pipeline.qdpx.project import REVIEW_CODE_NAME, QdaProject, QdaSelection, QdaSource, RawSelection
 
 
 def read_project(path: str | Path) -> QdaProject:
@@ -59,7 +60,8 @@ def read_project(path: str | Path) -> QdaProject:
                 raise InputError(path, f"source guid {guid} appears twice")
             raw, uri = read_text(archive, element, path, name)
             texts[guid] = SourceText(raw)
-            sources[guid] = QdaSource(guid, name, texts[guid].text, uri, description_of(element))
+            sources[guid] = QdaSource(guid, name, texts[guid].text, uri, description_of(element),
+                                      had_bom=texts[guid].had_bom, had_crlf=texts[guid].had_cr)
             for selection in element.findall(NS + "PlainTextSelection"):
                 parsed = parse_selection(selection, sources[guid], path)
                 if parsed.start == parsed.end:
@@ -92,9 +94,9 @@ def read_project(path: str | Path) -> QdaProject:
                                        stated.description, stated.start, stated.end))
     description = description_of(root)
     return QdaProject(
-        name=root.get("name") or path.stem,
+        name=root.get("name") or readable_name(path.stem),
         origin=root.get("origin"),
-        path=str(path),
+        path=readable_name(str(path)),  # for messages and records; a name that is not UTF-8 cannot be written
         users=users,
         codes=codes,
         sources=sources,
@@ -177,6 +179,9 @@ def _merge(codings: list[SpanCoding]) -> list[SpanCoding]:
     return sorted(merged, key=lambda c: (c.document, c.start, c.end, c.code, c.coder))
 
 
+merge_overlaps = _merge  # public name for other layers (agreement on a project's own codes)
+
+
 def project_to_collection(project: QdaProject, codebook: Codebook) -> Collection:
     """Turn a read project into a `Collection` (see `read_qdpx_collection`)."""
     conventions = load_conventions()
@@ -205,6 +210,8 @@ def project_to_collection(project: QdaProject, codebook: Codebook) -> Collection
     codings: list[SpanCoding] = []
     for selection in project.selections:
         for coding in selection.codings:
+            if project.codes[coding.code].name == REVIEW_CODE_NAME:
+                continue  # capcode's own review flag, not a code of the scheme
             code_id = resolve_code(project, coding.code, codebook)
             if code_id is None:
                 unmapped[project.codes[coding.code].name] += 1

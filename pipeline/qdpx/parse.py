@@ -122,10 +122,11 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f-\x9f]")  # category Cc less 
 
 def _decode(data: bytes, label: str) -> str:
     """`decode_bytes` for source files, with a fast path for what REFI-QDA prescribes (UTF-8, maybe a BOM)
-    that applies the same control-character test with a regex instead of a per-character loop."""
+    that applies the same control-character test with a regex instead of a per-character loop. A UTF-8 BOM
+    stays in the text: `SourceText` records it (NVivo for Windows writes one) and strips it."""
     if b"\x00" not in data:
         try:
-            text = data.decode("utf-8-sig")
+            text = data.decode("utf-8")
         except UnicodeDecodeError:
             text = None
         if text is not None and len(_CONTROL.findall(text)) <= 0.01 * len(text):

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+# The code capcode's model user applies to fragments up for review (a score near its threshold): a code shows
+# in all four QDA programs (NVivo, ATLAS.ti, MAXQDA, QualCoder); sets and notes do not travel as well.
+REVIEW_CODE_NAME = "capcode: nakijken"
+
 
 @dataclass(frozen=True)
 class QdaCode:
@@ -32,6 +36,8 @@ class QdaSource:
     text: str  # normalised: NFC, "\n", no BOM
     plain_text_path: str | None  # as written, e.g. "internal://<guid>.txt"; None for PlainTextContent
     description: str | None = None
+    had_bom: bool = False  # the text file as written: with a BOM, and with CR/CRLF line ends (NVivo Windows)
+    had_crlf: bool = False
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,16 @@ Each selection's `Description` carries the model's scores.
 Given the project the documents came from (`base_project`), its users, code tree, text sources and human
 codings are kept and the suggestions are added beside them; codebook codes map onto existing codes that
 resolve to the same code id. GUIDs are uuid5 of content, so the same input gives the same file.
+
+Fragments up for review (a score near its threshold) get the code `capcode: nakijken` from the model user,
+and the code in doubt with its score and threshold in the selection's Description, so a reviewer can filter
+on them in any of the four programs.
+
+Positions are written in the dialect the project came in (`QdaProject.dialect`, detected at import), on
+its texts in the form they came in (NVivo for Windows: BOM and CRLF, CRLF counted 2), so that the program
+that wrote the project selects the same characters when it reads it back: NVivo counts UTF-16 units, and
+code points put every selection after an emoji off by one unit per emoji before it. `positions` chooses a
+dialect instead (on LF text without BOM); without a base project the default is the spec's code points.
 """
 
 from __future__ import annotations
@@ -30,11 +40,16 @@ from pipeline.core.codebook import Codebook
 from pipeline.core.documents import Document
 from pipeline.core.io_utils import atomic_path
 from pipeline.qdpx.archive import NAMESPACE
-from pipeline.qdpx.project import QdaProject, QdaSelection
+from pipeline.qdpx.dialect import DIALECTS, SPEC_DIALECT, Dialect, SourceText, capcode_origin
+from pipeline.qdpx.project import REVIEW_CODE_NAME, QdaProject, QdaSelection, QdaSource
 
 GUID_NAMESPACE = uuid.UUID("6f1c7e0a-3d5b-5a8e-9c41-2b7d0e5f8a13")  # fixed: capcode's own uuid5 namespace
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # fixed entry times keep the archive reproducible
 SCORE_DIGITS = 3
+REVIEW_COLOUR = "#CC0000"
+REVIEW_DEFINITION = ("Door capcode gemarkeerd om na te kijken: een score ligt dicht bij de drempel van een code. "
+                     "De beschrijving van de selectie zegt welke code, met score en drempel.")
+POSITION_CHOICES = ("auto", *DIALECTS)
 
 
 @dataclass(frozen=True)
@@ -50,6 +65,8 @@ class Suggestion:
 
 # (document id, start, end) -> {code id: probability}: every score of a fragment, for the Description.
 FragmentScores = Mapping[tuple[str, int, int], Mapping[str, float]]
+# (document id, start, end) -> why the fragment is up for review, e.g. "strategisch 0.340 bij drempel 0.350".
+ReviewReasons = Mapping[tuple[str, int, int], str]
 
 
 def guid(*parts: object) -> str:
@@ -89,8 +106,11 @@ class _Code:
     children: list[_Code]
 
 
-def _code_tree(codebook: Codebook, base: QdaProject | None) -> tuple[list[_Code], dict[str, str]]:
-    """The code tree to write and code id -> code guid for the suggestions."""
+def _code_tree(
+    codebook: Codebook, base: QdaProject | None, *, with_review: bool = False
+) -> tuple[list[_Code], dict[str, str]]:
+    """The code tree to write and code id -> code guid for the suggestions (key REVIEW_CODE_NAME: the review
+    code's guid, when `with_review`)."""
     roots: list[_Code] = []
     target: dict[str, str] = {}
     taken = set(base.codes) if base is not None else set()
@@ -125,6 +145,13 @@ def _code_tree(codebook: Codebook, base: QdaProject | None) -> tuple[list[_Code]
             folder.children.append(_Code(fresh("code", pole.id), pole.label, True, pole.colour, pole.definition, []))
             target[pole.id] = folder.children[-1].guid
         roots.append(folder)
+    if with_review:
+        existing = [c.guid for c in (base.codes.values() if base else []) if c.name == REVIEW_CODE_NAME and c.codable]
+        if existing:
+            target[REVIEW_CODE_NAME] = existing[0]
+        else:
+            roots.append(_Code(fresh("review"), REVIEW_CODE_NAME, True, REVIEW_COLOUR, REVIEW_DEFINITION, []))
+            target[REVIEW_CODE_NAME] = roots[-1].guid
     return roots, target
 
 
@@ -135,9 +162,12 @@ def _write_codes(parent: etree._Element, codes: list[_Code]) -> None:
         _write_codes(element, code.children)
 
 
-def _score_text(model_user: str, codes: list[tuple[str, float]], all_scores: Mapping[str, float] | None) -> str:
-    suggested = ", ".join(f"{code} {score:.{SCORE_DIGITS}f}" for code, score in codes)
+def _score_text(model_user: str, codes: list[tuple[str, float]], all_scores: Mapping[str, float] | None,
+                review: str | None = None) -> str:
+    suggested = ", ".join(f"{code} {score:.{SCORE_DIGITS}f}" for code, score in codes) or "no code suggested"
     text = f"capcode {__version__} suggestion by {model_user}: {suggested}"
+    if review:
+        text += f"; review: {review}"
     if all_scores:
         text += "; all scores: " + ", ".join(f"{c} {s:.{SCORE_DIGITS}f}" for c, s in sorted(all_scores.items()))
     return text
@@ -164,10 +194,14 @@ def build_project_xml(
     scores: FragmentScores | None = None,
     project_name: str | None = None,
     created: datetime | None = None,
+    review: ReviewReasons | None = None,
+    positions: str = "auto",
 ) -> tuple[bytes, dict[str, str]]:
     """The project XML and the source files ({entry name: text}) of the .qdpx that `write_qdpx` writes."""
     by_id = {d.id: d for d in documents}
     _check(suggestions, by_id, codebook)
+    review = {key: reason for key, reason in (review or {}).items() if key[0] in by_id}
+    dialect = _dialect(positions, base_project)
     stamp = _timestamp(created)
     nsmap = {None: NAMESPACE}
     root = etree.Element(f"{{{NAMESPACE}}}Project", nsmap=nsmap)
@@ -176,7 +210,7 @@ def build_project_xml(
         model_guid = next((g for g, n in base_project.users.items() if n == model_user), model_guid)
     name = project_name or (base_project.name if base_project else "capcode suggestions")
     root.set("name", name)
-    root.set("origin", f"capcode {__version__}")
+    root.set("origin", capcode_origin(__version__, dialect.name))
     root.set("creatingUserGUID", model_guid)
     root.set("creationDateTime", stamp)
 
@@ -186,20 +220,21 @@ def build_project_xml(
             _sub(users, "User", guid=user_guid, name=user_name)
     _sub(users, "User", guid=model_guid, name=model_user)
 
-    code_roots, code_guid = _code_tree(codebook, base_project)
+    code_roots, code_guid = _code_tree(codebook, base_project, with_review=bool(review))
     _write_codes(_sub(_sub(root, "CodeBook"), "Codes"), code_roots)
 
     # Sources: those of the base project (in its order), then documents not in it.
     files: dict[str, str] = {}
+    keep_form = positions == "auto"
     source_of_document: dict[str, str] = {}
     base_selections: dict[str, list[QdaSelection]] = defaultdict(list)
-    order: list[tuple[str, str, str, str | None]] = []  # (guid, name, text, description)
+    order: list[tuple[str, str, str, str | None]] = []  # (guid, name, text as written, description)
     if base_project is not None:
         for selection in base_project.selections:
             if selection.user != model_guid and all(c.user != model_guid for c in selection.codings):
                 base_selections[selection.source].append(selection)
         for source in base_project.sources.values():
-            order.append((source.guid, source.name, source.text, source.description))
+            order.append((source.guid, source.name, _written_text(source, keep_form), source.description))
     known = {entry[0] for entry in order}
     for document in documents:
         source_guid = document.metadata.get("qdpx_guid")
@@ -217,13 +252,16 @@ def build_project_xml(
     grouped: dict[tuple[str, int, int], list[Suggestion]] = defaultdict(list)
     for s in suggestions:
         grouped[(s.document, s.start, s.end)].append(s)
-    model_selections: dict[str, list[tuple[int, int, str, str, list[Suggestion]]]] = defaultdict(list)
-    for (doc_id, start, end), group in grouped.items():
+    for key in review:
+        grouped.setdefault(key, [])  # a fragment up for review with no code suggested still gets the flag
+    model_selections: dict[str, list[tuple[int, int, str, str, list[Suggestion], bool]]] = defaultdict(list)
+    for (doc_id, start, end), group in sorted(grouped.items()):
         source_guid = source_of_document[doc_id]
         selection_guid = guid("selection", source_guid, start, end, model_user)
         codes = sorted({(s.code, s.score) for s in group}, key=lambda cs: codebook.code_ids.index(cs[0]))
-        text = _score_text(model_user, codes, (scores or {}).get((doc_id, start, end)))
-        model_selections[source_guid].append((start, end, selection_guid, text, group))
+        reason = review.get((doc_id, start, end))
+        text = _score_text(model_user, codes, (scores or {}).get((doc_id, start, end)), reason)
+        model_selections[source_guid].append((start, end, selection_guid, text, group, reason is not None))
 
     sources = _sub(root, "Sources") if order else None
     for source_guid, source_name, text, description in order:
@@ -231,11 +269,14 @@ def build_project_xml(
         files[f"sources/{entry}"] = text
         element = _sub(sources, "TextSource", guid=source_guid, name=source_name, plainTextPath=f"internal://{entry}")
         _description(element, description)
+        position = _position_map(text, dialect)
         rows: list[tuple[int, int, str, etree._Element]] = []
         for selection in base_selections.get(source_guid, []):
-            rows.append((selection.start, selection.end, selection.guid, _base_selection(selection)))
-        for start, end, selection_guid, text_, group in model_selections.get(source_guid, []):
-            rows.append((start, end, selection_guid, _model_selection(start, end, selection_guid, text_, group, model_guid, code_guid, stamp)))
+            rows.append((selection.start, selection.end, selection.guid, _base_selection(selection, position)))
+        for start, end, selection_guid, text_, group, flagged in model_selections.get(source_guid, []):
+            rows.append((start, end, selection_guid, _model_selection(
+                position(start), position(end), selection_guid, text_, group, model_guid, code_guid, stamp,
+                flagged=flagged)))
         for *_, selection_element in sorted(rows, key=lambda r: (r[0], r[1], r[2])):
             element.append(selection_element)
 
@@ -245,11 +286,35 @@ def build_project_xml(
     return xml, files
 
 
-def _base_selection(selection: QdaSelection) -> etree._Element:
+def _dialect(positions: str, base: QdaProject | None) -> Dialect:
+    """The position dialect to write: the base project's for "auto" (code points without one), else the named."""
+    name = (base.dialect if base is not None else SPEC_DIALECT) if positions == "auto" else positions
+    if name not in DIALECTS:
+        raise ValueError(f"unknown position dialect {positions!r}; expected one of {', '.join(POSITION_CHOICES)}")
+    return DIALECTS[name]
+
+
+def _written_text(source: QdaSource, keep_form: bool) -> str:
+    """A base source's text as it goes into the archive: in the form it came in (BOM, CRLF) for "auto"."""
+    if not keep_form:
+        return source.text
+    text = source.text.replace("\n", "\r\n") if source.had_crlf else source.text
+    return "\ufeff" + text if source.had_bom else text
+
+
+def _position_map(written: str, dialect: Dialect):
+    """Normalised index -> position in `dialect` on the text as written (identity for code points on LF)."""
+    if written.isascii() and "\r" not in written:
+        return lambda index: index
+    source_text = SourceText(written)
+    return lambda index: source_text.from_normalised(index, dialect)
+
+
+def _base_selection(selection: QdaSelection, position) -> etree._Element:
     element = etree.Element(f"{{{NAMESPACE}}}PlainTextSelection")
     element.set("guid", selection.guid)
-    element.set("startPosition", str(selection.start))
-    element.set("endPosition", str(selection.end))
+    element.set("startPosition", str(position(selection.start)))
+    element.set("endPosition", str(position(selection.end)))
     if selection.user:
         element.set("creatingUser", selection.user)
     _description(element, selection.description)
@@ -268,6 +333,8 @@ def _model_selection(
     model_guid: str,
     code_guid: dict[str, str],
     stamp: str,
+    *,
+    flagged: bool = False,
 ) -> etree._Element:
     element = etree.Element(f"{{{NAMESPACE}}}PlainTextSelection")
     for key, value in (
@@ -280,7 +347,7 @@ def _model_selection(
     ):
         element.set(key, value)
     _description(element, text)
-    for code in sorted({s.code for s in group}):
+    for code in sorted({s.code for s in group}) + ([REVIEW_CODE_NAME] if flagged else []):
         coding = _sub(element, "Coding", guid=guid("coding", selection_guid, code), creatingUser=model_guid, creationDateTime=stamp)
         _sub(coding, "CodeRef", targetGUID=code_guid[code])
     return element
@@ -297,12 +364,16 @@ def write_qdpx(
     scores: FragmentScores | None = None,
     project_name: str | None = None,
     created: datetime | None = None,
+    review: ReviewReasons | None = None,
+    positions: str = "auto",
 ) -> Path:
     """Write a pre-coded .qdpx atomically (temporary file in the same folder, then rename).
 
     `model_user` names the QDA user the suggestions come from, e.g. "capcode default 0.1.0". `scores`
     adds every code's probability to each suggested fragment's Description. `created` (default: now, or
     SOURCE_DATE_EPOCH) is the project's creationDateTime; with it fixed the file is byte-for-byte reproducible.
+    `review` flags fragments for review with the reason (see the module docstring); `positions` is "auto"
+    (the base project's dialect, else code points) or a dialect name from `pipeline.qdpx.dialect.DIALECTS`.
     """
     path = Path(path)
     xml, files = build_project_xml(
@@ -314,6 +385,8 @@ def write_qdpx(
         scores=scores,
         project_name=project_name,
         created=created,
+        review=review,
+        positions=positions,
     )
     with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         _add(archive, "project.qde", xml)

@@ -33,15 +33,10 @@ properties of the data, and a bootstrap resample never causes them.
 
 from __future__ import annotations
 
-import csv
-import math
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-
-from pipeline.core.errors import InputError
 
 LEVELS = ("nominal", "ordinal", "interval", "ratio")
 COEFFICIENTS = (
@@ -465,126 +460,3 @@ def agreement_summary(
     else:
         notes.append("ci95: bootstrap skipped (n_boot=0)")
     return {**summary, "notes": notes, "ci95": ci95}
-
-
-# --------------------------------------------------------------------------- reading a ratings CSV
-
-
-def _parse_number(text: str) -> float | None:
-    try:
-        value = float(text)
-    except ValueError:
-        return None
-    return value if math.isfinite(value) else None
-
-
-def read_ratings_csv(
-    path: str | Path, *, level: str, categories: Sequence[str] | None = None
-) -> tuple[np.ndarray, list[str], list[str]]:
-    """Read a CSV with header ``unit,coder,value`` (one row per rating) into a reliability matrix.
-
-    Returns ``(ratings, unit_ids, coder_ids)``: ``ratings`` (n_coders, n_units) float with nan where a
-    rating is missing (no row, or an empty value); ids in order of first appearance. Extra columns are
-    ignored; header names are matched without case or surrounding spaces. Values:
-
-    - interval, ratio: finite numbers (ratio: >= 0).
-    - ordinal: numbers; or labels when ``categories`` lists them in order (a label's code is its rank).
-    - nominal: with ``categories``, each value must be one of them and is coded by its position; without,
-      numbers are their own codes, and if any value is not a number all values are labels coded by
-      position in ``sorted(set(labels))``.
-
-    Raises InputError for: a missing column, an empty unit or coder, a value the level cannot take, the
-    same (unit, coder) twice with different values, fewer than two coders, no unit rated by two coders.
-    """
-    _check_level(level)
-    if categories is not None and level in ("interval", "ratio"):
-        raise ValueError(f"categories only apply at nominal and ordinal level, not {level}")
-    rows = _read_rows(path)
-    codes = _code_values(path, rows, level, categories)
-    unit_ids = list(dict.fromkeys(unit for _, unit, _, _ in rows))
-    coder_ids = list(dict.fromkeys(coder for _, _, coder, _ in rows))
-    unit_index = {u: i for i, u in enumerate(unit_ids)}
-    coder_index = {c: i for i, c in enumerate(coder_ids)}
-    ratings = np.full((len(coder_ids), len(unit_ids)), np.nan)
-    first_line: dict[tuple[str, str], int] = {}
-    for (line, unit, coder, text), code in zip(rows, codes):
-        if code is None:
-            continue
-        i, j = coder_index[coder], unit_index[unit]
-        if not np.isnan(ratings[i, j]) and ratings[i, j] != code:
-            raise InputError(
-                path,
-                f"line {line}: coder '{coder}' rated unit '{unit}' again with a different value ('{text}'), "
-                f"see line {first_line[unit, coder]}; keep one rating per unit and coder",
-            )
-        ratings[i, j] = code
-        first_line.setdefault((unit, coder), line)
-    rated = ~np.isnan(ratings)
-    raters = [coder for coder, any_rating in zip(coder_ids, rated.any(axis=1)) if any_rating]
-    if len(raters) < 2:
-        found = f"only one coder ('{raters[0]}')" if raters else "no ratings"
-        raise InputError(path, f"{found}; agreement needs ratings from at least two coders")
-    if not (rated.sum(axis=0) >= 2).any():
-        raise InputError(path, "no unit is rated by two or more coders; agreement needs shared units")
-    return ratings, unit_ids, coder_ids
-
-
-def _read_rows(path: str | Path) -> list[tuple[int, str, str, str]]:
-    """Rows of the CSV as (line number, unit, coder, value text), checked for the header and empty ids."""
-    try:
-        with Path(path).open(encoding="utf-8-sig", newline="") as handle:
-            reader = csv.reader(handle)
-            header = next(reader, None)
-            if header is None:
-                raise InputError(path, "the file is empty; expected a header 'unit,coder,value'")
-            names = [name.strip().lower() for name in header]
-            missing = [column for column in ("unit", "coder", "value") if column not in names]
-            if missing:
-                raise InputError(
-                    path, f"missing column(s) {', '.join(missing)}; expected a header 'unit,coder,value', "
-                    f"found '{','.join(header)}'"
-                )
-            columns = [names.index(column) for column in ("unit", "coder", "value")]
-            rows: list[tuple[int, str, str, str]] = []
-            for record in reader:
-                if not any(field.strip() for field in record):
-                    continue  # blank line
-                fields = [record[c].strip() if c < len(record) else "" for c in columns]
-                if not fields[0] or not fields[1]:
-                    raise InputError(path, f"line {reader.line_num}: empty unit or coder")
-                rows.append((reader.line_num, fields[0], fields[1], fields[2]))
-    except FileNotFoundError:
-        raise InputError(path, "file not found") from None
-    except UnicodeDecodeError:
-        raise InputError(path, "not UTF-8 text; save the CSV as UTF-8") from None
-    except csv.Error as err:
-        raise InputError(path, f"not a valid CSV file: {err}") from None
-    return rows
-
-
-def _code_values(
-    path: str | Path, rows: list[tuple[int, str, str, str]], level: str, categories: Sequence[str] | None
-) -> list[float | None]:
-    """The numeric code of each row's value (None for an empty value), as `read_ratings_csv` documents."""
-    texts = [text for _, _, _, text in rows]
-    if categories is not None and level in ("nominal", "ordinal"):
-        position = {str(c).strip(): float(i) for i, c in enumerate(categories)}
-        for line, _, _, text in rows:
-            if text and text not in position:
-                raise InputError(
-                    path, f"line {line}: value '{text}' is not a category; expected one of {', '.join(position)}"
-                )
-        return [position[t] if t else None for t in texts]
-    numbers = [_parse_number(t) if t else None for t in texts]
-    bad = [(line, text) for (line, _, _, text), number in zip(rows, numbers) if text and number is None]
-    if bad and level == "nominal":
-        code = {label: float(i) for i, label in enumerate(sorted({t for t in texts if t}))}
-        return [code[t] if t else None for t in texts]
-    if bad:
-        line, text = bad[0]
-        hint = " (or pass the ordered categories)" if level == "ordinal" else ""
-        raise InputError(path, f"line {line}: value '{text}' is not a finite number, needed at {level} level{hint}")
-    if level == "ratio" and any(n is not None and n < 0 for n in numbers):
-        line = next(line for (line, *_), n in zip(rows, numbers) if n is not None and n < 0)
-        raise InputError(path, f"line {line}: negative value at ratio level; ratio values must be >= 0")
-    return numbers

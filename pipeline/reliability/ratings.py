@@ -81,13 +81,28 @@ def agreement_block(
     confidence: float = 0.95,
 ) -> dict[str, Any]:
     """Pooled summary (top level) plus ``per_code`` and ``per_axis`` summaries for these coders."""
-    codes = codebook.code_ids
-    def summary(ratings: np.ndarray, categories: list[float]) -> dict[str, Any]:
-        return summarise(ratings, categories=categories, n_boot=n_boot, seed=seed, confidence=confidence)
+    return codes_block(labels, coders, codebook.code_ids, codebook.axes, n_boot=n_boot, seed=seed,
+                       confidence=confidence)
 
-    block = summary(pooled_ratings(labels, coders, codes), [0, 1])
+
+def codes_block(
+    labels: Sequence[Labels], coders: Sequence[str], codes: Sequence[str], axes: Sequence[Axis] = (), *,
+    n_boot: int, seed: int, per_code_boot: int | None = None, confidence: float = 0.95,
+) -> dict[str, Any]:
+    """Pooled summary over ``codes`` (top level), ``per_code`` and (with ``axes``) ``per_axis`` summaries.
+
+    Any list of binary codes works: capcode's six with their axes, or a project's own codes without axes.
+    ``per_code_boot`` (default ``n_boot``) sets the bootstrap of the per-code and per-axis summaries.
+    """
+    block = summarise(pooled_ratings(labels, coders, codes), categories=[0, 1], n_boot=n_boot, seed=seed,
+                      confidence=confidence)
+    per_code_boot = n_boot if per_code_boot is None else per_code_boot
+
+    def summary(ratings: np.ndarray, categories: list[float]) -> dict[str, Any]:
+        return summarise(ratings, categories=categories, n_boot=per_code_boot, seed=seed, confidence=confidence)
+
     block["per_code"] = {code: summary(code_ratings(labels, coders, code), [0, 1]) for code in codes}
-    block["per_axis"] = {axis.id: summary(axis_ratings(labels, coders, axis), [0, 1, 2, 3]) for axis in codebook.axes}
+    block["per_axis"] = {axis.id: summary(axis_ratings(labels, coders, axis), [0, 1, 2, 3]) for axis in axes}
     return block
 
 

@@ -9,12 +9,11 @@ banner says so when any of the data is synthetic.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timezone
 from html import escape
 from typing import Any
 
-from pipeline import __version__
 from pipeline.core.codebook import Codebook
+from pipeline.report.layout import _page, _section
 from pipeline.report.svg import IntervalRow, bar_chart, forest_plot, heatmap
 
 COEFFICIENT_NAMES = {
@@ -27,23 +26,6 @@ COEFFICIENT_NAMES = {
     "brennan_prediger": "Brennan-Prediger",
 }
 
-CSS = """
-body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,Arial,sans-serif;color:#1b1f24;max-width:1060px;
-margin:0 auto;padding:24px 28px 60px;line-height:1.5;background:#fff}
-h1{font-size:1.7em;margin:.2em 0 .1em}h2{font-size:1.3em;margin-top:2em;border-bottom:2px solid #d8dee4;
-padding-bottom:4px}h3{font-size:1.08em;margin-top:1.6em}
-.meta{color:#57606a;font-size:.92em}
-.banner{background:#fff4d6;border:2px solid #d4a72c;border-radius:6px;padding:12px 16px;margin:16px 0;
-font-size:1.02em}.banner strong{color:#7a4b00;letter-spacing:.04em}
-table{border-collapse:collapse;margin:10px 0 14px;font-size:.9em}caption{text-align:left;font-weight:600;
-padding:4px 0;color:#24292f}th,td{border:1px solid #d0d7de;padding:4px 8px;text-align:right;
-vertical-align:top}th{background:#f3f5f7;font-weight:600}td.l,th.l{text-align:left}
-tbody tr:nth-child(even){background:#fafbfc}.ci{color:#57606a;font-size:.88em;white-space:nowrap}
-.na{color:#8c959f;font-style:italic}dl.explain dt{font-weight:600;margin-top:10px}dl.explain dd{margin:2px 0 0 18px}
-.plots{display:flex;flex-wrap:wrap;gap:18px;align-items:flex-start}svg.plot{max-width:100%;height:auto}
-ul.notes li{color:#57606a;font-size:.9em}.small{font-size:.88em;color:#57606a}
-@media print{.banner{break-inside:avoid}svg.plot{break-inside:avoid}}
-"""
 
 EXPLANATIONS = [
     ("Percent agreement",
@@ -147,27 +129,6 @@ def _notes(notes: Iterable[str]) -> str:
     return '<ul class="notes">' + "".join(f"<li>{escape(n)}</li>" for n in notes) + "</ul>"
 
 
-def _banner(text: str | None) -> str:
-    if not text:
-        return ""
-    return f'<div class="banner" role="alert"><strong>SYNTHETIC DATA.</strong> {escape(text)}</div>'
-
-
-def _page(title: str, subtitle: str, banner: str | None, body: Sequence[str]) -> str:
-    created = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-        f"<title>{escape(title)}</title><style>{CSS}</style></head><body>"
-        f"<h1>{escape(title)}</h1><p class=\"meta\">{escape(subtitle)} &middot; capcode {escape(__version__)} "
-        f"&middot; {created}</p>{_banner(banner)}{''.join(body)}</body></html>\n"
-    )
-
-
-def _section(title: str, *parts: str) -> str:
-    return f"<section><h2>{escape(title)}</h2>{''.join(parts)}</section>"
-
-
 def _bootstrap_text(bootstrap: dict[str, Any]) -> str:
     if not bootstrap.get("n_boot"):
         return "No bootstrap intervals were computed."
@@ -181,79 +142,264 @@ def _bootstrap_text(bootstrap: dict[str, Any]) -> str:
 
 def agreement_page(report: dict[str, Any], *, mode: str = "coded", inputs: Sequence[str] = (), level: str = "nominal",
                    bootstrap: dict[str, Any] | None = None) -> str:
-    """The HTML page of `capcode agreement` (coded material, or the summary of a ratings CSV)."""
+    """The HTML page of `capcode agreement` (coded material by segments or characters, or a ratings table)."""
     if mode == "csv":
         return _csv_agreement_page(report, inputs=inputs, level=level, bootstrap=bootstrap or {})
+    if report.get("unit") == "character":
+        return _character_agreement_page(report)
     coders = report["coders"]
     data = report["data"]
+    unit = report.get("unit", "fragment")
     banner = ("Some of the coded material is synthetic (made up for development): these figures show that the "
               "method works, not how reliable real coding is.") if report.get("synthetic") else None
-    per_coder = ", ".join(f"{c}: {n}" for c, n in data["fragments_per_coder"].items())
+    per_coder = ", ".join(f"{c}: {n}" for c, n in data.get("units_per_coder", data.get("fragments_per_coder", {})).items())
     model = data.get("model")
     model_text = (f" The coder 'model' is the trained model {model['identity']} ({model['directory']}), "
                   "predicting on the same fragments." if model else "")
+    capcode = report.get("scheme", {}).get("codebook", "capcode") == "capcode"
+    compared = data.get(f"n_{unit}s_compared", data.get("n_codable_fragments_coded"))
+    which_units = ("respondent fragments" if capcode and unit == "fragment" else f"{unit}s")
     intro = _section(
         "Which data",
-        f"<p>Inputs: {escape(', '.join(report['inputs']))}. {data['n_documents']} documents, segmented into "
-        f"{data['n_fragments']} fragments; {data['n_codable_fragments_coded']} respondent fragments were coded by "
-        f"at least one coder. Coders: {escape(', '.join(coders))} (respondent fragments each coded: "
+        f"<p>Inputs: {escape(', '.join(report['inputs']))}. {data['n_documents']} documents, cut into "
+        f"{data.get(f'n_{unit}s', data.get('n_fragments'))} {unit}s; {compared} {which_units} belong to documents "
+        f"that at least one coder coded. Coders: {escape(', '.join(coders))} ({which_units} each rated: "
         f"{escape(per_coder)}).{escape(model_text)}</p>"
-        "<p>A coder is only compared on fragments of interviews they coded, and only on the axes they coded. "
-        "Per code the answer is present or absent; per axis it is one of four categories (only the first pole, "
-        "only the second, both, neither). 'Units' in the tables counts what was compared: fragments rated by at "
-        "least two of the coders (in the pooled figure: fragment x code decisions). "
-        f"{escape(_bootstrap_text(report.get('bootstrap', {})))}</p>",
+        f"<p><strong>Unit of analysis:</strong> {escape(report.get('unit_description', unit))}.</p>"
+        + _scheme_text(report)
+        + "<p>A coder is only compared on units of documents they coded"
+        + (", and only on the axes they coded. Per axis the answer is one of four categories (only the first "
+           "pole, only the second, both, neither)." if report.get("per_axis") else ".")
+        + " 'Units' in the tables counts what was compared: units rated by at least two of the coders (in the "
+        f"pooled figure: unit x code decisions). {escape(_bootstrap_text(report.get('bootstrap', {})))}</p>"
+        + _missing_text(report.get("missing")),
     )
-    categories = report["categories"]
+    categories = report.get("categories", {})
     pooled = _section(
         "All coders, all codes together",
         summary_table([("all codes pooled", report)], caption=f"{', '.join(coders)}: every code decision on every "
-                      "fragment is one unit"),
+                      f"{unit} is one unit"),
     )
-    per_code = _section(
-        "Per code",
-        summary_table([(code, s) for code, s in report["per_code"].items()], caption="All coders, one code at a time",
-                      first_column="Code"),
-        summary_table([(f"{axis} ({' / '.join(categories.get(axis, []))})", s)
-                       for axis, s in report["per_axis"].items()],
-                      caption="All coders, one axis at a time (four categories)", first_column="Axis"),
-        '<div class="plots">' + forest_plot(
-            [_interval_row(code, s) for code, s in report["per_code"].items()]
-            + [_interval_row(axis, s, series=1) for axis, s in report["per_axis"].items()],
-            title="Krippendorff's alpha per code and per axis, all coders", legend=("code", "axis"),
-        ) + "</div>",
-    )
+    per_code_parts = [summary_table([(code, s) for code, s in report["per_code"].items()],
+                                    caption="All coders, one code at a time", first_column="Code")]
+    if report.get("per_axis"):
+        per_code_parts.append(summary_table([(f"{axis} ({' / '.join(categories.get(axis, []))})", s)
+                                             for axis, s in report["per_axis"].items()],
+                                            caption="All coders, one axis at a time (four categories)",
+                                            first_column="Axis"))
+    per_code_parts.append('<div class="plots">' + forest_plot(
+        [_interval_row(code, s) for code, s in list(report["per_code"].items())[:60]]
+        + [_interval_row(axis, s, series=1) for axis, s in report.get("per_axis", {}).items()],
+        title="Krippendorff's alpha per code" + (" and per axis" if report.get("per_axis") else "") + ", all coders",
+        legend=("code", "axis") if report.get("per_axis") else ("code",),
+    ) + "</div>")
+    per_code = _section("Per code", *per_code_parts)
     pair_parts = []
+    if report.get("pairs"):
+        pair_parts.append(summary_table([(key, pair) for key, pair in report["pairs"].items()],
+                                        caption="Every pair of coders, all codes pooled", first_column="Pair"))
     for key, pair in report.get("pairs", {}).items():
-        rows = [("all codes pooled", pair), *pair["per_code"].items(), *pair["per_axis"].items()]
-        pair_parts.append(f"<h3>{escape(key)}</h3>" + summary_table(rows, caption=f"{key}: pooled, per code, per axis"))
+        rows = [("all codes pooled", pair), *pair["per_code"].items(), *pair.get("per_axis", {}).items()]
+        pair_parts.append(f"<h3>{escape(key)}</h3>" + summary_table(rows, caption=f"{key}: pooled, per code"
+                                                                   + (", per axis" if pair.get("per_axis") else "")))
     if report.get("pairs"):
         forest_rows = [_interval_row(f"{name} \u2014 {key}", s, series=i)
                        for i, (key, pair) in enumerate(report["pairs"].items())
-                       for name, s in [*pair["per_code"].items(), *pair["per_axis"].items()]]
+                       for name, s in [*list(pair["per_code"].items())[:30], *pair.get("per_axis", {}).items()]]
         pair_parts.append('<div class="plots">' + forest_plot(
             forest_rows, title="Krippendorff's alpha per pair of coders", legend=list(report["pairs"])[:4],
             width=440) + "</div>")
     pairs = _section("Per pair of coders", *pair_parts) if pair_parts else ""
+    coders_section = _section("Per coder", _per_coder_table(report.get("per_coder", {}), kind="segments"))
     notes = _section("Notes", _notes(report.get("notes", [])
                      + [f"{name}: {n}" for name, s in report["per_code"].items() for n in s["notes"]]
-                     + [f"{name}: {n}" for name, s in report["per_axis"].items() for n in s["notes"]]))
+                     + [f"{name}: {n}" for name, s in report.get("per_axis", {}).items() for n in s["notes"]]))
     return _page("Agreement between coders", f"{len(coders)} coders: {', '.join(coders)}", banner,
-                 [intro, pooled, per_code, pairs, _section("How to read the coefficients", _explain(EXPLANATIONS)),
-                  notes])
+                 [intro, pooled, per_code, pairs, coders_section, _disagreement_section(report, unit),
+                  _section("How to read the coefficients", _explain(EXPLANATIONS)), notes])
+
+
+def _scheme_text(report: dict[str, Any]) -> str:
+    scheme = report.get("scheme") or {}
+    if scheme.get("codebook", "capcode") == "capcode":
+        return "<p><strong>Codes:</strong> capcode's six capacity codes (configs/codebook.yaml) and their three axes.</p>"
+    used = scheme.get("codings_per_code", {})
+    coders = report.get("coders", [])
+    single = [code for code, by in used.items() if len([c for c in by if c in coders]) == 1]
+    parts = [f"<p><strong>Codes:</strong> the project's own codes ({len(scheme.get('codes', []))})"]
+    if scheme.get("selection"):
+        parts.append(f", chosen with --codes {escape(', '.join(scheme['selection']))}")
+    if scheme.get("depth"):
+        parts.append(f", sub-codes rolled up to level {scheme['depth']}")
+    parts.append(f". {escape(str(scheme.get('reason', '')))}.")
+    if scheme.get("n_codings_not_selected"):
+        parts.append(f" {scheme['n_codings_not_selected']} codings of codes not chosen were left out.")
+    if single:
+        parts.append(f" Used by one coder only ({len(single)}): {escape(', '.join(single[:20]))}"
+                     f"{' ...' if len(single) > 20 else ''}; they count as disagreement.")
+    return "".join(parts) + "</p>"
+
+
+def _missing_text(missing: dict[str, Any] | None) -> str:
+    if not missing:
+        return ""
+    by = ", ".join(f"{escape(c)}: {n}" for c, n in missing.get("by_coder", {}).items())
+    return (f"<p><strong>Missing ratings:</strong> {missing['n_missing']} of {missing['n_decisions']} coder x unit x "
+            f"code decisions were not made (the coder did not code that document or axis): {by}. They are left out "
+            "of the coefficients, never counted as 'absent'.</p>")
+
+
+PER_CODER_COLUMNS = {
+    "segments": [("n_units_rated", "Units rated", 0), ("n_pairs", "Pairs", 0),
+                 ("mean_percent_agreement", "Mean percent agreement", 2), ("mean_cohen_kappa", "Mean Cohen's kappa", 2),
+                 ("mean_krippendorff_alpha", "Mean Krippendorff's alpha", 2),
+                 ("krippendorff_alpha_without", "Alpha of the others without this coder", 2)],
+    "characters": [("n_pairs", "Pairs", 0), ("mean_percent_agreement", "Mean percent agreement", 2),
+                   ("mean_cohen_kappa", "Mean Cohen's kappa", 2),
+                   ("mean_krippendorff_alpha_u", "Mean unitizing alpha", 2)],
+    "table": [("n_units_rated", "Units rated", 0), ("n_missing", "Missing", 0), ("n_pairs", "Pairs", 0),
+              ("mean_percent_agreement", "Mean percent agreement", 2), ("mean_cohen_kappa", "Mean Cohen's kappa", 2),
+              ("mean_krippendorff_alpha", "Mean Krippendorff's alpha", 2),
+              ("krippendorff_alpha_without", "Alpha of the others without this coder", 2)],
+}
+
+
+def _per_coder_table(rows: dict[str, dict[str, Any]], *, kind: str) -> str:
+    if not rows:
+        return ""
+    columns = PER_CODER_COLUMNS[kind]
+    head = "".join(f"<th>{escape(name)}</th>" for _, name, _ in columns)
+    body = "".join(f'<tr><td class="l">{escape(coder)}</td>'
+                   + "".join(f"<td>{_num(row.get(key), digits) if digits else row.get(key, '')}</td>"
+                             for key, _, digits in columns) + "</tr>" for coder, row in rows.items())
+    return ("<p>Which coder disagrees with the others: each coder's mean agreement over the pairs they are in "
+            "(all codes pooled); with three or more coders, the alpha of the others when this coder is left out "
+            "(higher than the overall alpha: this coder lowers it).</p>"
+            f"<table><caption>Per coder</caption><thead><tr><th class=\"l\">Coder</th>{head}</tr></thead>"
+            f"<tbody>{body}</tbody></table>")
+
+
+def _disagreement_section(report: dict[str, Any], unit: str) -> str:
+    items = report.get("disagreements") or []
+    total = report.get("n_disagreements", len(items))
+    if not total:
+        return _section("Where the coders differ", f"<p>The coders agree on every {unit}.</p>")
+    shown, body, current = items[:300], [], None
+    for item in shown:
+        if item["code"] != current:
+            current = item["code"]
+            body.append(f"<h3>{escape(str(current))}</h3>")
+        where = f"{item.get('document')} [{item.get('start')}, {item.get('end')})"
+        body.append(f'<p class="small"><strong>{escape(where)}</strong> coded by {escape(", ".join(item["coded_by"]))}'
+                    f", not by {escape(', '.join(item['not_coded_by']))}:</p>"
+                    f"<blockquote>{escape(item['text'])}</blockquote>")
+    more = f" The first {len(shown)} are shown (the JSON report lists up to 500)." if total > len(shown) else ""
+    what = "character spans" if unit == "character" else f"{unit}s"
+    return _section("Where the coders differ",
+                    f"<p>{total} {what} where one coder gave a code and another did not, ordered by code, for a "
+                    f"qualitative look at what the coders read differently.{more}</p>", *body)
+
+
+CHARACTER_COLUMNS = [("percent_agreement", "Percent agreement"), ("cohen_kappa", "Cohen's kappa"),
+                     ("krippendorff_alpha_u", "Unitizing alpha")]
+CHARACTER_EXPLANATIONS = [
+    ("Characters as units",
+     "Every character of a source is one unit; per code each coder either coded it or not. This is what the "
+     "coding comparisons of NVivo, ATLAS.ti and MAXQDA count. Percent agreement is the share of characters on "
+     "which the two coders agree (coded by both, or by neither); Cohen's kappa corrects it for chance from each "
+     "coder's share of coded characters. Long uncoded stretches make percent agreement high by themselves: read "
+     "kappa and alpha."),
+    ("Krippendorff's unitizing alpha (u-alpha)",
+     "Compares where the coders' coded spans begin and end (Krippendorff 1995, 2004): a span that one coder "
+     "coded and the other did not costs its squared length, two overlapping spans cost the squared differences "
+     "of their begins and ends. 1 is perfect agreement, 0 is what spans placed at random would give."),
+]
+
+
+def _character_row(label: str, figures: dict[str, Any]) -> str:
+    cells = "".join(f"<td>{_num(figures.get(key))}</td>" for key, _ in CHARACTER_COLUMNS)
+    extra = (f"<td>{figures.get('both', '')}</td><td>{figures.get('only_first', '')}</td>"
+             f"<td>{figures.get('only_second', '')}</td>")
+    return f'<tr><td class="l">{escape(label)}</td><td>{figures.get("n_characters", "")}</td>{cells}{extra}</tr>'
+
+
+def _character_table(rows: Sequence[tuple[str, dict[str, Any]]], *, caption: str, first: str, pair: Sequence[str]) -> str:
+    head = "".join(f"<th>{escape(name)}</th>" for _, name in CHARACTER_COLUMNS)
+    a, b = pair
+    return (f"<table><caption>{escape(caption)}</caption><thead><tr><th class=\"l\">{escape(first)}</th>"
+            f"<th>Characters</th>{head}<th>Coded by both</th><th>Only {escape(a)}</th><th>Only {escape(b)}</th>"
+            f"</tr></thead><tbody>{''.join(_character_row(label, f) for label, f in rows)}</tbody></table>")
+
+
+def _character_agreement_page(report: dict[str, Any]) -> str:
+    coders, data = report["coders"], report["data"]
+    banner = ("Some of the coded material is synthetic (made up for development): these figures show that the "
+              "method works, not how reliable real coding is.") if report.get("synthetic") else None
+    intro = _section(
+        "Which data",
+        f"<p>Inputs: {escape(', '.join(report['inputs']))}. {data['n_documents']} sources, {data['n_characters']} "
+        f"characters, {data['n_codings']} codings. Coders: "
+        + escape(", ".join(f"{c} ({data['codings_per_coder'].get(c, 0)} codings in "
+                           f"{data['documents_per_coder'].get(c, 0)} sources)" for c in coders)) + ".</p>"
+        f"<p><strong>Unit of analysis:</strong> {escape(report.get('unit_description', 'characters'))}.</p>"
+        + _scheme_text(report),
+    )
+    code_rows = "".join(f'<tr><td class="l">{escape(code)}</td><td>{f["n_sources"]}</td><td>{f["n_characters"]}</td>'
+                        f'<td>{_num(f["krippendorff_alpha_u"])}</td></tr>' for code, f in report["codes"].items())
+    overall = _section(
+        "All coders",
+        f"<p>Unitizing alpha of all {len(coders)} coders over all codes: <strong>"
+        f"{_num(report.get('krippendorff_alpha_u'))}</strong> (on the {report['n_sources_all_coders']} sources every "
+        "coder coded).</p>"
+        "<table><caption>All coders, one code at a time</caption><thead><tr><th class=\"l\">Code</th><th>Sources</th>"
+        f"<th>Characters</th><th>Unitizing alpha</th></tr></thead><tbody>{code_rows}</tbody></table>",
+    )
+    pair_parts = []
+    if report.get("pairs"):
+        pair_parts.append(_character_table([(key, p["pooled"]) for key, p in report["pairs"].items()],
+                                           caption="Every pair, all codes pooled (characters x codes)",
+                                           first="Pair", pair=("first", "second")))
+    for key, pair in report.get("pairs", {}).items():
+        pair_parts.append(f"<h3>{escape(key)}</h3>")
+        pair_parts.append(_character_table(list(pair["codes"].items()), caption=f"{key}: per code, every source "
+                                           "pooled", first="Code", pair=pair["coders"]))
+        rows = [(f"{doc} \u2014 {code}", f) for doc, block in pair["sources"].items()
+                for code, f in block["codes"].items() if f.get("both") or f.get("only_first") or f.get("only_second")]
+        pair_parts.append(_character_table(rows[:400], caption=f"{key}: per source and code (codes either coder "
+                                           "used there)", first="Source \u2014 code", pair=pair["coders"]))
+    pairs = _section("Per pair of coders", *pair_parts) if pair_parts else ""
+    body = [intro, overall, pairs, _section("Per coder", _per_coder_table(report.get("per_coder", {}),
+                                                                            kind="characters")),
+            _disagreement_section(report, "character"),
+            _section("How to read the figures", _explain(CHARACTER_EXPLANATIONS)),
+            _section("Notes", _notes(report.get("notes", [])))]
+    return _page("Agreement between coders, character by character", f"{len(coders)} coders: {', '.join(coders)}",
+                 banner, body)
 
 
 def _csv_agreement_page(report: dict[str, Any], *, inputs: Sequence[str], level: str,
                         bootstrap: dict[str, Any]) -> str:
     rows = [_interval_row(name, report, key) for key, name in COEFFICIENT_NAMES.items()]
+    table = report.get("table") or {}
+    missing = ""
+    if table:
+        markers = ", ".join(f"'{escape(str(k))}': {v}" for k, v in table.get("missing_markers", {}).items())
+        missing = (f" Layout {escape(str(table.get('layout')))}, delimiter '{escape(str(table.get('delimiter')))}'. "
+                   f"<strong>Missing ratings:</strong> {table.get('n_missing', 0)}"
+                   + (f" ({markers}), left out of the coefficients, never counted as a category" if markers else "")
+                   + ".")
+    pairs = report.get("pairs") or {}
     body = [
         _section("Which data",
                  f"<p>Ratings from {escape(', '.join(inputs))}: {report['n_units']} units rated by "
                  f"{report['n_coders']} coders, {escape(level)} level (only Krippendorff's alpha uses the level; "
-                 f"the other coefficients treat the values as unordered categories). "
+                 f"the other coefficients treat the values as unordered categories).{missing} "
                  f"{escape(_bootstrap_text(bootstrap))}</p>"),
         _section("Agreement", summary_table([("all units", report)], caption="All coders, all units"),
                  '<div class="plots">' + forest_plot(rows, title="Coefficients with 95% intervals") + "</div>"),
+        _section("Per pair of coders", summary_table(list(pairs.items()), caption="Every pair of coders (no intervals)",
+                                                     first_column="Pair")) if pairs else "",
+        _section("Per coder", _per_coder_table(report.get("per_coder", {}), kind="table")),
         _section("How to read the coefficients", _explain(EXPLANATIONS)),
         _section("Notes", _notes(report.get("notes", []))),
     ]
@@ -449,9 +595,19 @@ def evaluation_page(results: dict[str, Any], codebook: Codebook) -> str:
     body = [summary, data, *(_set_section(name, s, codebook) for name, s in sets.items()),
             _heldout_section(results, codebook),
             _human_section(results, codebook),
+            *_crossval_sections(results.get("crossval"), codebook),
             _section("How to read the figures", _explain(EVALUATION_EXPLANATIONS), _explain(EXPLANATIONS)),
             _section("Notes", _notes(results.get("notes", []) + results["human"].get("notes", [])
                                      + ["Intervals resample fragments; a code that is rare in a set gets wide "
                                         "intervals or none (undefined in more than half of the resamples)."]))]
     return _page("Evaluation: the model against manual coding", f"model {model['identity']}",
                  _evaluation_banner(results), body)
+
+
+def _crossval_sections(crossval: dict[str, Any] | None, codebook: Codebook) -> list[str]:
+    """The leave-one-case-out table, learning curve and ablation of the `crossval` stage, when given."""
+    if not crossval:
+        return []
+    from pipeline.report.crossval_page import crossval_sections
+
+    return crossval_sections(crossval, codebook)

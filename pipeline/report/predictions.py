@@ -1,9 +1,14 @@
-"""Writing pre-coded fragments as JSONL, CSV, a readable HTML page, or a REFI-QDA project."""
+"""Writing pre-coded fragments as JSONL, CSV, a readable HTML page, or a REFI-QDA project.
+
+Language rule: every HTML page capcode writes (this one, the agreement and evaluation reports) is English;
+the codes keep their names from the codebook (Dutch for capcode's own codebook).
+"""
 
 from __future__ import annotations
 
 import csv
 from collections import defaultdict
+from collections.abc import Mapping
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -11,6 +16,7 @@ from typing import Any
 from pipeline.core.codebook import Codebook
 from pipeline.core.documents import Document
 from pipeline.core.io_utils import atomic_writer, write_jsonl
+from pipeline.ingest.turns import load_conventions
 from pipeline.model.classifier import ModelMetadata
 
 CARRIED = ("id", "document", "speaker", "role", "start", "end", "timestamp")
@@ -42,8 +48,38 @@ font-size:.8rem}
 .interviewer{color:#666;font-style:italic}
 .plain{white-space:pre-wrap;color:#777;font-size:.8rem}
 .meta{font-size:.8rem;color:#555}
+.doubt{font-size:.8rem;color:#a00;font-weight:600}
+.stamp{font-size:.75rem;color:#777;font-family:monospace}
 table{border-collapse:collapse}td,th{padding:.2rem .5rem;border:1px solid #ddd}
 """
+
+
+def codes_in_doubt(
+    record: dict[str, Any], thresholds: Mapping[str, float], margin: float | None = None
+) -> list[tuple[str, float, float]]:
+    """(code, score, threshold) of the codes that put a fragment up for review, nearest its threshold first.
+
+    These are the codes whose score lies within `margin` of the threshold (the `predict.review_margin` rule);
+    a record may name them itself (`review_codes`). Without a margin, or where rounding of the stored scores
+    leaves none inside it, the code nearest its threshold is the one in doubt.
+    """
+    if not record.get("review"):
+        return []
+    scored = [(code, float(score), float(thresholds[code])) for code, score in record["scores"].items()
+              if score is not None and code in thresholds]
+    named = record.get("review_codes")
+    if named:
+        doubt = [row for row in scored if row[0] in named]
+    else:
+        doubt = [row for row in scored if margin is not None and abs(row[1] - row[2]) < margin]
+    ranked = sorted(scored, key=lambda row: abs(row[1] - row[2]))
+    return sorted(doubt, key=lambda row: abs(row[1] - row[2])) or ranked[:1]
+
+
+def review_reason(record: dict[str, Any], thresholds: Mapping[str, float], margin: float | None = None) -> str:
+    """One line for a flagged fragment: "strategisch 0.340 at threshold 0.350"; empty when not flagged."""
+    return "; ".join(f"{code} {score:.3f} at threshold {threshold:.3f}"
+                     for code, score, threshold in codes_in_doubt(record, thresholds, margin))
 
 
 def _chips(record: dict[str, Any], codebook: Codebook) -> str:
@@ -53,18 +89,49 @@ def _chips(record: dict[str, Any], codebook: Codebook) -> str:
         if record["labels"].get(code.id):
             chips.append(f'<span class="chip" style="background:{code.colour}" title="{escape(code.definition)}">'
                          f"{escape(code.label)} {score:.2f}</span>")
-    return "".join(chips) or '<span class="meta">geen code</span>'
+    return "".join(chips) or '<span class="meta">no code</span>'
 
 
-def _fragment_html(record: dict[str, Any], codebook: Codebook, *, show_speaker: bool) -> str:
+def _doubt_html(record: dict[str, Any], codebook: Codebook, thresholds: Mapping[str, float],
+                margin: float | None) -> str:
+    """Which code puts the fragment up for review, with its score against its threshold."""
+    doubts = codes_in_doubt(record, thresholds, margin)
+    if not doubts:
+        return ' <span class="meta">(review)</span>'
+    shown = ", ".join(f"{escape(codebook.code(code).label)} {score:.2f} at threshold {threshold:.2f}"
+                      for code, score, threshold in doubts)
+    return f' <span class="doubt">review: {shown}</span>'
+
+
+def _fragment_html(record: dict[str, Any], codebook: Codebook, *, show_speaker: bool,
+                   thresholds: Mapping[str, float] | None = None, margin: float | None = None,
+                   stamps: tuple[str, ...] = ()) -> str:
     coded_colours = [codebook.code(c).colour for c, v in record["labels"].items() if v]
     border = coded_colours[0] if coded_colours else "#ccc"
     classes = "fragment" + (" review" if record["review"] else "") + ("" if record["coded"] else " interviewer")
     speaker = f"<b>{escape(str(record.get('speaker')))}:</b> " if show_speaker and record.get("speaker") else ""
-    flag = ' <span class="meta">(nakijken)</span>' if record["review"] else ""
-    chips = _chips(record, codebook) if record["coded"] else '<span class="meta">niet gecodeerd</span>'
+    stamp = "".join(f' <span class="stamp">{escape(s)}</span>' for s in stamps)
+    flag = _doubt_html(record, codebook, thresholds or {}, margin) if record["review"] else ""
+    chips = _chips(record, codebook) if record["coded"] else '<span class="meta">not coded</span>'
     return (f'<span class="{classes}" style="border-left-color:{border}" id="{escape(str(record["id"]))}">'
-            f"{speaker}{escape(record['text'])}<br>{chips}{flag}</span>")
+            f"{speaker}{escape(record['text'])}{stamp}<br>{chips}{flag}</span>")
+
+
+def _own_stamps(gap: str) -> tuple[tuple[str, ...], str]:
+    """Split off the timestamps at the start of the text after a fragment, on the fragment's own line (f4's
+    `#00:00:12-3#` closes the paragraph it times); return them and the rest of the gap."""
+    timestamp = load_conventions().timestamp
+    stamps: list[str] = []
+    pos = 0
+    while True:
+        while pos < len(gap) and gap[pos] in " \t":
+            pos += 1
+        match = timestamp.match(gap, pos)
+        if not match:
+            break
+        stamps.append(match.group(0))
+        pos = match.end()
+    return tuple(stamps), gap[pos:]
 
 
 def _without_marker(gap: str, speaker: str | None) -> str:
@@ -77,45 +144,75 @@ def _without_marker(gap: str, speaker: str | None) -> str:
     return gap
 
 
+def _document_parts(records: list[dict[str, Any]], text: str | None, codebook: Codebook,
+                    thresholds: Mapping[str, float], margin: float | None) -> list[str]:
+    """The fragments of one document in text order, with the text between them (headers, notes); a fragment
+    is drawn once the text after it is known, so that its own trailing timestamp goes with it."""
+    parts: list[str] = []
+    pos, previous_turn = 0, None
+    pending: tuple[dict[str, Any], bool] | None = None  # (record, show its speaker)
+    for record in [*records, None]:
+        if record is None:  # after the last fragment: only its own timestamps
+            gap = text[pos:] if text is not None else ""
+        elif text is not None and isinstance(record.get("start"), int) and record["start"] > pos:
+            gap = text[pos : record["start"]]
+        else:
+            gap = ""
+        stamps, gap = _own_stamps(gap) if pending is not None else ((), gap)
+        if pending is not None:
+            parts.append(_fragment_html(pending[0], codebook, show_speaker=pending[1], thresholds=thresholds,
+                                        margin=margin, stamps=stamps))
+        if record is None:
+            break
+        gap = _without_marker(gap, record.get("speaker"))
+        if gap:  # text outside any fragment: headers, notes, a timestamp that opens the next turn
+            parts.append(f'<span class="plain">{escape(gap)}</span>')
+        turn = (record.get("speaker"), record.get("turn"))
+        pending, previous_turn = (record, turn != previous_turn), turn
+        if isinstance(record.get("end"), int):
+            pos = max(pos, record["end"])
+    return parts
+
+
 def render_html(records: list[dict[str, Any]], documents: list[Document], metadata: ModelMetadata,
-                codebook: Codebook) -> str:
-    """A self-contained page: every transcript with the proposed codes coloured per fragment."""
+                codebook: Codebook, *, review_margin: float | None = None) -> str:
+    """A self-contained page: every transcript with the proposed codes coloured per fragment, each code's
+    threshold, and for a fragment up for review the code in doubt with its score against its threshold."""
+    thresholds = {code: float(value) for code, value in metadata.thresholds.items()}
     by_document: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for record in records:
         by_document[str(record.get("document", "fragments"))].append(record)
     texts = {d.id: d.text for d in documents}
-    parts = [f"<!doctype html><html lang='nl'><head><meta charset='utf-8'><title>capcode: voorgestelde codes</title>"
-             f"<style>{_STYLE}</style></head><body><h1>Voorgestelde codes (capcode)</h1>"]
+    parts = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>capcode: suggested codes</title>"
+             f"<style>{_STYLE}</style></head><body><h1>Suggested codes (capcode)</h1>"]
     if metadata.synthetic_training_data:
-        parts.append('<p class="banner">Het model is getraind op <b>synthetische</b> interviews; '
-                     "behandel de voorstellen als suggesties die een onderzoeker nakijkt.</p>")
+        parts.append('<p class="banner">The model was trained on <b>synthetic</b> interviews; '
+                     "treat its codes as suggestions for a researcher to review.</p>")
+    near = f" (within {review_margin:.2f})" if review_margin is not None else ""
     parts.append(f'<p class="meta">Model {escape(metadata.identity)}, backbone {escape(str(metadata.backbone.get("spec")))}. '
-                 "Een gestippelde rand betekent: een score ligt dicht bij de drempel, nakijken.</p>")
+                 f"A dashed outline means a score lies close to its threshold{near}: review it; "
+                 "the code in doubt is shown with its score and threshold.</p>")
     parts.append('<p class="legend">' + "".join(
         f'<span style="background:{c.colour}" title="{escape(c.definition)}">{escape(c.label)}</span>' for c in codebook.codes)
         + "</p>")
+    parts.append('<table class="thresholds"><tr><th>code</th>' + "".join(
+        f"<th>{escape(c.label)}</th>" for c in codebook.codes if c.id in thresholds) + "</tr><tr><th>threshold</th>"
+        + "".join(f"<td>{thresholds[c.id]:.2f}</td>" for c in codebook.codes if c.id in thresholds) + "</tr></table>")
     for doc_id, doc_records in by_document.items():
         parts.append(f"<h2>{escape(doc_id)}</h2>")
         doc_records.sort(key=lambda r: (r.get("start", 0) or 0))
-        text, pos, previous_turn = texts.get(doc_id), 0, None
-        for record in doc_records:
-            if text is not None and isinstance(record.get("start"), int) and record["start"] > pos:
-                gap = _without_marker(text[pos : record["start"]], record.get("speaker"))
-                if gap:  # text outside any fragment: headers, notes, timestamps
-                    parts.append(f'<span class="plain">{escape(gap)}</span>')
-            turn = (record.get("speaker"), record.get("turn"))
-            parts.append(_fragment_html(record, codebook, show_speaker=turn != previous_turn))
-            previous_turn = turn
-            if isinstance(record.get("end"), int):
-                pos = max(pos, record["end"])
+        parts.extend(_document_parts(doc_records, texts.get(doc_id), codebook, thresholds, review_margin))
     parts.append("</body></html>")
     return "\n".join(parts)
 
 
 def write_predictions(
     output: Path, *, records: list[dict[str, Any]], documents: list[Document], metadata: ModelMetadata,
-    codebook: Codebook, base_projects: list[Path],
+    codebook: Codebook, base_projects: list[Path], review_margin: float | None = None, qdpx_positions: str = "auto",
 ) -> None:
+    """Write `records` in the format `output`'s extension names. `review_margin` (predict.review_margin) lets
+    the HTML and the .qdpx say which codes are in doubt; `qdpx_positions` is the .qdpx position dialect
+    ("auto": the one the input project came in)."""
     suffix = output.suffix.lower()
     if suffix == ".jsonl":
         write_jsonl(output, records)
@@ -123,16 +220,17 @@ def write_predictions(
         write_csv(output, records, metadata.code_ids)
     elif suffix == ".html":
         with atomic_writer(output) as handle:
-            handle.write(render_html(records, documents, metadata, codebook))
+            handle.write(render_html(records, documents, metadata, codebook, review_margin=review_margin))
     elif suffix == ".qdpx":
         write_predictions_qdpx(output, records=records, documents=documents, metadata=metadata, codebook=codebook,
-                               base_projects=base_projects)
+                               base_projects=base_projects, review_margin=review_margin, positions=qdpx_positions)
     else:  # checked by the caller; kept for library use
         raise ValueError(f"unsupported output {output}")
 
 
 def write_predictions_qdpx(output: Path, *, records, documents, metadata: ModelMetadata, codebook: Codebook,
-                           base_projects: list[Path]) -> None:
+                           base_projects: list[Path], review_margin: float | None = None,
+                           positions: str = "auto") -> None:
     from pipeline.qdpx.importer import read_project
     from pipeline.qdpx.writer import Suggestion, write_qdpx
 
@@ -142,5 +240,8 @@ def write_predictions_qdpx(output: Path, *, records, documents, metadata: ModelM
     ]
     base = read_project(base_projects[0]) if len(base_projects) == 1 else None
     scores = {(r["document"], r["start"], r["end"]): r["scores"] for r in records if r["coded"]}
+    review = {(r["document"], r["start"], r["end"]): review_reason(r, metadata.thresholds, review_margin)
+              for r in records if r["coded"] and r["review"]}
     write_qdpx(output, documents=documents, suggestions=suggestions, codebook=codebook,
-               model_user=f"capcode model {metadata.identity}", base_project=base, scores=scores)
+               model_user=f"capcode model {metadata.identity}", base_project=base, scores=scores, review=review,
+               positions=positions)

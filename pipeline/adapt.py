@@ -1,0 +1,190 @@
+"""`capcode adapt` / DVC stage `adapt`: learn a research team's own coding on top of a trained model.
+
+A team codes a few interviews; `adapt` refits the model's head on the frozen fine-tuned encoder with the
+team's fragments (replaying the base model's synthetic training fragments so nothing learned is lost),
+tunes the decision rule by cross-validation grouped by interview or case, and writes a new model directory
+that records what it was adapted on (`pipeline/model/adaptation.py` says why the head only).
+
+``coders`` chooses whose coding is the truth; several coders fill in axes in order (per axis, the first coder
+that coded it, as `evaluate.gold_coders` does), and an axis nobody coded is masked, never read as absent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from safetensors.torch import save_file
+
+from pipeline.core.codebook import Codebook, load_codebook
+from pipeline.core.documents import read_prepared
+from pipeline.core.errors import InputError
+from pipeline.core.io_utils import atomic_directory
+from pipeline.core.params import AdaptParams, load_params
+from pipeline.corpus.align import align_codings, label_vectors
+from pipeline.corpus.loading import load_collection
+from pipeline.ingest.segmentation import segment_document
+from pipeline.model.adaptation import (
+    HeadSettings,
+    TeamFragments,
+    adapt_head,
+    embed,
+    load_replay,
+    team_fragments,
+)
+from pipeline.model.classifier import HEAD_FILE, METADATA_FILE, CodeClassifier, ModelMetadata, load_model
+
+
+def labelled_records(inputs: Sequence[Path], codebook: Codebook, *, max_fragment_tokens: int,
+                     min_fragment_share: float, min_span_share: float, group_by: str) -> list[dict[str, Any]]:
+    """Codable fragments of coded collections with per-coder labels and a cross-validation `group`."""
+    records: list[dict[str, Any]] = []
+    for path in inputs:
+        collection = load_collection(path, codebook)
+        fragments = [f for doc in collection.documents.values()
+                     for f in segment_document(doc, max_fragment_tokens=max_fragment_tokens)]
+        labels, _ = align_codings(fragments, collection.codings, min_fragment_share=min_fragment_share,
+                                  min_span_share=min_span_share)
+        for fragment in fragments:
+            metadata = collection.documents[fragment.document].metadata
+            if group_by != "document" and group_by not in metadata:
+                raise InputError(path, f"document '{fragment.document}' has no metadata field '{group_by}' "
+                                       f"(adapt.group_by); set adapt.group_by to a field it has, or to document")
+            record = fragment.to_dict()
+            record["group"] = str(metadata.get(group_by, fragment.document))
+            record["labels"] = label_vectors(labels.get(fragment.id, {}), collection.coders_of(fragment.document),
+                                             codebook, collection.coder_axes)
+            records.append(record)
+    return records
+
+
+def replay_fragments(prepared: Path | None, *, coder: str, codebook: Codebook, limit: int,
+                     seed: int) -> tuple[list[str], np.ndarray]:
+    """The base model's training fragments (split train) coded by `coder`, at most `limit`, seeded sample."""
+    if prepared is None or limit == 0:
+        return [], np.zeros((0, len(codebook.code_ids)))
+    rows = [r for r in read_prepared(prepared) if r.split == "train" and r.codable
+            and set(codebook.code_ids) <= set(r.labels.get(coder, {}))]
+    if not rows:
+        raise InputError(prepared, f"no train-split fragments coded by '{coder}' to replay (adapt.replay_coder)")
+    if len(rows) > limit:
+        chosen = np.random.default_rng(seed).choice(len(rows), size=limit, replace=False)
+        rows = [rows[i] for i in sorted(chosen)]
+    labels = np.array([[r.labels[coder][c] for c in codebook.code_ids] for r in rows], dtype=float)
+    return [r.text for r in rows], labels
+
+
+def replay_embeddings(model_dir: Path, replay: Path | None, *, model: CodeClassifier, tokenizer: Any,
+                      metadata: ModelMetadata, params: AdaptParams, codebook: Codebook) -> tuple[np.ndarray, np.ndarray]:
+    """Replay embeddings and labels: from `replay` prepared fragments (encoded now), or else the ones the base
+    model stored at training time (`replay.safetensors`); at most `adapt.max_replay`, a seeded sample."""
+    if replay is not None:
+        texts, labels = replay_fragments(replay, coder=params.replay_coder, codebook=codebook,
+                                         limit=params.max_replay, seed=params.seed)
+        return embed(model, tokenizer, texts, text_prefix=metadata.text_prefix, max_length=metadata.max_length), labels
+    stored = load_replay(model_dir)
+    if stored is None:
+        print(f"adapt: {model_dir} stores no replay fragments and --replay was not given: adapting without replay",
+              file=sys.stderr)
+        return np.zeros((0, model.head.in_features), dtype=np.float32), np.zeros((0, len(codebook.code_ids)))
+    x, y = stored
+    if len(x) > params.max_replay:
+        chosen = np.sort(np.random.default_rng(params.seed).choice(len(x), size=params.max_replay, replace=False))
+        x, y = x[chosen], y[chosen]
+    return x, y.astype(float)
+
+
+def head_settings(params: AdaptParams) -> HeadSettings:
+    return HeadSettings(real_weight=params.real_weight, l2_to_base=params.l2_to_base, steps=params.steps,
+                        learning_rate=params.learning_rate, seed=params.seed)
+
+
+def team_hash(team: TeamFragments) -> str:
+    digest = hashlib.sha256()
+    for row in zip(team.ids, team.texts, np.nan_to_num(team.labels, nan=-1).tolist()):
+        digest.update(json.dumps(row, ensure_ascii=False).encode())
+    return digest.hexdigest()
+
+
+def write_adapted_model(output_dir: Path, *, base_dir: Path, model: CodeClassifier, metadata: ModelMetadata,
+                        weight: np.ndarray, bias: np.ndarray, rule: dict[str, Any], adapted: dict[str, Any],
+                        team_documents: Sequence[str]) -> ModelMetadata:
+    """Copy the base model's encoder, write the new head and metadata; atomic."""
+    import torch
+
+    new = replace(
+        metadata,
+        thresholds={c: float(rule["thresholds"][c]) for c in metadata.code_ids},
+        decision=rule if rule["kind"] == "axis" else None,  # `switches` rules are stored as kind axis
+        adapted=adapted,
+        training_data_sha256=hashlib.sha256((metadata.training_data_sha256 + adapted["team_sha256"]).encode()).hexdigest(),
+        training_documents=sorted(set(metadata.training_documents) | set(team_documents)),
+        name=output_dir.name,
+        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    )
+    with atomic_directory(output_dir) as staging:
+        shutil.copytree(base_dir, staging, dirs_exist_ok=True)
+        save_file({"weight": torch.from_numpy(weight.astype(np.float32)).contiguous(),
+                   "bias": torch.from_numpy(bias.astype(np.float32)).contiguous()}, staging / HEAD_FILE)
+        (staging / METADATA_FILE).write_text(json.dumps(asdict(new), indent=2, ensure_ascii=False) + "\n",
+                                             encoding="utf-8")
+    return new
+
+
+def adapt(*, inputs: Sequence[Path], coders: Sequence[str], model_dir: Path, output_dir: Path,
+          replay: Path | None = None, params_path: Path | None = None,
+          codebook_path: Path | None = None) -> dict[str, Any]:
+    """Adapt the model in `model_dir` to the coding of `coders` in `inputs`; write `output_dir`."""
+    all_params = load_params(params_path)
+    params = all_params.adapt
+    codebook = load_codebook(codebook_path)
+    if output_dir.resolve() == model_dir.resolve():
+        raise InputError(output_dir, "the adapted model must go to a new directory, not over the base model")
+    records = labelled_records(inputs, codebook, max_fragment_tokens=all_params.segment.max_fragment_tokens,
+                               min_fragment_share=all_params.prepare.min_fragment_share,
+                               min_span_share=all_params.prepare.min_span_share, group_by=params.group_by)
+    present = {c for r in records for c in r["labels"]}
+    missing = [c for c in coders if c not in present]
+    where = ", ".join(map(str, inputs))
+    if missing:
+        raise InputError(where, f"no coding by '{missing[0]}'; coders found: {', '.join(sorted(present)) or 'none'}")
+    team = team_fragments(records, coders=coders, codebook=codebook, group_by="group")
+    if len(team) < 2:
+        raise InputError(where, f"{len(team)} coded fragments by {', '.join(coders)}; adapt needs at least 2")
+    model, tokenizer, metadata = load_model(model_dir, codebook)
+    team_x = embed(model, tokenizer, team.texts, text_prefix=metadata.text_prefix, max_length=metadata.max_length)
+    replay_x, replay_y = replay_embeddings(model_dir, replay, model=model, tokenizer=tokenizer, metadata=metadata,
+                                           params=params, codebook=codebook)
+    print(f"adapt: {len(team)} team fragments ({len(set(team.groups))} groups by {params.group_by}), "
+          f"{len(replay_x)} replay fragments", file=sys.stderr)
+    weight, bias, rule = adapt_head(
+        team_x, team, replay_x, replay_y, base_weight=model.head.weight.detach().numpy(),
+        base_bias=model.head.bias.detach().numpy(), settings=head_settings(params), code_ids=codebook.code_ids,
+        codebook=codebook, decision=params.decision, grid=params.threshold_grid,
+        base_thresholds=[metadata.thresholds[c] for c in codebook.code_ids])
+    adapted = {
+        "base_model": metadata.identity,
+        "inputs": [Path(p).name for p in inputs],
+        "coders": list(coders),
+        "documents": sorted(set(team.documents)),
+        "n_fragments": len(team),
+        "n_replay": len(replay_x),
+        "team_sha256": team_hash(team),
+        "params": asdict(params),
+        "decision_cv": rule.get("axes") or rule.get("cv"),
+    }
+    new = write_adapted_model(output_dir, base_dir=model_dir, model=model, metadata=metadata, weight=weight,
+                              bias=bias, rule=rule, adapted=adapted, team_documents=team.documents)
+    cv: dict[str, Any] = rule.get("axes") or rule.get("cv") or {}
+    summary = ", ".join(f"{a} {s['alpha_cv']}" for a, s in cv.items() if s.get("alpha_cv") is not None)
+    print(f"adapt: decision rule '{rule['kind']}', cross-validated alpha per axis: {summary} -> {output_dir}",
+          file=sys.stderr)
+    return {"model": new.identity, "n_fragments": len(team), "decision": rule}

@@ -1,0 +1,437 @@
+"""`capcode crossval` / DVC stage `crossval`: honest figures on real coding, by leave-one-case-out adaptation.
+
+The question a team asks: if we code some of our interviews and adapt the model, how well does it code the
+rest? On a real collection (the study's quotes, cases 1-3), for every case in turn and every seed: adapt the
+base model on the other cases, score the held-out case; pool the held-out predictions over the cases and
+compare them with the reference coding (Krippendorff's alpha per axis, four nominal categories). Beside it:
+
+- the human reference: other human coders (`--human`, e.g. the blind text-only coder) against the same
+  reference on the same fragments;
+- baselines trained on exactly the same data (team fragments of the training cases + the same replay,
+  same weighting, same decision tuning): TF-IDF + logistic regression, frozen-e5 embeddings + logistic
+  regression;
+- the ablation: each step of the adaptation added one at a time, and the experiments kept or dropped;
+- the learning curve: agreement on the held-out case against the number of the team's own coded fragments.
+
+What a seed changes: the replay sample (`crossval.replay_fraction` of the replay fragments) and, on the
+learning curve, which team fragments are drawn. The base model itself is trained once (its own seed is
+`train.seed`); its training variance is not part of these ranges.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipeline.adapt import head_settings, labelled_records, replay_fragments
+from pipeline.core.codebook import Codebook, load_codebook
+from pipeline.core.config import REPO_ROOT
+from pipeline.core.errors import InputError
+from pipeline.core.io_utils import atomic_directory
+from pipeline.core.params import AdaptParams, CrossvalParams, TfidfParams, load_params
+from pipeline.core.progress import progress
+from pipeline.model.adaptation import (
+    TeamFragments,
+    embed,
+    fit_head,
+    head_probabilities,
+    load_replay,
+    team_fragments,
+    tune_rule,
+)
+from pipeline.model.classifier import CodeClassifier, load_encoder, load_model
+from pipeline.model.decision import apply_decision, axis_category, threshold_rule
+from pipeline.reliability.coefficients import UndefinedCoefficient, bootstrap_ci, krippendorff_alpha
+
+Predictor = Callable[[np.ndarray], np.ndarray]  # row indices -> probabilities [n, n_codes]
+
+
+@dataclass
+class Data:
+    """Everything the systems learn from, indexed by row: team rows first, then replay rows."""
+
+    team: TeamFragments
+    texts: list[str]
+    y: np.ndarray  # [rows, codes], nan = not coded
+    tuned: np.ndarray  # [rows, dim] fine-tuned encoder embeddings
+    frozen: np.ndarray  # [rows, dim] pretrained (not fine-tuned) encoder embeddings
+    n_team: int
+    base_weight: np.ndarray
+    base_bias: np.ndarray
+    base_thresholds: np.ndarray
+
+
+# --------------------------------------------------------------------------- systems
+
+
+def _row_weights(rows: np.ndarray, n_team: int, real_weight: float) -> np.ndarray:
+    return np.where(rows < n_team, real_weight, 1.0)
+
+
+def head_system(data: Data, params: AdaptParams) -> Callable[[np.ndarray], Predictor]:
+    def fit(rows: np.ndarray) -> Predictor:
+        team_rows, replay_rows = rows[rows < data.n_team], rows[rows >= data.n_team]
+        weight, bias = fit_head(data.tuned[team_rows], data.y[team_rows], data.tuned[replay_rows],
+                                data.y[replay_rows], base_weight=data.base_weight, base_bias=data.base_bias,
+                                settings=head_settings(params))
+        return lambda test: head_probabilities(data.tuned[test], weight, bias)
+    return fit
+
+
+def base_system(data: Data) -> Callable[[np.ndarray], Predictor]:
+    def fit(rows: np.ndarray) -> Predictor:
+        return lambda test: head_probabilities(data.tuned[test], data.base_weight, data.base_bias)
+    return fit
+
+
+def _logistic(x_train: Any, y: np.ndarray, weights: np.ndarray, x_test: Any, seed: int) -> np.ndarray:
+    from sklearn.linear_model import LogisticRegression
+
+    out = np.zeros((x_test.shape[0], y.shape[1]))
+    for code in range(y.shape[1]):
+        known = ~np.isnan(y[:, code])
+        target = y[known, code].astype(int)
+        if len(set(target)) < 2:
+            out[:, code] = float(target[0]) if len(target) else 0.0
+            continue
+        model = LogisticRegression(C=1.0, solver="liblinear", max_iter=1000, random_state=seed)
+        model.fit(x_train[known], target, sample_weight=weights[known])
+        out[:, code] = model.predict_proba(x_test)[:, 1]
+    return out
+
+
+def frozen_lr_system(data: Data, params: AdaptParams) -> Callable[[np.ndarray], Predictor]:
+    def fit(rows: np.ndarray) -> Predictor:
+        weights = _row_weights(rows, data.n_team, params.real_weight)
+        return lambda test: _logistic(data.frozen[rows], data.y[rows], weights, data.frozen[test], params.seed)
+    return fit
+
+
+def tfidf_system(data: Data, params: AdaptParams, tfidf: TfidfParams) -> Callable[[np.ndarray], Predictor]:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    def fit(rows: np.ndarray) -> Predictor:
+        vectorizer = TfidfVectorizer(ngram_range=tuple(tfidf.ngram_range), min_df=tfidf.min_df, max_df=tfidf.max_df,
+                                     max_features=tfidf.max_features, sublinear_tf=tfidf.sublinear_tf)
+        x_train = vectorizer.fit_transform([data.texts[i] for i in rows])
+        weights = _row_weights(rows, data.n_team, params.real_weight)
+
+        def predict(test: np.ndarray) -> np.ndarray:
+            return _logistic(x_train, data.y[rows], weights, vectorizer.transform([data.texts[i] for i in test]),
+                             params.seed)
+        return predict
+    return fit
+
+
+def ensemble(*fits: Callable[[np.ndarray], Predictor]) -> Callable[[np.ndarray], Predictor]:
+    """Average of the members' probabilities."""
+    def fit(rows: np.ndarray) -> Predictor:
+        members = [f(rows) for f in fits]
+        return lambda test: np.mean([m(test) for m in members], axis=0)
+    return fit
+
+
+# --------------------------------------------------------------------------- one held-out case
+
+
+def predict_held_out(fit: Callable[[np.ndarray], Predictor], data: Data, train_team: np.ndarray,
+                     test_team: np.ndarray, replay_rows: np.ndarray, *, decision: str | None, grid: Sequence[float],
+                     codebook: Codebook) -> tuple[np.ndarray, np.ndarray]:
+    """(probabilities, labels) of the held-out team rows; the decision rule is tuned by grouped CV inside
+    the training cases (`decision` None = the base model's own thresholds)."""
+    code_ids = codebook.code_ids
+    if decision is None:
+        rule = threshold_rule(code_ids, data.base_thresholds.tolist())
+    else:
+        groups = np.array([data.team.groups[i] for i in train_team])
+        oof = np.zeros((len(train_team), len(code_ids)))
+        for group in sorted(set(groups)):
+            inner_test = train_team[groups == group]
+            inner_train = train_team[groups != group]
+            predictor = fit(np.concatenate([inner_train, replay_rows])) if len(inner_train) else \
+                base_system(data)(replay_rows)
+            oof[groups == group] = predictor(inner_test)
+        rule = tune_rule(oof, data.y[train_team], code_ids, codebook, kind=decision, grid=grid,
+                         base_thresholds=data.base_thresholds.tolist())
+    predictor = fit(np.concatenate([train_team, replay_rows]))
+    probabilities = predictor(test_team)
+    return probabilities, apply_decision(probabilities, rule, code_ids, codebook)
+
+
+# --------------------------------------------------------------------------- scoring
+
+
+def axis_alpha(reference: np.ndarray, labels: np.ndarray, codebook: Codebook, *, n_boot: int, confidence: float,
+               seed: int) -> dict[str, dict[str, Any]]:
+    """Per axis: nominal alpha over the four categories, and its bootstrap interval over fragments."""
+    index = {c: k for k, c in enumerate(codebook.code_ids)}
+    out = {}
+    for axis in codebook.axes:
+        i, j = index[axis.poles[0]], index[axis.poles[1]]
+        ratings = np.vstack([axis_category(reference[:, i], reference[:, j]),
+                             axis_category(labels[:, i].astype(float), labels[:, j].astype(float))])
+        try:
+            alpha: float | None = float(krippendorff_alpha(ratings, level="nominal"))
+        except UndefinedCoefficient:
+            alpha = None
+        interval = bootstrap_ci(lambda r: krippendorff_alpha(r, level="nominal"), ratings, n_boot=n_boot,
+                                confidence=confidence, seed=seed) if n_boot and alpha is not None else None
+        out[axis.id] = {"alpha": alpha, "ci": list(interval) if interval else None,
+                        "n": int((~np.isnan(ratings).any(axis=0)).sum())}
+    return out
+
+
+def summarise_seeds(per_seed: list[dict[str, dict[str, Any]]]) -> dict[str, dict[str, Any]]:
+    """Mean, min and max of alpha over seeds per axis, and the mean of the seeds' interval bounds."""
+    out = {}
+    for axis in per_seed[0]:
+        values = [s[axis]["alpha"] for s in per_seed if s[axis]["alpha"] is not None]
+        bounds = [s[axis]["ci"] for s in per_seed if s[axis]["ci"]]
+        out[axis] = {
+            "mean": round(float(np.mean(values)), 4) if values else None,
+            "min": round(float(np.min(values)), 4) if values else None,
+            "max": round(float(np.max(values)), 4) if values else None,
+            "ci_mean": [round(float(np.mean([b[0] for b in bounds])), 4),
+                        round(float(np.mean([b[1] for b in bounds])), 4)] if bounds else None,
+            "seeds": [None if v is None else round(v, 4) for v in (s[axis]["alpha"] for s in per_seed)],
+            "n": per_seed[0][axis]["n"],
+        }
+    return out
+
+
+# --------------------------------------------------------------------------- the command
+
+
+def _frozen_embeddings(backbone_spec: str, texts: list[str], n_codes: int, *, prefix: str,
+                       max_length: int) -> np.ndarray:
+    from transformers import AutoTokenizer
+
+    from pipeline.model.backbone import resolve_backbone
+
+    directory = resolve_backbone(backbone_spec, cache_dir=REPO_ROOT / "models")
+    encoder = load_encoder(directory)
+    tokenizer = AutoTokenizer.from_pretrained(directory, local_files_only=True)
+    return embed(CodeClassifier(encoder, n_codes, dropout=0.0), tokenizer, texts, text_prefix=prefix,
+                 max_length=max_length)
+
+
+def load_data(collection: Path, coders: Sequence[str], model_dir: Path, replay: Path | None,
+              params: AdaptParams, codebook: Codebook, *, max_fragment_tokens: int, min_fragment_share: float,
+              min_span_share: float, group_by: str, backbone: str | None = None) -> tuple[Data, list[dict[str, Any]]]:
+    records = labelled_records([collection], codebook, max_fragment_tokens=max_fragment_tokens,
+                               min_fragment_share=min_fragment_share, min_span_share=min_span_share,
+                               group_by=group_by)
+    team = team_fragments(records, coders=coders, codebook=codebook, group_by="group")
+    if len(set(team.groups)) < 2:
+        raise InputError(collection, f"leave-one-out needs at least two groups by '{group_by}', found "
+                                     f"{len(set(team.groups))}")
+    model, tokenizer, metadata = load_model(model_dir, codebook)
+    replay_texts, replay_y = replay_fragments(replay, coder=params.replay_coder, codebook=codebook,
+                                              limit=sys.maxsize, seed=params.seed)
+    stored = load_replay(model_dir)
+    if stored is not None and len(stored[0]) == len(replay_texts) and np.array_equal(stored[1], replay_y):
+        replay_tuned = stored[0]  # the same fragments, encoded by the same frozen encoder at training time
+    else:
+        replay_tuned = embed(model, tokenizer, replay_texts, text_prefix=metadata.text_prefix,
+                             max_length=metadata.max_length)
+    if len(replay_texts) > params.max_replay:
+        chosen = np.sort(np.random.default_rng(params.seed).choice(len(replay_texts), params.max_replay, replace=False))
+        replay_texts, replay_y, replay_tuned = [replay_texts[i] for i in chosen], replay_y[chosen], replay_tuned[chosen]
+    texts = team.texts + replay_texts
+    print(f"crossval: {len(team)} team fragments in {len(set(team.groups))} groups, {len(replay_texts)} replay "
+          f"fragments; embedding", file=sys.stderr)
+    team_tuned = embed(model, tokenizer, team.texts, text_prefix=metadata.text_prefix, max_length=metadata.max_length)
+    tuned = np.vstack([team_tuned, replay_tuned]) if len(replay_texts) else team_tuned
+    # the metadata records a backbone outside the checkout by name only (no path of the training machine)
+    frozen = _frozen_embeddings(backbone or metadata.backbone["spec"], texts, len(codebook.code_ids),
+                                prefix=metadata.text_prefix, max_length=metadata.max_length)
+    data = Data(team=team, texts=texts, y=np.vstack([team.labels, replay_y]), tuned=tuned, frozen=frozen,
+                n_team=len(team), base_weight=model.head.weight.detach().numpy().copy(),
+                base_bias=model.head.bias.detach().numpy().copy(),
+                base_thresholds=np.array([metadata.thresholds[c] for c in codebook.code_ids]))
+    return data, records
+
+
+def crossval(*, collection: Path, coders: Sequence[str], humans: Sequence[str] = (), model_dir: Path,
+             replay: Path | None, output_dir: Path, params_path: Path | None = None,
+             codebook_path: Path | None = None, backbone: str | None = None) -> dict[str, Any]:
+    """Run the leave-one-case-out experiments and write `output_dir` (see the module docstring)."""
+    all_params = load_params(params_path)
+    params, settings = all_params.adapt, all_params.crossval
+    codebook = load_codebook(codebook_path)
+    data, records = load_data(collection, coders, model_dir, replay, params, codebook,
+                              max_fragment_tokens=all_params.segment.max_fragment_tokens,
+                              min_fragment_share=all_params.prepare.min_fragment_share,
+                              min_span_share=all_params.prepare.min_span_share, group_by=settings.group_by,
+                              backbone=backbone)
+    team, grid = data.team, params.threshold_grid
+    groups = np.array(team.groups)
+    cases = sorted(set(team.groups))
+    n_replay = len(data.texts) - data.n_team
+    reference = team.labels
+
+    def boot(labels: np.ndarray, seed: int) -> dict[str, dict[str, Any]]:
+        return axis_alpha(reference, labels, codebook, n_boot=settings.n_boot, confidence=settings.confidence,
+                          seed=seed)
+
+    humans_out = {}
+    for human in humans:
+        human_team = team_fragments(records, coders=[human], codebook=codebook, group_by="group")
+        by_id = dict(zip(human_team.ids, human_team.labels))
+        missing = [i for i in team.ids if i not in by_id]
+        if missing:
+            raise InputError(collection, f"human coder '{human}' did not code {len(missing)} of the fragments")
+        labels = np.array([by_id[i] for i in team.ids])
+        humans_out[human] = summarise_seeds([boot(np.nan_to_num(labels, nan=0.0), settings.seeds[0])])
+
+    variants: dict[str, tuple[Callable[[np.ndarray], Predictor], str | None, bool]] = {
+        # name: (system, decision rule kind or None for the base thresholds, replay used)
+        "base model (no adaptation)": (base_system(data), None, False),
+        "+ decision rule tuned on the team's coding (head unchanged)": (base_system(data), params.decision, False),
+        "+ head refitted, six thresholds": (head_system(data, params), "thresholds", True),
+        "adapted (head refitted + per-axis decision): default": (head_system(data, params), params.decision, True),
+        "adapted without replay": (head_system(data, params), params.decision, False),
+    }
+    for weight in settings.real_weights:
+        variants[f"adapted, real_weight {weight:g}"] = (head_system(data, AdaptParams(**{**asdict(params), "real_weight": weight})), params.decision, True)
+    variants["adapted + frozen-e5 LR (ensemble)"] = (ensemble(head_system(data, params), frozen_lr_system(data, params)), params.decision, True)
+    variants["adapted + TF-IDF LR (ensemble)"] = (ensemble(head_system(data, params), tfidf_system(data, params, all_params.evaluate.tfidf)), params.decision, True)
+    variants["baseline: TF-IDF + LR, same data"] = (tfidf_system(data, params, all_params.evaluate.tfidf), params.decision, True)
+    variants["baseline: frozen e5 + LR, same data"] = (frozen_lr_system(data, params), params.decision, True)
+    default_name = "adapted (head refitted + per-axis decision): default"
+
+    results: dict[str, Any] = {}
+    predictions: dict[str, np.ndarray] = {}
+    jobs = [(name, seed) for name in variants for seed in settings.seeds]
+    per_variant: dict[str, list[dict[str, dict[str, Any]]]] = {name: [] for name in variants}
+    for name, seed in progress(jobs, desc="crossval", unit="run"):
+        fit, decision, use_replay = variants[name]
+        replay_rows = _replay_sample(data, n_replay, settings.replay_fraction, seed) if use_replay else np.array([], int)
+        labels = np.zeros(reference.shape, dtype=int)
+        probabilities = np.zeros(reference.shape)
+        for case in cases:
+            test = np.flatnonzero(groups == case)
+            train = np.flatnonzero(groups != case)
+            probabilities[test], labels[test] = predict_held_out(fit, data, train, test, replay_rows,
+                                                                 decision=decision, grid=grid, codebook=codebook)
+        per_variant[name].append(boot(labels, seed))
+        if seed == settings.seeds[0]:
+            predictions[name] = np.hstack([labels, probabilities])
+    for name in variants:
+        results[name] = summarise_seeds(per_variant[name])
+
+    curve = learning_curve(data, groups, cases, reference, params, settings, codebook, boot)
+    output = {
+        "collection": str(collection),
+        "reference_coders": list(coders),
+        "cases": cases,
+        "n_fragments": len(team),
+        "n_replay": n_replay,
+        "seeds": list(settings.seeds),
+        "what_a_seed_changes": "the replay sample and, on the learning curve, the team fragments drawn",
+        "humans": humans_out,
+        "systems": results,
+        "default": default_name,
+        "learning_curve": curve,
+        "params": {"adapt": asdict(params), "crossval": asdict(settings)},
+    }
+    _write(output_dir, output, predictions[default_name], team, records, codebook)
+    return output
+
+
+def _replay_sample(data: Data, n_replay: int, fraction: float, seed: int) -> np.ndarray:
+    size = int(round(n_replay * fraction))
+    chosen = np.random.default_rng(seed).choice(n_replay, size=size, replace=False) if size < n_replay \
+        else np.arange(n_replay)
+    return np.sort(chosen) + data.n_team
+
+
+def learning_curve(data: Data, groups: np.ndarray, cases: list[str], reference: np.ndarray, params: AdaptParams,
+                   settings: CrossvalParams, codebook: Codebook,
+                   boot: Callable[[np.ndarray, int], dict[str, dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Agreement on the held-out cases against the number of the team's own coded fragments used."""
+    n_replay = len(data.texts) - data.n_team
+    sizes = sorted(set(settings.learning_curve)) + ["all"]
+    rows = []
+    fit = head_system(data, params)
+    for size in progress(sizes, desc="learning curve", unit="size"):
+        per_seed = []
+        used = []
+        for seed in settings.seeds:
+            replay_rows = _replay_sample(data, n_replay, settings.replay_fraction, seed)
+            labels = np.zeros(reference.shape, dtype=int)
+            for case in cases:
+                test = np.flatnonzero(groups == case)
+                pool = np.flatnonzero(groups != case)
+                rng = np.random.default_rng([seed, cases.index(case)])
+                train = pool if size == "all" or int(size) >= len(pool) else np.sort(rng.choice(pool, int(size), replace=False))
+                used.append(len(train))
+                if len(train) == 0:
+                    _, labels[test] = predict_held_out(base_system(data), data, train, test, replay_rows,
+                                                       decision=None, grid=params.threshold_grid, codebook=codebook)
+                else:
+                    _, labels[test] = predict_held_out(fit, data, train, test, replay_rows, decision=params.decision,
+                                                       grid=params.threshold_grid, codebook=codebook)
+            per_seed.append(boot(labels, seed))
+        rows.append({"n_team_fragments": size, "n_used_mean": float(np.mean(used)),
+                     "axes": summarise_seeds(per_seed)})
+    return rows
+
+
+def _write(output_dir: Path, output: dict[str, Any], default_predictions: np.ndarray, team: TeamFragments,
+           records: list[dict[str, Any]], codebook: Codebook) -> None:
+    from pipeline.report.crossval_page import crossval_page
+
+    code_ids = codebook.code_ids
+    n = len(code_ids)
+    text_of = {r["id"]: r["text"] for r in records}
+    headline: dict[str, dict[str, Any]] = {"loco": {}}
+    for name, key in ((output["default"], "adapted"), ("base model (no adaptation)", "base"),
+                      ("baseline: TF-IDF + LR, same data", "tfidf"), ("baseline: frozen e5 + LR, same data", "frozen_lr")):
+        headline["loco"][key] = {axis: s["mean"] for axis, s in output["systems"][name].items()}
+    for human, summary in output["humans"].items():
+        headline["loco"][f"human_{human}"] = {axis: s["mean"] for axis, s in summary.items()}
+    with atomic_directory(output_dir) as staging:
+        (staging / "crossval.json").write_text(json.dumps(output, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        (staging / "metrics.json").write_text(json.dumps(headline, indent=2) + "\n", encoding="utf-8")
+        with (staging / "learning_curve.csv").open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["n_team_fragments", "axis", "alpha_mean", "alpha_min", "alpha_max"])
+            for row in output["learning_curve"]:
+                size = row["n_used_mean"] if row["n_team_fragments"] == "all" else row["n_team_fragments"]
+                for axis, s in row["axes"].items():
+                    writer.writerow([size, axis, s["mean"], s["min"], s["max"]])
+        for axis in codebook.axes:  # one file per axis: what `dvc plots` draws as one line each
+            with (staging / f"learning_curve_{axis.id}.csv").open("w", newline="", encoding="utf-8") as handle:
+                writer = csv.writer(handle)
+                writer.writerow(["n_team_fragments", "alpha_mean", "alpha_min", "alpha_max"])
+                for row in output["learning_curve"]:
+                    size = row["n_used_mean"] if row["n_team_fragments"] == "all" else row["n_team_fragments"]
+                    s = row["axes"][axis.id]
+                    writer.writerow([size, s["mean"], s["min"], s["max"]])
+        with (staging / "ablation.csv").open("w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(["system", "axis", "alpha_mean", "alpha_min", "alpha_max", "ci_low", "ci_high"])
+            for name, axes in output["systems"].items():
+                for axis, s in axes.items():
+                    ci = s["ci_mean"] or [None, None]
+                    writer.writerow([name, axis, s["mean"], s["min"], s["max"], ci[0], ci[1]])
+        with (staging / "loco_predictions.jsonl").open("w", encoding="utf-8") as handle:
+            for k, fragment_id in enumerate(team.ids):
+                row = default_predictions[k]
+                handle.write(json.dumps({
+                    "id": fragment_id, "document": team.documents[k], "case": team.groups[k],
+                    "text": text_of.get(fragment_id, ""), "coded": True,
+                    "labels": {c: int(row[i]) for i, c in enumerate(code_ids)},
+                    "scores": {c: round(float(row[n + i]), 4) for i, c in enumerate(code_ids)},
+                    "reference": {c: None if np.isnan(team.labels[k, i]) else int(team.labels[k, i])
+                                  for i, c in enumerate(code_ids)},
+                }, ensure_ascii=False) + "\n")
+        (staging / "report.html").write_text(crossval_page(output, codebook), encoding="utf-8")

@@ -1,0 +1,213 @@
+"""Adapting a trained model to a research team's own coding: a new head on the model's frozen encoder.
+
+Why the head only: a team codes tens of fragments, not thousands. Fine-tuning 118M encoder weights on 50
+fragments mostly memorises them; refitting the linear head on the fine-tuned encoder's embeddings learns the
+team's reading of the codebook in seconds, which is what makes leave-one-case-out evaluation and learning
+curves affordable on a laptop. The encoder's embeddings of every fragment are computed once (`embed`).
+
+What the head learns from:
+- the team's fragments, with a loss mask: an axis the chosen coder(s) did not code is never read as
+  "absent" (`TeamFragments.labels` holds nan there);
+- replay: the synthetic training fragments the model was trained on, so what it learned there is kept;
+  ``real_weight`` sets how much one team fragment counts against one replay fragment;
+- an L2 pull towards the base head (``l2_to_base``), so few examples move it only as far as they justify.
+
+The decision rule (six thresholds or a per-axis rule, `pipeline.model.decision`) is tuned on out-of-fold
+probabilities: the head is refitted without each group (interview or case) and scores that group.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from pipeline.core.codebook import Codebook
+from pipeline.model.classifier import CodeClassifier, mean_pool, model_input_text
+
+
+@dataclass(frozen=True)
+class TeamFragments:
+    """A team's coded fragments: labels [n, n_codes] are 0/1, nan where that axis was not coded."""
+
+    ids: list[str]
+    texts: list[str]
+    labels: np.ndarray
+    groups: list[str]  # interview or case: the unit of cross-validation
+    documents: list[str]
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def subset(self, index: Sequence[int]) -> TeamFragments:
+        index = list(index)
+        return TeamFragments([self.ids[i] for i in index], [self.texts[i] for i in index], self.labels[index],
+                             [self.groups[i] for i in index], [self.documents[i] for i in index])
+
+
+def team_fragments(records: Sequence[dict[str, Any]], *, coders: Sequence[str], codebook: Codebook,
+                   group_by: str = "document") -> TeamFragments:
+    """Codable fragments with the team's labels: per axis, the first of `coders` that coded that axis there.
+
+    `group_by` names the record field that groups fragments for cross-validation (`document`, or `case`
+    from the collection metadata). Fragments on which none of `coders` coded any axis are left out.
+    """
+    code_ids = codebook.code_ids
+    index = {c: k for k, c in enumerate(code_ids)}
+    ids, texts, rows, groups, documents = [], [], [], [], []
+    for record in records:
+        if not record.get("codable", True):
+            continue
+        row = np.full(len(code_ids), np.nan)
+        for axis in codebook.axes:
+            for coder in coders:
+                labels = record.get("labels", {}).get(coder, {})
+                if axis.poles[0] in labels and axis.poles[1] in labels:
+                    for pole in axis.poles:
+                        row[index[pole]] = float(labels[pole])
+                    break
+        if np.isnan(row).all():
+            continue
+        ids.append(str(record["id"]))
+        texts.append(record["text"])
+        rows.append(row)
+        groups.append(str(record.get(group_by, record.get("document"))))
+        documents.append(str(record.get("document")))
+    labels = np.array(rows, dtype=float).reshape(len(rows), len(code_ids))
+    return TeamFragments(ids, texts, labels, groups, documents)
+
+
+@torch.no_grad()
+def embed(model: CodeClassifier, tokenizer: Any, texts: Sequence[str], *, text_prefix: str, max_length: int,
+          batch_size: int = 32) -> np.ndarray:
+    """Mean-pooled encoder states [n, hidden] of `texts` (fp32, first window of long texts)."""
+    model.eval()
+    order = np.argsort([len(t) for t in texts])
+    out = np.zeros((len(texts), model.head.in_features), dtype=np.float32)
+    for start in range(0, len(texts), batch_size):
+        chosen = order[start:start + batch_size]
+        batch = tokenizer([model_input_text(texts[i], text_prefix) for i in chosen], truncation=True,
+                          max_length=max_length, padding=True, return_tensors="pt")
+        hidden = model.encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
+        out[chosen] = mean_pool(hidden, batch["attention_mask"]).float().numpy()
+    return out
+
+
+@dataclass(frozen=True)
+class HeadSettings:
+    real_weight: float
+    l2_to_base: float
+    steps: int
+    learning_rate: float
+    seed: int
+
+
+def fit_head(team_x: np.ndarray, team_y: np.ndarray, replay_x: np.ndarray, replay_y: np.ndarray, *,
+             base_weight: np.ndarray, base_bias: np.ndarray, settings: HeadSettings) -> tuple[np.ndarray, np.ndarray]:
+    """Full-batch AdamW on a masked, weighted binary cross-entropy; returns (weight [codes, dim], bias [codes]).
+
+    Team rows weigh `real_weight` each, replay rows 1 each; nan labels are masked out of the loss.
+    """
+    torch.manual_seed(settings.seed)
+    x = torch.from_numpy(np.vstack([team_x, replay_x]).astype(np.float32))
+    y = np.vstack([team_y, replay_y]).astype(np.float32)
+    mask = torch.from_numpy(~np.isnan(y)).float()
+    y_t = torch.from_numpy(np.nan_to_num(y, nan=0.0))
+    row_weight = torch.cat([torch.full((len(team_x),), float(settings.real_weight)), torch.ones(len(replay_x))])
+    weights = mask * row_weight[:, None]
+    w0, b0 = torch.from_numpy(base_weight.astype(np.float32)), torch.from_numpy(base_bias.astype(np.float32))
+    weight, bias = w0.clone().requires_grad_(True), b0.clone().requires_grad_(True)
+    optimiser = torch.optim.AdamW([weight, bias], lr=settings.learning_rate, weight_decay=0.0)
+    total = weights.sum().clamp(min=1.0)
+    for _ in range(settings.steps):
+        optimiser.zero_grad()
+        logits = x @ weight.T + bias
+        loss = (torch.nn.functional.binary_cross_entropy_with_logits(logits, y_t, reduction="none") * weights).sum()
+        loss = loss / total + settings.l2_to_base * ((weight - w0) ** 2).sum()
+        loss.backward()
+        optimiser.step()
+    return weight.detach().numpy(), bias.detach().numpy()
+
+
+REPLAY_FILE = "replay.safetensors"
+
+
+def save_replay(directory: Path, x: np.ndarray, y: np.ndarray) -> None:
+    """Store the encoder's embeddings [n, dim] and 0/1 labels [n, codes] of the model's own training fragments.
+
+    The encoder is frozen during adaptation, so these embeddings never change: storing them at training time
+    spares `adapt` re-encoding thousands of replay fragments (most of its cost otherwise).
+    """
+    import torch
+    from safetensors.torch import save_file
+
+    save_file({"x": torch.from_numpy(x.astype(np.float32)).contiguous(),
+               "y": torch.from_numpy(y.astype(np.float32)).contiguous()}, directory / REPLAY_FILE)
+
+
+def load_replay(directory: Path) -> tuple[np.ndarray, np.ndarray] | None:
+    """(embeddings, labels) stored by `save_replay`, or None when the model directory has none."""
+    from safetensors.numpy import load_file
+
+    path = directory / REPLAY_FILE
+    if not path.is_file():
+        return None
+    tensors = load_file(path)
+    return tensors["x"], tensors["y"]
+
+
+def head_probabilities(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-(x @ weight.T + bias)))
+
+
+def out_of_fold_probabilities(team_x: np.ndarray, team: TeamFragments, replay_x: np.ndarray, replay_y: np.ndarray,
+                              *, base_weight: np.ndarray, base_bias: np.ndarray,
+                              settings: HeadSettings) -> np.ndarray:
+    """Probabilities [n_team, n_codes], each from a head fitted without that fragment's group."""
+    probabilities = np.zeros(team.labels.shape)
+    groups = sorted(set(team.groups))
+    for group in groups:
+        held = np.array([g == group for g in team.groups])
+        if held.all():  # one group only: nothing to fit on; fall back to the base head
+            probabilities[held] = head_probabilities(team_x[held], base_weight, base_bias)
+            continue
+        weight, bias = fit_head(team_x[~held], team.labels[~held], replay_x, replay_y, base_weight=base_weight,
+                                base_bias=base_bias, settings=settings)
+        probabilities[held] = head_probabilities(team_x[held], weight, bias)
+    return probabilities
+
+
+def tune_rule(probabilities: np.ndarray, truth: np.ndarray, code_ids: Sequence[str], codebook: Codebook, *,
+              kind: str, grid: Sequence[float], base_thresholds: Sequence[float] | None = None) -> dict[str, Any]:
+    """Decision rule of `kind` tuned on out-of-fold probabilities: `axis` (thresholds and switches),
+    `switches` (the base model's thresholds kept, switches chosen) or `thresholds` (six thresholds)."""
+    from pipeline.model.decision import tune_axis_rule
+
+    fixed = None
+    if kind == "switches":
+        if base_thresholds is None:
+            raise ValueError("decision 'switches' keeps the base model's thresholds: pass base_thresholds")
+        fixed = {c: float(t) for c, t in zip(code_ids, base_thresholds)}
+    rule = tune_axis_rule(probabilities, truth, code_ids, codebook, grid, switches=kind != "thresholds",
+                          fixed_thresholds=fixed)
+    if kind == "thresholds":
+        rule = {"kind": "thresholds", "thresholds": rule["thresholds"],
+                "cv": {a: {"alpha_cv": s["alpha_cv"], "n": s["n"]} for a, s in rule["axes"].items()}}
+    return rule
+
+
+def adapt_head(team_x: np.ndarray, team: TeamFragments, replay_x: np.ndarray, replay_y: np.ndarray, *,
+               base_weight: np.ndarray, base_bias: np.ndarray, settings: HeadSettings, code_ids: Sequence[str],
+               codebook: Codebook, decision: str, grid: Sequence[float],
+               base_thresholds: Sequence[float] | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Out-of-fold probabilities -> tuned decision rule; then the head refitted on all team fragments."""
+    oof = out_of_fold_probabilities(team_x, team, replay_x, replay_y, base_weight=base_weight, base_bias=base_bias,
+                                    settings=settings)
+    rule = tune_rule(oof, team.labels, code_ids, codebook, kind=decision, grid=grid, base_thresholds=base_thresholds)
+    weight, bias = fit_head(team_x, team.labels, replay_x, replay_y, base_weight=base_weight, base_bias=base_bias,
+                            settings=settings)
+    return weight, bias, rule

@@ -1,0 +1,210 @@
+"""`capcode adapt`, the per-axis decision rule and `capcode crossval`, on a tiny model and inline quotes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from pipeline.core.codebook import load_codebook
+from pipeline.core.config import DEFAULT_PARAMS
+from pipeline.model.adaptation import team_fragments
+from pipeline.model.decision import apply_decision, axis_category, tune_axis_rule
+
+CODEBOOK = load_codebook()
+CODES = CODEBOOK.code_ids
+SENTENCES = {
+    ("intern", "beleid", "strategisch"): "In het managementteam schrijven we de visie voor het meerjarenplan.",
+    ("extern", "beheer", "operationeel"): "Elke dinsdag regelen we met de vrijwilligers de zaal en het budget.",
+    ("intern", "beheer", "operationeel"): "De collega's van de dienst jeugd helpen deze week met de inschrijvingen.",
+    ("extern", "beleid", "strategisch"): "Met de scholen en zelforganisaties kiezen we de prioriteiten voor later.",
+}
+
+
+def write_quotes(directory: Path, *, per_case: int = 6) -> Path:
+    """A real-looking collection: 3 cases, one quote per document; `report` codes strategisch/operationeel
+    only, `dev` the other two axes (as corpus/study-quotes)."""
+    (directory / "transcripts").mkdir(parents=True)
+    metadata, codings = [], []
+    keys = list(SENTENCES)
+    for case in (1, 2, 3):
+        for q in range(per_case):
+            codes = keys[(q + case) % len(keys)]
+            doc = f"c{case}-q{q}"
+            text = SENTENCES[codes] + f" Dat was in jaar {q}."
+            (directory / "transcripts" / f"{doc}.txt").write_text(text, encoding="utf-8")
+            metadata.append({"document": doc, "file": f"transcripts/{doc}.txt", "case": case,
+                             "coders": ["report", "dev"]})
+            for code in codes:
+                coder = "report" if code in ("strategisch", "operationeel") else "dev"
+                codings.append({"document": doc, "start": 0, "end": len(text), "code": code, "coder": coder})
+    (directory / "metadata.jsonl").write_text("\n".join(json.dumps(m) for m in metadata), encoding="utf-8")
+    (directory / "codings.jsonl").write_text("\n".join(json.dumps(c) for c in codings), encoding="utf-8")
+    (directory / "collection.yaml").write_text(
+        "name: quotes\nsynthetic: false\nuse: evaluation\ncoder_axes:\n  report: [strategisch_operationeel]\n"
+        "  dev: [intern_extern, beleid_beheer]\n", encoding="utf-8")
+    return directory
+
+
+def fast_params(path: Path) -> Path:
+    params = yaml.safe_load(DEFAULT_PARAMS.read_text(encoding="utf-8"))
+    params["adapt"].update(steps=40, max_replay=50)
+    params["crossval"].update(seeds=[1, 2], n_boot=20, learning_curve=[0, 4], real_weights=[1.0])
+    params["predict"].update(precision="fp32", batch_size=16)
+    path.write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def capcode(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pipeline", *args], capture_output=True, text=True,
+                          env={"CAPCODE_PROGRESS": "0", "HF_HUB_OFFLINE": "1", "PATH": "/usr/bin:/bin"})
+
+
+# --------------------------------------------------------------------------- decision rule
+
+
+def test_axis_rule_forces_one_pole_and_exclusivity() -> None:
+    probabilities = np.array([[0.2, 0.3, 0.9, 0.8, 0.1, 0.1]])
+    rule = {"kind": "axis", "thresholds": dict.fromkeys(CODES, 0.5),
+            "axes": {"intern_extern": {"at_least_one": True, "exclusive": False},
+                     "beleid_beheer": {"at_least_one": False, "exclusive": True},
+                     "strategisch_operationeel": {"at_least_one": False, "exclusive": False}}}
+    labels = apply_decision(probabilities, rule, CODES, CODEBOOK)
+    assert labels[0].tolist() == [0, 1, 1, 0, 0, 0]  # extern wins the empty axis, beleid the doubled one
+    plain = apply_decision(probabilities, {"kind": "thresholds", "thresholds": rule["thresholds"]}, CODES, CODEBOOK)
+    assert plain[0].tolist() == [0, 0, 1, 1, 0, 0]
+
+
+def test_tuning_finds_the_rule_that_matches_the_coding() -> None:
+    rng = np.random.default_rng(0)
+    truth = np.zeros((40, 6))
+    strategic = rng.random(40) < 0.5
+    truth[:, 4], truth[:, 5] = strategic, ~strategic
+    truth[:, :4] = np.nan  # other axes not coded: masked, never read as absent
+    probabilities = np.full((40, 6), 0.1)
+    probabilities[:, 4] = np.where(strategic, 0.35, 0.2)  # below 0.5, but ordered: a lower threshold fixes it
+    probabilities[:, 5] = np.where(strategic, 0.2, 0.3)
+    rule = tune_axis_rule(probabilities, truth, CODES, CODEBOOK, [0.1, 0.25, 0.5, 0.7])
+    labels = apply_decision(probabilities, rule, CODES, CODEBOOK)
+    assert rule["axes"]["strategisch_operationeel"]["alpha_cv"] == pytest.approx(1.0)
+    assert (labels[:, 4] == strategic).all() and (labels[:, 5] == ~strategic).all()
+    assert rule["axes"]["intern_extern"]["n"] == 0
+
+
+def test_axis_category_codes() -> None:
+    got = axis_category(np.array([1.0, 0, 1, 0, np.nan]), np.array([0.0, 1, 1, 0, 1]))
+    assert got[:4].tolist() == [0, 1, 2, 3] and np.isnan(got[4])
+
+
+def test_team_labels_take_each_axis_from_the_first_coder_that_coded_it() -> None:
+    records = [{"id": "f", "text": "t", "codable": True, "document": "d", "group": "1",
+                "labels": {"report": {"strategisch": 1, "operationeel": 0},
+                           "dev": {"intern": 0, "extern": 1, "beleid": 1, "beheer": 0}}},
+               {"id": "g", "text": "u", "codable": True, "document": "e", "group": "2",
+                "labels": {"report": {"strategisch": 0, "operationeel": 1}}}]
+    team = team_fragments(records, coders=["report", "dev"], codebook=CODEBOOK, group_by="group")
+    assert team.labels[0].tolist() == [0, 1, 1, 0, 1, 0]
+    assert np.isnan(team.labels[1, :4]).all() and team.labels[1, 4:].tolist() == [0, 1]
+    assert team.groups == ["1", "2"]
+
+
+# --------------------------------------------------------------------------- the commands
+
+
+@pytest.fixture(scope="module")
+def quotes(tmp_path_factory) -> Path:
+    return write_quotes(tmp_path_factory.mktemp("quotes") / "quotes")
+
+
+def test_adapt_writes_a_model_that_records_what_it_learned(tiny_model, prepared_mini, quotes, tmp_path) -> None:
+    params = fast_params(tmp_path / "params.yaml")
+    out = tmp_path / "adapted"
+    result = capcode("adapt", str(quotes), "--coder", "report", "--coder", "dev", "--model", str(tiny_model),
+                     "--replay", str(prepared_mini / "fragments.jsonl"), "-o", str(out), "--params", str(params))
+    assert result.returncode == 0, result.stderr
+    meta = json.loads((out / "capcode_model.json").read_text())
+    assert meta["adapted"]["coders"] == ["report", "dev"] and meta["adapted"]["n_fragments"] == 18
+    assert meta["adapted"]["documents"][0] == "c1-q0" and meta["decision"]["kind"] == "axis"
+    assert set(meta["training_documents"]) >= set(meta["adapted"]["documents"])
+    assert meta["thresholds"] == meta["decision"]["thresholds"]
+    base_head = (tiny_model / "head.safetensors").read_bytes()
+    assert (out / "head.safetensors").read_bytes() != base_head
+    predicted = tmp_path / "p.jsonl"
+    result = capcode("predict", str(quotes / "transcripts" / "c1-q0.txt"), "--model", str(out), "-o", str(predicted),
+                     "--params", str(params))
+    assert result.returncode == 0, result.stderr
+    row = json.loads(predicted.read_text().splitlines()[0])
+    for axis in CODEBOOK.axes:  # the stored per-axis rule is applied by predict
+        if meta["decision"]["axes"][axis.id]["at_least_one"]:
+            assert sum(row["labels"][p] for p in axis.poles) >= 1
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--coder", "nobody"], "no coding by 'nobody'"),
+    (["--coder", "report", "--model", "MODEL_AS_OUTPUT"], "new directory"),
+])
+def test_adapt_bad_input_is_one_line_and_writes_nothing(tiny_model, quotes, tmp_path, args, message) -> None:
+    out = tmp_path / "adapted"
+    args = [str(tiny_model) if a == "MODEL_AS_OUTPUT" else a for a in args]
+    target = tiny_model if "--model" in args else out
+    command = ["adapt", str(quotes), *args, "-o", str(target)]
+    if "--model" not in args:
+        command += ["--model", str(tiny_model)]
+    result = capcode(*command)
+    assert result.returncode == 2 and message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+    assert not out.exists()
+
+
+def test_crossval_reports_held_out_figures_curve_and_ablation(tiny_model, tiny_backbone, prepared_mini, quotes,
+                                                              tmp_path) -> None:
+    params = fast_params(tmp_path / "params.yaml")
+    (quotes / "metadata.jsonl").read_text()
+    out = tmp_path / "crossval"
+    result = capcode("crossval", str(quotes), "--coder", "report", "--coder", "dev", "--model", str(tiny_model),
+                     "--replay", str(prepared_mini / "fragments.jsonl"), "-o", str(out), "--params", str(params),
+                     "--backbone", str(tiny_backbone))
+    assert result.returncode == 0, result.stderr
+    output = json.loads((out / "crossval.json").read_text())
+    assert output["cases"] == ["1", "2", "3"] and output["n_fragments"] == 18
+    default = output["systems"][output["default"]]
+    assert set(default) == {a.id for a in CODEBOOK.axes}
+    assert len(default["intern_extern"]["seeds"]) == 2
+    assert [r["n_team_fragments"] for r in output["learning_curve"]] == [0, 4, "all"]
+    assert output["learning_curve"][-1]["n_used_mean"] == 12  # two training cases of 6 quotes
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics["loco"]) >= {"adapted", "base", "tfidf", "frozen_lr"}
+    rows = [json.loads(line) for line in (out / "loco_predictions.jsonl").read_text().splitlines()]
+    assert len(rows) == 18 and {r["case"] for r in rows} == {"1", "2", "3"}
+    html = (out / "report.html").read_text()
+    assert "Learning curve" in html and "<svg" in html and "Ablation" in html
+
+
+def test_training_stores_replay_embeddings_that_adapt_uses(tiny_model, quotes, tmp_path) -> None:
+    from pipeline.model.adaptation import load_replay
+
+    stored = load_replay(tiny_model)
+    assert stored is not None
+    x, y = stored
+    assert x.shape[0] == y.shape[0] > 0 and y.shape[1] == len(CODES) and set(np.unique(y)) <= {0.0, 1.0}
+    out = tmp_path / "adapted"
+    result = capcode("adapt", str(quotes), "--coder", "report", "--coder", "dev", "--model", str(tiny_model),
+                     "-o", str(out), "--params", str(fast_params(tmp_path / "params.yaml")))
+    assert result.returncode == 0, result.stderr
+    assert json.loads((out / "capcode_model.json").read_text())["adapted"]["n_replay"] == min(len(x), 50)
+
+
+def test_fast_alpha_of_the_tuning_loop_matches_the_reference_implementation() -> None:
+    from pipeline.model.decision import _alpha
+    from pipeline.reliability.coefficients import krippendorff_alpha
+
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        truth = rng.integers(0, 4, 30).astype(float)
+        predicted = np.where(rng.random(30) < 0.6, truth, rng.integers(0, 4, 30)).astype(float)
+        assert _alpha(truth, predicted) == pytest.approx(krippendorff_alpha(np.vstack([truth, predicted])))
