@@ -75,12 +75,12 @@ from typing import Any
 import numpy as np
 
 from pipeline.core.codebook import Axis, Codebook, load_codebook
-from pipeline.core.documents import Document, Fragment
+from pipeline.core.documents import Document
 from pipeline.core.errors import InputError
 from pipeline.core.io_utils import atomic_writer, check_output_file, write_json
 from pipeline.core.params import AgreementParams, PredictParams, load_params
-from pipeline.corpus.align import align_codings, label_vectors
 from pipeline.corpus.collection import Collection
+from pipeline.corpus.labelling import label_collection
 from pipeline.corpus.loading import load_corpus_dir
 from pipeline.corpus.own_codes import OwnCodes, own_codes_collection, select_flat_codes
 from pipeline.qdpx.importer import project_to_collection, read_project
@@ -295,29 +295,12 @@ def segment_units(material: CodedMaterial, *, unit: str, max_fragment_tokens: in
     """Cut the documents into fragments or paragraphs, align every coder's spans, fill ``records``."""
     collection = material.collection
     capcode = material.codebook is not None
-    if unit == "paragraph":
-        from pipeline.ingest.paragraphs import paragraphs
-
-        units: list[Fragment] = [p for doc in collection.documents.values() for p in paragraphs(doc)]
-    else:
-        from pipeline.ingest.segmentation import segment_document
-
-        units = [f for doc in collection.documents.values()
-                 for f in segment_document(doc, max_fragment_tokens=max_fragment_tokens)]
-    aligned, alignment = align_codings(units, collection.codings, min_fragment_share=min_fragment_share,
-                                       min_span_share=min_span_share)
-    records = []
-    for fragment in units:
-        coders = collection.coders_of(fragment.document)
-        if (capcode and not fragment.codable) or not coders:
-            continue
-        record = fragment.to_dict()
-        given = aligned.get(fragment.id, {})
-        if material.codebook is not None:
-            record["labels"] = label_vectors(given, coders, material.codebook, collection.coder_axes)
-        else:
-            record["labels"] = {c: {code: int(code in given.get(c, set())) for code in material.codes} for c in coders}
-        records.append(record)
+    labelled = label_collection(collection, material.codebook, max_fragment_tokens=max_fragment_tokens,
+                                min_fragment_share=min_fragment_share, min_span_share=min_span_share, unit=unit,
+                                codes=material.codes)
+    units, alignment = labelled.fragments, labelled.alignment
+    records = [{**fragment.to_dict(), "labels": labels} for fragment, labels in zip(units, labelled.labels)
+               if labels and (fragment.codable or not capcode)]
     material.records = records
     material.coders = sorted({coder for r in records for coder in r["labels"]})
     material.counts = {
