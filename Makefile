@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup run test bench clean
+.PHONY: setup run test test-fast lint bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,8 +18,17 @@ setup: $(STAMP)
 run: $(STAMP)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
 
-test: $(STAMP)
+# Static checks first (config in pyproject.toml), then the whole suite.
+lint: $(STAMP)
+	$(BIN)/ruff check pipeline tests
+	$(BIN)/mypy
+
+test: lint
 	$(BIN)/python -m pytest -q
+
+# The fast lane while editing: no real backbone, no browser, nothing slower than ~10 s (marker `slow`).
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow"
 
 bench: $(STAMP)
 	$(BIN)/capcode bench

@@ -25,8 +25,9 @@ import numpy as np
 from safetensors.torch import save_file
 
 from pipeline.core.codebook import Codebook, load_codebook
+from pipeline.core.documents import read_prepared
 from pipeline.core.errors import InputError
-from pipeline.core.io_utils import atomic_directory, read_jsonl
+from pipeline.core.io_utils import atomic_directory
 from pipeline.core.params import AdaptParams, load_params
 from pipeline.corpus.align import align_codings, label_vectors
 from pipeline.corpus.loading import load_collection
@@ -70,15 +71,15 @@ def replay_fragments(prepared: Path | None, *, coder: str, codebook: Codebook, l
     """The base model's training fragments (split train) coded by `coder`, at most `limit`, seeded sample."""
     if prepared is None or limit == 0:
         return [], np.zeros((0, len(codebook.code_ids)))
-    rows = [r for r in read_jsonl(prepared) if r.get("split") == "train" and r.get("codable")
-            and set(codebook.code_ids) <= set(r.get("labels", {}).get(coder, {}))]
+    rows = [r for r in read_prepared(prepared) if r.split == "train" and r.codable
+            and set(codebook.code_ids) <= set(r.labels.get(coder, {}))]
     if not rows:
         raise InputError(prepared, f"no train-split fragments coded by '{coder}' to replay (adapt.replay_coder)")
     if len(rows) > limit:
         chosen = np.random.default_rng(seed).choice(len(rows), size=limit, replace=False)
         rows = [rows[i] for i in sorted(chosen)]
-    labels = np.array([[r["labels"][coder][c] for c in codebook.code_ids] for r in rows], dtype=float)
-    return [r["text"] for r in rows], labels
+    labels = np.array([[r.labels[coder][c] for c in codebook.code_ids] for r in rows], dtype=float)
+    return [r.text for r in rows], labels
 
 
 def replay_embeddings(model_dir: Path, replay: Path | None, *, model: CodeClassifier, tokenizer: Any,

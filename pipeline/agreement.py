@@ -75,12 +75,12 @@ from typing import Any
 import numpy as np
 
 from pipeline.core.codebook import Axis, Codebook, load_codebook
-from pipeline.core.documents import Document, Fragment
+from pipeline.core.documents import Document
 from pipeline.core.errors import InputError
 from pipeline.core.io_utils import atomic_writer, check_output_file, write_json
 from pipeline.core.params import AgreementParams, PredictParams, load_params
-from pipeline.corpus.align import align_codings, label_vectors
 from pipeline.corpus.collection import Collection
+from pipeline.corpus.labelling import label_collection
 from pipeline.corpus.loading import load_corpus_dir
 from pipeline.corpus.own_codes import OwnCodes, own_codes_collection, select_flat_codes
 from pipeline.qdpx.importer import project_to_collection, read_project
@@ -128,7 +128,7 @@ def round_floats(value: Any, digits: int = ROUND_DIGITS) -> Any:
 
 def agreement_report(
     records: Sequence[dict[str, Any]], coders: Sequence[str], codes: Sequence[str], axes: Sequence[Axis] = (), *,
-    n_boot: int, seed: int,
+    n_boot: int, seed: int, confidence: float = 0.95,
 ) -> dict[str, Any]:
     """The segment-unit report (module docstring) over records with ``labels`` per coder.
 
@@ -137,7 +137,9 @@ def agreement_report(
     """
     per_code_boot = n_boot if len(codes) <= MAX_CODES_WITH_INTERVALS else 0
     pooled_boot = n_boot if len(records) * len(codes) <= MAX_POOLED_WITH_INTERVALS else 0
-    report = codes_block(records, coders, codes, axes, n_boot=pooled_boot, seed=seed, per_code_boot=per_code_boot)
+    labels = [r["labels"] for r in records]
+    report = codes_block(labels, coders, codes, axes, n_boot=pooled_boot, seed=seed, per_code_boot=per_code_boot,
+                         confidence=confidence)
     report["notes"] = [*report["notes"], CHANCE_NOTE if axes else CHANCE_NOTE.split(" and 4 per axis")[0] + "."]
     if per_code_boot != n_boot and n_boot:
         report["notes"].append(f"{len(codes)} codes: no 95% intervals per code (computed for up to "
@@ -147,12 +149,12 @@ def agreement_report(
         report["notes"].append(f"{len(records) * len(codes)} pooled unit x code decisions: no 95% interval for the "
                                f"pooled figures (computed up to {MAX_POOLED_WITH_INTERVALS} decisions)")
     report["pairs"] = {}
-    for first, second in overlapping_pairs(records, coders):
+    for first, second in overlapping_pairs(labels, coders):
         if len(coders) == 2:
             block = {k: v for k, v in report.items() if k not in ("pairs",)}
         else:
-            block = codes_block(records, [first, second], codes, axes, n_boot=pooled_boot, seed=seed,
-                                per_code_boot=per_code_boot)
+            block = codes_block(labels, [first, second], codes, axes, n_boot=pooled_boot, seed=seed,
+                                per_code_boot=per_code_boot, confidence=confidence)
         report["pairs"][pair_key(first, second)] = {"coders": [first, second], **block}
     report["per_coder"] = per_coder(records, coders, codes, report["pairs"])
     report["missing"] = missing_ratings(records, coders, codes)
@@ -293,29 +295,12 @@ def segment_units(material: CodedMaterial, *, unit: str, max_fragment_tokens: in
     """Cut the documents into fragments or paragraphs, align every coder's spans, fill ``records``."""
     collection = material.collection
     capcode = material.codebook is not None
-    if unit == "paragraph":
-        from pipeline.ingest.paragraphs import paragraphs
-
-        units: list[Fragment] = [p for doc in collection.documents.values() for p in paragraphs(doc)]
-    else:
-        from pipeline.ingest.segmentation import segment_document
-
-        units = [f for doc in collection.documents.values()
-                 for f in segment_document(doc, max_fragment_tokens=max_fragment_tokens)]
-    aligned, alignment = align_codings(units, collection.codings, min_fragment_share=min_fragment_share,
-                                       min_span_share=min_span_share)
-    records = []
-    for fragment in units:
-        coders = collection.coders_of(fragment.document)
-        if (capcode and not fragment.codable) or not coders:
-            continue
-        record = fragment.to_dict()
-        given = aligned.get(fragment.id, {})
-        if material.codebook is not None:
-            record["labels"] = label_vectors(given, coders, material.codebook, collection.coder_axes)
-        else:
-            record["labels"] = {c: {code: int(code in given.get(c, set())) for code in material.codes} for c in coders}
-        records.append(record)
+    labelled = label_collection(collection, material.codebook, max_fragment_tokens=max_fragment_tokens,
+                                min_fragment_share=min_fragment_share, min_span_share=min_span_share, unit=unit,
+                                codes=material.codes)
+    units, alignment = labelled.fragments, labelled.alignment
+    records = [{**fragment.to_dict(), "labels": labels} for fragment, labels in zip(units, labelled.labels)
+               if labels and (fragment.codable or not capcode)]
     material.records = records
     material.coders = sorted({coder for r in records for coder in r["labels"]})
     material.counts = {
@@ -370,7 +355,7 @@ def _check_comparable(material: CodedMaterial, unit: str) -> None:
         found = f"only one coder ('{material.coders[0]}')" if material.coders else f"no {what}"
         raise InputError(where, f"{found}; agreement needs at least two coders (several users in a .qdpx, "
                          "several inputs, or --model)")
-    if unit != "character" and not overlapping_pairs(material.records, material.coders):
+    if unit != "character" and not overlapping_pairs([r["labels"] for r in material.records], material.coders):
         raise InputError(where, f"coders {', '.join(material.coders)} never coded the same {unit} on the same "
                          "codes; agreement needs overlapping coding")
     if unit == "character":
@@ -401,11 +386,12 @@ def _character_report(material: CodedMaterial) -> dict[str, Any]:
 
 
 def table_report(path: Path, *, level: str, categories: Sequence[str] | None, layout: str, missing: Sequence[str],
-                 n_boot: int, seed: int) -> tuple[dict[str, Any], RatingsTable]:
+                 n_boot: int, seed: int, confidence: float = 0.95) -> tuple[dict[str, Any], RatingsTable]:
     """The summary of a ratings table, with per-pair and per-coder figures and what the reader found."""
     table = read_ratings_table(path, level=level, categories=categories, layout=layout, missing=missing)
     q = None if categories is None else list(range(len(categories)))
-    report = agreement_summary(table.ratings, level=level, categories=q, n_boot=n_boot, seed=seed)
+    report = agreement_summary(table.ratings, level=level, categories=q, n_boot=n_boot, seed=seed,
+                               confidence=confidence)
     pairs: dict[str, Any] = {}
     n = len(table.coder_ids)
     for i in range(n):
@@ -483,11 +469,12 @@ def agreement(
         raise InputError("--layout", f"unknown layout '{layout}'; expected one of {', '.join(LAYOUTS)}")
     all_params = load_params(params_path)
     n_boot, seed = _bootstrap_settings(all_params.agreement, n_boot, seed)
+    confidence = all_params.agreement.confidence
     tables = [p for p in inputs if p.suffix.lower() in TABLE_SUFFIXES]
     if tables:
         report, page_info = _table_mode(tables[0], inputs, level=level, categories=categories, layout=layout,
                                         missing=missing, model_dir=model_dir, codes=codes, depth=depth, unit=unit,
-                                        n_boot=n_boot, seed=seed)
+                                        n_boot=n_boot, seed=seed, confidence=confidence)
     else:
         if level not in (None, "nominal"):
             raise InputError("--level", f"codes and axes are nominal; --level {level} applies to a ratings table only")
@@ -496,7 +483,7 @@ def agreement(
         if layout != "auto" or missing:
             raise InputError("--layout" if layout != "auto" else "--missing", "applies to a ratings table only")
         report = _coded_mode(inputs, codebook_path=codebook_path, all_params=all_params, model_dir=model_dir,
-                             codes=codes, depth=depth, unit=unit, n_boot=n_boot, seed=seed)
+                             codes=codes, depth=depth, unit=unit, n_boot=n_boot, seed=seed, confidence=confidence)
         page_info = {}
     write_agreement(output, report, page_info)
     return report
@@ -504,7 +491,8 @@ def agreement(
 
 def _table_mode(path: Path, inputs: Sequence[Path], *, level: str | None, categories: Sequence[str] | None,
                 layout: str, missing: Sequence[str], model_dir: Path | None, codes: Sequence[str] | None,
-                depth: int | None, unit: str, n_boot: int, seed: int) -> tuple[dict[str, Any], dict[str, Any]]:
+                depth: int | None, unit: str, n_boot: int, seed: int,
+                confidence: float = 0.95) -> tuple[dict[str, Any], dict[str, Any]]:
     if len(inputs) != 1:
         raise InputError(path, "a ratings table is compared on its own; give exactly one table")
     if model_dir is not None:
@@ -515,14 +503,15 @@ def _table_mode(path: Path, inputs: Sequence[Path], *, level: str | None, catego
     if categories is not None and level not in ("nominal", "ordinal"):
         raise InputError("--categories", f"categories apply at nominal and ordinal level, not {level}")
     report, _ = table_report(path, level=level, categories=categories, layout=layout, missing=missing,
-                             n_boot=n_boot, seed=seed)
+                             n_boot=n_boot, seed=seed, confidence=confidence)
     page_info = {"mode": "csv", "inputs": [str(path)], "level": level,
-                 "bootstrap": {"n_boot": n_boot, "seed": seed, "confidence": 0.95}}
+                 "bootstrap": {"n_boot": n_boot, "seed": seed, "confidence": confidence}}
     return report, page_info
 
 
 def _coded_mode(inputs: Sequence[Path], *, codebook_path: Path | None, all_params: Any, model_dir: Path | None,
-                codes: Sequence[str] | None, depth: int | None, unit: str, n_boot: int, seed: int) -> dict[str, Any]:
+                codes: Sequence[str] | None, depth: int | None, unit: str, n_boot: int, seed: int,
+                confidence: float = 0.95) -> dict[str, Any]:
     codebook = load_codebook(codebook_path)
     material = load_material(inputs, codebook, codes=codes, depth=depth)
     capcode = material.scheme["codebook"] == CAPCODE
@@ -543,9 +532,9 @@ def _coded_mode(inputs: Sequence[Path], *, codebook_path: Path | None, all_param
             add_model_coder(material, model_dir=model_dir, codebook=codebook, params=all_params.predict)
         _check_comparable(material, unit)
         body = agreement_report(material.records, material.coders, material.codes, material.axes,
-                                n_boot=n_boot, seed=seed)
+                                n_boot=n_boot, seed=seed, confidence=confidence)
         body["notes"] = [*body["notes"], *_training_overlap_notes(material)]
-        head["bootstrap"] = {"n_boot": n_boot, "seed": seed, "confidence": 0.95}
+        head["bootstrap"] = {"n_boot": n_boot, "seed": seed, "confidence": confidence}
         head["categories"] = {"code": list(CODE_CATEGORIES), **{a.id: axis_categories(a) for a in material.axes}}
     return {**head, "coders": material.coders, "synthetic": material.synthetic, "inputs": material.inputs,
             "scheme": material.scheme, "data": material.counts, **body}

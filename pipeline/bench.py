@@ -28,15 +28,15 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.core.documents import read_prepared
 from pipeline.core.errors import InputError
-from pipeline.core.io_utils import read_jsonl
 from pipeline.core.params import load_params
 
 
 def _codable_texts(prepared: Path, limit: int) -> list[str]:
     if not prepared.is_file():
         raise InputError(prepared, "no prepared fragments; run `dvc repro prepare` (or `capcode prepare`) first")
-    texts = [r["text"] for r in read_jsonl(prepared) if r.get("codable") and r.get("split") != "gold"]
+    texts = [r.text for r in read_prepared(prepared) if r.codable and r.split != "gold"]
     return texts[:limit]
 
 

@@ -1,6 +1,6 @@
 """The `capcode` command line: thin typer wrappers over keyword-only library functions.
 
-Exit codes (DESIGN.md section 4): 0 success, 1 failure while working, 2 bad input or usage. Bad input is
+Exit codes (README, "Command line"): 0 success, 1 failure while working, 2 bad input or usage. Bad input is
 one line on stderr naming the file and the problem, never a traceback, and no partial output.
 """
 
@@ -145,6 +145,8 @@ def crossval(
     model: Path = typer.Option(Path("models/base"), "--model", help="The base model (not adapted on this collection)."),
     replay: Path | None = typer.Option(None, help="Prepared fragments whose train split is replayed."),
     output_dir: Path = typer.Option(Path("reports/crossval"), "-o", "--output-dir", help="Where to write the results."),
+    backbone: str | None = typer.Option(None, help="The base model's backbone, for the frozen-encoder ablation "
+                                        "(default: the spec its metadata records)."),
     params: ParamsFile = None,
     codebook: CodebookFile = None,
 ) -> None:
@@ -152,7 +154,7 @@ def crossval(
     from pipeline.crossval import crossval as run_crossval
 
     run_crossval(collection=collection, coders=coder, humans=human, model_dir=model, replay=replay,
-                 output_dir=output_dir, params_path=params, codebook_path=codebook)
+                 output_dir=output_dir, params_path=params, codebook_path=codebook, backbone=backbone)
 
 
 @app.command()

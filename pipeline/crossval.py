@@ -227,7 +227,7 @@ def _frozen_embeddings(backbone_spec: str, texts: list[str], n_codes: int, *, pr
 
 def load_data(collection: Path, coders: Sequence[str], model_dir: Path, replay: Path | None,
               params: AdaptParams, codebook: Codebook, *, max_fragment_tokens: int, min_fragment_share: float,
-              min_span_share: float, group_by: str) -> tuple[Data, list[dict[str, Any]]]:
+              min_span_share: float, group_by: str, backbone: str | None = None) -> tuple[Data, list[dict[str, Any]]]:
     records = labelled_records([collection], codebook, max_fragment_tokens=max_fragment_tokens,
                                min_fragment_share=min_fragment_share, min_span_share=min_span_share,
                                group_by=group_by)
@@ -252,7 +252,8 @@ def load_data(collection: Path, coders: Sequence[str], model_dir: Path, replay: 
           f"fragments; embedding", file=sys.stderr)
     team_tuned = embed(model, tokenizer, team.texts, text_prefix=metadata.text_prefix, max_length=metadata.max_length)
     tuned = np.vstack([team_tuned, replay_tuned]) if len(replay_texts) else team_tuned
-    frozen = _frozen_embeddings(metadata.backbone["spec"], texts, len(codebook.code_ids),
+    # the metadata records a backbone outside the checkout by name only (no path of the training machine)
+    frozen = _frozen_embeddings(backbone or metadata.backbone["spec"], texts, len(codebook.code_ids),
                                 prefix=metadata.text_prefix, max_length=metadata.max_length)
     data = Data(team=team, texts=texts, y=np.vstack([team.labels, replay_y]), tuned=tuned, frozen=frozen,
                 n_team=len(team), base_weight=model.head.weight.detach().numpy().copy(),
@@ -263,7 +264,7 @@ def load_data(collection: Path, coders: Sequence[str], model_dir: Path, replay: 
 
 def crossval(*, collection: Path, coders: Sequence[str], humans: Sequence[str] = (), model_dir: Path,
              replay: Path | None, output_dir: Path, params_path: Path | None = None,
-             codebook_path: Path | None = None) -> dict[str, Any]:
+             codebook_path: Path | None = None, backbone: str | None = None) -> dict[str, Any]:
     """Run the leave-one-case-out experiments and write `output_dir` (see the module docstring)."""
     all_params = load_params(params_path)
     params, settings = all_params.adapt, all_params.crossval
@@ -271,7 +272,8 @@ def crossval(*, collection: Path, coders: Sequence[str], humans: Sequence[str] =
     data, records = load_data(collection, coders, model_dir, replay, params, codebook,
                               max_fragment_tokens=all_params.segment.max_fragment_tokens,
                               min_fragment_share=all_params.prepare.min_fragment_share,
-                              min_span_share=all_params.prepare.min_span_share, group_by=settings.group_by)
+                              min_span_share=all_params.prepare.min_span_share, group_by=settings.group_by,
+                              backbone=backbone)
     team, grid = data.team, params.threshold_grid
     groups = np.array(team.groups)
     cases = sorted(set(team.groups))

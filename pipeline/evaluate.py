@@ -14,8 +14,9 @@ the agreement of system and reference coder (`pipeline.agreement.summarise`: alp
 with bootstrap intervals) per code and per axis. ``human``: agreement between every pair of human coders
 on fragments both coded (any split), to read the model's figures against.
 
-Outputs in ``output_dir``: ``metrics.json`` (flat keys ``<set>.<system>.<code|axis>.<metric>``,
-``<set>.<system>.macro_f1``, ``human.<a>_<b>.<code|axis>.<alpha|kappa>``, ...), ``evaluation.json`` (the
+Outputs in ``output_dir``: ``headline.json`` (the DVC metrics: per set, macro-F1 and alpha per axis of
+every system and of the human pairs; `headline_metrics`), ``metrics.json`` (flat keys
+``<set>.<system>.<code|axis>.<metric>``, ``<set>.<system>.macro_f1``, ``human.<a>_<b>.<code|axis>.<alpha|kappa>``, ...), ``evaluation.json`` (the
 full nested results), ``plots/f1_<set>.csv`` and ``plots/confusion_<set>_<axis>.csv`` for `dvc plots`,
 and ``report.html``. Undefined figures (0/0) are null, with the reason in the notes.
 """
@@ -33,12 +34,14 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.core.codebook import Codebook, load_codebook
+from pipeline.core.codebook import Codebook, axis_category, load_codebook
+from pipeline.core.documents import PreparedFragment, read_prepared
 from pipeline.core.errors import InputError
-from pipeline.core.io_utils import atomic_writer, read_jsonl, write_json
+from pipeline.core.io_utils import atomic_writer, write_json
 from pipeline.core.params import EvaluateParams, PredictParams, load_params
 from pipeline.model.baselines import majority_labels, tfidf_labels
 from pipeline.model.classifier import check_codebook, read_metadata
+from pipeline.model.f1 import confusion, f1_from_counts, macro_mean
 from pipeline.model.training_data import labelled_split
 from pipeline.reliability.ratings import agreement_block, axis_categories, overlapping_pairs, summarise
 
@@ -55,26 +58,26 @@ MISSING = -1  # no reference label
 class EvaluationSet:
     name: str
     description: str
-    records: list[dict[str, Any]]
+    records: list[PreparedFragment]
     truth: np.ndarray  # (n_fragments, n_codes) 0/1, MISSING where the reference coder did not code that axis
     reference: dict[str, str]  # code -> reference coder
 
     @property
     def synthetic(self) -> bool:
-        return any(r.get("synthetic", False) for r in self.records)
+        return any(r.synthetic for r in self.records)
 
 
 def evaluation_set(
-    records: Sequence[dict[str, Any]], *, name: str, description: str, split: str, coder_of_axis: dict[str, str],
+    records: Sequence[PreparedFragment], *, name: str, description: str, split: str, coder_of_axis: dict[str, str],
     codebook: Codebook,
 ) -> EvaluationSet:
     """Codable fragments of ``split`` with at least one reference label, and their reference matrix."""
     reference = {code.id: coder_of_axis[code.axis] for code in codebook.codes}
     chosen, rows = [], []
     for record in records:
-        if record.get("split") != split or not record.get("codable"):
+        if record.split != split or not record.codable:
             continue
-        row = [int(record["labels"].get(reference[c], {}).get(c, MISSING)) for c in codebook.code_ids]
+        row = [int(record.labels.get(reference[c], {}).get(c, MISSING)) for c in codebook.code_ids]
         if any(value != MISSING for value in row):
             chosen.append(record)
             rows.append(row)
@@ -90,22 +93,18 @@ def _ratio(numerator: float, denominator: float) -> float | None:
 
 
 def code_scores(truth: np.ndarray, predicted: np.ndarray) -> dict[str, Any]:
-    """Precision, recall, F1, support and 2x2 confusion [[tn, fp], [fn, tp]] of one code; arrays (n,) 0/1."""
-    tp = int(np.sum((truth == 1) & (predicted == 1)))
-    fp = int(np.sum((truth == 0) & (predicted == 1)))
-    fn = int(np.sum((truth == 1) & (predicted == 0)))
-    tn = int(np.sum((truth == 0) & (predicted == 0)))
-    return {"precision": _ratio(tp, tp + fp), "recall": _ratio(tp, tp + fn), "f1": _ratio(2 * tp, 2 * tp + fp + fn),
+    """Precision, recall, F1, support and 2x2 confusion [[tn, fp], [fn, tp]] of one code; arrays (n,) 0/1.
+
+    Undefined ratios (0/0) are None; F1 follows `pipeline.model.f1`.
+    """
+    tp, fp, fn, tn = confusion(truth, predicted)
+    return {"precision": _ratio(tp, tp + fp), "recall": _ratio(tp, tp + fn), "f1": f1_from_counts(tp, fp, fn),
             "support": tp + fn, "n": len(truth), "confusion": [[tn, fp], [fn, tp]]}
 
 
-def _mean(values: Sequence[float | None]) -> float | None:
-    defined = [v for v in values if v is not None]
-    return float(np.mean(defined)) if defined else None
-
-
 def score_system(
-    evaluation: EvaluationSet, predicted: np.ndarray, codebook: Codebook, *, n_boot: int, seed: int
+    evaluation: EvaluationSet, predicted: np.ndarray, codebook: Codebook, *, n_boot: int, seed: int,
+    confidence: float = 0.95,
 ) -> dict[str, Any]:
     """All figures of one system's 0/1 ``predicted`` (n_fragments, n_codes) against ``evaluation.truth``."""
     codes: dict[str, Any] = {}
@@ -114,7 +113,7 @@ def score_system(
         truth, guess = evaluation.truth[known, j], predicted[known, j]
         codes[code] = code_scores(truth, guess)
         codes[code]["agreement"] = summarise(np.vstack([truth, guess]).astype(float), categories=[0, 1],
-                                             n_boot=n_boot, seed=seed)
+                                             n_boot=n_boot, seed=seed, confidence=confidence)
     axes: dict[str, Any] = {}
     for axis in codebook.axes:
         first, second = (codebook.code_ids.index(p) for p in axis.poles)
@@ -124,28 +123,27 @@ def score_system(
         confusion = np.zeros((4, 4), dtype=int)
         np.add.at(confusion, (truth, guess), 1)
         axes[axis.id] = {
-            "macro_f1": _mean([codes[p]["f1"] for p in axis.poles]),
+            "macro_f1": macro_mean([codes[p]["f1"] for p in axis.poles]),
             "n": int(known.sum()),
             "categories": axis_categories(axis),
             "confusion": confusion.tolist(),
             "agreement": summarise(np.vstack([truth, guess]).astype(float), categories=[0, 1, 2, 3],
-                                   n_boot=n_boot, seed=seed),
+                                   n_boot=n_boot, seed=seed, confidence=confidence),
         }
-    return {"macro_f1": _mean([codes[c]["f1"] for c in codebook.code_ids if codes[c]["n"]]), "codes": codes,
+    return {"macro_f1": macro_mean([codes[c]["f1"] for c in codebook.code_ids if codes[c]["n"]]), "codes": codes,
             "axes": axes}
 
 
 def _axis_codes(pair: np.ndarray) -> np.ndarray:
-    """Axis category 0..3 (only pole 1, only pole 2, both, neither) of 0/1 pole pairs (n, 2)."""
-    first, second = pair[:, 0], pair[:, 1]
-    return np.where(first & second, 2, np.where(first, 0, np.where(second, 1, 3))).astype(int)
+    """Axis category 0..3 (`pipeline.core.codebook.axis_category`) of 0/1 pole pairs (n, 2)."""
+    return axis_category(pair[:, 0], pair[:, 1])
 
 
 # --------------------------------------------------------------------------- predictions
 
 
 def system_predictions(
-    evaluations: Sequence[EvaluationSet], train_records: Sequence[dict[str, Any]], *, model_dir: Path,
+    evaluations: Sequence[EvaluationSet], train_records: Sequence[PreparedFragment], *, model_dir: Path,
     codebook: Codebook, label_coder: str, params: EvaluateParams, predict_params: PredictParams, source: Path,
 ) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, Any]]:
     """{system: {set name: (n_fragments, n_codes) 0/1}} for the model and both baselines."""
@@ -158,10 +156,10 @@ def system_predictions(
                          "baselines need the model's train split")
     train_labels = np.array(train.labels, dtype=int)
     everything = [r for e in evaluations for r in e.records]
-    scored, metadata = apply_model([{"id": r["id"], "text": r["text"], "codable": True} for r in everything],
+    scored, metadata = apply_model([{"id": r.id, "text": r.text, "codable": True} for r in everything],
                                    model_dir=model_dir, codebook=codebook, params=predict_params)
     model_labels = np.array([[r["labels"][c] for c in code_ids] for r in scored], dtype=int).reshape(-1, len(code_ids))
-    tfidf = tfidf_labels(train.texts, train_labels, [r["text"] for r in everything], params=params.tfidf,
+    tfidf = tfidf_labels(train.texts, train_labels, [r.text for r in everything], params=params.tfidf,
                          seed=int(params.seed))
     predictions: dict[str, dict[str, np.ndarray]] = {system: {} for system in SYSTEMS}
     start = 0
@@ -181,23 +179,27 @@ def system_predictions(
 # --------------------------------------------------------------------------- human-human agreement
 
 
-def human_agreement(records: Sequence[dict[str, Any]], codebook: Codebook, *, n_boot: int, seed: int) -> dict[str, Any]:
+def human_agreement(
+    records: Sequence[PreparedFragment], codebook: Codebook, *, n_boot: int, seed: int, confidence: float = 0.95
+) -> dict[str, Any]:
     """Agreement of every pair of human coders on codable fragments both coded (any split)."""
-    codable = [r for r in records if r.get("codable")]
-    coders = sorted({coder for r in codable for coder in r.get("labels", {})})
+    codable = [r for r in records if r.codable]
+    coders = sorted({coder for r in codable for coder in r.labels})
     pairs = {}
-    for first, second in overlapping_pairs(codable, coders):
-        shared = [r for r in codable if first in r["labels"] and second in r["labels"]]
-        block = agreement_block(shared, [first, second], codebook, n_boot=n_boot, seed=seed)
+    for first, second in overlapping_pairs([r.labels for r in codable], coders):
+        shared = [r for r in codable if first in r.labels and second in r.labels]
+        block = agreement_block([r.labels for r in shared], [first, second], codebook, n_boot=n_boot, seed=seed,
+                                confidence=confidence)
         pairs[f"{first}_{second}"] = {"coders": [first, second], "n_fragments": len(shared),
-                                      "splits": sorted({r.get("split", "?") for r in shared}),
-                                      "synthetic": any(r.get("synthetic", False) for r in shared), **block}
+                                      "splits": sorted({r.split for r in shared}),
+                                      "synthetic": any(r.synthetic for r in shared), **block}
     notes = [] if pairs else ["no fragment is coded by two human coders on the same axis: no human-human agreement"]
     return {"pairs": pairs, "notes": notes}
 
 
 def heldout_comparison(
     evaluation: EvaluationSet, model_predicted: np.ndarray, codebook: Codebook, *, n_boot: int, seed: int,
+    confidence: float = 0.95,
 ) -> dict[str, Any]:
     """Human-human next to model-human agreement on the SAME held-out fragments.
 
@@ -205,14 +207,14 @@ def heldout_comparison(
     the model never trained on), agreement per code and per axis of: the two humans, the model with the
     first, the model with the second. ``model_predicted`` is (n_fragments, n_codes) 0/1 in the set's order.
     """
-    coders = sorted({coder for r in evaluation.records for coder in r["labels"]})
+    coders = sorted({coder for r in evaluation.records for coder in r.labels})
     out: dict[str, Any] = {}
     for first, second in itertools.combinations(coders, 2):
-        rows = [i for i, r in enumerate(evaluation.records) if first in r["labels"] and second in r["labels"]]
+        rows = [i for i, r in enumerate(evaluation.records) if first in r.labels and second in r.labels]
         if not rows:
             continue
         labels = {
-            coder: np.array([[evaluation.records[i]["labels"][coder].get(c, MISSING) for c in codebook.code_ids]
+            coder: np.array([[evaluation.records[i].labels[coder].get(c, MISSING) for c in codebook.code_ids]
                              for i in rows], dtype=int)
             for coder in (first, second)
         }
@@ -225,14 +227,15 @@ def heldout_comparison(
                 known = (labels[first][:, j] != MISSING) & (labels[second][:, j] != MISSING)
                 if known.any():
                     pair = np.vstack([labels[a][known, j], labels[b][known, j]]).astype(float)
-                    blocks[name][code] = summarise(pair, categories=[0, 1], n_boot=n_boot, seed=seed)
+                    blocks[name][code] = summarise(pair, categories=[0, 1], n_boot=n_boot, seed=seed,
+                                                   confidence=confidence)
             for axis in codebook.axes:
                 cols = [codebook.code_ids.index(p) for p in axis.poles]
                 known = np.all(labels[first][:, cols] != MISSING, axis=1) & np.all(labels[second][:, cols] != MISSING, axis=1)
                 if known.any():
                     pair = np.vstack([_axis_codes(labels[a][known][:, cols]), _axis_codes(labels[b][known][:, cols])])
                     blocks[name][axis.id] = summarise(pair.astype(float), categories=[0, 1, 2, 3], n_boot=n_boot,
-                                                      seed=seed)
+                                                      seed=seed, confidence=confidence)
         out[f"{first}_{second}"] = {"coders": [first, second], "n_fragments": len(rows), "comparisons": blocks}
     return out
 
@@ -277,6 +280,38 @@ def flat_metrics(results: dict[str, Any]) -> dict[str, Any]:
     return metrics
 
 
+def headline_metrics(results: dict[str, Any]) -> dict[str, Any]:
+    """The few figures `dvc metrics show` declares (``headline.json``): per evaluation set, for each system the
+    overall macro-F1 and Krippendorff's alpha per axis; and alpha per axis of the human coder pairs on that
+    set: on ``test`` the pairs that double-coded held-out interviews (the same fragments the systems are
+    scored on), on another set the pairs whose shared fragments all lie in it. The detail stays in
+    ``metrics.json`` and ``evaluation.json``."""
+    headline: dict[str, Any] = {}
+    for set_name, evaluation in results["sets"].items():
+        block: dict[str, Any] = {
+            system: {"macro_f1": scores["macro_f1"],
+                     "alpha": {axis: figures["agreement"]["krippendorff_alpha"]
+                               for axis, figures in scores["axes"].items()}}
+            for system, scores in evaluation["systems"].items()
+        }
+        human: dict[str, Any] = {}
+        if set_name == "test":
+            for pair, heldout in results.get("heldout", {}).items():
+                first, second = heldout["coders"]
+                summaries = heldout["comparisons"][f"{first} vs {second}"]
+                human[pair] = {"alpha": {axis: summaries[axis]["krippendorff_alpha"]
+                                         for axis in evaluation["systems"]["model"]["axes"] if axis in summaries}}
+        else:
+            for pair, summary in results["human"]["pairs"].items():
+                if summary["splits"] == [set_name]:
+                    human[pair] = {"alpha": {axis: figures["krippendorff_alpha"]
+                                             for axis, figures in summary["per_axis"].items()}}
+        if human:
+            block["human"] = human
+        headline[set_name] = block
+    return headline
+
+
 def write_plot_data(output_dir: Path, results: dict[str, Any], codebook: Codebook) -> list[Path]:
     """``plots/f1_<set>.csv`` (label,code,system,f1) and ``plots/confusion_<set>_<axis>.csv`` (actual,
     predicted: one row per fragment, the model's prediction) for every set in ``evaluate.sets``."""
@@ -312,15 +347,18 @@ def write_plot_data(output_dir: Path, results: dict[str, Any], codebook: Codeboo
 # --------------------------------------------------------------------------- the stage
 
 
-def evaluation_sets(records: list[dict[str, Any]], params: EvaluateParams, codebook: Codebook) -> list[EvaluationSet]:
+def evaluation_sets(
+    records: list[PreparedFragment], params: EvaluateParams, codebook: Codebook,
+    params_source: str | Path = "configs/params.yaml",
+) -> list[EvaluationSet]:
     test_coder = str(params.test_coder)
     gold_coders = dict(params.gold_coders)
     missing = [axis.id for axis in codebook.axes if axis.id not in gold_coders]
     if missing:
-        raise InputError("configs/params.yaml", f"evaluate.gold_coders names no coder for axis {', '.join(missing)}")
-    test_collections = sorted({r.get("collection", "") for r in records if r.get("split") == "test"})
+        raise InputError(params_source, f"evaluate.gold_coders names no coder for axis {', '.join(missing)}")
+    test_collections = sorted({r.collection for r in records if r.split == "test"})
     per_collection = [
-        evaluation_set([r for r in records if r.get("collection") == name], name=f"test_{name}", split="test",
+        evaluation_set([r for r in records if r.collection == name], name=f"test_{name}", split="test",
                        codebook=codebook, coder_of_axis={axis.id: test_coder for axis in codebook.axes},
                        description=f"held-out test interviews of collection {name}, reference coder {test_coder}")
         for name in test_collections] if len(test_collections) > 1 else []
@@ -349,8 +387,8 @@ def evaluate(
     codebook = load_codebook(codebook_path)
     metadata = read_metadata(model_dir)
     check_codebook(metadata, codebook, model_dir)
-    records = read_jsonl(prepared)
-    evaluations = [e for e in evaluation_sets(records, params, codebook) if len(e.records)]
+    records = read_prepared(prepared)
+    evaluations = [e for e in evaluation_sets(records, params, codebook, all_params.source) if len(e.records)]
     if not evaluations:
         raise InputError(prepared, f"no test fragments coded by '{params.test_coder}' and no gold fragments: "
                          "nothing to evaluate against")
@@ -359,10 +397,10 @@ def evaluate(
         evaluations, records, model_dir=model_dir, codebook=codebook, label_coder=metadata.label_coder,
         params=params, predict_params=predict_params, source=prepared)
     results = build_results(evaluations, predictions, records, model_info=model_info, codebook=codebook,
-                            n_boot=n_boot, seed=seed)
+                            n_boot=n_boot, seed=seed, confidence=params.confidence)
     trained_on = set(metadata.training_documents)
     for name, evaluation in results["sets"].items():
-        seen = sorted({r["document"] for r in next(e for e in evaluations if e.name == name).records} & trained_on)
+        seen = sorted({r.document for r in next(e for e in evaluations if e.name == name).records} & trained_on)
         evaluation["trained_on"] = len(seen)
         if seen:
             results["notes"].append(
@@ -379,24 +417,25 @@ def evaluate(
 
 def build_results(
     evaluations: Sequence[EvaluationSet], predictions: dict[str, dict[str, np.ndarray]],
-    records: Sequence[dict[str, Any]], *, model_info: dict[str, Any], codebook: Codebook, n_boot: int, seed: int,
+    records: Sequence[PreparedFragment], *, model_info: dict[str, Any], codebook: Codebook, n_boot: int, seed: int,
+    confidence: float = 0.95,
 ) -> dict[str, Any]:
     """The nested results (``evaluation.json``) from each system's predictions on each evaluation set."""
     results: dict[str, Any] = {
         "model": model_info,
         "systems": SYSTEM_DESCRIPTIONS,
-        "bootstrap": {"n_boot": n_boot, "seed": seed, "confidence": 0.95},
+        "bootstrap": {"n_boot": n_boot, "seed": seed, "confidence": confidence},
         "sets": {},
         "notes": [],
     }
     for evaluation in evaluations:
         systems = {system: score_system(evaluation, predictions[system][evaluation.name], codebook, n_boot=n_boot,
-                                        seed=seed) for system in SYSTEMS}
+                                        seed=seed, confidence=confidence) for system in SYSTEMS}
         results["sets"][evaluation.name] = {
             "description": evaluation.description,
             "synthetic": evaluation.synthetic,
             "n_fragments": len(evaluation.records),
-            "n_documents": len({r["document"] for r in evaluation.records}),
+            "n_documents": len({r.document for r in evaluation.records}),
             "reference": evaluation.reference,
             "systems": systems,
         }
@@ -405,10 +444,11 @@ def build_results(
     for name in ("test", "gold"):
         if name not in results["sets"]:
             results["notes"].append(f"no {name} fragments with reference labels: the {name} section is empty")
-    results["human"] = human_agreement(records, codebook, n_boot=n_boot, seed=seed)
+    results["human"] = human_agreement(records, codebook, n_boot=n_boot, seed=seed, confidence=confidence)
     test = next((e for e in evaluations if e.name == "test"), None)
     results["heldout"] = ({} if test is None else
-                          heldout_comparison(test, predictions["model"]["test"], codebook, n_boot=n_boot, seed=seed))
+                          heldout_comparison(test, predictions["model"]["test"], codebook, n_boot=n_boot, seed=seed,
+                                             confidence=confidence))
     results["synthetic"] = bool(model_info.get("train_synthetic")) \
         or any(s["synthetic"] for s in results["sets"].values()) \
         or any(p["synthetic"] for p in results["human"]["pairs"].values())
@@ -426,6 +466,7 @@ def write_outputs(output_dir: Path, results: dict[str, Any], metrics: dict[str, 
     write_plot_data(output_dir, results, codebook)
     write_json(output_dir / "evaluation.json", results)
     write_json(output_dir / "metrics.json", metrics)
+    write_json(output_dir / "headline.json", headline_metrics(results))
     with atomic_writer(output_dir / "report.html") as handle:
         handle.write(html)
 

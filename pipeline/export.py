@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.core.codebook import load_codebook
-from pipeline.core.documents import Document
+from pipeline.core.documents import Document, read_prepared
 from pipeline.core.errors import InputError
 from pipeline.core.io_utils import atomic_directory, read_jsonl
 from pipeline.core.params import load_params
@@ -39,9 +39,10 @@ def export(
     params = load_params(params_path).predict
     codebook = load_codebook(codebook_path)
     fragments_path = prepared_dir / "fragments.jsonl"
+    # the prepared record without the human labels, split last (the columns of the predictions files)
     records = [
-        {k: v for k, v in r.items() if k not in ("labels", "split")} | {"split": r["split"]}
-        for r in read_jsonl(fragments_path) if r.get("split") in splits
+        {k: v for k, v in r.to_dict().items() if k not in ("labels", "split")} | {"split": r.split}
+        for r in read_prepared(fragments_path) if r.split in splits
     ]
     if not records:
         raise InputError(fragments_path, f"no fragments in splits {', '.join(splits)}; run the prepare stage first")

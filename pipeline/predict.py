@@ -1,4 +1,4 @@
-"""Pre-coding: score fragments with a trained model and write the suggestions (DESIGN.md section 4).
+"""Pre-coding: score fragments with a trained model and write the suggestions (README, "Command line").
 
 Inputs are transcripts (segmented on the fly), `.qdpx` projects, or a JSONL of already-segmented fragments
 (`id` + `text`, other fields carried through, not re-segmented). Everything is read and checked before the

@@ -10,23 +10,24 @@ from __future__ import annotations
 import random
 import sys
 from collections import Counter
+from collections.abc import Set as AbstractSet
 from pathlib import Path
 from typing import Any
 
 from pipeline.core.codebook import Codebook, load_codebook
+from pipeline.core.documents import PreparedFragment
 from pipeline.core.errors import InputError
 from pipeline.core.io_utils import write_json, write_jsonl
 from pipeline.core.params import load_params
-from pipeline.corpus.align import align_codings, label_vectors
 from pipeline.corpus.collection import Collection
+from pipeline.corpus.labelling import label_collection
 from pipeline.corpus.loading import load_collection
-from pipeline.ingest.segmentation import segment_document
 
 SPLITS = ("train", "validation", "test")
 
 
 def split_documents(
-    document_ids: list[str], *, fractions: dict[str, float], seed: int, hold_out_first: set[str] = frozenset()
+    document_ids: list[str], *, fractions: dict[str, float], seed: int, hold_out_first: AbstractSet[str] = frozenset()
 ) -> dict[str, str]:
     """Assign whole documents to train/validation/test, deterministic for a seed and a set of ids.
 
@@ -61,42 +62,32 @@ def split_documents(
 def prepare_collection(
     collection: Collection, codebook: Codebook, *, max_fragment_tokens: int, min_fragment_share: float,
     min_span_share: float, fractions: dict[str, float], seed: int,
-) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Fragments of one collection as records with labels and split, plus the collection's counts."""
-    fragments = [
-        f for doc in collection.documents.values() for f in segment_document(doc, max_fragment_tokens=max_fragment_tokens)
-    ]
-    labels, report = align_codings(
-        fragments, collection.codings, min_fragment_share=min_fragment_share, min_span_share=min_span_share
-    )
+) -> tuple[list[PreparedFragment], dict[str, Any]]:
+    """Fragments of one collection with labels and split, plus the collection's counts."""
+    labelled = label_collection(collection, codebook, max_fragment_tokens=max_fragment_tokens,
+                                min_fragment_share=min_fragment_share, min_span_share=min_span_share)
     if collection.use == "evaluation":
         splits = {doc_id: "gold" for doc_id in collection.documents}
     else:
         multi_coded = {d for d in collection.documents if len(collection.coders_of(d)) > 1}
         splits = split_documents(list(collection.documents), fractions=fractions, seed=seed,
                                  hold_out_first=multi_coded)
-    records = []
-    for fragment in fragments:
-        coders = collection.coders_of(fragment.document)
-        record = fragment.to_dict()
-        record.update(
-            collection=collection.name,
-            synthetic=collection.synthetic,
-            split=splits[fragment.document],
-            labels=label_vectors(labels.get(fragment.id, {}), coders, codebook, collection.coder_axes),
-        )
-        records.append(record)
+    records = [
+        PreparedFragment.from_fragment(fragment, collection=collection.name, synthetic=collection.synthetic,
+                                       split=splits[fragment.document], labels=labels)
+        for fragment, labels in zip(labelled.fragments, labelled.labels)
+    ]
     counts = {
         "source": collection.source,
         "synthetic": collection.synthetic,
         "use": collection.use,
         "n_documents": len(collection.documents),
         "n_fragments": len(records),
-        "n_codable_fragments": sum(r["codable"] for r in records),
+        "n_codable_fragments": sum(r.codable for r in records),
         "documents_per_split": dict(Counter(splits.values())),
-        "codable_fragments_per_split": dict(Counter(r["split"] for r in records if r["codable"])),
+        "codable_fragments_per_split": dict(Counter(r.split for r in records if r.codable)),
         "coders": collection.coders,
-        "alignment": report.to_dict(),
+        "alignment": labelled.alignment.to_dict(),
         "unmapped_codes": collection.unmapped_codes,
     }
     return records, counts
@@ -109,7 +100,7 @@ def prepare(
     all_params = load_params(params_path)
     params, segment_params = all_params.prepare, all_params.segment
     codebook = load_codebook(codebook_path)
-    all_records: list[dict[str, Any]] = []
+    all_records: list[PreparedFragment] = []
     documents: list[dict[str, Any]] = []
     report: dict[str, Any] = {"collections": {}}
     seen_documents: dict[str, str] = {}
@@ -137,7 +128,7 @@ def prepare(
                               "source": doc.source, "text": doc.text, "metadata": doc.metadata})
     report["codebook"] = codebook.fingerprint()
     output_dir.mkdir(parents=True, exist_ok=True)
-    write_jsonl(output_dir / "fragments.jsonl", all_records)
+    write_jsonl(output_dir / "fragments.jsonl", (r.to_dict() for r in all_records))
     write_jsonl(output_dir / "documents.jsonl", documents)
     write_json(output_dir / "prepare_report.json", report)
     return report

@@ -32,7 +32,7 @@ from pipeline.core.errors import InputError
 from pipeline.core.io_utils import atomic_directory
 from pipeline.core.params import TrainParams, as_dict, load_params
 from pipeline.model.adaptation import embed, save_replay
-from pipeline.model.backbone import backbone_identity, resolve_backbone
+from pipeline.model.backbone import backbone_identity, portable_spec, resolve_backbone
 from pipeline.model.classifier import (
     CodeClassifier,
     ModelMetadata,
@@ -138,7 +138,7 @@ def _training_arguments(params: TrainParams, *, checkpoint_dir: Path, precision:
         eval_strategy=by,
         save_strategy=by if save_checkpoints else "no",
         eval_steps=max_steps or None,
-        save_steps=max_steps or None,
+        save_steps=max_steps or 500,  # by epoch this is unused (500 is the library's default)
         logging_strategy="steps",
         logging_steps=10,
         load_best_model_at_end=save_checkpoints,
@@ -236,6 +236,10 @@ def prepare_run(
                        max_length, precision, resume and has_checkpoint, live, world, batching)
 
 
+def _checkpoint_name(path: str | None) -> str | None:
+    return None if path is None else Path(path).name
+
+
 def finish_run(run: TrainingRun, model_dir: Path) -> ModelMetadata:
     """Tune per-code thresholds on the validation split and write the model directory atomically."""
     params, code_ids = run.params, run.codebook.code_ids
@@ -251,7 +255,8 @@ def finish_run(run: TrainingRun, model_dir: Path) -> ModelMetadata:
         "n_train": len(run.train_set),
         "n_validation": len(run.validation_set),
         "steps": run.trainer.state.global_step,
-        "best_checkpoint": run.trainer.state.best_model_checkpoint,
+        # the checkpoint's name, not its path: model metadata holds no path of the training machine
+        "best_checkpoint": _checkpoint_name(run.trainer.state.best_model_checkpoint),
         **(run.batching or {}),
     }
     if run.live is not None:
@@ -261,9 +266,9 @@ def finish_run(run: TrainingRun, model_dir: Path) -> ModelMetadata:
         code_ids=code_ids,
         codebook_fingerprint=run.codebook.fingerprint(),
         thresholds={code: float(t) for code, t in zip(code_ids, thresholds)},
-        backbone={"spec": run.backbone_spec, **backbone_identity(run.backbone_dir)},
+        backbone={"spec": portable_spec(run.backbone_spec, root=REPO_ROOT), **backbone_identity(run.backbone_dir)},
         training_data_sha256=data_hash(run.train_set, run.validation_set),
-        params=as_dict(params),
+        params={**as_dict(params), "backbone": portable_spec(params.backbone, root=REPO_ROOT)},
         max_length=run.max_length,
         text_prefix=params.text_prefix,
         label_coder=params.label_coder,

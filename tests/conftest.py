@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -21,7 +23,7 @@ def tiny_backbone(tmp_path_factory):
 def prepared_mini(tmp_path_factory):
     """Prepared fragments of a small labelled corpus (directory with fragments.jsonl, documents.jsonl)."""
     from pipeline.prepare import prepare
-    from tests.model_helpers import write_mini_corpus
+    from tests.tiny_model import write_mini_corpus
 
     root = tmp_path_factory.mktemp("mini")
     corpus = write_mini_corpus(root / "corpus")
@@ -29,15 +31,28 @@ def prepared_mini(tmp_path_factory):
     return root / "prepared"
 
 
-@pytest.fixture(scope="session")
-def tiny_model(tiny_backbone, prepared_mini, tmp_path_factory):
-    """A model trained for a few steps on the tiny backbone (seconds)."""
-    from pipeline.train import train
+@dataclass(frozen=True)
+class TinyTrained:
+    model_dir: Path
+    prepared: Path  # the fragments.jsonl it was trained on (`tests.tiny_model.prepared_records`)
+    params: Path  # the fast params file it was trained with (`tests.tiny_model.write_fast_params`)
 
-    root = tmp_path_factory.mktemp("tiny-model")
-    train(prepared=prepared_mini / "fragments.jsonl", model_dir=root / "model", checkpoint_dir=root / "checkpoints",
-          live_dir=root / "live", backbone=str(tiny_backbone), max_steps=6)
-    return root / "model"
+
+@pytest.fixture(scope="session")
+def tiny_trained(tiny_backbone, tmp_path_factory) -> TinyTrained:
+    """THE tiny model of the test session: trained once, for a few steps, on the inline prepared records.
+
+    Tests that change a model copy its directory first (`shutil.copytree`); nothing writes into it.
+    """
+    from tests.tiny_model import train_tiny_model
+
+    return TinyTrained(*train_tiny_model(tmp_path_factory.mktemp("tiny-model"), tiny_backbone))
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tiny_trained) -> Path:
+    """The model directory of `tiny_trained`."""
+    return tiny_trained.model_dir
 
 
 _REAL_BACKBONE: dict = {}

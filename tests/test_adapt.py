@@ -161,12 +161,14 @@ def test_adapt_bad_input_is_one_line_and_writes_nothing(tiny_model, quotes, tmp_
     assert not out.exists()
 
 
-def test_crossval_reports_held_out_figures_curve_and_ablation(tiny_model, prepared_mini, quotes, tmp_path) -> None:
+def test_crossval_reports_held_out_figures_curve_and_ablation(tiny_model, tiny_backbone, prepared_mini, quotes,
+                                                              tmp_path) -> None:
     params = fast_params(tmp_path / "params.yaml")
     (quotes / "metadata.jsonl").read_text()
     out = tmp_path / "crossval"
     result = capcode("crossval", str(quotes), "--coder", "report", "--coder", "dev", "--model", str(tiny_model),
-                     "--replay", str(prepared_mini / "fragments.jsonl"), "-o", str(out), "--params", str(params))
+                     "--replay", str(prepared_mini / "fragments.jsonl"), "-o", str(out), "--params", str(params),
+                     "--backbone", str(tiny_backbone))
     assert result.returncode == 0, result.stderr
     output = json.loads((out / "crossval.json").read_text())
     assert output["cases"] == ["1", "2", "3"] and output["n_fragments"] == 18

@@ -164,6 +164,24 @@ def test_csv_mode_html(tmp_path: Path) -> None:
     assert "0.74" in html and "SYNTHETIC" not in html
 
 
+def test_confidence_level_comes_from_params(tmp_path: Path) -> None:
+    import yaml
+
+    from pipeline.core.config import DEFAULT_PARAMS
+
+    params = yaml.safe_load(DEFAULT_PARAMS.read_text(encoding="utf-8"))
+    params["agreement"]["confidence"] = 0.5
+    params_path = tmp_path / "params.yaml"
+    params_path.write_text(yaml.safe_dump(params), encoding="utf-8")
+    csv_path = write_ratings_csv(tmp_path / "ratings.csv", KRIPPENDORFF_2011)
+    narrow = agreement(inputs=[csv_path], output=tmp_path / "a.json", n_boot=200, params_path=params_path)
+    wide = agreement(inputs=[csv_path], output=tmp_path / "b.json", n_boot=200)
+    (low, high), (wide_low, wide_high) = narrow["ci95"]["krippendorff_alpha"], wide["ci95"]["krippendorff_alpha"]
+    assert wide_low < low < high < wide_high
+    agreement(inputs=[csv_path], output=tmp_path / "c.html", n_boot=200, params_path=params_path)
+    assert "50% percentile bootstrap" in (tmp_path / "c.html").read_text(encoding="utf-8")
+
+
 # --------------------------------------------------------------------------- bad input
 
 
@@ -252,8 +270,8 @@ def test_other_usage_errors(two_coder_corpus: Path, tmp_path: Path) -> None:
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
 
 
-def test_model_as_coder(two_coder_corpus: Path, tmp_path: Path, trained_tiny_model: Path) -> None:
-    report = agreement(inputs=[two_coder_corpus], output=tmp_path / "r.json", model_dir=trained_tiny_model, n_boot=0)
+def test_model_as_coder(two_coder_corpus: Path, tmp_path: Path, tiny_model: Path) -> None:
+    report = agreement(inputs=[two_coder_corpus], output=tmp_path / "r.json", model_dir=tiny_model, n_boot=0)
     assert report["coders"] == ["A", "B", "model"]
     assert set(report["pairs"]) == {"A vs B", "A vs model", "B vs model"}
     assert report["data"]["fragments_per_coder"]["model"] == 4
@@ -264,25 +282,18 @@ def test_model_as_coder(two_coder_corpus: Path, tmp_path: Path, trained_tiny_mod
 
 
 def test_model_trained_on_the_material_is_flagged(two_coder_corpus: Path, tmp_path: Path,
-                                                  trained_tiny_model: Path) -> None:
+                                                  tiny_model: Path) -> None:
     import json
     import shutil
 
     model = tmp_path / "model"
-    shutil.copytree(trained_tiny_model, model)
+    shutil.copytree(tiny_model, model)
     meta = json.loads((model / "capcode_model.json").read_text())
     meta["training_documents"] = ["d1"]
     (model / "capcode_model.json").write_text(json.dumps(meta))
     report = agreement(inputs=[two_coder_corpus], output=tmp_path / "r.json", model_dir=model, n_boot=0)
     assert report["data"]["model"]["fragments_in_training_documents"] == 4
     assert any("not a held-out test" in note for note in report["notes"])
-
-
-@pytest.fixture(scope="module")
-def trained_tiny_model(tiny_backbone: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from tests.tiny_model import train_tiny_model
-
-    return train_tiny_model(tmp_path_factory.mktemp("tiny-model"), tiny_backbone)[0]
 
 
 def test_one_qdpx_with_two_users(two_coder_corpus: Path, tmp_path: Path) -> None:

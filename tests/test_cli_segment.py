@@ -1,7 +1,7 @@
 """The `capcode` command line: help, `segment` end to end, and every bad input.
 
 Bad input must give exit code 2, exactly one line on stderr that names the file, no traceback and no output
-file (DESIGN.md section 4). The bad inputs the issue lists run as real subprocesses of the console script,
+file (README, "Command line"). The bad inputs the issue lists run as real subprocesses of the console script,
 started together in one module fixture so the file costs about as much as the slowest run; the other bad
 inputs run in process with typer's CliRunner, which keeps stderr apart too.
 """

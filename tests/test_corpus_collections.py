@@ -70,7 +70,7 @@ def test_synthetic_corpus_meets_its_brief(synthetic):
     inhabitants = [m["inhabitants"] for m in metadata]
     assert min(inhabitants) >= 5000 and max(inhabitants) <= 80000
     assert {m["respondent_kind"] for m in metadata} == {"civil servant", "politician", "external partner"}
-    coded_a = [r["labels"]["A"] for r in records if r["codable"]]
+    coded_a = [r.labels["A"] for r in records if r.codable]
     assert len(coded_a) >= 1000
     assert sum(1 for labels in coded_a if not any(labels.values())) / len(coded_a) >= 0.15
     for axis in CODEBOOK.axes:
@@ -103,7 +103,7 @@ def test_no_synthetic_sentence_repeats_a_study_quote(synthetic, quotes):
 def test_study_quotes_are_evaluation_only_and_real(quotes):
     assert quotes.use == "evaluation" and quotes.synthetic is False
     records, counts = _prepared(quotes)
-    assert {r["split"] for r in records} == {"gold"}
+    assert {r.split for r in records} == {"gold"}
     assert set(quotes.coder_axes) == {"report", "dev"}
     report_codes = {c.code for c in quotes.codings if c.coder == "report"}
     assert report_codes == {"strategisch", "operationeel"}

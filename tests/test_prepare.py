@@ -117,8 +117,8 @@ def test_prepare_collection_groups_fragments_by_interview(tmp_path: Path) -> Non
     )
     splits_of: dict[str, set[str]] = defaultdict(set)
     for record in records:
-        splits_of[record["document"]].add(record["split"])
-        assert record["collection"] == "syn" and record["synthetic"] is True
+        splits_of[record.document].add(record.split)
+        assert record.collection == "syn" and record.synthetic is True
     assert all(len(s) == 1 for s in splits_of.values()), "an interview is in two splits"
     assert counts["documents_per_split"] == {"train": 6, "validation": 2, "test": 2}  # round(1.5) == 2
     assert counts["n_documents"] == 10 and counts["n_fragments"] == len(records) == 50
@@ -126,15 +126,15 @@ def test_prepare_collection_groups_fragments_by_interview(tmp_path: Path) -> Non
     # every span aligns (the header span onto the "other" fragment); B's code is not in the codebook
     assert counts["alignment"]["n_codings"] == 20 and counts["alignment"]["n_unaligned"] == 0
     assert counts["unmapped_codes"] == {"Financiën": 10}
-    answer = next(r for r in records if r["document"] == "d00" and r["text"].startswith("Elke week"))
-    assert answer["labels"] == {"A": {"intern": 1, "extern": 0, "beleid": 0, "beheer": 0, "strategisch": 0,
+    answer = next(r for r in records if r.document == "d00" and r.text.startswith("Elke week"))
+    assert answer.labels == {"A": {"intern": 1, "extern": 0, "beleid": 0, "beheer": 0, "strategisch": 0,
                                       "operationeel": 0}}
-    assert answer["codable"] is True and answer["role"] == "respondent"
+    assert answer.codable is True and answer.role == "respondent"
     again, _ = prepare_collection(
         collection, codebook, max_fragment_tokens=80, min_fragment_share=0.5, min_span_share=0.5,
         fractions=FRACTIONS, seed=13,
     )
-    assert [(r["id"], r["split"]) for r in again] == [(r["id"], r["split"]) for r in records]
+    assert [(r.id, r.split) for r in again] == [(r.id, r.split) for r in records]
 
 
 def write_params(tmp_path: Path, text: str = PARAMS) -> Path:

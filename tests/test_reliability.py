@@ -7,7 +7,7 @@ from functools import partial
 import krippendorff
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import cohen_kappa_score
 
@@ -244,10 +244,20 @@ def ratings_matrices(min_coders: int = 2, max_coders: int = 4, values: int = 4):
 
 @settings(max_examples=150, deadline=None)
 @given(ratings=ratings_matrices(), level=st.sampled_from(LEVELS))
+# undefined on both sides, always tried: no variation among pairable values; a single value
+@example(ratings=np.array([[1.0, 1.0, nan], [1.0, 1.0, 2.0]]), level="nominal")
+@example(ratings=np.array([[3.0, 3.0], [3.0, 3.0]]), level="interval")
 def test_alpha_matches_the_krippendorff_package(ratings: np.ndarray, level: str) -> None:
     try:
         ours = krippendorff_alpha(ratings, level=level)
     except UndefinedCoefficient:
+        # undefined for us (no pairable values, or no variation): the reference must not give a number either
+        try:
+            with np.errstate(all="ignore"):
+                reference = krippendorff.alpha(ratings, level_of_measurement=level)
+        except ValueError:  # the package refuses data with fewer than two distinct values
+            return
+        assert not np.isfinite(reference), f"alpha undefined here but the reference gives {reference}"
         return
     assert ours == pytest.approx(krippendorff.alpha(ratings, level_of_measurement=level), abs=1e-9)
 
@@ -284,9 +294,12 @@ def test_coefficients_ignore_coder_and_unit_order(ratings: np.ndarray, seed: int
 @given(ratings=ratings_matrices().map(np.nan_to_num))
 def test_scott_equals_fleiss_on_complete_data(ratings: np.ndarray) -> None:
     try:
-        assert scott_pi(ratings) == pytest.approx(fleiss_kappa(ratings), abs=1e-12)
-    except UndefinedCoefficient:
-        pass
+        expected = fleiss_kappa(ratings)
+    except UndefinedCoefficient:  # then Scott's pi is undefined too, not some number
+        with pytest.raises(UndefinedCoefficient):
+            scott_pi(ratings)
+        return
+    assert scott_pi(ratings) == pytest.approx(expected, abs=1e-12)
 
 
 # --------------------------------------------------------------------------- bootstrap and summary
@@ -343,6 +356,16 @@ def test_summary_intervals_are_bootstrap_ci_with_shared_resamples() -> None:
     for name, statistic in expected.items():
         assert summary[name] == pytest.approx(statistic(ratings))
         assert summary["ci95"][name] == pytest.approx(list(bootstrap_ci(statistic, ratings, n_boot=100, seed=3)))
+
+
+def test_summary_confidence_level_comes_through() -> None:
+    """The level (params `agreement.confidence` / `evaluate.confidence`) sets the interval, via the one bootstrap."""
+    wide = agreement_summary(FLEISS_WIKIPEDIA, n_boot=200, seed=1)
+    narrow = agreement_summary(FLEISS_WIKIPEDIA, n_boot=200, seed=1, confidence=0.5)
+    low, high = narrow["ci95"]["fleiss_kappa"]
+    assert wide["ci95"]["fleiss_kappa"][0] < low < high < wide["ci95"]["fleiss_kappa"][1]
+    assert [low, high] == pytest.approx(list(bootstrap_ci(fleiss_kappa, FLEISS_WIKIPEDIA, n_boot=200, seed=1,
+                                                          confidence=0.5)))
 
 
 def test_summary_levels_and_empty_coders() -> None:

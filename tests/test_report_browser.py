@@ -19,7 +19,7 @@ import pytest
 from pipeline.core.codebook import load_codebook
 from pipeline.core.params import load_params
 from pipeline.evaluate import SYSTEMS, build_results, evaluation_sets, flat_metrics, write_outputs
-from tests.tiny_model import prepared_records
+from tests.tiny_model import prepared_fragments
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -57,7 +57,7 @@ def png_pixels(path: Path) -> tuple[int, int, bytes]:
 def evaluation_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An evaluation report from inline coding and made-up predictions (no model needed to test rendering)."""
     codebook = load_codebook()
-    records = prepared_records()
+    records = prepared_fragments()
     evaluations = [e for e in evaluation_sets(records, load_params().evaluate, codebook) if len(e.records)]
     rng = np.random.default_rng(0)
     predictions = {system: {} for system in SYSTEMS}

@@ -1,4 +1,4 @@
-"""Speaker turns, timestamps and roles in plain transcripts (DESIGN.md section 8), with inline data."""
+"""Speaker turns, timestamps and roles in plain transcripts (README, "Transcripts"), with inline data."""
 
 from __future__ import annotations
 

@@ -1,6 +1,10 @@
-"""Inline prepared fragments (all splits, coders A, B, report, dev) and a tiny model trained on them in seconds.
+"""Test data for the model tests, and the one tiny model they share.
 
-Used by the evaluate and agreement tests; the tiny backbone comes from `tests/tiny_backbone.py`.
+- `prepared_records`: inline prepared fragments (all splits, coders A, B, report, dev); `train_tiny_model`
+  trains on them in seconds. `conftest.py` builds that model ONCE per test session (fixtures `tiny_trained`
+  and `tiny_model`); the tiny backbone comes from `tests/tiny_backbone.py`.
+- `write_mini_corpus`: a small corpus-format collection (transcripts + span codings) for tests that run the
+  prepare stage or train themselves (fixture `prepared_mini`).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from typing import Any
 import yaml
 
 from pipeline.core.config import DEFAULT_PARAMS
+from pipeline.core.documents import PreparedFragment
 
 CODES = ("intern", "extern", "beleid", "beheer", "strategisch", "operationeel")
 # One sentence per code; a fragment joins the sentences of the codes it carries (or small talk for none).
@@ -64,6 +69,11 @@ def prepared_records(seed: int = 3) -> list[dict[str, Any]]:
     return records
 
 
+def prepared_fragments(seed: int = 3) -> list[PreparedFragment]:
+    """`prepared_records` as the typed records the stages hand to each other."""
+    return [PreparedFragment.from_dict(r) for r in prepared_records(seed)]
+
+
 def write_prepared(path: Path, records: list[dict[str, Any]] | None = None) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     rows = prepared_records() if records is None else records
@@ -93,3 +103,38 @@ def train_tiny_model(directory: Path, backbone: Path) -> tuple[Path, Path, Path]
     train(prepared=prepared, model_dir=model_dir, checkpoint_dir=directory / "checkpoints", live_dir=None,
           params_path=params, backbone=str(backbone), max_steps=6)
     return model_dir, prepared, params
+
+
+# --------------------------------------------------------------------------- a small corpus collection
+
+CODE_SENTENCES = {
+    "intern": "Het managementteam en de diensten bespreken dat intern.",
+    "extern": "Met de scholen en de vrijwilligers werken we samen.",
+    "beleid": "We formuleren beleidsdoelstellingen en prioriteiten.",
+    "beheer": "Het budget en het personeel zijn beperkt.",
+    "strategisch": "Op lange termijn staat dat in het meerjarenplan.",
+    "operationeel": "Elke dinsdag loopt het taalcafé.",
+}
+
+
+def write_mini_corpus(directory: Path, *, n_documents: int = 9, turns: int = 12, seed: int = 0) -> Path:
+    """A corpus-format collection whose respondent turns are built from one sentence per code."""
+    rng = random.Random(seed)
+    (directory / "transcripts").mkdir(parents=True, exist_ok=True)
+    metadata, codings = [], []
+    for d in range(n_documents):
+        text = ""
+        for _ in range(turns):
+            text += "I: Hoe zit dat?\n\n"
+            codes = rng.sample(sorted(CODE_SENTENCES), rng.randint(0, 2))
+            body = " ".join(CODE_SENTENCES[c] for c in codes) or "Ja, goeiemorgen, dat weet ik niet."
+            start = len(text) + 3
+            text += f"R: {body}\n\n"
+            codings += [{"document": f"d{d}", "start": start, "end": start + len(body), "code": c, "coder": "A"}
+                        for c in codes]
+        (directory / "transcripts" / f"d{d}.txt").write_text(text, encoding="utf-8")
+        metadata.append({"document": f"d{d}", "file": f"transcripts/d{d}.txt"})
+    (directory / "metadata.jsonl").write_text("\n".join(json.dumps(m) for m in metadata), encoding="utf-8")
+    (directory / "codings.jsonl").write_text("\n".join(json.dumps(c) for c in codings), encoding="utf-8")
+    (directory / "collection.yaml").write_text("name: mini\nsynthetic: true\nuse: train\n", encoding="utf-8")
+    return directory

@@ -12,6 +12,9 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 from pipeline.core.config import DEFAULT_CODEBOOK, read_yaml
 from pipeline.core.errors import InputError
@@ -35,6 +38,27 @@ class Axis:
     id: str
     label: str
     poles: tuple[str, str]
+
+    @property
+    def categories(self) -> list[str]:
+        """The names of the four axis categories, in the order of their numbers (`axis_category`)."""
+        first, second = self.poles
+        return [f"only {first}", f"only {second}", "both", "neither"]
+
+
+# The axis category of a fragment: which of an axis's two poles a coder (or the model) gave it.
+ONLY_FIRST, ONLY_SECOND, BOTH, NEITHER = 0, 1, 2, 3
+
+
+def axis_category(first: Any, second: Any) -> np.ndarray:
+    """Axis category of pole labels: 0 only the first pole, 1 only the second, 2 both, 3 neither.
+
+    ``first`` and ``second`` are the 0/1 labels of the two poles, scalars or arrays of one shape (elementwise);
+    the result is an int array of that shape (0-d for scalars: ``int()`` it). The one definition behind the
+    4x4 axis confusion matrices, the axis agreement coefficients and the corpus statistics.
+    """
+    first, second = np.asarray(first).astype(bool), np.asarray(second).astype(bool)
+    return np.where(first & second, BOTH, np.where(first, ONLY_FIRST, np.where(second, ONLY_SECOND, NEITHER))).astype(int)
 
 
 @dataclass(frozen=True)

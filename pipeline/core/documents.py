@@ -7,7 +7,11 @@ NFC, BOM stripped), ``end`` exclusive, as REFI-QDA positions are defined (spec s
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
+
+from pipeline.core.errors import InputError
+from pipeline.core.io_utils import read_jsonl
 
 INTERVIEWER = "interviewer"
 RESPONDENT = "respondent"
@@ -83,3 +87,59 @@ class SpanCoding:
 def fragment_id(document_id: str, start: int, end: int) -> str:
     """Stable fragment id derived from the document and the position, so re-runs give the same ids."""
     return f"{document_id}@{start}-{end}"
+
+
+Labels = dict[str, dict[str, int]]  # coder -> {code id: 0|1}, only the codes (axes) the coder coded
+
+
+@dataclass(frozen=True)
+class PreparedFragment:
+    """One line of the prepare stage's ``fragments.jsonl``: a fragment, where it comes from, its split and
+    the labels of every coder who coded its document. The record the stages hand to each other (train,
+    evaluate, export, bench); ``to_dict`` gives the JSONL object, field for field and in this order."""
+
+    id: str
+    document: str
+    speaker: str | None
+    role: str
+    start: int
+    end: int
+    text: str
+    turn: int
+    timestamp: str | None
+    codable: bool
+    collection: str
+    synthetic: bool
+    split: str
+    labels: Labels
+
+    @classmethod
+    def from_fragment(cls, fragment: Fragment, *, collection: str, synthetic: bool, split: str,
+                      labels: Labels) -> PreparedFragment:
+        return cls(id=fragment.id, document=fragment.document, speaker=fragment.speaker, role=fragment.role,
+                   start=fragment.start, end=fragment.end, text=fragment.text, turn=fragment.turn,
+                   timestamp=fragment.timestamp, codable=fragment.codable, collection=collection,
+                   synthetic=synthetic, split=split, labels=labels)
+
+    @classmethod
+    def from_dict(cls, record: dict[str, Any]) -> PreparedFragment:
+        """The record of one JSONL line; KeyError names a missing field (`read_prepared` reports it)."""
+        return cls(**{name: record[name] for name in PREPARED_FIELDS})
+
+    def to_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in PREPARED_FIELDS}
+
+
+PREPARED_FIELDS = tuple(PreparedFragment.__dataclass_fields__)
+
+
+def read_prepared(path: Path) -> list[PreparedFragment]:
+    """The prepared fragments of ``path`` (`fragments.jsonl`); a line without a field is an InputError."""
+    fragments = []
+    for number, record in enumerate(read_jsonl(path), 1):
+        try:
+            fragments.append(PreparedFragment.from_dict(record))
+        except KeyError as missing:
+            raise InputError(path, f"line {number}: no field {missing}; expected a fragments.jsonl written by "
+                             "`capcode prepare`") from None
+    return fragments

@@ -1,4 +1,4 @@
-"""Alignment: turn span codings into per-coder fragment labels by overlap (DESIGN.md section 3).
+"""Alignment: turn span codings into per-coder fragment labels by overlap (README, "Corpus format").
 
 A fragment gets a code from a coder when the overlap with one of the coder's spans of that code covers at
 least `min_fragment_share` of the fragment or `min_span_share` of the span. Spans that hit no fragment are

@@ -56,7 +56,8 @@ def dutch_sentencizer() -> Language:
 
 def _sentence_runs(doc, max_tokens: int) -> Iterator[tuple[int, int]]:
     """Yield (start_char, end_char) of greedy runs of whole sentences with at most `max_tokens` tokens."""
-    run_start = run_end = None
+    run_start: int | None = None
+    run_end = 0
     run_tokens = 0
     for sent in doc.sents:
         n = sum(1 for token in sent if not token.is_space)

@@ -1,4 +1,4 @@
-"""Recognising speaker turns, timestamps and roles in a normalised transcript (DESIGN.md section 8).
+"""Recognising speaker turns, timestamps and roles in a normalised transcript (README, "Transcripts").
 
 The conventions (marker and timestamp patterns, interviewer labels) are data in `configs/transcripts.yaml`;
 this module only applies them. A turn's span covers the spoken text: after the marker and any leading
@@ -189,10 +189,11 @@ def find_turns(text: str, conventions: TranscriptConventions | None = None) -> l
 
 
 def _paragraph_turns(text: str, lines: list[_Line], conventions: TranscriptConventions) -> list[Turn]:
-    turns, start, end = [], None, None
+    turns: list[Turn] = []
+    start: int | None = None
+    end = 0
     for line in [*lines, None]:
-        blank = line is None or not text[line.start : line.end].strip()
-        if blank:
+        if line is None or not text[line.start : line.end].strip():
             if start is not None:
                 s, e, stamp = _trim(text, start, end, conventions)
                 if e > s:
@@ -230,7 +231,7 @@ def assign_roles(
         for speaker in speakers:
             own = [t for t in turns if t.speaker == speaker]
             share[speaker] = sum(text[t.start : t.end].rstrip().endswith("?") for t in own) / len(own)
-        best = max(share, key=share.get)
+        best = max(share, key=lambda speaker: share[speaker])
         if share[best] >= conventions.interviewer_question_share and list(share.values()).count(share[best]) == 1:
             chosen, source = {best}, "question-heuristic"
     for turn in turns:

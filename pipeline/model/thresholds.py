@@ -1,24 +1,20 @@
-"""Per-code decision thresholds tuned on the validation split, and the multi-label F1 they maximise."""
+"""Per-code decision thresholds tuned on the validation split, and the macro-F1 training selects on."""
 
 from __future__ import annotations
 
 import numpy as np
 
-
-def f1_binary(truth: np.ndarray, predicted: np.ndarray) -> float:
-    """F1 of one code; 0.0 when the code never occurs and is never predicted is not informative, so 1.0."""
-    tp = float(np.sum((truth == 1) & (predicted == 1)))
-    fp = float(np.sum((truth == 0) & (predicted == 1)))
-    fn = float(np.sum((truth == 1) & (predicted == 0)))
-    if tp + fp + fn == 0:
-        return 1.0
-    return 2 * tp / (2 * tp + fp + fn)
+from pipeline.model.f1 import f1_score, macro_mean
 
 
 def macro_f1(truth: np.ndarray, probabilities: np.ndarray, thresholds: np.ndarray) -> float:
-    """Mean F1 over codes. truth, probabilities: [n, n_codes]; thresholds: [n_codes]."""
+    """Mean F1 over the codes whose F1 is defined (`pipeline.model.f1`); 0.0 when none is (nothing to select on).
+
+    truth, probabilities: [n, n_codes]; thresholds: [n_codes].
+    """
     predicted = (probabilities >= thresholds[None, :]).astype(int)
-    return float(np.mean([f1_binary(truth[:, j], predicted[:, j]) for j in range(truth.shape[1])]))
+    macro = macro_mean([f1_score(truth[:, j], predicted[:, j]) for j in range(truth.shape[1])])
+    return 0.0 if macro is None else macro
 
 
 def tune_thresholds(truth: np.ndarray, probabilities: np.ndarray, grid: list[float]) -> np.ndarray:
@@ -32,6 +28,8 @@ def tune_thresholds(truth: np.ndarray, probabilities: np.ndarray, grid: list[flo
     for j in range(truth.shape[1]):
         if truth[:, j].sum() == 0:
             continue
-        scored = [(f1_binary(truth[:, j], (probabilities[:, j] >= t).astype(int)), -abs(t - 0.5), t) for t in grid]
+        # the code has positives here, so its F1 is defined (tp + fn > 0) at every threshold
+        scored = [(f1_score(truth[:, j], (probabilities[:, j] >= t).astype(int)) or 0.0, -abs(t - 0.5), t)
+                  for t in grid]
         chosen[j] = max(scored)[2]
     return chosen

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from pipeline.core.documents import PreparedFragment, read_prepared
 from pipeline.core.errors import InputError
-from pipeline.core.io_utils import read_jsonl
 
 
 @dataclass
@@ -25,17 +25,17 @@ class LabelledFragments:
 
 
 def labelled_split(
-    records: list[dict[str, Any]], *, split: str, coder: str, code_ids: list[str], source: str | Path
+    records: Sequence[PreparedFragment], *, split: str, coder: str, code_ids: list[str], source: str | Path
 ) -> LabelledFragments:
     """Codable fragments of `split` coded by `coder` on every code, as parallel lists."""
-    chosen = [r for r in records if r.get("split") == split and r.get("codable")
-              and coder in r.get("labels", {}) and set(code_ids) <= set(r["labels"][coder])]
+    chosen = [r for r in records if r.split == split and r.codable
+              and coder in r.labels and set(code_ids) <= set(r.labels[coder])]
     return LabelledFragments(
-        ids=[r["id"] for r in chosen],
-        texts=[r["text"] for r in chosen],
-        labels=[[int(r["labels"][coder][code]) for code in code_ids] for r in chosen],
-        synthetic=any(r.get("synthetic", False) for r in chosen),
-        documents=[r["document"] for r in chosen],
+        ids=[r.id for r in chosen],
+        texts=[r.text for r in chosen],
+        labels=[[int(r.labels[coder][code]) for code in code_ids] for r in chosen],
+        synthetic=any(r.synthetic for r in chosen),
+        documents=[r.document for r in chosen],
     )
 
 
@@ -43,7 +43,7 @@ def load_training_splits(
     prepared: Path, *, coder: str, code_ids: list[str]
 ) -> tuple[LabelledFragments, LabelledFragments]:
     """Train and validation fragments; refuses a prepared set without both."""
-    records = read_jsonl(prepared)
+    records = read_prepared(prepared)
     train = labelled_split(records, split="train", coder=coder, code_ids=code_ids, source=prepared)
     validation = labelled_split(records, split="validation", coder=coder, code_ids=code_ids, source=prepared)
     if not len(train) or not len(validation):

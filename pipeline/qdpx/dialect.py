@@ -2,7 +2,7 @@
 
 The spec counts code points, QualCoder too (and keeps its LF-based offsets when it writes CRLF text for
 MAXQDA, so CRLF counts 1), NVivo counts UTF-16 code units and on Windows writes BOM + CRLF text with CRLF
-counted as 2 (DESIGN.md section 7, `shared/refi-qda/samples/README.md`). `Project/@origin` names the writer
+counted as 2 (docs/qdpx.md). `Project/@origin` names the writer
 but a later tool may have changed it, so it is only a tie-breaker: the dialect is the one under which the
 coded spans land on word boundaries and inside the text (`detect_dialect`). `SourceText` maps a dialect's
 positions onto the normalised text (NFC, `\\n`, no BOM) that the rest of capcode indexes.
@@ -14,6 +14,7 @@ import re
 import unicodedata
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
+from typing import Any
 
 from pipeline.ingest.textnorm import normalise_text
 from pipeline.qdpx.project import RawSelection
@@ -218,7 +219,7 @@ def detect_dialect(
         evidence.update(decided_by=f"written by capcode in the {ours} dialect", chosen=ours)
         return DIALECTS[ours], evidence
     results: dict[str, tuple] = {}
-    scores: dict[str, dict[str, object]] = {}
+    scores: dict[str, dict[str, Any]] = {}
     for name in order:
         dialect = DIALECTS[name]
         feasible = all(s.end <= texts[s.source].length(dialect) for s in selections)

@@ -4,7 +4,7 @@ Two levels:
 
 - `read_project(path) -> QdaProject`: the project as the QDA program wrote it, with every selection's
   positions converted to code points of the *normalised* text (NFC, `\\n`, no BOM), the offsets every other
-  part of capcode uses (DESIGN.md section 3).
+  part of capcode uses (`pipeline.core.documents`).
 - `read_qdpx_collection(path, codebook) -> Collection`: the same project as a capcode corpus collection:
   text sources become `Document`s with speaker turns, users become coders, and code names map to the six
   code ids through `Codebook.resolve`.
@@ -90,9 +90,10 @@ def read_project(path: str | Path) -> QdaProject:
             f"(length {len(sources[worst.source].text)} characters); the positions do not fit the text",
         )
     selections = []
-    for raw in raw_selections:
-        start, end, _ = convert_selection(raw, texts[raw.source], dialect)
-        selections.append(QdaSelection(raw.guid, raw.source, start, end, raw.user, raw.codings, raw.description, raw.start, raw.end))
+    for stated in raw_selections:
+        start, end, _ = convert_selection(stated, texts[stated.source], dialect)
+        selections.append(QdaSelection(stated.guid, stated.source, start, end, stated.user, stated.codings,
+                                       stated.description, stated.start, stated.end))
     description = description_of(root)
     return QdaProject(
         name=root.get("name") or readable_name(path.stem),

@@ -152,7 +152,7 @@ def parse_selection(element: etree._Element, source: QdaSource, path: Path) -> R
     if start > end:
         raise InputError(path, f"{where}: startPosition {start} is after endPosition {end}")
     user = (element.get("creatingUser") or "").lower() or None
-    codings = []
+    codings: list[QdaCoding] = []
     for coding in element.findall(NS + "Coding"):
         ref = find_child(coding, "CodeRef")
         if ref is None or not ref.get("targetGUID"):

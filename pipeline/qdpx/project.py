@@ -1,8 +1,7 @@
 """The REFI-QDA project as a QDA program wrote it: users, code tree, text sources and coded selections.
 
 Plain dataclasses, filled by `pipeline.qdpx.importer.read_project` and read by the collection conversion and
-`pipeline.qdpx.writer`. Positions in `QdaSelection` are code points of the normalised text (DESIGN.md section
-3); `RawSelection` holds a selection as the file states it, before its position dialect is known
+`pipeline.qdpx.writer`. Positions in `QdaSelection` are code points of the normalised text (`pipeline.core.documents`); `RawSelection` holds a selection as the file states it, before its position dialect is known
 (`pipeline.qdpx.dialect`).
 """
 

@@ -141,9 +141,9 @@ def _code_tree(
         if not missing:
             continue
         folder = _Code(fresh("axis", axis.id), axis.label, False, None, None, [])
-        for code in missing:
-            folder.children.append(_Code(fresh("code", code.id), code.label, True, code.colour, code.definition, []))
-            target[code.id] = folder.children[-1].guid
+        for pole in missing:
+            folder.children.append(_Code(fresh("code", pole.id), pole.label, True, pole.colour, pole.definition, []))
+            target[pole.id] = folder.children[-1].guid
         roots.append(folder)
     if with_review:
         existing = [c.guid for c in (base.codes.values() if base else []) if c.name == REVIEW_CODE_NAME and c.codable]

@@ -34,7 +34,8 @@ def per_coder(
         row.update({f"mean_{key}": _mean([pair.get(key) for pair in mine]) for key in PAIR_FIGURES})
         others = [c for c in coders if c != coder]
         row["krippendorff_alpha_without"] = (
-            summarise(pooled_ratings(records, others, codes), categories=[0, 1], n_boot=0, seed=0)["krippendorff_alpha"]
+            summarise(pooled_ratings([r["labels"] for r in records], others, codes), categories=[0, 1], n_boot=0,
+                      seed=0)["krippendorff_alpha"]
             if len(others) >= 2 else None)
         table[coder] = row
     return table

@@ -33,7 +33,7 @@ properties of the data, and a bootstrap resample never causes them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -340,6 +340,32 @@ def _percentile_interval(
     return float(low), float(high)
 
 
+def bootstrap_intervals(
+    statistics: Mapping[str, Callable[[Any], float]],
+    n_units: int,
+    *,
+    resample: Callable[[np.ndarray], Any] = lambda units: units,
+    n_boot: int,
+    seed: int,
+    confidence: float,
+    min_defined: float = 0.5,
+) -> dict[str, tuple[float, float] | None]:
+    """Percentile bootstrap intervals of several statistics over the same resamples of ``n_units`` units.
+
+    The one bootstrap of capcode. A resample is ``n_units`` unit indices drawn with replacement from
+    ``np.random.default_rng(seed)``, ``n_boot`` times; ``resample(units)`` turns it into the data once, and
+    every statistic takes that data and returns its estimate, or raises `UndefinedCoefficient` (that
+    resample is skipped for that statistic). An interval is None when more than ``1 - min_defined``
+    of the resamples are undefined: an interval from a few lucky resamples would mislead.
+    """
+    estimates: dict[str, list[float | None]] = {name: [] for name in statistics}
+    for units in _resamples(n_units, n_boot, seed):
+        data = resample(units)  # one resample serves every statistic
+        for name, statistic in statistics.items():
+            estimates[name].append(_defined(statistic, data))
+    return {name: _percentile_interval(values, confidence, min_defined) for name, values in estimates.items()}
+
+
 def bootstrap_ci(
     statistic: Callable[[np.ndarray], float],
     ratings: Any,
@@ -362,8 +388,8 @@ def bootstrap_ci(
     ratings = ratings[:, ~np.isnan(ratings).all(axis=0)]
     if _defined(statistic, ratings) is None:
         return None
-    estimates = [_defined(statistic, ratings[:, units]) for units in _resamples(ratings.shape[1], n_boot, seed)]
-    return _percentile_interval(estimates, confidence, min_defined)
+    return bootstrap_intervals({"statistic": statistic}, ratings.shape[1], resample=lambda units: ratings[:, units],
+                               n_boot=n_boot, seed=seed, confidence=confidence, min_defined=min_defined)["statistic"]
 
 
 def agreement_summary(
@@ -373,17 +399,19 @@ def agreement_summary(
     categories: Sequence[float] | None = None,
     n_boot: int = 1000,
     seed: int = 0,
+    confidence: float = 0.95,
 ) -> dict[str, Any]:
-    """All coefficients of ``ratings`` (n_coders, n_units) with 95% bootstrap intervals, as a dict.
+    """All coefficients of ``ratings`` (n_coders, n_units) with bootstrap intervals, as a dict.
 
     Keys: ``n_units`` (units with at least one rating), ``n_units_compared`` (units with two or more
     ratings: the only ones any coefficient uses), ``n_coders`` (coders with at least one rating),
     the seven coefficients of `COEFFICIENTS` (float or None), ``notes`` (one line per None, and one per
-    missing interval), ``ci95`` (coefficient -> [low, high] or None). Empty coders and units are dropped
+    missing interval), ``ci95`` (coefficient -> [low, high] or None: the ``confidence`` interval, 95% unless
+    params say otherwise; the key keeps its name so reports stay readable by older tools). Empty coders and units are dropped
     first, so a coder who rated nothing does not stop Cohen's kappa. ``categories`` is the codebook, for
     AC1 and Brennan-Prediger; without it their q is the number of categories in the data, the same for
     every resample. Krippendorff's alpha uses ``level``; the other coefficients treat values as unordered
-    categories. Intervals are `bootstrap_ci` (seed ``seed``, the same resamples for every coefficient);
+    categories. Intervals are `bootstrap_intervals` (seed ``seed``, the same resamples for every coefficient);
     ``n_boot=0`` skips them.
     """
     _check_level(level)
@@ -421,14 +449,11 @@ def agreement_summary(
             notes.append(f"{name}: undefined, {undefined.reason}")
     ci95: dict[str, list[float] | None] = dict.fromkeys(COEFFICIENTS)
     if n_boot > 0:
-        defined = [name for name in statistics if summary[name] is not None]
-        estimates: dict[str, list[float | None]] = {name: [] for name in defined}
-        for units in _resamples(n_units, n_boot, seed):  # one resample serves every coefficient
-            resampled_ratings, resampled_counts = ratings[:, units], counts[units]
-            for name in defined:
-                estimates[name].append(_defined(statistics[name], resampled_ratings, resampled_counts))
-        for name in defined:
-            interval = _percentile_interval(estimates[name], 0.95, 0.5)
+        defined = {name: (lambda data, statistic=statistics[name]: statistic(*data))
+                   for name in statistics if summary[name] is not None}
+        intervals = bootstrap_intervals(defined, n_units, resample=lambda units: (ratings[:, units], counts[units]),
+                                        n_boot=n_boot, seed=seed, confidence=confidence)
+        for name, interval in intervals.items():
             ci95[name] = None if interval is None else list(interval)
             if interval is None:
                 notes.append(f"ci95 {name}: undefined in more than half of {n_boot} bootstrap resamples")

@@ -1,7 +1,8 @@
 """Ratings matrices from fragment records with per-coder labels, and the agreement summaries built on them.
 
-Shared by `capcode agreement` and `capcode evaluate`: a fragment record carries ``labels: {coder: {code: 0|1}}``;
-a code or axis a coder did not code is missing (nan), never "absent".
+Shared by `capcode agreement` and `capcode evaluate`. The input is one label map per fragment,
+``{coder: {code: 0|1}}`` (`pipeline.core.documents.Labels`, a prepared fragment's ``labels``); a code or axis
+a coder did not code is missing (nan), never "absent".
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.core.codebook import Axis, Codebook
+from pipeline.core.codebook import Axis, Codebook, axis_category
+from pipeline.core.documents import Labels
 from pipeline.reliability.coefficients import agreement_summary
 
 MODEL_CODER = "model"
@@ -24,41 +26,42 @@ CHANCE_NOTE = (
 
 
 def axis_categories(axis: Axis) -> list[str]:
-    """The four nominal categories of an axis, in the order of their codes 0..3."""
-    first, second = axis.poles
-    return [f"only {first}", f"only {second}", "both", "neither"]
+    """The four nominal categories of an axis, in the order of their codes 0..3 (`Axis.categories`)."""
+    return axis.categories
 
 
 def axis_value(labels: dict[str, int], axis: Axis) -> float:
-    """Category code 0..3 (only pole 1, only pole 2, both, neither) of one coder's labels; nan if not coded."""
+    """Category code 0..3 (`pipeline.core.codebook.axis_category`) of one coder's labels; nan if not coded."""
     first, second = axis.poles
     if first not in labels or second not in labels:
         return np.nan
-    return float({(1, 0): 0, (0, 1): 1, (1, 1): 2, (0, 0): 3}[(int(labels[first]), int(labels[second]))])
+    return float(axis_category(labels[first], labels[second]))
 
 
-def code_ratings(records: Sequence[dict[str, Any]], coders: Sequence[str], code: str) -> np.ndarray:
+def code_ratings(labels: Sequence[Labels], coders: Sequence[str], code: str) -> np.ndarray:
     """Ratings (n_coders, n_fragments) of one code: 0/1, nan where the coder did not code it there."""
     return np.array(
-        [[float(r["labels"][c][code]) if code in r["labels"].get(c, {}) else np.nan for r in records] for c in coders],
+        [[float(f[c][code]) if code in f.get(c, {}) else np.nan for f in labels] for c in coders],
         dtype=float,
-    ).reshape(len(coders), len(records))
+    ).reshape(len(coders), len(labels))
 
 
-def axis_ratings(records: Sequence[dict[str, Any]], coders: Sequence[str], axis: Axis) -> np.ndarray:
+def axis_ratings(labels: Sequence[Labels], coders: Sequence[str], axis: Axis) -> np.ndarray:
     """Ratings (n_coders, n_fragments) of one axis as categories 0..3 (`axis_value`), nan where not coded."""
     return np.array(
-        [[axis_value(r["labels"].get(c, {}), axis) for r in records] for c in coders], dtype=float
-    ).reshape(len(coders), len(records))
+        [[axis_value(f.get(c, {}), axis) for f in labels] for c in coders], dtype=float
+    ).reshape(len(coders), len(labels))
 
 
-def pooled_ratings(records: Sequence[dict[str, Any]], coders: Sequence[str], codes: Sequence[str]) -> np.ndarray:
+def pooled_ratings(labels: Sequence[Labels], coders: Sequence[str], codes: Sequence[str]) -> np.ndarray:
     """Ratings (n_coders, n_fragments * n_codes): every code decision a unit, fragment-major."""
-    blocks = [code_ratings(records, coders, code) for code in codes]
-    return np.stack(blocks, axis=2).reshape(len(coders), len(records) * len(codes))
+    blocks = [code_ratings(labels, coders, code) for code in codes]
+    return np.stack(blocks, axis=2).reshape(len(coders), len(labels) * len(codes))
 
 
-def summarise(ratings: np.ndarray, *, categories: Sequence[float], n_boot: int, seed: int) -> dict[str, Any]:
+def summarise(
+    ratings: np.ndarray, *, categories: Sequence[float], n_boot: int, seed: int, confidence: float = 0.95
+) -> dict[str, Any]:
     """`agreement_summary` over units rated by two or more coders, ratings of shape (n_coders, n_units).
 
     Units rated once carry no agreement; dropping them makes ``n_units`` the number of compared units.
@@ -69,36 +72,37 @@ def summarise(ratings: np.ndarray, *, categories: Sequence[float], n_boot: int, 
         summary["n_coders"] = int((~np.isnan(ratings)).any(axis=1).sum())
         summary["notes"] = ["no unit is rated by two or more of these coders: nothing to compare"]
         return summary
-    return agreement_summary(shared, level="nominal", categories=categories, n_boot=n_boot, seed=seed)
+    return agreement_summary(shared, level="nominal", categories=categories, n_boot=n_boot, seed=seed,
+                             confidence=confidence)
 
 
 def agreement_block(
-    records: Sequence[dict[str, Any]], coders: Sequence[str], codebook: Codebook, *, n_boot: int, seed: int
+    labels: Sequence[Labels], coders: Sequence[str], codebook: Codebook, *, n_boot: int, seed: int,
+    confidence: float = 0.95,
 ) -> dict[str, Any]:
     """Pooled summary (top level) plus ``per_code`` and ``per_axis`` summaries for these coders."""
-    return codes_block(records, coders, codebook.code_ids, codebook.axes, n_boot=n_boot, seed=seed)
+    return codes_block(labels, coders, codebook.code_ids, codebook.axes, n_boot=n_boot, seed=seed,
+                       confidence=confidence)
 
 
 def codes_block(
-    records: Sequence[dict[str, Any]], coders: Sequence[str], codes: Sequence[str], axes: Sequence[Axis] = (), *,
-    n_boot: int, seed: int, per_code_boot: int | None = None,
+    labels: Sequence[Labels], coders: Sequence[str], codes: Sequence[str], axes: Sequence[Axis] = (), *,
+    n_boot: int, seed: int, per_code_boot: int | None = None, confidence: float = 0.95,
 ) -> dict[str, Any]:
     """Pooled summary over ``codes`` (top level), ``per_code`` and (with ``axes``) ``per_axis`` summaries.
 
     Any list of binary codes works: capcode's six with their axes, or a project's own codes without axes.
     ``per_code_boot`` (default ``n_boot``) sets the bootstrap of the per-code and per-axis summaries.
     """
-    block = summarise(pooled_ratings(records, coders, codes), categories=[0, 1], n_boot=n_boot, seed=seed)
+    block = summarise(pooled_ratings(labels, coders, codes), categories=[0, 1], n_boot=n_boot, seed=seed,
+                      confidence=confidence)
     per_code_boot = n_boot if per_code_boot is None else per_code_boot
-    block["per_code"] = {
-        code: summarise(code_ratings(records, coders, code), categories=[0, 1], n_boot=per_code_boot, seed=seed)
-        for code in codes
-    }
-    block["per_axis"] = {
-        axis.id: summarise(axis_ratings(records, coders, axis), categories=[0, 1, 2, 3], n_boot=per_code_boot,
-                           seed=seed)
-        for axis in axes
-    }
+
+    def summary(ratings: np.ndarray, categories: list[float]) -> dict[str, Any]:
+        return summarise(ratings, categories=categories, n_boot=per_code_boot, seed=seed, confidence=confidence)
+
+    block["per_code"] = {code: summary(code_ratings(labels, coders, code), [0, 1]) for code in codes}
+    block["per_axis"] = {axis.id: summary(axis_ratings(labels, coders, axis), [0, 1, 2, 3]) for axis in axes}
     return block
 
 
@@ -106,11 +110,11 @@ def pair_key(first: str, second: str) -> str:
     return f"{first} vs {second}"
 
 
-def overlapping_pairs(records: Sequence[dict[str, Any]], coders: Sequence[str]) -> list[tuple[str, str]]:
+def overlapping_pairs(labels: Sequence[Labels], coders: Sequence[str]) -> list[tuple[str, str]]:
     """Coder pairs that both coded at least one code on at least one fragment."""
     pairs = []
     for first, second in itertools.combinations(coders, 2):
-        if any(set(r["labels"].get(first, {})) & set(r["labels"].get(second, {})) for r in records):
+        if any(set(f.get(first, {})) & set(f.get(second, {})) for f in labels):
             pairs.append((first, second))
     return pairs
 

@@ -6,7 +6,7 @@ from html import escape
 from typing import Any
 
 from pipeline.core.codebook import Codebook
-from pipeline.report.html import _page, _section
+from pipeline.report.layout import _page, _section
 
 COLOURS = ("#1b6ca8", "#c0392b", "#27ae60", "#8e44ad")
 

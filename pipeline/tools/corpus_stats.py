@@ -1,6 +1,6 @@
 """Counts and label distributions of a corpus collection, as Markdown for its README.
 
-Segments and aligns the collection exactly as the `prepare` stage does (same params), then counts per coder:
+Segments and aligns the collection exactly as the `prepare` stage does (`pipeline.corpus.labelling`, same params), then counts per coder:
 documents, codable respondent fragments, fragments per code, per axis state (one pole, the other, both,
 neither), the combinations of single poles over the three axes, and fragments with no code at all.
 Run: `python -m pipeline.tools.corpus_stats corpus/synthetic`.
@@ -11,28 +11,32 @@ from __future__ import annotations
 import sys
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
-from pipeline.core.codebook import Codebook, load_codebook
-from pipeline.core.params import load_params
+from pipeline.core.codebook import Codebook, axis_category, load_codebook
+from pipeline.core.params import Params, load_params
+from pipeline.corpus.labelling import label_collection
 from pipeline.corpus.loading import load_collection
-from pipeline.prepare import prepare_collection
 
 
 def axis_state(labels: dict[str, int], poles: tuple[str, str]) -> str:
-    first, second = (labels.get(p, 0) for p in poles)
-    return "both" if first and second else poles[0] if first else poles[1] if second else "neither"
+    """The axis category (`pipeline.core.codebook.axis_category`) named for a table: a pole, "both", "neither"."""
+    names = [poles[0], poles[1], "both", "neither"]
+    return names[int(axis_category(labels.get(poles[0], 0), labels.get(poles[1], 0)))]
 
 
-def collection_stats(directory: Path, codebook: Codebook) -> str:
-    params = load_params()
+def collection_stats(directory: Path, codebook: Codebook, params: Params | None = None) -> str:
+    params = params or load_params()
     prepare_params, segment_params = params.prepare, params.segment
     collection = load_collection(directory, codebook)
-    records, counts = prepare_collection(
+    labelled = label_collection(
         collection, codebook, max_fragment_tokens=int(segment_params.max_fragment_tokens),
         min_fragment_share=float(prepare_params.min_fragment_share),
         min_span_share=float(prepare_params.min_span_share),
-        fractions=dict(prepare_params.split_fractions), seed=int(prepare_params.seed),
     )
+    records: list[dict[str, Any]] = [{"codable": f.codable, "labels": labels}
+                                     for f, labels in zip(labelled.fragments, labelled.labels)]
+    counts = {"alignment": labelled.alignment.to_dict()}
     metadata = [d.metadata for d in collection.documents.values()]
     lines = [f"Collection `{collection.name}` ({'SYNTHETIC' if collection.synthetic else 'real'} data, use: {collection.use})", ""]
     lines.append(f"- documents: {len(collection.documents)}")

@@ -30,7 +30,7 @@ THRESHOLD = 0.93
 def training_fragments(collections: Sequence[Path], max_fragment_tokens: int = 80) -> list[tuple[str, str]]:
     """(fragment id, text) of every respondent fragment of the collections."""
     codebook = load_codebook()
-    out = []
+    out: list[tuple[str, str]] = []
     for path in collections:
         for document in load_collection(path, codebook).documents.values():
             out.extend((f.id, f.text) for f in segment_document(document, max_fragment_tokens=max_fragment_tokens)
