@@ -16,7 +16,7 @@ from typing import Any
 
 from pipeline import __version__
 from pipeline.core.codebook import Codebook
-from pipeline.report.html import CSS
+from pipeline.report.layout import CSS
 from pipeline.report.svg import FONT, SERIES_COLOURS
 
 PAGE_CSS = CSS + """
