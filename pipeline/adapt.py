@@ -169,7 +169,7 @@ def adapt(*, inputs: Sequence[Path], coders: Sequence[str], model_dir: Path, out
         team_x, team, replay_x, replay_y, base_weight=model.head.weight.detach().numpy(),
         base_bias=model.head.bias.detach().numpy(), settings=head_settings(params), code_ids=codebook.code_ids,
         codebook=codebook, decision=params.decision, grid=params.threshold_grid,
-        base_thresholds=[metadata.thresholds[c] for c in codebook.code_ids])
+        base_thresholds=[metadata.thresholds[c] for c in codebook.code_ids], min_evidence=params.min_evidence)
     adapted = {
         "base_model": metadata.identity,
         "inputs": [Path(p).name for p in inputs],

@@ -143,7 +143,7 @@ def ensemble(*fits: Callable[[np.ndarray], Predictor]) -> Callable[[np.ndarray],
 
 def predict_held_out(fit: Callable[[np.ndarray], Predictor], data: Data, train_team: np.ndarray,
                      test_team: np.ndarray, replay_rows: np.ndarray, *, decision: str | None, grid: Sequence[float],
-                     codebook: Codebook) -> tuple[np.ndarray, np.ndarray]:
+                     codebook: Codebook, min_evidence: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """(probabilities, labels) of the held-out team rows; the decision rule is tuned by grouped CV inside
     the training cases (`decision` None = the base model's own thresholds)."""
     code_ids = codebook.code_ids
@@ -151,7 +151,7 @@ def predict_held_out(fit: Callable[[np.ndarray], Predictor], data: Data, train_t
         rule = threshold_rule(code_ids, data.base_thresholds.tolist())
     elif decision == "rates":  # read off the training cases' coding: no inner cross-validation needed
         rule = tune_rule(data.y[train_team], data.y[train_team], code_ids, codebook, kind=decision, grid=grid,
-                         base_thresholds=data.base_thresholds.tolist())
+                         base_thresholds=data.base_thresholds.tolist(), min_evidence=min_evidence)
     else:
         groups = np.array([data.team.groups[i] for i in train_team])
         oof = np.zeros((len(train_team), len(code_ids)))
@@ -306,6 +306,7 @@ def crossval(*, collection: Path, coders: Sequence[str], humans: Sequence[str] =
         "adapted, switches tuned by grouped CV (base thresholds)": (head, "switches", True),
         "adapted, six thresholds tuned by grouped CV": (head, "thresholds", True),
         "adapted without replay": (head, params.decision, False),
+        "adapted, 'at least one pole' everywhere (min_evidence 0)": (head, params.decision, True),
     }
     for weight in settings.real_weights:
         variants[f"adapted, real_weight {weight:g}"] = (
@@ -322,6 +323,7 @@ def crossval(*, collection: Path, coders: Sequence[str], humans: Sequence[str] =
     per_variant: dict[str, list[dict[str, dict[str, Any]]]] = {name: [] for name in variants}
     for name, seed in progress(jobs, desc="crossval", unit="run"):
         fit, decision, use_replay = variants[name]
+        floor = 0.0 if "min_evidence 0)" in name else params.min_evidence
         replay_rows = _replay_sample(data, n_replay, settings.replay_fraction, seed) if use_replay else np.array([], int)
         labels = np.zeros(reference.shape, dtype=int)
         probabilities = np.zeros(reference.shape)
@@ -329,7 +331,8 @@ def crossval(*, collection: Path, coders: Sequence[str], humans: Sequence[str] =
             test = np.flatnonzero(groups == case)
             train = np.flatnonzero(groups != case)
             probabilities[test], labels[test] = predict_held_out(fit, data, train, test, replay_rows,
-                                                                 decision=decision, grid=grid, codebook=codebook)
+                                                                 decision=decision, grid=grid, codebook=codebook,
+                                                                 min_evidence=floor)
         per_variant[name].append(boot(labels, seed))
         if seed == settings.seeds[0]:
             predictions[name] = np.hstack([labels, probabilities])
@@ -387,7 +390,8 @@ def learning_curve(data: Data, groups: np.ndarray, cases: list[str], reference: 
                                                        decision=None, grid=params.threshold_grid, codebook=codebook)
                 else:
                     _, labels[test] = predict_held_out(fit, data, train, test, replay_rows, decision=params.decision,
-                                                       grid=params.threshold_grid, codebook=codebook)
+                                                       grid=params.threshold_grid, codebook=codebook,
+                                                       min_evidence=params.min_evidence)
             per_seed.append(boot(labels, seed))
         rows.append({"n_team_fragments": size, "n_used_mean": float(np.mean(used)),
                      "axes": summarise_seeds(per_seed)})

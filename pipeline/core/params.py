@@ -167,6 +167,9 @@ class AdaptParams:
     # cross-validation: `axis` (thresholds + switches), `switches` (base thresholds) or `thresholds` (six)
     decision: Literal["rates", "axis", "switches", "thresholds"] = "rates"
     threshold_grid: list[float] = field(default_factory=lambda: [round(0.1 + 0.1 * i, 1) for i in range(9)])
+    # "at least one pole" (rates rule) only where the stronger pole reaches this share of its threshold: a team
+    # that places every coded fragment on an axis still has fragments without that axis in a whole interview
+    min_evidence: float = 0.5
     # replay: the base model's own training fragments (split train) as coded by this coder, at most this many
     replay_coder: str = "A"
     max_replay: int = 2000
@@ -177,6 +180,7 @@ class AdaptParams:
         _require(self.steps >= 1, "steps", "expected an integer >= 1")
         _require(self.learning_rate > 0, "learning_rate", "expected a number > 0")
         _require(self.max_replay >= 0, "max_replay", "expected an integer >= 0")
+        _require(0 <= self.min_evidence <= 1, "min_evidence", "expected a share of the threshold in [0, 1]")
         _require(bool(self.threshold_grid) and all(0 < t < 1 for t in self.threshold_grid), "threshold_grid",
                  "expected a non-empty list of thresholds in (0, 1)")
 

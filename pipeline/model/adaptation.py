@@ -182,7 +182,8 @@ def out_of_fold_probabilities(team_x: np.ndarray, team: TeamFragments, replay_x:
 
 
 def tune_rule(probabilities: np.ndarray, truth: np.ndarray, code_ids: Sequence[str], codebook: Codebook, *,
-              kind: str, grid: Sequence[float], base_thresholds: Sequence[float] | None = None) -> dict[str, Any]:
+              kind: str, grid: Sequence[float], base_thresholds: Sequence[float] | None = None,
+              min_evidence: float = 0.0) -> dict[str, Any]:
     """Decision rule of `kind` tuned on out-of-fold probabilities: `axis` (thresholds and switches),
     `switches` (the base model's thresholds kept, switches chosen) or `thresholds` (six thresholds)."""
     from pipeline.model.decision import tune_axis_rule
@@ -192,7 +193,7 @@ def tune_rule(probabilities: np.ndarray, truth: np.ndarray, code_ids: Sequence[s
 
         if base_thresholds is None:
             raise ValueError("decision 'rates' keeps the base model's thresholds: pass base_thresholds")
-        return rate_rule(truth, code_ids, codebook, base_thresholds, max_rate=0.05)
+        return rate_rule(truth, code_ids, codebook, base_thresholds, max_rate=0.05, min_evidence=min_evidence)
     fixed = None
     if kind == "switches":
         if base_thresholds is None:
@@ -209,11 +210,13 @@ def tune_rule(probabilities: np.ndarray, truth: np.ndarray, code_ids: Sequence[s
 def adapt_head(team_x: np.ndarray, team: TeamFragments, replay_x: np.ndarray, replay_y: np.ndarray, *,
                base_weight: np.ndarray, base_bias: np.ndarray, settings: HeadSettings, code_ids: Sequence[str],
                codebook: Codebook, decision: str, grid: Sequence[float],
-               base_thresholds: Sequence[float] | None = None) -> tuple[np.ndarray, np.ndarray, dict]:
+               base_thresholds: Sequence[float] | None = None,
+               min_evidence: float = 0.0) -> tuple[np.ndarray, np.ndarray, dict]:
     """Out-of-fold probabilities -> tuned decision rule; then the head refitted on all team fragments."""
     oof = team.labels if decision == "rates" else out_of_fold_probabilities(  # rates read the coding only
         team_x, team, replay_x, replay_y, base_weight=base_weight, base_bias=base_bias, settings=settings)
-    rule = tune_rule(oof, team.labels, code_ids, codebook, kind=decision, grid=grid, base_thresholds=base_thresholds)
+    rule = tune_rule(oof, team.labels, code_ids, codebook, kind=decision, grid=grid, base_thresholds=base_thresholds,
+                     min_evidence=min_evidence)
     weight, bias = fit_head(team_x, team.labels, replay_x, replay_y, base_weight=base_weight, base_bias=base_bias,
                             settings=settings)
     return weight, bias, rule

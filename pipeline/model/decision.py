@@ -54,7 +54,9 @@ def apply_decision(probabilities: np.ndarray, rule: dict[str, Any], code_ids: Se
         margin_j = probabilities[:, j] - thresholds[j]
         first_wins = margin_i >= margin_j
         if settings.get("at_least_one"):
-            none = (labels[:, i] == 0) & (labels[:, j] == 0)
+            # only where the model sees the axis at all: the strongest pole reaches `min_evidence` of its threshold
+            evidence = np.maximum(probabilities[:, i] / thresholds[i], probabilities[:, j] / thresholds[j])
+            none = (labels[:, i] == 0) & (labels[:, j] == 0) & (evidence >= settings.get("min_evidence", 0.0))
             labels[none, i] = first_wins[none]
             labels[none, j] = ~first_wins[none]
         if settings.get("exclusive"):
@@ -65,7 +67,7 @@ def apply_decision(probabilities: np.ndarray, rule: dict[str, Any], code_ids: Se
 
 
 def rate_rule(truth: np.ndarray, code_ids: Sequence[str], codebook: Codebook, thresholds: Sequence[float], *,
-              max_rate: float) -> dict[str, Any]:
+              max_rate: float, min_evidence: float = 0.0) -> dict[str, Any]:
     """Thresholds kept; per axis the switches follow how the team codes: "at least one pole" when the team
     leaves that axis empty on at most `max_rate` of its coded fragments, "one pole only" when it gives both
     poles on at most `max_rate`. Two numbers per axis, read off the coding: stable on a few dozen fragments,
@@ -80,7 +82,8 @@ def rate_rule(truth: np.ndarray, code_ids: Sequence[str], codebook: Codebook, th
         neither = float((category == 3).mean()) if n else 1.0
         both = float((category == 2).mean()) if n else 1.0
         axes[axis.id] = {"at_least_one": bool(n and neither <= max_rate), "exclusive": bool(n and both <= max_rate),
-                         "neither_rate": round(neither, 4), "both_rate": round(both, 4), "n": n}
+                         "min_evidence": min_evidence, "neither_rate": round(neither, 4), "both_rate": round(both, 4),
+                         "n": n}
     return {"kind": AXIS, "thresholds": {c: float(t) for c, t in zip(code_ids, thresholds)}, "axes": axes}
 
 
