@@ -220,8 +220,8 @@ def test_rate_rule_reads_the_switches_off_the_coding() -> None:
     truth[:, 3] = (np.arange(20) % 4 == 0).astype(float)
     rule = rate_rule(truth, CODES, CODEBOOK, [0.4] * 6, max_rate=0.05)
     assert rule["axes"]["strategisch_operationeel"] == {"at_least_one": True, "exclusive": True, "neither_rate": 0.0,
-                                                       "both_rate": 0.0, "n": 20}
+                                                       "both_rate": 0.0, "n": 20, "min_evidence": 0.0}
     assert rule["axes"]["beleid_beheer"]["exclusive"] is False and rule["axes"]["beleid_beheer"]["both_rate"] == 0.25
     assert rule["axes"]["intern_extern"] == {"at_least_one": False, "exclusive": False, "neither_rate": 1.0,
-                                             "both_rate": 1.0, "n": 0}  # not coded: no switch
+                                             "both_rate": 1.0, "n": 0, "min_evidence": 0.0}  # not coded: no switch
     assert set(rule["thresholds"].values()) == {0.4}

@@ -109,7 +109,7 @@ def test_auto_precision_on_cuda(monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
     assert resolve_precision("auto", device="cuda:0") == "bf16"
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
-    assert resolve_precision("auto", device="cuda") == "fp32"
+    assert resolve_precision("auto", device="cuda") == "fp16"  # GPUs without bf16 autocast in fp16
 
 
 def test_unknown_precision_is_bad_input():

@@ -228,7 +228,9 @@ def read_ratings_table(
     rows = _rows(path, lines, delimiter)
     chosen = _detect_layout(names, layout)
     cells = (_long_cells if chosen == "long" else _wide_cells)(path, header, names, rows)
-    markers = {m.strip() for m in (*DEFAULT_MISSING, *missing)}
+    # a marker the caller names as a category (e.g. NA as an answer) is a value, not a missing rating
+    named = {str(c).strip() for c in categories or ()}
+    markers = {m.strip() for m in (*DEFAULT_MISSING, *missing)} - named
     missing_markers: dict[str, int] = {}
     missing_by_coder: dict[str, int] = {}
     rated = []
