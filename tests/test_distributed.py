@@ -151,3 +151,53 @@ def test_two_process_training_saves_one_model_and_resumes(tiny_backbone, tmp_pat
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     metadata = json.loads((tmp_path / "model" / "capcode_model.json").read_text(encoding="utf-8"))
     assert metadata["validation"]["steps"] == 4 and (tmp_path / "checkpoints" / "checkpoint-4").is_dir()
+
+
+def test_device_and_precision_are_chosen_at_run_time(monkeypatch):
+    import torch
+
+    from pipeline.model.device import select_device
+    from pipeline.model.precision import resolve_precision
+
+    assert select_device("cpu") == torch.device("cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert select_device("auto") == torch.device("cpu")  # no GPU: the CPU path, unchanged
+    with pytest.raises(InputError, match="no GPU"):
+        select_device("cuda")
+    with pytest.raises(InputError, match="compute.device"):
+        select_device("tpu")
+    for supported, expected in ((True, "bf16"), (False, "fp16")):
+        monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda s=supported: s)
+        assert resolve_precision("auto", "cuda:1") == expected
+        assert resolve_precision("bf16", "cuda") == expected
+    assert resolve_precision("fp32", "cuda") == "fp32"
+
+
+def test_world_comes_from_the_launcher_environment(monkeypatch):
+    from pipeline.model.distributed import world_from_env
+
+    for name in ("RANK", "WORLD_SIZE"):
+        monkeypatch.delenv(name, raising=False)
+    assert world_from_env().size == 1 and world_from_env().is_main  # no launcher: one process
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    monkeypatch.setenv("RANK", "3")
+    world = world_from_env()
+    assert (world.rank, world.size, world.is_main, world.distributed) == (3, 4, False, True)
+    monkeypatch.setenv("RANK", "4")
+    with pytest.raises(ValueError, match="inconsistent"):
+        world_from_env()
+
+
+def test_compute_section_is_optional_and_checked(tmp_path):
+    from pipeline.core.params import ComputeParams, load_params
+
+    params = yaml.safe_load(DEFAULT_PARAMS.read_text(encoding="utf-8"))
+    assert load_params(DEFAULT_PARAMS).compute == ComputeParams(**params["compute"])
+    del params["compute"]
+    (tmp_path / "old.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
+    assert load_params(tmp_path / "old.yaml").compute == ComputeParams()  # files from before the section
+    params["compute"] = {**yaml.safe_load(DEFAULT_PARAMS.read_text(encoding="utf-8"))["compute"],
+                         "predict_chunk_size": 0}
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
+    with pytest.raises(InputError, match="compute.predict_chunk_size"):
+        load_params(tmp_path / "bad.yaml")
