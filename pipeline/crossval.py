@@ -418,7 +418,7 @@ def _write(output_dir: Path, output: dict[str, Any], default_predictions: np.nda
             writer = csv.writer(handle)
             writer.writerow(["n_team_fragments", "axis", "alpha_mean", "alpha_min", "alpha_max"])
             for row in output["learning_curve"]:
-                size = row["n_used_mean"] if row["n_team_fragments"] == "all" else row["n_team_fragments"]
+                size = round(row["n_used_mean"], 2)  # fragments actually used (a size above the pool takes all)
                 for axis, s in row["axes"].items():
                     writer.writerow([size, axis, s["mean"], s["min"], s["max"]])
         for axis in codebook.axes:  # one file per axis: what `dvc plots` draws as one line each
@@ -426,7 +426,7 @@ def _write(output_dir: Path, output: dict[str, Any], default_predictions: np.nda
                 writer = csv.writer(handle)
                 writer.writerow(["n_team_fragments", "alpha_mean", "alpha_min", "alpha_max"])
                 for row in output["learning_curve"]:
-                    size = row["n_used_mean"] if row["n_team_fragments"] == "all" else row["n_team_fragments"]
+                    size = round(row["n_used_mean"], 2)
                     s = row["axes"][axis.id]
                     writer.writerow([size, s["mean"], s["min"], s["max"]])
         with (staging / "ablation.csv").open("w", newline="", encoding="utf-8") as handle:

@@ -32,7 +32,7 @@ def learning_curve_svg(curve: list[dict[str, Any]], codebook: Codebook, humans: 
                        width: int = 640, height: int = 300) -> str:
     """Alpha (y, -0.2..1) against team fragments used (x), one line per axis, dashed human reference."""
     left, right, top, bottom = 60, width - 170, 30, height - 45
-    xs = [float(r["n_used_mean"] if r["n_team_fragments"] == "all" else r["n_team_fragments"]) for r in curve]
+    xs = [float(r["n_used_mean"]) for r in curve]  # fragments actually used (a size above the pool takes all)
     x_max = max(xs + [1.0])
 
     def px(x: float) -> float:
@@ -44,8 +44,11 @@ def learning_curve_svg(curve: list[dict[str, Any]], codebook: Codebook, humans: 
     parts = [f'<line x1="{left}" y1="{py(0):.1f}" x2="{right}" y2="{py(0):.1f}" stroke="#999"/>']
     for tick in (0.0, 0.25, 0.5, 0.75, 1.0):
         parts.append(f'<text x="{left - 6}" y="{py(tick) + 4:.1f}" text-anchor="end" font-size="11">{tick:.2f}</text>')
+    last = -1e9
     for x in xs:
-        parts.append(f'<text x="{px(x):.1f}" y="{bottom + 16}" text-anchor="middle" font-size="11">{x:g}</text>')
+        if px(x) - last >= 24:  # sizes that round to nearly the same place share one label
+            parts.append(f'<text x="{px(x):.1f}" y="{bottom + 16}" text-anchor="middle" font-size="11">{x:.0f}</text>')
+            last = px(x)
     parts.append(f'<text x="{(left + right) / 2}" y="{height - 8}" text-anchor="middle" font-size="12">'
                  "team's own coded fragments used (per held-out case)</text>")
     for k, axis in enumerate(codebook.axes):
