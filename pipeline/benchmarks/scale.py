@@ -62,7 +62,7 @@ def bench_growth(*, measure: Measure, model_dir: Path, prepared: Path, base: int
             rows.append({"fragments": n, "seconds": round(wall, 2), "peak_rss_mb": round(peak, 1),
                          "fragments_per_s": round(n / wall, 1)})
     startup, table = rows[0], rows[1:]
-    first, last = table[0], table[-1]
+    first, last = table[-2], table[-1]  # 10x -> 100x: past the warm-up of the first batches
     growth = (last["peak_rss_mb"] - first["peak_rss_mb"]) / max(last["fragments"] - first["fragments"], 1) * 1000
     return {"startup_1_fragment_seconds": startup["seconds"], "startup_1_fragment_peak_rss_mb": startup["peak_rss_mb"],
             "table": table, "rss_growth_mb_per_1000_fragments": round(growth, 2)}
