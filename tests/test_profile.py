@@ -27,18 +27,10 @@ from pipeline.reliability.grids import (
     spearman,
 )
 from pipeline.report.themes import cell_themes
+from tests.tiny_model import CODES, SENTENCES
 
 CODEBOOK = load_codebook()
 LAYOUT = layout_from_poles({axis.id: axis.poles for axis in CODEBOOK.axes})
-CODES = ("intern", "extern", "beleid", "beheer", "strategisch", "operationeel")
-SENTENCES = {
-    "intern": "De diensten overleggen in het managementteam.",
-    "extern": "We werken samen met de scholen en de vrijwilligers.",
-    "beleid": "We schrijven een visie en prioriteiten voor het integratiebeleid.",
-    "beheer": "Het budget en het personeel zijn beperkt.",
-    "strategisch": "In het meerjarenplan kiezen we de richting voor de lange termijn.",
-    "operationeel": "Elke dinsdag loopt het taalcafé in de bibliotheek.",
-}
 
 
 def labels(*codes: str) -> dict[str, int]:
