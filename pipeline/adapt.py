@@ -5,6 +5,10 @@ team's fragments (replaying the base model's synthetic training fragments so not
 tunes the decision rule by cross-validation grouped by interview or case, and writes a new model directory
 that records what it was adapted on (`pipeline/model/adaptation.py` says why the head only).
 
+A `.qdpx` that went out with capcode's suggestions and came back reviewed is read as a reviewed project
+(`pipeline.corpus.review`): only the interviews marked reviewed, the reviewer's codes as the truth, and per
+code the accepted / rejected / added suggestions, printed and recorded in the model's `adapted.review`.
+
 ``coders`` chooses whose coding is the truth; several coders fill in axes in order (per axis, the first coder
 that coded it, as `evaluate.gold_coders` does), and an axis nobody coded is masked, never read as absent.
 """
@@ -18,6 +22,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import asdict, replace
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +34,10 @@ from pipeline.core.documents import read_prepared
 from pipeline.core.errors import InputError
 from pipeline.core.io_utils import atomic_directory
 from pipeline.core.params import AdaptParams, load_params
-from pipeline.corpus.align import align_codings, label_vectors
+from pipeline.corpus.collection import Collection
+from pipeline.corpus.labelling import label_collection
 from pipeline.corpus.loading import load_collection
-from pipeline.ingest.segmentation import segment_document
+from pipeline.corpus.review import outcome_lines, read_reviewed, review_summary, went_out_for_review
 from pipeline.model.adaptation import (
     HeadSettings,
     TeamFragments,
@@ -41,29 +47,67 @@ from pipeline.model.adaptation import (
     team_fragments,
 )
 from pipeline.model.classifier import HEAD_FILE, METADATA_FILE, CodeClassifier, ModelMetadata, load_model
+from pipeline.qdpx.importer import project_to_collection, read_project
+
+
+def collection_records(collection: Collection, codebook: Codebook, *, where: str | Path, max_fragment_tokens: int,
+                       min_fragment_share: float, min_span_share: float, group_by: str,
+                       group_fallback: bool = False) -> list[dict[str, Any]]:
+    """Codable fragments of a coded collection with per-coder labels and a cross-validation `group`.
+
+    `group_fallback`: when no document has the `group_by` field (a QDA project without Cases), group by
+    interview instead of refusing."""
+    if group_fallback and not any(group_by in d.metadata for d in collection.documents.values()):
+        group_by = "document"
+    labelled = label_collection(collection, codebook, max_fragment_tokens=max_fragment_tokens,
+                                min_fragment_share=min_fragment_share, min_span_share=min_span_share)
+    records: list[dict[str, Any]] = []
+    for fragment, labels in zip(labelled.fragments, labelled.labels):
+        metadata = collection.documents[fragment.document].metadata
+        if group_by != "document" and group_by not in metadata:
+            raise InputError(where, f"document '{fragment.document}' has no metadata field '{group_by}' "
+                                    f"(adapt.group_by); set adapt.group_by to a field it has, or to document")
+        record = fragment.to_dict()
+        record["group"] = str(metadata.get(group_by, fragment.document))
+        record["labels"] = labels
+        records.append(record)
+    return records
 
 
 def labelled_records(inputs: Sequence[Path], codebook: Codebook, *, max_fragment_tokens: int,
                      min_fragment_share: float, min_span_share: float, group_by: str) -> list[dict[str, Any]]:
     """Codable fragments of coded collections with per-coder labels and a cross-validation `group`."""
+    return [record for path in inputs
+            for record in collection_records(load_collection(path, codebook), codebook, where=path,
+                                             max_fragment_tokens=max_fragment_tokens,
+                                             min_fragment_share=min_fragment_share, min_span_share=min_span_share,
+                                             group_by=group_by)]
+
+
+def team_records(inputs: Sequence[Path], codebook: Codebook, *, coders: Sequence[str], max_fragment_tokens: int,
+                 min_fragment_share: float, min_span_share: float,
+                 group_by: str) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+    """`labelled_records` of the team's inputs, where a `.qdpx` that went out with capcode's suggestions is
+    read as a reviewed project (`pipeline.corpus.review`): only its reviewed interviews, the reviewer
+    (the one of `coders`) as the truth. Returns the records and, per reviewed input, what was reviewed and
+    the accepted / rejected / added suggestions per code."""
     records: list[dict[str, Any]] = []
+    reviews: dict[str, dict[str, Any]] = {}
+    records_of = partial(collection_records, codebook=codebook, max_fragment_tokens=max_fragment_tokens,
+                         min_fragment_share=min_fragment_share, min_span_share=min_span_share, group_by=group_by)
     for path in inputs:
-        collection = load_collection(path, codebook)
-        fragments = [f for doc in collection.documents.values()
-                     for f in segment_document(doc, max_fragment_tokens=max_fragment_tokens)]
-        labels, _ = align_codings(fragments, collection.codings, min_fragment_share=min_fragment_share,
-                                  min_span_share=min_span_share)
-        for fragment in fragments:
-            metadata = collection.documents[fragment.document].metadata
-            if group_by != "document" and group_by not in metadata:
-                raise InputError(path, f"document '{fragment.document}' has no metadata field '{group_by}' "
-                                       f"(adapt.group_by); set adapt.group_by to a field it has, or to document")
-            record = fragment.to_dict()
-            record["group"] = str(metadata.get(group_by, fragment.document))
-            record["labels"] = label_vectors(labels.get(fragment.id, {}), collection.coders_of(fragment.document),
-                                             codebook, collection.coder_axes)
-            records.append(record)
-    return records
+        project = read_project(path) if path.suffix.lower() == ".qdpx" else None
+        if project is None or not went_out_for_review(project):
+            collection = load_collection(path, codebook) if project is None else project_to_collection(project, codebook)
+            records += records_of(collection, where=path)
+            continue
+        if len(coders) != 1:
+            raise InputError(path, f"a reviewed project has one reviewer; give one --coder, not {len(coders)}")
+        reviewed = read_reviewed(project, codebook, reviewer=coders[0])
+        found = records_of(reviewed.collection, where=path, group_fallback=True)
+        reviews[path.name] = review_summary(reviewed, found, codebook)
+        records += found
+    return records, reviews
 
 
 def replay_fragments(prepared: Path | None, *, coder: str, codebook: Codebook, limit: int,
@@ -148,9 +192,15 @@ def adapt(*, inputs: Sequence[Path], coders: Sequence[str], model_dir: Path, out
     codebook = load_codebook(codebook_path)
     if output_dir.resolve() == model_dir.resolve():
         raise InputError(output_dir, "the adapted model must go to a new directory, not over the base model")
-    records = labelled_records(inputs, codebook, max_fragment_tokens=all_params.segment.max_fragment_tokens,
-                               min_fragment_share=all_params.prepare.min_fragment_share,
-                               min_span_share=all_params.prepare.min_span_share, group_by=params.group_by)
+    records, reviews = team_records(inputs, codebook, coders=coders,
+                                    max_fragment_tokens=all_params.segment.max_fragment_tokens,
+                                    min_fragment_share=all_params.prepare.min_fragment_share,
+                                    min_span_share=all_params.prepare.min_span_share, group_by=params.group_by)
+    for name, review in reviews.items():
+        print(f"adapt: {name}: {len(review['documents'])} of {review['n_interviews_in_project']} interviews "
+              f"reviewed by '{review['reviewer']}' ({review['marked_how']})", file=sys.stderr)
+        for line in outcome_lines(review):
+            print(f"adapt: {line}", file=sys.stderr)
     present = {c for r in records for c in r["labels"]}
     missing = [c for c in coders if c not in present]
     where = ", ".join(map(str, inputs))
@@ -163,7 +213,8 @@ def adapt(*, inputs: Sequence[Path], coders: Sequence[str], model_dir: Path, out
     team_x = embed(model, tokenizer, team.texts, text_prefix=metadata.text_prefix, max_length=metadata.max_length)
     replay_x, replay_y = replay_embeddings(model_dir, replay, model=model, tokenizer=tokenizer, metadata=metadata,
                                            params=params, codebook=codebook)
-    print(f"adapt: {len(team)} team fragments ({len(set(team.groups))} groups by {params.group_by}), "
+    grouping = params.group_by + (" or interview" if reviews else "")
+    print(f"adapt: {len(team)} team fragments ({len(set(team.groups))} groups by {grouping}), "
           f"{len(replay_x)} replay fragments", file=sys.stderr)
     weight, bias, rule = adapt_head(
         team_x, team, replay_x, replay_y, base_weight=model.head.weight.detach().numpy(),
@@ -181,9 +232,11 @@ def adapt(*, inputs: Sequence[Path], coders: Sequence[str], model_dir: Path, out
         "params": asdict(params),
         "decision_cv": rule.get("axes") or rule.get("cv"),
     }
+    if reviews:
+        adapted["review"] = reviews
     new = write_adapted_model(output_dir, base_dir=model_dir, model=model, metadata=metadata, weight=weight,
                               bias=bias, rule=rule, adapted=adapted, team_documents=team.documents)
     cv: dict[str, Any] = rule.get("axes") or rule.get("cv") or {}
     summary = "; ".join(f"{a}: " + ", ".join(f"{k} {v}" for k, v in s.items() if k != "n") for a, s in cv.items())
     print(f"adapt: decision '{params.decision}' ({summary}) -> {output_dir}", file=sys.stderr)
-    return {"model": new.identity, "n_fragments": len(team), "decision": rule}
+    return {"model": new.identity, "n_fragments": len(team), "decision": rule, "review": reviews}

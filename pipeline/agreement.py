@@ -26,6 +26,10 @@ Two kinds of input:
   codebook) only on the axes the coder coded (`coder_axes`); elsewhere the rating is missing, never
   "absent", and the missing decisions are counted (``missing``). With ``model_dir`` the model's predictions
   on the same fragments join as coder ``model`` (capcode's codebook, fragment units).
+- **A reviewed project** (``reviewer``): `.qdpx` projects that went out with capcode's suggestions and came
+  back reviewed (`pipeline.corpus.review`): only the reviewed interviews, the reviewer and capcode's
+  suggestions users as the coders, and a ``review`` block: ``{reviewer, inputs: {input: what was reviewed},
+  outcomes: {suggestions user: {code: {accepted, rejected, added}}}}``.
 - **A ratings table** (`pipeline.reliability.table`: ``,`` ``;`` or tab, long ``unit,coder,value`` or wide
   one-column-per-coder, missing values counted) at ``level`` nominal, ordinal, interval or ratio.
 
@@ -83,6 +87,7 @@ from pipeline.corpus.collection import Collection
 from pipeline.corpus.labelling import label_collection
 from pipeline.corpus.loading import load_corpus_dir
 from pipeline.corpus.own_codes import OwnCodes, own_codes_collection, select_flat_codes
+from pipeline.corpus.review import ReviewedProject, read_reviewed, review_outcomes
 from pipeline.qdpx.importer import project_to_collection, read_project
 from pipeline.qdpx.project import QdaProject
 from pipeline.reliability.breakdown import disagreements, missing_ratings, per_coder
@@ -180,6 +185,7 @@ class CodedMaterial:
     records: list[dict[str, Any]] = field(default_factory=list)  # segment units: id, text, ..., labels
     coders: list[str] = field(default_factory=list)
     counts: dict[str, Any] = field(default_factory=dict)
+    reviewed: list[ReviewedProject] = field(default_factory=list)  # --reviewer: the reviewed projects
 
     @property
     def synthetic(self) -> bool:
@@ -288,6 +294,33 @@ def load_material(inputs: Sequence[Path], codebook: Codebook, *, codes: Sequence
               "reason": ("chosen with --codes/--depth" if codes or depth else
                          f"{len(unmapped)} code name(s) are not capcode's: the project's own codes are compared")}
     return CodedMaterial(merged, names, (), scheme, [str(p) for p in inputs])
+
+
+def load_reviewed_material(inputs: Sequence[Path], codebook: Codebook, *, reviewer: str) -> CodedMaterial:
+    """The reviewed interviews of reviewed `.qdpx` projects (`pipeline.corpus.review`): the reviewer and
+    capcode's suggestions users as the coders, on capcode's codes."""
+    reviewed = []
+    for path in map(Path, inputs):
+        if path.suffix.lower() != ".qdpx":
+            raise InputError(path, "--reviewer compares capcode's suggestions with a reviewer in a reviewed .qdpx "
+                             "project; give .qdpx projects")
+        reviewed.append(read_reviewed(read_project(path), codebook, reviewer=reviewer))
+    scheme: dict[str, Any] = {"codebook": CAPCODE, "source": codebook.source, "codes": codebook.code_ids}
+    material = CodedMaterial(_merge([r.collection for r in reviewed]), codebook.code_ids, codebook.axes, scheme,
+                             [str(p) for p in inputs], codebook)
+    material.reviewed = reviewed
+    return material
+
+
+def review_block(material: CodedMaterial) -> dict[str, Any]:
+    """What was reviewed (per input) and per suggestions user the accepted / rejected / added suggestions per
+    code, on the fragments compared."""
+    assert material.codebook is not None
+    reviewer = material.reviewed[0].reviewer
+    suggesters = list(dict.fromkeys(s for r in material.reviewed for s in r.suggesters))
+    return {"reviewer": reviewer, "inputs": {p: r.summary() for p, r in zip(material.inputs, material.reviewed)},
+            "outcomes": {s: review_outcomes(material.records, reviewer=reviewer, suggester=s,
+                                            codebook=material.codebook) for s in suggesters}}
 
 
 def segment_units(material: CodedMaterial, *, unit: str, max_fragment_tokens: int, min_fragment_share: float,
@@ -452,13 +485,14 @@ def agreement(
     unit: str = "fragment",
     layout: str = "auto",
     missing: Sequence[str] = (),
+    reviewer: str | None = None,
 ) -> dict[str, Any]:
     """Compute agreement on ``inputs`` and write ``output`` (.json or .html); return the report.
 
     One ratings table (``.csv``, ``.tsv``, ``.txt``) is compared on its own (``level`` default nominal;
     ``categories`` optional, in order; ``layout`` auto, long or wide; ``missing`` extra missing-value
     markers); anything else is coded material (``level`` must be nominal or unset), see the module docstring
-    for ``codes``, ``depth`` and ``unit``.
+    for ``codes``, ``depth``, ``unit`` and ``reviewer``.
     """
     check_output_file(output, OUTPUT_SUFFIXES)
     if level is not None and level not in LEVELS:
@@ -471,6 +505,8 @@ def agreement(
     n_boot, seed = _bootstrap_settings(all_params.agreement, n_boot, seed)
     confidence = all_params.agreement.confidence
     tables = [p for p in inputs if p.suffix.lower() in TABLE_SUFFIXES]
+    if tables and reviewer is not None:
+        raise InputError(tables[0], "--reviewer compares capcode's suggestions in a reviewed .qdpx, not a ratings table")
     if tables:
         report, page_info = _table_mode(tables[0], inputs, level=level, categories=categories, layout=layout,
                                         missing=missing, model_dir=model_dir, codes=codes, depth=depth, unit=unit,
@@ -483,7 +519,8 @@ def agreement(
         if layout != "auto" or missing:
             raise InputError("--layout" if layout != "auto" else "--missing", "applies to a ratings table only")
         report = _coded_mode(inputs, codebook_path=codebook_path, all_params=all_params, model_dir=model_dir,
-                             codes=codes, depth=depth, unit=unit, n_boot=n_boot, seed=seed, confidence=confidence)
+                             codes=codes, depth=depth, unit=unit, n_boot=n_boot, seed=seed, confidence=confidence,
+                             reviewer=reviewer)
         page_info = {}
     write_agreement(output, report, page_info)
     return report
@@ -511,9 +548,15 @@ def _table_mode(path: Path, inputs: Sequence[Path], *, level: str | None, catego
 
 def _coded_mode(inputs: Sequence[Path], *, codebook_path: Path | None, all_params: Any, model_dir: Path | None,
                 codes: Sequence[str] | None, depth: int | None, unit: str, n_boot: int, seed: int,
-                confidence: float = 0.95) -> dict[str, Any]:
+                confidence: float = 0.95, reviewer: str | None = None) -> dict[str, Any]:
     codebook = load_codebook(codebook_path)
-    material = load_material(inputs, codebook, codes=codes, depth=depth)
+    if reviewer is not None:
+        if codes is not None or depth is not None or unit != "fragment":
+            raise InputError("--reviewer", "compares capcode's suggestions on capcode's codes, by fragment; leave "
+                             "out --codes, --depth and --unit")
+        material = load_reviewed_material(inputs, codebook, reviewer=reviewer)
+    else:
+        material = load_material(inputs, codebook, codes=codes, depth=depth)
     capcode = material.scheme["codebook"] == CAPCODE
     if model_dir is not None and (not capcode or unit != "fragment"):
         raise InputError("--model", "the model codes capcode's six codes on fragments; it cannot join a comparison "
@@ -534,6 +577,8 @@ def _coded_mode(inputs: Sequence[Path], *, codebook_path: Path | None, all_param
         body = agreement_report(material.records, material.coders, material.codes, material.axes,
                                 n_boot=n_boot, seed=seed, confidence=confidence)
         body["notes"] = [*body["notes"], *_training_overlap_notes(material)]
+        if material.reviewed:
+            body["review"] = review_block(material)
         head["bootstrap"] = {"n_boot": n_boot, "seed": seed, "confidence": confidence}
         head["categories"] = {"code": list(CODE_CATEGORIES), **{a.id: axis_categories(a) for a in material.axes}}
     return {**head, "coders": material.coders, "synthetic": material.synthetic, "inputs": material.inputs,

@@ -260,6 +260,9 @@ def agreement(
                                       "N/A, '.', empty); repeatable."),
     model: Path | None = typer.Option(None, "--model", help="Let this trained model code the same fragments, "
                                          "as coder 'model'."),
+    reviewer: str | None = typer.Option(None, "--reviewer", help="A reviewed .qdpx: capcode's suggestions against "
+                                        "this reviewer on the interviews they reviewed, with the accepted, rejected "
+                                        "and added suggestions per code."),
     n_boot: int | None = typer.Option(None, help="Bootstrap resamples for the 95% intervals (default: params.yaml)."),
     seed: int | None = typer.Option(None, help="Bootstrap seed (default: params.yaml)."),
     params: ParamsFile = None,
@@ -275,7 +278,7 @@ def agreement(
     chosen = None if codes is None else [c.strip() for c in codes.split(",") if c.strip()]
     report = run_agreement(inputs=inputs, output=output, level=level, categories=allowed, model_dir=model,
                            params_path=params, codebook_path=codebook, n_boot=n_boot, seed=seed, codes=chosen,
-                           depth=depth, unit=unit, layout=layout, missing=missing)
+                           depth=depth, unit=unit, layout=layout, missing=missing, reviewer=reviewer)
     if report.get("unit") == "character":
         alpha, what = report["krippendorff_alpha_u"], "unitizing alpha"
         size = f"{report['data']['n_characters']} characters"
@@ -284,6 +287,11 @@ def agreement(
         size = f"{report['n_units']} units"
     print(f"agreement: {len(report.get('coders') or []) or report.get('n_coders')} coders, {size}, {what} "
           f"{'undefined' if alpha is None else f'{alpha:.3f}'} -> {output}", file=sys.stderr)
+    if report.get("review"):
+        from pipeline.corpus.review import outcome_lines
+
+        for line in outcome_lines(report["review"]):
+            print(f"agreement: {line}", file=sys.stderr)
 
 
 @app.command()

@@ -35,6 +35,7 @@ from pipeline.qdpx.parse import (
     find_child,
     parse_codes,
     parse_selection,
+    parse_sets,
     parse_source_attributes,
     parse_users,
     read_text,
@@ -108,6 +109,7 @@ def read_project(path: str | Path) -> QdaProject:
         description=description,
         skipped={k: v for k, v in skipped.items() if v},
         attributes=parse_source_attributes(root),
+        sets=parse_sets(root, path),
     )
 
 

@@ -18,7 +18,7 @@ from lxml import etree
 from pipeline.core.errors import InputError
 from pipeline.ingest.textnorm import decode_bytes
 from pipeline.qdpx.archive import NS, QdpxArchive, local_name, source_file_name
-from pipeline.qdpx.project import QdaCode, QdaCoding, QdaSource, RawSelection
+from pipeline.qdpx.project import QdaCode, QdaCoding, QdaSet, QdaSource, RawSelection
 
 _COLOUR = re.compile(r"^#(?:[0-9a-fA-F]{6}|[0-9a-fA-F]{3})$")
 
@@ -233,3 +233,16 @@ def parse_source_attributes(root: etree._Element) -> dict[str, dict[str, object]
             for key, value in values:
                 entry.setdefault(key, value)
     return attributes
+
+
+def parse_sets(root: etree._Element, path: Path) -> list[QdaSet]:
+    """The project's Sets, in document order, with the guids of their member sources and codes."""
+    node = find_child(root, "Sets")
+    sets = []
+    for element in node.findall(NS + "Set") if node is not None else []:
+        guid = require_attribute(element, "guid", path, "a <Set>").lower()
+        members = {kind: tuple(ref.get("targetGUID", "").lower() for ref in element.findall(NS + kind)
+                               if ref.get("targetGUID")) for kind in ("MemberSource", "MemberCode")}
+        sets.append(QdaSet(guid, element.get("name") or "", members["MemberSource"], members["MemberCode"],
+                           description_of(element)))
+    return sets

@@ -7,11 +7,35 @@ Plain dataclasses, filled by `pipeline.qdpx.importer.read_project` and read by t
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 # The code capcode's model user applies to fragments up for review (a score near its threshold): a code shows
 # in all four QDA programs (NVivo, ATLAS.ti, MAXQDA, QualCoder); sets and notes do not travel as well.
 REVIEW_CODE_NAME = "capcode: nakijken"
+# The Set a reviewer puts the interviews they reviewed in (REFI-QDA `Sets/Set`, NVivo's "Sets"), so that
+# `capcode adapt` learns from exactly those interviews.
+REVIEWED_SET_NAME = "capcode: reviewed"
+# The QDA user capcode's suggestions come from: "capcode model <model identity> codebook <fingerprint[:8]>".
+# The name is what every QDA program keeps of a user, so it carries the codebook the model was trained on.
+SUGGESTIONS_USER_PREFIX = "capcode model "
+CODEBOOK_MARK = re.compile(r" codebook ([0-9a-f]{8})$")
+
+
+def suggestions_user_name(model_identity: str, codebook_fingerprint: str) -> str:
+    """The name of the QDA user that carries a model's suggestions (see `SUGGESTIONS_USER_PREFIX`)."""
+    return f"{SUGGESTIONS_USER_PREFIX}{model_identity} codebook {codebook_fingerprint[:8]}"
+
+
+def is_suggestions_user(name: str) -> bool:
+    """Whether a user name is one capcode gave its suggestions (never a human coder)."""
+    return name.startswith(SUGGESTIONS_USER_PREFIX)
+
+
+def suggestions_codebook(name: str) -> str | None:
+    """The codebook fingerprint prefix a suggestions user's name records (None: an older export without one)."""
+    match = CODEBOOK_MARK.search(name)
+    return match.group(1) if match else None
 
 
 @dataclass(frozen=True)
@@ -68,6 +92,17 @@ class QdaSelection:
         return tuple(c.code for c in self.codings)
 
 
+@dataclass(frozen=True)
+class QdaSet:
+    """A REFI-QDA Set: a named group of sources and codes (notes are not kept)."""
+
+    guid: str
+    name: str
+    sources: tuple[str, ...]  # source guids
+    codes: tuple[str, ...] = ()  # code guids
+    description: str | None = None
+
+
 @dataclass
 class QdaProject:
     """The whole project: what `read_project` read, and what it detected and skipped along the way."""
@@ -85,6 +120,7 @@ class QdaProject:
     skipped: dict[str, int] = field(default_factory=dict)  # what was read but not kept, with counts
     # source guid -> REFI-QDA Cases and variable values: {"case": name, variable name: value}
     attributes: dict[str, dict[str, object]] = field(default_factory=dict)
+    sets: list[QdaSet] = field(default_factory=list)
 
     @property
     def root_codes(self) -> list[QdaCode]:

@@ -10,6 +10,8 @@ Given the project the documents came from (`base_project`), its users, code tree
 codings are kept and the suggestions are added beside them; codebook codes map onto existing codes that
 resolve to the same code id. GUIDs are uuid5 of content, so the same input gives the same file.
 
+The base project's Sets are kept (the reviewer's `capcode: reviewed` among them, `pipeline.corpus.review`).
+
 Fragments up for review (a score near its threshold) get the code `capcode: nakijken` from the model user,
 and the code in doubt with its score and threshold in the selection's Description, so a reviewer can filter
 on them in any of the four programs.
@@ -280,10 +282,26 @@ def build_project_xml(
         for *_, selection_element in sorted(rows, key=lambda r: (r[0], r[1], r[2])):
             element.append(selection_element)
 
+    if base_project is not None and base_project.sets:
+        _write_sets(_sub(root, "Sets"), base_project)
     if base_project is not None and base_project.description:
         _sub(root, "Description").text = base_project.description
     xml = etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True, standalone=True)
     return xml, files
+
+
+def _write_sets(parent: etree._Element, base: QdaProject) -> None:
+    """The base project's Sets (e.g. the reviewer's `capcode: reviewed`), with their sources and codes; every
+    source and code of the base project is written, so every member still resolves (notes are not kept)."""
+    for qda_set in base.sets:
+        element = _sub(parent, "Set", guid=qda_set.guid, name=qda_set.name)
+        _description(element, qda_set.description)
+        for code in qda_set.codes:
+            if code in base.codes:
+                _sub(element, "MemberCode", targetGUID=code)
+        for source in qda_set.sources:
+            if source in base.sources:
+                _sub(element, "MemberSource", targetGUID=source)
 
 
 def _dialect(positions: str, base: QdaProject | None) -> Dialect:

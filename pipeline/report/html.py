@@ -215,8 +215,35 @@ def agreement_page(report: dict[str, Any], *, mode: str = "coded", inputs: Seque
                      + [f"{name}: {n}" for name, s in report["per_code"].items() for n in s["notes"]]
                      + [f"{name}: {n}" for name, s in report.get("per_axis", {}).items() for n in s["notes"]]))
     return _page("Agreement between coders", f"{len(coders)} coders: {', '.join(coders)}", banner,
-                 [intro, pooled, per_code, pairs, coders_section, _disagreement_section(report, unit),
+                 [intro, _review_section(report.get("review")), pooled, per_code, pairs, coders_section,
+                  _disagreement_section(report, unit),
                   _section("How to read the coefficients", _explain(EXPLANATIONS)), notes])
+
+
+def _share(part: int, whole: int) -> str:
+    return "" if whole == 0 else f"{part / whole:.2f}"
+
+
+def _review_section(review: dict[str, Any] | None) -> str:
+    """The reviewed suggestions (`capcode agreement --reviewer`): per code accepted, rejected and added."""
+    if not review:
+        return ""
+    reviewed = "; ".join(f"{escape(path)}: {len(info['documents'])} of {info['n_interviews_in_project']} "
+                         f"interviews ({escape(info['marked_how'])})" for path, info in review["inputs"].items())
+    parts = [f"<p>The reviewer {escape(review['reviewer'])} reviewed {reviewed}. Only those interviews are compared. "
+             "A suggestion the reviewer coded again under their own user is <em>accepted</em>, one they left alone "
+             "<em>rejected</em>; a code of the reviewer's that no suggestion proposed is <em>added</em>. Counted per "
+             "fragment and code. Share accepted = accepted / (accepted + rejected); share found = accepted / "
+             "(accepted + added).</p>"]
+    for suggester, per_code in review["outcomes"].items():
+        rows = "".join(
+            f"<tr><td class=\"l\">{escape(code)}</td><td>{n['accepted']}</td><td>{n['rejected']}</td>"
+            f"<td>{n['added']}</td><td>{_share(n['accepted'], n['accepted'] + n['rejected'])}</td>"
+            f"<td>{_share(n['accepted'], n['accepted'] + n['added'])}</td></tr>" for code, n in per_code.items())
+        parts.append(f"<table><caption>Suggestions by {escape(suggester)}</caption><thead><tr><th class=\"l\">Code"
+                     "</th><th>Accepted</th><th>Rejected</th><th>Added</th><th>Share accepted</th>"
+                     f"<th>Share found</th></tr></thead><tbody>{rows}</tbody></table>")
+    return _section("Reviewed suggestions", *parts)
 
 
 def _scheme_text(report: dict[str, Any]) -> str:

@@ -241,6 +241,7 @@ def write_predictions_qdpx(output: Path, *, records, documents, metadata: ModelM
                            base_projects: list[Path], review_margin: float | None = None,
                            positions: str = "auto") -> None:
     from pipeline.qdpx.importer import read_project
+    from pipeline.qdpx.project import suggestions_user_name
     from pipeline.qdpx.writer import Suggestion, write_qdpx
 
     suggestions = [
@@ -252,7 +253,7 @@ def write_predictions_qdpx(output: Path, *, records, documents, metadata: ModelM
     review = {(r["document"], r["start"], r["end"]): review_reason(r, metadata.thresholds, review_margin)
               for r in records if r["coded"] and r["review"]}
     write_qdpx(output, documents=documents, suggestions=suggestions, codebook=codebook,
-               model_user=f"capcode model {metadata.identity}", base_project=base, scores=scores, review=review,
+               model_user=suggestions_user_name(metadata.identity, metadata.codebook_fingerprint), base_project=base, scores=scores, review=review,
                positions=positions)
 
 
