@@ -95,7 +95,7 @@ def team_records(inputs: Sequence[Path], codebook: Codebook, *, coders: Sequence
     reviews: dict[str, dict[str, Any]] = {}
     records_of = partial(collection_records, codebook=codebook, max_fragment_tokens=max_fragment_tokens,
                          min_fragment_share=min_fragment_share, min_span_share=min_span_share, group_by=group_by)
-    for path in inputs:
+    for path in map(Path, inputs):
         project = read_project(path) if path.suffix.lower() == ".qdpx" else None
         if project is None or not went_out_for_review(project):
             collection = load_collection(path, codebook) if project is None else project_to_collection(project, codebook)

@@ -49,8 +49,7 @@ def _code_by_reviewer(source: etree._Element, start: str, end: str, code_guids: 
 def simulate_review(predicted: Path, target: Path, *, reviewer: str = "Reviewer", set_name: str | None =
                     "capcode: reviewed", added_code: str = "Intern") -> SimulatedReview:
     """Write ``target``: ``predicted`` after a simulated review (module docstring)."""
-    with zipfile.ZipFile(predicted) as archive:
-        entries = {name: archive.read(name) for name in archive.namelist()}
+    entries = _entries(predicted)
     root = etree.fromstring(entries["project.qde"])
     users = {u.get("guid"): u.get("name") for u in root.iter(NS + "User")}
     suggester = next(g for g, n in users.items() if n.startswith("capcode model "))
@@ -94,20 +93,26 @@ def simulate_review(predicted: Path, target: Path, *, reviewer: str = "Reviewer"
         etree.SubElement(member_set, NS + "MemberSource", targetGUID=reviewed.get("guid"))
         root.find(NS + "Sources").addnext(sets)
     entries["project.qde"] = etree.tostring(root, xml_declaration=True, encoding="utf-8")
-    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in entries.items():
-            archive.writestr(name, data)
+    _write(target, entries)
     return review
 
 
 def rewrite_project_xml(source: Path, target: Path, old: str, new: str) -> Path:
     """A copy of ``source`` with ``old`` replaced by ``new`` in its project XML (a bad-input variant)."""
-    with zipfile.ZipFile(source) as archive:
-        entries = {name: archive.read(name) for name in archive.namelist()}
+    entries = _entries(source)
     xml = entries["project.qde"].decode("utf-8")
     assert old in xml, old
     entries["project.qde"] = xml.replace(old, new).encode("utf-8")
-    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as archive:
+    _write(target, entries)
+    return target
+
+
+def _entries(path: Path) -> dict[str, bytes]:
+    with zipfile.ZipFile(path) as archive:
+        return {name: archive.read(name) for name in archive.namelist()}
+
+
+def _write(path: Path, entries: dict[str, bytes]) -> None:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, data in entries.items():
             archive.writestr(name, data)
-    return target
