@@ -220,7 +220,8 @@ def bench(
     repeats: int = typer.Option(3, help="Repeats per measurement (medians are reported)."),
     train_steps: int = typer.Option(5, help="Training steps to time (after one warm-up step)."),
     backbone: str | None = typer.Option(None, help="Backbone for the training benchmark (default: params)."),
-    skip: list[str] = typer.Option([], help="Skip: segment, qdpx, predict, e2e, train, growth, parallel."),
+    skip: list[str] = typer.Option([], help="Skip (repeat the option or separate with commas): segment, qdpx, "
+                                              "predict, e2e, train, growth, parallel."),
     growth_base: int = typer.Option(123, help="Fragments at 1x for the growth table (runs 1x, 10x, 100x)."),
     parallel_fragments: int = typer.Option(1230, help="Fragments for the 2-process vs 1-process predict run."),
     output: Path = typer.Option(Path("reports/bench.json"), "-o", "--output", help="Where to write the figures."),
@@ -232,8 +233,13 @@ def bench(
     from pipeline.bench import run_bench
     from pipeline.core.io_utils import write_json
 
+    parts = {part.strip() for item in skip for part in item.split(",") if part.strip()}
+    known = {"segment", "qdpx", "predict", "e2e", "train", "growth", "parallel"}
+    if parts - known:
+        raise InputError("--skip", f"unknown part(s) {', '.join(sorted(parts - known))}; expected some of "
+                                   f"{', '.join(sorted(known))}")
     results = run_bench(model_dir=model, prepared=prepared, corpus_dir=corpus_dir, n_fragments=fragments,
-                        repeats=repeats, train_steps=train_steps, backbone=backbone, skip=set(skip),
+                        repeats=repeats, train_steps=train_steps, backbone=backbone, skip=parts,
                         params_path=params, growth_base=growth_base, parallel_fragments=parallel_fragments)
     write_json(output, results)
     print(json.dumps(results, indent=2))
