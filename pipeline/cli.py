@@ -220,8 +220,11 @@ def bench(
     repeats: int = typer.Option(3, help="Repeats per measurement (medians are reported)."),
     train_steps: int = typer.Option(5, help="Training steps to time (after one warm-up step)."),
     backbone: str | None = typer.Option(None, help="Backbone for the training benchmark (default: params)."),
-    skip: list[str] = typer.Option([], help="Skip: segment, qdpx, predict, e2e, train, growth, parallel."),
+    skip: list[str] = typer.Option([], help="Skip (repeatable): segment, qdpx, predict, e2e, train, growth, startup, "
+                                   "memory, parallel."),
     growth_base: int = typer.Option(123, help="Fragments at 1x for the growth table (runs 1x, 10x, 100x)."),
+    startup_repeats: int = typer.Option(5, help="1-fragment predict runs for the start-up median."),
+    memory_fragments: int = typer.Option(10000, help="Fragments for the predict run whose RSS is sampled every second."),
     parallel_fragments: int = typer.Option(1230, help="Fragments for the 2-process vs 1-process predict run."),
     output: Path = typer.Option(Path("reports/bench.json"), "-o", "--output", help="Where to write the figures."),
     params: ParamsFile = None,
@@ -234,7 +237,8 @@ def bench(
 
     results = run_bench(model_dir=model, prepared=prepared, corpus_dir=corpus_dir, n_fragments=fragments,
                         repeats=repeats, train_steps=train_steps, backbone=backbone, skip=set(skip),
-                        params_path=params, growth_base=growth_base, parallel_fragments=parallel_fragments)
+                        params_path=params, growth_base=growth_base, parallel_fragments=parallel_fragments,
+                        startup_repeats=startup_repeats, memory_fragments=memory_fragments)
     write_json(output, results)
     print(json.dumps(results, indent=2))
 
