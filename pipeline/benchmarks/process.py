@@ -29,19 +29,26 @@ class ChildRun:
     seconds: float  # wall clock, start to exit
     peak_rss_mb: float  # ru_maxrss of this child alone
     output_seconds: float | None = None  # when the watched file first existed (None: not watched or never)
-    rss_samples: list[tuple[float, float]] = field(default_factory=list)  # (seconds since start, RSS MB)
+    # (seconds since start, RSS MB, of which anonymous, of which file-backed)
+    rss_samples: list[tuple[float, float, float, float]] = field(default_factory=list)
 
 
-def resident_mb(pid: int) -> float | None:
-    """The current resident set size of process `pid` in MB (None when it is gone or /proc is missing)."""
+def resident_mb(pid: int) -> tuple[float, float, float] | None:
+    """Process `pid`'s resident memory in MB: (total, anonymous, file-backed), or None when it is gone or
+    /proc is missing. File-backed pages are mostly the memory-mapped model weights (bounded by the file's
+    size); anonymous memory is what the work allocates."""
+    fields = {}
     try:
         with open(f"/proc/{pid}/status", encoding="ascii") as handle:
             for line in handle:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
+                name, _, value = line.partition(":")
+                if name in ("VmRSS", "RssAnon", "RssFile"):
+                    fields[name] = int(value.split()[0]) / 1024
     except OSError:
         return None
-    return None
+    if "VmRSS" not in fields:
+        return None
+    return fields["VmRSS"], fields.get("RssAnon", 0.0), fields.get("RssFile", 0.0)
 
 
 def run_child(command: list[str], *, watch: Path | None = None, sample_every: float | None = None) -> ChildRun:
@@ -49,7 +56,7 @@ def run_child(command: list[str], *, watch: Path | None = None, sample_every: fl
 
     `os.wait4` gives the rusage of exactly this child (RUSAGE_CHILDREN would be the maximum over all)."""
     env = dict(os.environ, CAPCODE_PROGRESS="0", TOKENIZERS_PARALLELISM="false")
-    samples: list[tuple[float, float]] = []
+    samples: list[tuple[float, float, float, float]] = []
     appeared: float | None = None
     start = time.perf_counter()
     next_sample = 0.0
@@ -65,7 +72,7 @@ def run_child(command: list[str], *, watch: Path | None = None, sample_every: fl
             if sample_every and now >= next_sample:
                 rss = resident_mb(process.pid)
                 if rss is not None:
-                    samples.append((round(now, 2), round(rss, 1)))
+                    samples.append((round(now, 2), *(round(mb, 1) for mb in rss)))
                 next_sample += sample_every
             time.sleep(POLL_SECONDS)
         process.returncode = os.waitstatus_to_exitcode(status)

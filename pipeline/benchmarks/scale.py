@@ -5,7 +5,8 @@ Every figure is a separate `capcode predict` process (wall clock and that child'
 fragment files built from the corpus's codable fragments repeated with fresh ids, so the growth table shows
 what a bigger archive costs on this machine and whether memory stays flat. Start-up is the time until the
 output of a 1-fragment run appears (the first fragment scored and written), median of several runs; the
-memory run samples the process's RSS every second while it scores `n` fragments.
+memory run samples the process's RSS every second while it scores `n` fragments, split into anonymous memory
+(what the work allocates) and file-backed pages (mostly the memory-mapped weights: at most the file's size).
 """
 
 from __future__ import annotations
@@ -107,17 +108,19 @@ def bench_memory(*, model_dir: Path, prepared: Path, n: int, sample_every: float
         raise RuntimeError(f"capcode predict on {n} fragments failed: {run.stderr.strip()[-400:]}")
     samples = run.rss_samples
 
-    def highest(start: float, end: float) -> float | None:
-        window = [rss for t, rss in samples if start * run.seconds <= t < end * run.seconds]
+    def highest(start: float, end: float, column: int = 1) -> float | None:
+        window = [sample[column] for sample in samples if start * run.seconds <= sample[0] < end * run.seconds]
         return max(window) if window else None
 
     tenths = [highest(k / 10, (k + 1) / 10) for k in range(10)]
     second_tenth, second_half = tenths[1], highest(0.5, 1.01)
     return {"fragments": n, "seconds": round(run.seconds, 1), "peak_rss_mb": round(run.peak_rss_mb, 1),
             "sample_every_seconds": sample_every, "rss_mb_by_tenth_of_run": tenths,
+            "anonymous_mb_by_tenth_of_run": [highest(k / 10, (k + 1) / 10, 2) for k in range(10)],
+            "file_backed_mb_by_tenth_of_run": [highest(k / 10, (k + 1) / 10, 3) for k in range(10)],
             "rss_growth_mb_second_half_vs_second_tenth": (None if second_tenth is None or second_half is None
                                                           else round(second_half - second_tenth, 1)),
-            "samples": samples}
+            "samples_seconds_rss_anonymous_file_mb": samples}
 
 
 def bench_parallel(*, measure: Measure, model_dir: Path, prepared: Path, n: int, processes: int = 2,

@@ -179,14 +179,14 @@ def load_bert_encoder(directory: Path) -> BertEncoder | None:
 
     config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
     shape = supported_shape(config)
-    weights = directory / WEIGHTS_FILE
-    if shape is None or not weights.is_file():
+    path = directory / WEIGHTS_FILE
+    if shape is None or not path.is_file():
         return None
-    try:
-        with safe_open(str(weights), framework="pt") as handle:
+    try:  # the tensors share the file's memory map: pages are read as the forward pass first touches them
+        with safe_open(str(path), framework="pt") as handle:
             state = {name: handle.get_tensor(name) for name in handle.keys()}  # noqa: SIM118 - not a mapping
     except SafetensorError as err:
-        raise ValueError(f"{weights.name}: {err}") from None
+        raise ValueError(f"{path.name}: {err}") from None
     if any(t.dtype != torch.float32 for t in state.values()):
         return None
     weights = _Weights(state)
