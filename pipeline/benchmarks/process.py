@@ -72,7 +72,8 @@ def run_child(command: list[str], *, watch: Path | None = None, sample_every: fl
             if sample_every and now >= next_sample:
                 rss = resident_mb(process.pid)
                 if rss is not None:
-                    samples.append((round(now, 2), *(round(mb, 1) for mb in rss)))
+                    total, anonymous, file_backed = (round(mb, 1) for mb in rss)
+                    samples.append((round(now, 2), total, anonymous, file_backed))
                 next_sample += sample_every
             time.sleep(POLL_SECONDS)
         process.returncode = os.waitstatus_to_exitcode(status)

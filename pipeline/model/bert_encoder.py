@@ -1,7 +1,7 @@
 """A saved BERT encoder for inference, in plain torch: loaded straight from its `model.safetensors`.
 
 Why not transformers' `BertModel`: importing it pulls in most of transformers and, through it, torch's
-compiler and distributed-tensor packages (about 2.5 s on the development machine), which is most of what
+compiler and distributed-tensor packages (2.3-3 s on the development machine), which was most of what
 `capcode predict` spends before it scores the first fragment. Pre-coding needs only the forward pass, so this
 module computes exactly the forward pass `BertModel` computes in eval mode with its default (`sdpa`)
 attention, operation for operation and in the same order (embeddings summed word + token type, then
