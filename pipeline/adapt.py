@@ -11,6 +11,9 @@ code the accepted / rejected / added suggestions, printed and recorded in the mo
 
 ``coders`` chooses whose coding is the truth; several coders fill in axes in order (per axis, the first coder
 that coded it, as `evaluate.gold_coders` does), and an axis nobody coded is masked, never read as absent.
+
+Under torchrun (or `accelerate launch`) the processes share the encoder work, the only part that grows with
+the number of fragments; the head fit and its cross-validation run in the first process (docs/scale-out.md).
 """
 
 from __future__ import annotations
@@ -47,6 +50,8 @@ from pipeline.model.adaptation import (
     team_fragments,
 )
 from pipeline.model.classifier import HEAD_FILE, METADATA_FILE, CodeClassifier, ModelMetadata, load_model
+from pipeline.model.device import select_device
+from pipeline.model.distributed import SINGLE, World, join_world, leave_world
 from pipeline.qdpx.importer import project_to_collection, read_project
 
 
@@ -127,17 +132,21 @@ def replay_fragments(prepared: Path | None, *, coder: str, codebook: Codebook, l
 
 
 def replay_embeddings(model_dir: Path, replay: Path | None, *, model: CodeClassifier, tokenizer: Any,
-                      metadata: ModelMetadata, params: AdaptParams, codebook: Codebook) -> tuple[np.ndarray, np.ndarray]:
-    """Replay embeddings and labels: from `replay` prepared fragments (encoded now), or else the ones the base
-    model stored at training time (`replay.safetensors`); at most `adapt.max_replay`, a seeded sample."""
+                      metadata: ModelMetadata, params: AdaptParams, codebook: Codebook,
+                      world: World = SINGLE) -> tuple[np.ndarray, np.ndarray]:
+    """Replay embeddings and labels: from `replay` prepared fragments (encoded now, the batches shared by the
+    processes of `world`), or else the ones the base model stored at training time (`replay.safetensors`);
+    at most `adapt.max_replay`, a seeded sample."""
     if replay is not None:
         texts, labels = replay_fragments(replay, coder=params.replay_coder, codebook=codebook,
                                          limit=params.max_replay, seed=params.seed)
-        return embed(model, tokenizer, texts, text_prefix=metadata.text_prefix, max_length=metadata.max_length), labels
+        return embed(model, tokenizer, texts, text_prefix=metadata.text_prefix, max_length=metadata.max_length,
+                     world=world), labels
     stored = load_replay(model_dir)
     if stored is None:
-        print(f"adapt: {model_dir} stores no replay fragments and --replay was not given: adapting without replay",
-              file=sys.stderr)
+        if world.is_main:
+            print(f"adapt: {model_dir} stores no replay fragments and --replay was not given: adapting without "
+                  "replay", file=sys.stderr)
         return np.zeros((0, model.head.in_features), dtype=np.float32), np.zeros((0, len(codebook.code_ids)))
     x, y = stored
     if len(x) > params.max_replay:
@@ -185,8 +194,13 @@ def write_adapted_model(output_dir: Path, *, base_dir: Path, model: CodeClassifi
 
 def adapt(*, inputs: Sequence[Path], coders: Sequence[str], model_dir: Path, output_dir: Path,
           replay: Path | None = None, params_path: Path | None = None,
-          codebook_path: Path | None = None) -> dict[str, Any]:
-    """Adapt the model in `model_dir` to the coding of `coders` in `inputs`; write `output_dir`."""
+          codebook_path: Path | None = None) -> dict[str, Any] | None:
+    """Adapt the model in `model_dir` to the coding of `coders` in `inputs`; write `output_dir`.
+
+    Under a launcher (`torchrun --nproc-per-node N -m pipeline adapt ...`) every process reads and checks the
+    same input, embeds its share of the team (and replay) fragments on its own device and receives all
+    embeddings; the first process then fits the head, tunes the rule and writes the model, the same model a
+    single process writes (the fit is deterministic given the embeddings). Returns None on the others."""
     all_params = load_params(params_path)
     params = all_params.adapt
     codebook = load_codebook(codebook_path)
@@ -196,11 +210,6 @@ def adapt(*, inputs: Sequence[Path], coders: Sequence[str], model_dir: Path, out
                                     max_fragment_tokens=all_params.segment.max_fragment_tokens,
                                     min_fragment_share=all_params.prepare.min_fragment_share,
                                     min_span_share=all_params.prepare.min_span_share, group_by=params.group_by)
-    for name, review in reviews.items():
-        print(f"adapt: {name}: {len(review['documents'])} of {review['n_interviews_in_project']} interviews "
-              f"reviewed by '{review['reviewer']}' ({review['marked_how']})", file=sys.stderr)
-        for line in outcome_lines(review):
-            print(f"adapt: {line}", file=sys.stderr)
     present = {c for r in records for c in r["labels"]}
     missing = [c for c in coders if c not in present]
     where = ", ".join(map(str, inputs))
@@ -209,16 +218,30 @@ def adapt(*, inputs: Sequence[Path], coders: Sequence[str], model_dir: Path, out
     team = team_fragments(records, coders=coders, codebook=codebook, group_by="group")
     if len(team) < 2:
         raise InputError(where, f"{len(team)} coded fragments by {', '.join(coders)}; adapt needs at least 2")
-    model, tokenizer, metadata = load_model(model_dir, codebook)
-    team_x = embed(model, tokenizer, team.texts, text_prefix=metadata.text_prefix, max_length=metadata.max_length)
-    replay_x, replay_y = replay_embeddings(model_dir, replay, model=model, tokenizer=tokenizer, metadata=metadata,
-                                           params=params, codebook=codebook)
+    device = select_device(all_params.compute.device)
+    world = join_world(device)
+    try:  # the encoder work, shared by the processes of a launched run
+        model, tokenizer, metadata = load_model(model_dir, codebook)
+        model.to(device)
+        team_x = embed(model, tokenizer, team.texts, text_prefix=metadata.text_prefix, max_length=metadata.max_length,
+                       world=world)
+        replay_x, replay_y = replay_embeddings(model_dir, replay, model=model, tokenizer=tokenizer,
+                                               metadata=metadata, params=params, codebook=codebook, world=world)
+    finally:
+        leave_world()
+    if not world.is_main:
+        return None
+    for name, review in reviews.items():
+        print(f"adapt: {name}: {len(review['documents'])} of {review['n_interviews_in_project']} interviews "
+              f"reviewed by '{review['reviewer']}' ({review['marked_how']})", file=sys.stderr)
+        for line in outcome_lines(review):
+            print(f"adapt: {line}", file=sys.stderr)
     grouping = params.group_by + (" or interview" if reviews else "")
     print(f"adapt: {len(team)} team fragments ({len(set(team.groups))} groups by {grouping}), "
           f"{len(replay_x)} replay fragments", file=sys.stderr)
     weight, bias, rule = adapt_head(
-        team_x, team, replay_x, replay_y, base_weight=model.head.weight.detach().numpy(),
-        base_bias=model.head.bias.detach().numpy(), settings=head_settings(params), code_ids=codebook.code_ids,
+        team_x, team, replay_x, replay_y, base_weight=model.head.weight.detach().cpu().numpy(),
+        base_bias=model.head.bias.detach().cpu().numpy(), settings=head_settings(params), code_ids=codebook.code_ids,
         codebook=codebook, decision=params.decision, grid=params.threshold_grid,
         base_thresholds=[metadata.thresholds[c] for c in codebook.code_ids], min_evidence=params.min_evidence)
     adapted = {

@@ -8,7 +8,10 @@ Each measurement runs in its own Python process so its peak RSS is its own (ru_m
 - train: seconds per training step (Trainer, the configured batch size and precision), plus peak RSS;
 - segment and qdpx import: the ingest benchmarks of those modules;
 - growth: `capcode predict` on fragment files of 1x, 10x and 100x `growth_base` fragments (wall, peak RSS,
-  RSS growth per 1,000 fragments) and on a single fragment (start-up);
+  RSS growth per 1,000 fragments);
+- startup: `capcode predict` on a single fragment, `startup_repeats` times: seconds until its output appears
+  (the first fragment scored and written) and until the process exits, medians;
+- memory: `capcode predict` on `memory_fragments` fragments with its RSS sampled every second (flat or not);
 - parallel: `capcode predict` as one plain process and under `torchrun` with 1 and 2 processes (gloo),
   the speed-up of 2 processes over 1 and whether the outputs are byte-identical.
 """
@@ -19,7 +22,6 @@ import json
 import os
 import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -112,19 +114,11 @@ def worker_train(prepared: Path, backbone: str | None, steps: int, params_path: 
 
 
 def run_measured(command: list[str]) -> tuple[int, str, str, float, float]:
-    """Run a command; return (exit code, stdout, stderr, wall seconds, peak RSS in MB of that child alone).
+    """Run a command; return (exit code, stdout, stderr, wall seconds, peak RSS in MB of that child alone)."""
+    from pipeline.benchmarks.process import run_child
 
-    `os.wait4` gives the rusage of exactly this child (RUSAGE_CHILDREN would be the maximum over all)."""
-    env = dict(os.environ, CAPCODE_PROGRESS="0", TOKENIZERS_PARALLELISM="false")
-    start = time.perf_counter()
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        process = subprocess.Popen(command, stdout=out, stderr=err, text=True, env=env)
-        _, status, usage = os.wait4(process.pid, 0)
-        seconds = time.perf_counter() - start
-        process.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        return process.returncode, out.read(), err.read(), seconds, usage.ru_maxrss / 1024
+    run = run_child(command)
+    return run.code, run.stdout, run.stderr, run.seconds, run.peak_rss_mb
 
 
 def _run_worker(args: list[str]) -> dict[str, Any]:
@@ -167,7 +161,8 @@ def bench_e2e(model_dir: Path, corpus_dir: Path, n_words: int, repeats: int) -> 
 
 def run_bench(*, model_dir: Path, prepared: Path, corpus_dir: Path, n_fragments: int = 400, repeats: int = 3,
               train_steps: int = 5, backbone: str | None = None, skip: frozenset[str] | set[str] = frozenset(),
-              params_path: Path | None = None, growth_base: int = 123, parallel_fragments: int = 1230) -> dict[str, Any]:
+              params_path: Path | None = None, growth_base: int = 123, parallel_fragments: int = 1230,
+              startup_repeats: int = 5, memory_fragments: int = 10000) -> dict[str, Any]:
     """All figures as one dict (also written to reports/bench.json by the CLI)."""
     import platform
 
@@ -192,6 +187,16 @@ def run_bench(*, model_dir: Path, prepared: Path, corpus_dir: Path, n_fragments:
 
         results["predict_growth"] = bench_growth(measure=run_measured, model_dir=model_dir, prepared=prepared,
                                                  base=growth_base, params_path=params_path)
+    if "startup" not in skip:
+        from pipeline.benchmarks.scale import bench_startup
+
+        results["predict_startup"] = bench_startup(model_dir=model_dir, prepared=prepared, repeats=startup_repeats,
+                                                   params_path=params_path)
+    if "memory" not in skip:
+        from pipeline.benchmarks.scale import bench_memory
+
+        results["predict_memory"] = bench_memory(model_dir=model_dir, prepared=prepared, n=memory_fragments,
+                                                 params_path=params_path)
     if "parallel" not in skip:
         from pipeline.benchmarks.scale import bench_parallel
 

@@ -7,6 +7,7 @@ an independent computation, and the derived figures against the raw ones.
 from __future__ import annotations
 
 import statistics
+import sys
 
 import pytest
 
@@ -58,15 +59,40 @@ def test_bench_reports_every_figure(tiny_model, tiny_backbone, prepared_mini, tm
 
 
 @pytest.mark.slow
-def test_bench_growth_and_two_processes(tiny_model, prepared_mini):
-    """The growth table (1x, 10x, 100x and a 1-fragment start-up) and the torchrun 2-process comparison."""
+def test_bench_growth_startup_memory_and_two_processes(tiny_model, prepared_mini):
+    """The growth table (1x, 10x, 100x), the 1-fragment start-up runs, the RSS-sampled run and the torchrun
+    2-process comparison."""
     results = run_bench(model_dir=tiny_model, prepared=prepared_mini / "fragments.jsonl",
                         corpus_dir=REPO_ROOT / "corpus" / "synthetic", skip={"segment", "qdpx", "predict", "e2e", "train"},
-                        growth_base=2, parallel_fragments=40)
+                        growth_base=2, parallel_fragments=40, startup_repeats=2, memory_fragments=30)
     growth = results["predict_growth"]
     assert [row["fragments"] for row in growth["table"]] == [2, 20, 200]
     assert all(row["seconds"] > 0 and row["peak_rss_mb"] > 50 for row in growth["table"])
-    assert growth["startup_1_fragment_seconds"] > 0 and "rss_growth_mb_per_1000_fragments" in growth
+    assert "rss_growth_mb_per_1000_fragments" in growth
+    startup = results["predict_startup"]
+    assert startup["repeats"] == len(startup["first_output_seconds"]) == len(startup["exit_seconds"]) == 2
+    assert all(0 < first <= end for first, end in zip(startup["first_output_seconds"], startup["exit_seconds"]))
+    assert startup["first_output_seconds_median"] == statistics.median(startup["first_output_seconds"])
+    memory = results["predict_memory"]
+    samples = memory["samples_seconds_rss_anonymous_file_mb"]
+    assert memory["fragments"] == 30 and samples and len(memory["rss_mb_by_tenth_of_run"]) == 10
+    assert max(rss for _, rss, _, _ in samples) <= memory["peak_rss_mb"] + 1
+    assert all(anonymous + file <= rss + 1 and anonymous > 0 for _, rss, anonymous, file in samples if rss)
     parallel = results["predict_parallel"]
     assert parallel["outputs_identical"] is True and parallel["fragments"] == 40
     assert set(parallel["seconds"]) == {"plain", "torchrun_1", "torchrun_2"} and parallel["speedup_2_processes_vs_plain"] > 0
+
+
+def test_measured_child_reports_when_its_output_appears_and_its_memory(tmp_path):
+    from pipeline.benchmarks.process import run_child
+
+    output = tmp_path / "out.txt"
+    code = ("import pathlib, time; block = bytearray(80 * 2**20); time.sleep(0.4); "
+            f"pathlib.Path({str(output)!r}).write_text('x'); time.sleep(0.4); print('done')")
+    run = run_child([sys.executable, "-c", code], watch=output, sample_every=0.1)
+    assert run.code == 0 and run.stdout.strip() == "done"
+    assert run.output_seconds is not None and 0.4 <= run.output_seconds < run.seconds - 0.3
+    assert len(run.rss_samples) >= 5
+    assert max(anonymous for _, _, anonymous, _ in run.rss_samples) > 80 and run.peak_rss_mb > 80
+    quiet = run_child([sys.executable, "-c", "pass"])
+    assert quiet.code == 0 and quiet.output_seconds is None and quiet.rss_samples == []

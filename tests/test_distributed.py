@@ -83,18 +83,6 @@ def test_chunked_predict_equals_one_chunk(tiny_model, tmp_path):
     assert rows[17]["long_fragment"].endswith("windows") and rows[4]["coded"] is False and rows[3]["extra"] == 3
 
 
-def test_fragment_input_does_not_import_spacy(tiny_model, tmp_path):
-    """A fragments file needs no segmenter: spaCy (seconds to import) stays out of the process."""
-    fragments = _fragments(tmp_path / "fragments.jsonl", n=3)
-    code = ("import sys; from pathlib import Path; from pipeline.predict import predict; "
-            f"predict(inputs=[Path({str(fragments)!r})], model_dir=Path({str(tiny_model)!r}), "
-            f"output=Path({str(tmp_path / 'out.jsonl')!r})); print('spacy' in sys.modules)")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            env=dict(os.environ, CAPCODE_PROGRESS="0"))
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.strip().splitlines()[-1] == "False"
-
-
 def test_bad_fragment_line_fails_before_any_output(tiny_model, tmp_path):
     fragments = _fragments(tmp_path / "fragments.jsonl", n=5)
     with fragments.open("a", encoding="utf-8") as handle:
@@ -201,3 +189,34 @@ def test_compute_section_is_optional_and_checked(tmp_path):
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
     with pytest.raises(InputError, match="compute.predict_chunk_size"):
         load_params(tmp_path / "bad.yaml")
+
+
+@pytest.mark.slow
+def test_two_process_adapt_writes_the_model_one_process_writes(tiny_model, prepared_mini, tmp_path):
+    """torchrun with 2 gloo processes: each embeds its share of the team and replay batches, the first fits
+    the head and writes the model; head, rule and metadata (but its creation time) equal a single process's."""
+    from tests.test_adapt import fast_params, write_quotes
+
+    quotes = write_quotes(tmp_path / "quotes", per_case=12)  # 36 team fragments: two embedding batches
+    params = fast_params(tmp_path / "params.yaml")
+    common = [str(quotes), "--coder", "report", "--coder", "dev", "--model", str(tiny_model), "--replay",
+              str(prepared_mini / "fragments.jsonl"), "--params", str(params)]
+    plain = tmp_path / "one" / "adapted"
+    result = subprocess.run([sys.executable, "-m", "pipeline", "adapt", *common, "-o", str(plain)], capture_output=True,
+                            text=True, env=dict(os.environ, CAPCODE_PROGRESS="0"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    launched = tmp_path / "two" / "adapted"
+    result = _torchrun(2, "adapt", *common, "-o", str(launched))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stderr.count("adapt: decision") == 1  # the first process alone fits and writes
+
+    def metadata(directory: Path) -> dict:
+        meta = json.loads((directory / "capcode_model.json").read_text(encoding="utf-8"))
+        del meta["created"]
+        return meta
+
+    meta = metadata(launched)
+    assert meta == metadata(plain) and meta["adapted"]["n_fragments"] == 36 and meta["adapted"]["n_replay"] > 32
+    assert (launched / "head.safetensors").read_bytes() == (plain / "head.safetensors").read_bytes()
+    assert (launched / "head.safetensors").read_bytes() != (tiny_model / "head.safetensors").read_bytes()
+    assert sorted(p.name for p in launched.parent.iterdir()) == ["adapted"]  # no staging left behind

@@ -166,7 +166,7 @@ def test_model_from_another_codebook_is_refused(tiny_model, tmp_path):
         load_model(copy, CODEBOOK)
 
 
-@pytest.mark.parametrize("damage", ["missing", "no-metadata", "no-head", "bad-json"])
+@pytest.mark.parametrize("damage", ["missing", "no-metadata", "no-head", "bad-json", "bad-weights", "bad-tokenizer"])
 def test_bad_model_dir_exits_2(tiny_model, tmp_path, damage):
     model_dir = tmp_path / "model"
     if damage != "missing":
@@ -177,6 +177,11 @@ def test_bad_model_dir_exits_2(tiny_model, tmp_path, damage):
         (model_dir / "head.safetensors").unlink()
     elif damage == "bad-json":
         (model_dir / "capcode_model.json").write_text("{not json")
+    elif damage == "bad-weights":  # cut short, as an interrupted copy leaves it
+        weights = model_dir / "encoder" / "model.safetensors"
+        weights.write_bytes(weights.read_bytes()[:1000])
+    elif damage == "bad-tokenizer":
+        (model_dir / "encoder" / "tokenizer.json").write_text('{"version": "1.0", "model": 3}')
     transcript = tmp_path / "t.txt"
     transcript.write_text("R: Het budget.\n", encoding="utf-8")
     output = tmp_path / "out.jsonl"

@@ -3,7 +3,8 @@
 Why the head only: a team codes tens of fragments, not thousands. Fine-tuning 118M encoder weights on 50
 fragments mostly memorises them; refitting the linear head on the fine-tuned encoder's embeddings learns the
 team's reading of the codebook in seconds, which is what makes leave-one-case-out evaluation and learning
-curves affordable on a laptop. The encoder's embeddings of every fragment are computed once (`embed`).
+curves affordable on a laptop. The encoder's embeddings of every fragment are computed once (`embed`; under
+a launcher the processes share its batches, and the first process fits the head).
 
 What the head learns from:
 - the team's fragments, with a loss mask: an axis the chosen coder(s) did not code is never read as
@@ -28,6 +29,8 @@ import torch
 
 from pipeline.core.codebook import Codebook
 from pipeline.model.classifier import CodeClassifier, mean_pool, model_input_text
+from pipeline.model.device import model_device
+from pipeline.model.distributed import SINGLE, World, sum_across
 
 
 @dataclass(frozen=True)
@@ -83,18 +86,24 @@ def team_fragments(records: Sequence[dict[str, Any]], *, coders: Sequence[str], 
 
 @torch.no_grad()
 def embed(model: CodeClassifier, tokenizer: Any, texts: Sequence[str], *, text_prefix: str, max_length: int,
-          batch_size: int = 32) -> np.ndarray:
-    """Mean-pooled encoder states [n, hidden] of `texts` (fp32, first window of long texts)."""
+          batch_size: int = 32, world: World = SINGLE) -> np.ndarray:
+    """Mean-pooled encoder states [n, hidden] of `texts` (fp32, first window of long texts), on the model's device.
+
+    Under a launcher (`capcode adapt` under torchrun) every process forms the same length-sorted batches,
+    embeds every `world.size`-th one and the rows are summed across processes (zeros elsewhere), so every
+    process returns exactly the embeddings one process computes alone."""
     model.eval()
+    device = model_device(model)
     order = np.argsort([len(t) for t in texts])
     out = np.zeros((len(texts), model.head.in_features), dtype=np.float32)
-    for start in range(0, len(texts), batch_size):
+    for start in range(0, len(texts), batch_size)[world.rank::world.size]:
         chosen = order[start:start + batch_size]
         batch = tokenizer([model_input_text(texts[i], text_prefix) for i in chosen], truncation=True,
                           max_length=max_length, padding=True, return_tensors="pt")
-        hidden = model.encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
-        out[chosen] = mean_pool(hidden, batch["attention_mask"]).float().numpy()
-    return out
+        mask = batch["attention_mask"].to(device)
+        hidden = model.encoder(input_ids=batch["input_ids"].to(device), attention_mask=mask).last_hidden_state
+        out[chosen] = mean_pool(hidden, mask).float().cpu().numpy()
+    return sum_across(world, out, device)
 
 
 @dataclass(frozen=True)
