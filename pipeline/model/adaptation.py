@@ -84,16 +84,18 @@ def team_fragments(records: Sequence[dict[str, Any]], *, coders: Sequence[str], 
 @torch.no_grad()
 def embed(model: CodeClassifier, tokenizer: Any, texts: Sequence[str], *, text_prefix: str, max_length: int,
           batch_size: int = 32) -> np.ndarray:
-    """Mean-pooled encoder states [n, hidden] of `texts` (fp32, first window of long texts)."""
+    """Mean-pooled encoder states [n, hidden] of `texts` (fp32, first window of long texts), on the model's device."""
     model.eval()
+    device = model.head.weight.device
     order = np.argsort([len(t) for t in texts])
     out = np.zeros((len(texts), model.head.in_features), dtype=np.float32)
     for start in range(0, len(texts), batch_size):
         chosen = order[start:start + batch_size]
         batch = tokenizer([model_input_text(texts[i], text_prefix) for i in chosen], truncation=True,
                           max_length=max_length, padding=True, return_tensors="pt")
-        hidden = model.encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
-        out[chosen] = mean_pool(hidden, batch["attention_mask"]).float().numpy()
+        ids, mask = batch["input_ids"].to(device), batch["attention_mask"].to(device)
+        hidden = model.encoder(input_ids=ids, attention_mask=mask).last_hidden_state
+        out[chosen] = mean_pool(hidden, mask).float().cpu().numpy()
     return out
 
 

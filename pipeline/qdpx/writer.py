@@ -10,6 +10,10 @@ Given the project the documents came from (`base_project`), its users, code tree
 codings are kept and the suggestions are added beside them; codebook codes map onto existing codes that
 resolve to the same code id. GUIDs are uuid5 of content, so the same input gives the same file.
 
+`capcode next` adds, instead of suggestions, a Set of the interviews to code next (`SourceSet`) and a Note on
+each chosen fragment or interview (`notes`, `source_notes`): a `PlainTextSelection` by the model user with a
+`NoteRef`, or a `NoteRef` on the `TextSource`.
+
 Fragments up for review (a score near its threshold) get the code `capcode: nakijken` from the model user,
 and the code in doubt with its score and threshold in the selection's Description, so a reviewer can filter
 on them in any of the four programs.
@@ -61,6 +65,15 @@ class Suggestion:
     end: int
     code: str
     score: float
+
+
+@dataclass(frozen=True)
+class SourceSet:
+    """A REFI-QDA Set of text sources: `documents` (document ids) under `name`, e.g. "capcode: code next"."""
+
+    name: str
+    documents: tuple[str, ...]
+    description: str | None = None
 
 
 # (document id, start, end) -> {code id: probability}: every score of a fragment, for the Description.
@@ -196,6 +209,9 @@ def build_project_xml(
     created: datetime | None = None,
     review: ReviewReasons | None = None,
     positions: str = "auto",
+    sets: Sequence[SourceSet] = (),
+    notes: Mapping[tuple[str, int, int], str] | None = None,
+    source_notes: Mapping[str, str] | None = None,
 ) -> tuple[bytes, dict[str, str]]:
     """The project XML and the source files ({entry name: text}) of the .qdpx that `write_qdpx` writes."""
     by_id = {d.id: d for d in documents}
@@ -249,6 +265,11 @@ def build_project_xml(
             known.add(source_guid)
         source_of_document[document.id] = source_guid
 
+    names = {source_guid: source_name for source_guid, source_name, *_ in order}
+
+    def name_of(doc_id: str) -> str:
+        return names[source_of_document[doc_id]]
+
     grouped: dict[tuple[str, int, int], list[Suggestion]] = defaultdict(list)
     for s in suggestions:
         grouped[(s.document, s.start, s.end)].append(s)
@@ -262,6 +283,20 @@ def build_project_xml(
         reason = review.get((doc_id, start, end))
         text = _score_text(model_user, codes, (scores or {}).get((doc_id, start, end)), reason)
         model_selections[source_guid].append((start, end, selection_guid, text, group, reason is not None))
+
+    note_texts: list[tuple[str, str, str]] = []  # (note guid, name, text)
+    note_selections: dict[str, list[tuple[int, int, str, str]]] = defaultdict(list)
+    for (doc_id, start, end), text in sorted((notes or {}).items()):
+        source_guid = source_of_document[doc_id]
+        note_guid = guid("note", source_guid, start, end, model_user)
+        note_texts.append((note_guid, f"{model_user}: {name_of(doc_id)} {start}-{end}", text))
+        note_selections[source_guid].append((start, end, guid("note selection", source_guid, start, end, model_user),
+                                             note_guid))
+    source_note_guids: dict[str, str] = {}
+    for doc_id, text in sorted((source_notes or {}).items()):
+        source_guid = source_of_document[doc_id]
+        source_note_guids[source_guid] = guid("source note", source_guid, model_user)
+        note_texts.append((source_note_guids[source_guid], f"{model_user}: {name_of(doc_id)}", text))
 
     sources = _sub(root, "Sources") if order else None
     for source_guid, source_name, text, description in order:
@@ -277,9 +312,27 @@ def build_project_xml(
             rows.append((start, end, selection_guid, _model_selection(
                 position(start), position(end), selection_guid, text_, group, model_guid, code_guid, stamp,
                 flagged=flagged)))
+        for start, end, selection_guid, note_guid in note_selections.get(source_guid, []):
+            rows.append((start, end, selection_guid, _note_selection(position(start), position(end), selection_guid,
+                                                                     note_guid, model_guid, stamp)))
         for *_, selection_element in sorted(rows, key=lambda r: (r[0], r[1], r[2])):
             element.append(selection_element)
+        if source_guid in source_note_guids:
+            _sub(element, "NoteRef", targetGUID=source_note_guids[source_guid])
 
+    if note_texts:
+        notes_element = _sub(root, "Notes")
+        for note_guid, note_name, text in note_texts:
+            note = _sub(notes_element, "Note", guid=note_guid, name=note_name, creatingUser=model_guid,
+                        creationDateTime=stamp)
+            _sub(note, "PlainTextContent").text = text
+    if sets:
+        sets_element = _sub(root, "Sets")
+        for source_set in sets:
+            element = _sub(sets_element, "Set", guid=guid("set", source_set.name), name=source_set.name)
+            _description(element, source_set.description)
+            for doc_id in source_set.documents:
+                _sub(element, "MemberSource", targetGUID=source_of_document[doc_id])
     if base_project is not None and base_project.description:
         _sub(root, "Description").text = base_project.description
     xml = etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True, standalone=True)
@@ -353,6 +406,17 @@ def _model_selection(
     return element
 
 
+def _note_selection(start: int, end: int, selection_guid: str, note_guid: str, model_guid: str,
+                    stamp: str) -> etree._Element:
+    """A selection by the model user that carries a note (no coding): `capcode next`'s reason for a fragment."""
+    element = etree.Element(f"{{{NAMESPACE}}}PlainTextSelection")
+    for key, value in (("guid", selection_guid), ("name", ""), ("startPosition", str(start)),
+                       ("endPosition", str(end)), ("creatingUser", model_guid), ("creationDateTime", stamp)):
+        element.set(key, value)
+    _sub(element, "NoteRef", targetGUID=note_guid)
+    return element
+
+
 def write_qdpx(
     path: str | Path,
     *,
@@ -366,6 +430,9 @@ def write_qdpx(
     created: datetime | None = None,
     review: ReviewReasons | None = None,
     positions: str = "auto",
+    sets: Sequence[SourceSet] = (),
+    notes: Mapping[tuple[str, int, int], str] | None = None,
+    source_notes: Mapping[str, str] | None = None,
 ) -> Path:
     """Write a pre-coded .qdpx atomically (temporary file in the same folder, then rename).
 
@@ -374,6 +441,8 @@ def write_qdpx(
     SOURCE_DATE_EPOCH) is the project's creationDateTime; with it fixed the file is byte-for-byte reproducible.
     `review` flags fragments for review with the reason (see the module docstring); `positions` is "auto"
     (the base project's dialect, else code points) or a dialect name from `pipeline.qdpx.dialect.DIALECTS`.
+    `sets` adds Sets of sources; `notes` ({(document, start, end): text}) and `source_notes` ({document: text})
+    add Notes on fragments and on whole sources, by the model user.
     """
     path = Path(path)
     xml, files = build_project_xml(
@@ -387,6 +456,9 @@ def write_qdpx(
         created=created,
         review=review,
         positions=positions,
+        sets=sets,
+        notes=notes,
+        source_notes=source_notes,
     )
     with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         _add(archive, "project.qde", xml)
