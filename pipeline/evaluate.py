@@ -388,6 +388,7 @@ def evaluate(
     all_params = load_params(params_path)
     params, predict_params = all_params.evaluate, all_params.predict
     codebook = load_codebook(codebook_path)
+    simulated = _read_simulation(Path(simulation)) if simulation is not None else None  # bad input: before the work
     metadata = read_metadata(model_dir)
     check_codebook(metadata, codebook, model_dir)
     records = read_prepared(prepared)
@@ -411,8 +412,8 @@ def evaluate(
                 f"set '{name}': its figures there are NOT held-out; see the leave-one-case-out section")
     if crossval is not None:
         results["crossval"] = json.loads(Path(crossval).read_text(encoding="utf-8"))
-    if simulation is not None:
-        results["simulation"] = _read_simulation(Path(simulation))
+    if simulated is not None:
+        results["simulation"] = simulated
     metrics = flat_metrics(results)
     write_outputs(output_dir, results, metrics, codebook)
     if live_dir is not None:

@@ -213,7 +213,7 @@ def summarise(curves: dict[str, list[list[dict[str, Any]]]], codebook: Codebook,
             "saved": _spread(saved),
             "saved_against_random_first_reach": _spread(ahead),
             "reached_within_rounds": f"{sum(v is not None for v in next_needs)} of {len(next_needs)} seeds",
-            "saved_per_seed": saved,
+            "saved_per_seed": [None if v is None else round(v, 2) for v in saved],
         }
     curve = []
     for k, point in enumerate(curves["random"][0]):

@@ -40,7 +40,7 @@ NUDGE = 1e-6  # past a boundary, not on it
 CATEGORY_NAMES = ("only {0}", "only {1}", "both", "neither")
 
 
-MOVES = ("first pole", "second pole", "swap", "evidence")  # the candidate moves, in `_moves` order
+MOVES = ("first pole", "second pole", "both poles", "swap", "evidence")  # the candidate moves, in `_moves` order
 
 
 @dataclass(frozen=True)
@@ -76,8 +76,10 @@ class AxisDoubt:
             pole, k, t = (poles[0], i, t_i) if move == 0 else (poles[1], j, t_j)
             what = f"{pole} {p[k]:.2f} at threshold {t:.2f}"
         elif move == 2:
-            what = f"{poles[0]} {p[i]:.2f} and {poles[1]} {p[j]:.2f} nearly level against their thresholds " \
-                   f"({t_i:.2f}, {t_j:.2f})"
+            what = f"{poles[0]} {p[i]:.2f} and {poles[1]} {p[j]:.2f} both near their thresholds ({t_i:.2f}, {t_j:.2f})"
+        elif move == 3:
+            what = f"{poles[0]} {p[i]:.2f} vs {poles[1]} {p[j]:.2f} (thresholds {t_i:.2f}, {t_j:.2f}): the rule " \
+                   "keeps the pole further above its threshold"
         else:
             floor = float(self.rule["axes"][axis_id]["min_evidence"])
             what = f"evidence for the axis {max(p[i] / t_i, p[j] / t_j):.2f} of a threshold, where the rule " \
@@ -134,6 +136,10 @@ def _moves(p: np.ndarray, i: int, j: int, thresholds: np.ndarray, settings: dict
         moved = p.copy()
         moved[:, k] = np.where(p[:, k] >= t, t - NUDGE, t)
         yield np.abs(p[:, k] - t), moved
+    moved = p.copy()  # the corner: both across (where one alone changes nothing, e.g. under "at least one pole")
+    moved[:, i] = np.where(p[:, i] >= t_i, t_i - NUDGE, t_i)
+    moved[:, j] = np.where(p[:, j] >= t_j, t_j - NUDGE, t_j)
+    yield np.maximum(np.abs(p[:, i] - t_i), np.abs(p[:, j] - t_j)), moved
     gap = ((p[:, i] - t_i) - (p[:, j] - t_j)) / 2.0
     moved = p.copy()
     step = gap + np.sign(gap) * NUDGE
@@ -146,13 +152,13 @@ def _moves(p: np.ndarray, i: int, j: int, thresholds: np.ndarray, settings: dict
         return
     ratio_i, ratio_j = p[:, i] / t_i, p[:, j] / t_j
     above = np.maximum(ratio_i, ratio_j) >= floor
-    lead_i = ratio_i >= ratio_j
+    # at or above the floor both poles must drop below it; below it the pole nearest it must reach it
+    raise_i = (floor * t_i - p[:, i]) <= (floor * t_j - p[:, j])
     moved = p.copy()
-    # at or above the floor both poles must drop below it; below it the stronger pole must reach it
-    moved[:, i] = np.where(above, np.minimum(p[:, i], floor * t_i - NUDGE), np.where(lead_i, floor * t_i, p[:, i]))
-    moved[:, j] = np.where(above, np.minimum(p[:, j], floor * t_j - NUDGE), np.where(lead_i, p[:, j], floor * t_j))
+    moved[:, i] = np.where(above, np.minimum(p[:, i], floor * t_i - NUDGE), np.where(raise_i, floor * t_i, p[:, i]))
+    moved[:, j] = np.where(above, np.minimum(p[:, j], floor * t_j - NUDGE), np.where(raise_i, p[:, j], floor * t_j))
     distance = np.where(above, np.maximum(p[:, i] - floor * t_i, p[:, j] - floor * t_j),
-                        np.where(lead_i, floor * t_i - p[:, i], floor * t_j - p[:, j]))
+                        np.minimum(floor * t_i - p[:, i], floor * t_j - p[:, j]))
     yield np.abs(distance), moved
 
 

@@ -96,8 +96,8 @@ def _qdpx(output: Path, rows: Sequence[dict[str, Any]], *, codebook: Codebook, u
     from pipeline.qdpx.writer import SourceSet, write_qdpx
 
     chosen = tuple(dict.fromkeys(str(row["document"]) for row in rows))
-    description = (f"{len(rows)} {unit}s ranked by capcode next: code these next; each carries a note with its "
-                   "rank and reason")
+    description = (f"{len(rows)} {unit}{'' if len(rows) == 1 else 's'} ranked by capcode next: code these next; "
+                   "each carries a note with its rank and reason")
     notes = {(str(r["document"]), int(r["start"]), int(r["end"])): note_text(r, codebook) for r in rows} \
         if unit == "fragment" else None
     source_notes = {str(r["document"]): note_text(r, codebook) for r in rows} if unit == "interview" else None
