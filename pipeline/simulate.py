@@ -213,6 +213,9 @@ def summarise(curves: dict[str, list[list[dict[str, Any]]]], codebook: Codebook,
             "saved": _spread(saved),
             "saved_against_random_first_reach": _spread(ahead),
             "reached_within_rounds": f"{sum(v is not None for v in next_needs)} of {len(next_needs)} seeds",
+            "random_reached_within_rounds": f"{sum(v is not None for v in random_needs)} of {len(random_needs)} seeds",
+            "next_needs_per_seed": [None if v is None else round(v, 2) for v in next_needs],
+            "random_needs_per_seed": [None if v is None else round(v, 2) for v in random_needs],
             "saved_per_seed": [None if v is None else round(v, 2) for v in saved],
         }
     curve = []
@@ -222,7 +225,10 @@ def summarise(curves: dict[str, list[list[dict[str, Any]]]], codebook: Codebook,
             row[strategy] = {axis.id: _spread([c[k]["alpha"][axis.id] for c in curves[strategy]])
                              for axis in codebook.axes}
         curve.append(row)
-    return {"n_whole_pool": round(n_all, 2), "axes": axes, "curve": curve}
+    per_seed = {strategy: [[{"n_coded": round(point["n_coded"], 2),
+                             "alpha": {a: None if v is None else round(v, 4) for a, v in point["alpha"].items()}}
+                            for point in seed_curve] for seed_curve in curves[strategy]] for strategy in STRATEGIES}
+    return {"n_whole_pool": round(n_all, 2), "axes": axes, "curve": curve, "curves_per_seed": per_seed}
 
 
 def simulate(*, prepared: Path, model_dir: Path, output_dir: Path, params_path: Path | None = None,
@@ -267,10 +273,11 @@ def simulate(*, prepared: Path, model_dir: Path, output_dir: Path, params_path: 
         }
         for axis, figures in summary["axes"].items():
             saved = figures["saved"]
-            print(f"simulate: {name} {axis}: next reaches random's whole-pool alpha "
-                  f"{_show(figures['alpha_whole_pool']['mean'])} after {_show(figures['next_needs']['mean'], 0)} of "
-                  f"{summary['n_whole_pool']:.0f} fragments; saved {_show(saved['mean'], 0)} (range "
-                  f"{_show(saved['min'], 0)} to {_show(saved['max'], 0)}; {figures['reached_within_rounds']})",
+            print(f"simulate: {name} {axis}: random's whole-pool alpha {_show(figures['alpha_whole_pool']['mean'])} "
+                  f"of {summary['n_whole_pool']:.0f} fragments: next reaches it after "
+                  f"{_show(figures['next_needs']['mean'], 0)} ({figures['reached_within_rounds']}), random after "
+                  f"{_show(figures['random_needs']['mean'], 0)} ({figures['random_reached_within_rounds']}); next saves "
+                  f"{_show(saved['mean'], 0)} (range {_show(saved['min'], 0)} to {_show(saved['max'], 0)})",
                   file=sys.stderr)
     output["params"] = {"simulate": asdict(settings), "next": asdict(choose), "adapt": asdict(adapt_params)}
     output["seconds"] = round(time.perf_counter() - started, 1)

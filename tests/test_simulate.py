@@ -134,3 +134,14 @@ def test_simulate_bad_input_is_one_line_and_writes_nothing(tiny_trained, prepare
                      "--params", str(write_params(tmp_path / "params.yaml", collection="field")))
     assert result.returncode == 2 and "no fragments of collection 'field'" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and not out.exists()
+
+
+def test_evaluate_draws_the_simulation_in_its_report(tiny_trained, simulated, tmp_path) -> None:
+    from pipeline.evaluate import evaluate
+
+    out = tmp_path / "evaluate"
+    evaluate(prepared=tiny_trained.prepared, model_dir=tiny_trained.model_dir, output_dir=out,
+             params_path=tiny_trained.params, simulation=simulated / "simulation.json")
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "Simulation: what to code next (synthetic)" in page and "saved by next" in page
+    assert json.loads((out / "evaluation.json").read_text(encoding="utf-8"))["simulation"]["seeds"] == [1, 2]

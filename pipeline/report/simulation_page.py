@@ -13,11 +13,13 @@ from pipeline.report.svg import CurveSeries, curve_plot
 STRATEGY_LABELS = {"random": "random batches", "next": "capcode next"}
 
 
-def _figure(summary: dict[str, Any] | None, digits: int = 0) -> str:
+def _figure(summary: dict[str, Any] | None, digits: int = 0, reached: str | None = None) -> str:
+    """Mean (range) over seeds; `reached` says in how many seeds there was a value at all."""
     if not summary or summary.get("mean") is None:
-        return '<td class="na">not reached</td>'
+        return f'<td class="na">not reached{f" ({escape(reached)})" if reached else ""}</td>'
+    where = f"<br><small>reached in {escape(reached)}</small>" if reached else ""
     return (f"<td><strong>{summary['mean']:.{digits}f}</strong> <small>({summary['min']:.{digits}f}&ndash;"
-            f"{summary['max']:.{digits}f})</small></td>")
+            f"{summary['max']:.{digits}f})</small>{where}</td>")
 
 
 def _plots(name: str, corpus: dict[str, Any], codebook: Codebook) -> str:
@@ -33,15 +35,17 @@ def _plots(name: str, corpus: dict[str, Any], codebook: Codebook) -> str:
 
 def _table(corpus: dict[str, Any], codebook: Codebook) -> str:
     head = ("<tr><th class=\"l\">axis</th><th>alpha, whole pool (random = next)</th><th>next needs</th>"
-            "<th>random needs</th><th>saved by next (of the whole pool)</th><th>next ahead of random</th>"
-            "<th>reached</th></tr>")
+            "<th>random needs</th><th>saved by next (of the whole pool)</th><th>next ahead of random</th></tr>")
     body = "".join(
-        f"<tr><td class=\"l\">{escape(axis.id)}</td>{_figure(f['alpha_whole_pool'], 3)}{_figure(f['next_needs'])}"
-        f"{_figure(f['random_needs'])}{_figure(f['saved'])}{_figure(f['saved_against_random_first_reach'])}"
-        f"<td>{escape(f['reached_within_rounds'])}</td></tr>"
+        f"<tr><td class=\"l\">{escape(axis.id)}</td>{_figure(f['alpha_whole_pool'], 3)}"
+        f"{_figure(f['next_needs'], reached=f['reached_within_rounds'])}"
+        f"{_figure(f['random_needs'], reached=f['random_reached_within_rounds'])}{_figure(f['saved'])}"
+        f"{_figure(f['saved_against_random_first_reach'])}</tr>"
         for axis in codebook.axes for f in [corpus["axes"][axis.id]])
     return (f"<table><caption>Fragments coded to reach the agreement random selection reaches with the whole pool "
-            f"({corpus['n_whole_pool']:.0f} fragments): mean (range) over seeds</caption>{head}{body}</table>")
+            f"({corpus['n_whole_pool']:.0f} fragments): mean (range) over the seeds that reach it before the whole "
+            "pool; saved = whole pool minus what next needs; ahead = what random needs minus what next needs"
+            f"</caption>{head}{body}</table>")
 
 
 def simulation_sections(simulation: dict[str, Any], codebook: Codebook) -> list[str]:
