@@ -161,6 +161,27 @@ def crossval(
 
 @app.command()
 @guarded
+def simulate(
+    prepared: Path = typer.Option(Path("data/prepared/fragments.jsonl"), help="Fragments from the prepare stage "
+                                  "(documents.jsonl beside it gives the cases)."),
+    model: Path = typer.Option(Path("models/base"), "--model", help="The base model: its encoder embeds the "
+                               "fragments once, its head and replay start the adapt path."),
+    output_dir: Path = typer.Option(Path("reports/simulate"), "-o", "--output-dir", help="Where to write "
+                                    "simulation.json and the curves."),
+    params: ParamsFile = None,
+    codebook: CodebookFile = None,
+) -> None:
+    """Active-learning simulations: agreement against fragments coded, random vs `capcode next` (DVC stage `simulate`)."""
+    model = locate_model_dir(model)
+    from pipeline.simulate import simulate as run_simulate
+
+    output = run_simulate(prepared=prepared, model_dir=model, output_dir=output_dir, params_path=params,
+                          codebook_path=codebook)
+    print(f"simulate: {', '.join(output['corpora'])} in {output['seconds']:.0f} s -> {output_dir}", file=sys.stderr)
+
+
+@app.command()
+@guarded
 def predict(
     inputs: list[Path] = typer.Argument(..., help="Transcripts, .qdpx projects, or a fragments .jsonl (id + text)."),
     model: Path | None = typer.Option(None, "--model", help="A trained model directory (default: the checkout's "
@@ -196,6 +217,43 @@ def predict(
         return
     print(f"predict: {summary['coded']} of {summary['fragments']} fragments coded, {summary['review']} to review "
           f"({summary['model']}) -> {output}", file=sys.stderr)
+
+
+@app.command("next")
+@guarded
+def next_(
+    inputs: list[Path] = typer.Argument(..., help="Transcripts, .qdpx projects (e.g. reviewed and exported), or "
+                                        "fragment .jsonl files; what a human coded there is not ranked."),
+    model: Path | None = typer.Option(None, "--model", help="A trained model directory (default: the checkout's "
+                                      "models/default, from any folder)."),
+    n: int = typer.Option(..., "-n", help="How many fragments (or interviews) to propose."),
+    output: Path = typer.Option(..., "-o", "--output", help="Output: .jsonl, .csv, .html or .qdpx (the project with "
+                                "a Set 'capcode: code next' and a note on each proposal)."),
+    unit: str = typer.Option("fragment", "--unit", help="fragment, or interview (whole interviews nobody coded)."),
+    encoding: str | None = typer.Option(None, help="Force the transcript encoding (default: detect)."),
+    all_roles: bool = typer.Option(False, "--all-roles", help="Also rank interviewer turns."),
+    qdpx_positions: str = typer.Option("auto", help="Positions in a .qdpx output: auto, codepoint or utf16."),
+    params: ParamsFile = None,
+    codebook: CodebookFile = None,
+) -> None:
+    """Which uncoded fragments or interviews to code next: where a human decision teaches the model most."""
+    from pipeline.qdpx.dialect import DIALECTS
+
+    if unit not in ("fragment", "interview"):
+        fail(f"--unit {unit}: expected fragment or interview")
+    if n < 1:
+        fail(f"-n {n}: expected at least 1")
+    if qdpx_positions not in ("auto", *DIALECTS):
+        fail(f"--qdpx-positions {qdpx_positions}: expected auto, {', '.join(DIALECTS)}")
+    check_output_file(output, {".jsonl", ".csv", ".html", ".qdpx"}, inputs=inputs)
+    model = locate_model_dir(model)
+    from pipeline.next import rank_next
+
+    summary = rank_next(inputs=inputs, model_dir=model, k=n, output=output, unit=unit, params_path=params,
+                        codebook_path=codebook, encoding=encoding, code_all_roles=all_roles,
+                        qdpx_positions=qdpx_positions)
+    print(f"next: {summary['chosen']} of {summary['candidates']} uncoded {summary['unit']}s proposed "
+          f"({summary['coded']} coded fragments kept apart; {summary['model']}) -> {output}", file=sys.stderr)
 
 
 @app.command()
@@ -320,6 +378,8 @@ def evaluate(
     live_dir: Path | None = typer.Option(None, help="Also log the headline figures to this dvclive directory."),
     crossval: Path | None = typer.Option(None, help="crossval.json of the crossval stage: adds the leave-one-case-out "
                                          "table, learning curve and ablation to the report."),
+    simulation: Path | None = typer.Option(None, help="simulation.json of the simulate stage: adds the curves of "
+                                           "random batches vs `capcode next` and the fragments next saves."),
     params: ParamsFile = None,
     codebook: CodebookFile = None,
 ) -> None:
@@ -327,7 +387,7 @@ def evaluate(
     from pipeline.evaluate import evaluate as run_evaluate
 
     metrics = run_evaluate(prepared=prepared, model_dir=model, output_dir=output_dir, params_path=params,
-                           codebook_path=codebook, live_dir=live_dir, crossval=crossval)
+                           codebook_path=codebook, live_dir=live_dir, crossval=crossval, simulation=simulation)
     headline = ", ".join(f"{key} {value:.3f}" for key, value in metrics.items()
                          if key.endswith(".model.macro_f1") and value is not None)
     print(f"evaluate: {headline or 'no macro-F1'} -> {output_dir}", file=sys.stderr)

@@ -376,15 +376,19 @@ def evaluation_sets(
 def evaluate(
     *, prepared: Path, model_dir: Path, output_dir: Path, params_path: Path | None = None,
     codebook_path: Path | None = None, live_dir: Path | None = None, crossval: Path | None = None,
+    simulation: Path | None = None,
 ) -> dict[str, Any]:
     """Run the evaluation (module docstring), write its outputs to ``output_dir``; return the flat metrics.
 
     ``crossval`` (the `crossval` stage's crossval.json) adds the leave-one-case-out table, the learning curve
     and the ablation to the report: the honest figures on real quotes when the model was adapted on them.
+    ``simulation`` (the `simulate` stage's simulation.json) adds its curves (random vs `capcode next`) and the
+    fragments `next` saves.
     """
     all_params = load_params(params_path)
     params, predict_params = all_params.evaluate, all_params.predict
     codebook = load_codebook(codebook_path)
+    simulated = _read_simulation(Path(simulation)) if simulation is not None else None  # bad input: before the work
     metadata = read_metadata(model_dir)
     check_codebook(metadata, codebook, model_dir)
     records = read_prepared(prepared)
@@ -408,11 +412,26 @@ def evaluate(
                 f"set '{name}': its figures there are NOT held-out; see the leave-one-case-out section")
     if crossval is not None:
         results["crossval"] = json.loads(Path(crossval).read_text(encoding="utf-8"))
+    if simulated is not None:
+        results["simulation"] = simulated
     metrics = flat_metrics(results)
     write_outputs(output_dir, results, metrics, codebook)
     if live_dir is not None:
         _log_live(live_dir, results)
     return metrics
+
+
+def _read_simulation(path: Path) -> dict[str, Any]:
+    """The `simulate` stage's simulation.json, checked to be one (it is drawn in the report)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(path, "not found; expected the simulate stage's simulation.json") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise InputError(path, f"not a JSON file: {err}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("corpora"), dict):
+        raise InputError(path, "expected the simulate stage's simulation.json (with 'corpora')")
+    return data
 
 
 def build_results(

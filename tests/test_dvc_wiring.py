@@ -68,7 +68,21 @@ def sections_read(stage: str) -> set[str]:
 
 
 def test_the_stages():
-    assert set(STAGES) == {"prepare", "train", "adapt", "crossval", "evaluate", "export", "profile"}
+    assert set(STAGES) == {"prepare", "train", "adapt", "crossval", "simulate", "evaluate", "export", "profile"}
+    order = list(STAGES)
+    assert order.index("adapt") < order.index("simulate") < order.index("evaluate")
+
+
+def test_top_level_plots_draw_outputs_of_a_stage():
+    """The simulation curves are drawn by top-level plot definitions (two columns each): each names a file a
+    stage writes, and the columns it draws are ones the simulate stage writes."""
+    from pipeline.simulate import CURVE_COLUMNS
+
+    produced = {str(o if isinstance(o, str) else next(iter(o))) for s in STAGES.values() for o in s.get("outs", [])}
+    plots = [next(iter(entry.items())) for entry in DVC.get("plots", [])]
+    assert plots and all(path in produced for path, _ in plots)
+    for _, spec in plots:
+        assert spec["x"] in CURVE_COLUMNS and set(spec["y"]) <= set(CURVE_COLUMNS)
 
 
 @pytest.mark.parametrize("stage", list(STAGES))
@@ -115,7 +129,9 @@ def test_a_missing_module_or_config_would_be_caught():
 
 @pytest.mark.parametrize("stage", list(STAGES))
 def test_dependencies_exist(stage):
-    produced = {str(o if isinstance(o, str) else next(iter(o))) for s in STAGES.values() for o in s.get("outs", [])}
+    # a stage's outputs: its outs, and its metrics and plots files (outputs to dvc too)
+    produced = {str(o if isinstance(o, str) else next(iter(o))) for s in STAGES.values()
+                for kind in ("outs", "metrics", "plots") for o in s.get(kind, [])}
     for dep in STAGES[stage]["deps"]:
         assert (REPO_ROOT / dep).exists() or dep in produced, f"{stage}: {dep} neither exists nor is produced"
 

@@ -235,6 +235,65 @@ class ProfileParams:
 
 
 @dataclass(frozen=True)
+class NextParams:
+    """`capcode next`: which uncoded fragments or interviews to code next (pipeline/model/selection.py)."""
+
+    # the shortlist k-center picks from: this many times the batch, filled in turn from each axis's most
+    # uncertain units (1 = uncertainty and balance only; larger = more room for diversity)
+    shortlist_factor: float = 4.0
+    # a unit this similar (cosine of the encoder embeddings) to a coded or shortlisted one is a near-duplicate
+    near_duplicate_cosine: float = 0.98
+    # --unit interview: the HTML shows this many of each interview's most uncertain fragments
+    interview_examples: int = 3
+
+    def __post_init__(self) -> None:
+        _require(self.shortlist_factor >= 1, "shortlist_factor", "expected a number >= 1")
+        _require(0 < self.near_duplicate_cosine <= 1, "near_duplicate_cosine", "expected a cosine in (0, 1]")
+        _require(self.interview_examples >= 0, "interview_examples", "expected an integer >= 0")
+
+
+@dataclass(frozen=True)
+class SimulationCorpus:
+    """One simulated coding task of `capcode simulate` (prepared fragments of one collection)."""
+
+    collection: str
+    # the oracle: per axis the first of these coders that coded it (as `capcode adapt --coder` uses them)
+    coders: list[str] = field(default_factory=lambda: ["A"])
+    # `split`: the pool is the interviews of `pool_splits`, agreement is measured on those of `test_splits`;
+    # `leave_one_out`: each value of the metadata field `group_by` is held out in turn, the rest is the pool
+    design: Literal["split", "leave_one_out"] = "split"
+    pool_splits: list[str] = field(default_factory=lambda: ["train"])
+    test_splits: list[str] = field(default_factory=lambda: ["validation", "test"])
+    group_by: str = "case"
+    # `base`: the model in the loop starts as the base model's head with replay (the adapt path);
+    # `empty`: a head from zero without replay (where the base model was trained on the pool itself)
+    start: Literal["base", "empty"] = "base"
+    # fragments coded per round (what `capcode next -n` hands out)
+    batch_size: int = 8
+    # the curve stops after this many coded fragments (0 = the whole pool); the whole pool is always added
+    max_coded: int = 0
+
+    def __post_init__(self) -> None:
+        _require(bool(self.coders), "coders", "expected at least one coder")
+        _require(self.batch_size >= 1, "batch_size", "expected an integer >= 1")
+        _require(self.max_coded >= 0, "max_coded", "expected an integer >= 0 (0 = the whole pool)")
+        _require(bool(self.pool_splits) and bool(self.test_splits), "pool_splits",
+                 "expected non-empty pool_splits and test_splits")
+
+
+@dataclass(frozen=True)
+class SimulateParams:
+    """`capcode simulate`: active-learning simulations, random selection against `capcode next`'s."""
+
+    seeds: list[int] = field(default_factory=lambda: [1, 2, 3])
+    corpora: dict[str, SimulationCorpus] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _require(len(self.seeds) >= 1, "seeds", "expected at least one seed")
+        _require(bool(self.corpora), "corpora", "expected at least one corpus")
+
+
+@dataclass(frozen=True)
 class ComputeParams:
     """Where and in what pieces the work runs. These settings describe the machine, not the model: a params
     file without a `compute` section gets these defaults (the CPU path, unchanged)."""
@@ -259,6 +318,8 @@ SECTIONS: dict[str, type] = {
     "adapt": AdaptParams,
     "crossval": CrossvalParams,
     "profile": ProfileParams,
+    "next": NextParams,
+    "simulate": SimulateParams,
     "compute": ComputeParams,
 }
 
@@ -314,6 +375,14 @@ class Params:
     @property
     def profile(self) -> ProfileParams:
         return self._get("profile")
+
+    @property
+    def next(self) -> NextParams:
+        return self._get("next")
+
+    @property
+    def simulate(self) -> SimulateParams:
+        return self._get("simulate")
 
     @property
     def compute(self) -> ComputeParams:

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline.core.codebook import load_codebook
-from pipeline.core.documents import Document
+from pipeline.core.codebook import Codebook, load_codebook
+from pipeline.core.documents import Document, SpanCoding
 from pipeline.core.errors import InputError
 from pipeline.core.io_utils import read_jsonl
 from pipeline.core.progress import progress
@@ -24,11 +24,21 @@ from pipeline.qdpx.importer import read_qdpx_collection
 def read_inputs(inputs: list[Path], *, encoding: str | None = None) -> list[Document]:
     """Read every input fully before any output is written, so bad input leaves nothing behind; warn on
     stderr about each document that is clearly not Dutch."""
+    return read_inputs_with_codings(inputs, encoding=encoding)[0]
+
+
+def read_inputs_with_codings(inputs: list[Path], *, encoding: str | None = None,
+                             codebook: Codebook | None = None) -> tuple[list[Document], list[SpanCoding]]:
+    """`read_inputs`, and the codings the `.qdpx` projects among them hold (codes mapped onto `codebook`'s
+    ids, default the shipped one; codings of other codes left out)."""
     documents: list[Document] = []
+    codings: list[SpanCoding] = []
     seen: dict[str, Path] = {}
     for path in progress(inputs, desc="reading", unit="file"):
         if path.suffix.lower() == ".qdpx":
-            new = list(read_qdpx_collection(path, load_codebook()).documents.values())
+            collection = read_qdpx_collection(path, codebook or load_codebook())
+            new = list(collection.documents.values())
+            codings.extend(collection.codings)
         else:
             new = [read_document(path, encoding=encoding, report_encoding=True)]
         for document in new:
@@ -40,7 +50,7 @@ def read_inputs(inputs: list[Path], *, encoding: str | None = None) -> list[Docu
                 name = path if path.suffix.lower() != ".qdpx" else f"{path} ({document.metadata.get('qdpx_name')})"
                 print(f"{name}: warning: {warning}", file=sys.stderr)
         documents.extend(new)
-    return documents
+    return documents, codings
 
 
 @dataclass

@@ -11,6 +11,9 @@ codings are kept and the suggestions are added beside them; codebook codes map o
 resolve to the same code id. GUIDs are uuid5 of content, so the same input gives the same file.
 
 The base project's Sets are kept (the reviewer's `capcode: reviewed` among them, `pipeline.corpus.review`).
+`capcode next` adds, instead of suggestions, a Set of the interviews to code next (`SourceSet`) and a Note on
+each chosen fragment or interview (`notes`, `source_notes`): a `PlainTextSelection` by the model user with a
+`NoteRef`, or a `NoteRef` on the `TextSource`; a base Set of the same name is replaced, not doubled.
 
 Fragments up for review (a score near its threshold) get the code `capcode: nakijken` from the model user,
 and the code in doubt with its score and threshold in the selection's Description, so a reviewer can filter
@@ -43,7 +46,7 @@ from pipeline.core.documents import Document
 from pipeline.core.io_utils import atomic_path
 from pipeline.qdpx.archive import NAMESPACE
 from pipeline.qdpx.dialect import DIALECTS, SPEC_DIALECT, Dialect, SourceText, capcode_origin
-from pipeline.qdpx.project import REVIEW_CODE_NAME, QdaProject, QdaSelection, QdaSource
+from pipeline.qdpx.project import REVIEW_CODE_NAME, QdaProject, QdaSelection, QdaSet, QdaSource
 
 GUID_NAMESPACE = uuid.UUID("6f1c7e0a-3d5b-5a8e-9c41-2b7d0e5f8a13")  # fixed: capcode's own uuid5 namespace
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # fixed entry times keep the archive reproducible
@@ -63,6 +66,15 @@ class Suggestion:
     end: int
     code: str
     score: float
+
+
+@dataclass(frozen=True)
+class SourceSet:
+    """A REFI-QDA Set of text sources: `documents` (document ids) under `name`, e.g. "capcode: code next"."""
+
+    name: str
+    documents: tuple[str, ...]
+    description: str | None = None
 
 
 # (document id, start, end) -> {code id: probability}: every score of a fragment, for the Description.
@@ -198,6 +210,9 @@ def build_project_xml(
     created: datetime | None = None,
     review: ReviewReasons | None = None,
     positions: str = "auto",
+    sets: Sequence[SourceSet] = (),
+    notes: Mapping[tuple[str, int, int], str] | None = None,
+    source_notes: Mapping[str, str] | None = None,
 ) -> tuple[bytes, dict[str, str]]:
     """The project XML and the source files ({entry name: text}) of the .qdpx that `write_qdpx` writes."""
     by_id = {d.id: d for d in documents}
@@ -251,6 +266,11 @@ def build_project_xml(
             known.add(source_guid)
         source_of_document[document.id] = source_guid
 
+    names = {source_guid: source_name for source_guid, source_name, *_ in order}
+
+    def name_of(doc_id: str) -> str:
+        return names[source_of_document[doc_id]]
+
     grouped: dict[tuple[str, int, int], list[Suggestion]] = defaultdict(list)
     for s in suggestions:
         grouped[(s.document, s.start, s.end)].append(s)
@@ -264,6 +284,20 @@ def build_project_xml(
         reason = review.get((doc_id, start, end))
         text = _score_text(model_user, codes, (scores or {}).get((doc_id, start, end)), reason)
         model_selections[source_guid].append((start, end, selection_guid, text, group, reason is not None))
+
+    note_texts: list[tuple[str, str, str]] = []  # (note guid, name, text)
+    note_selections: dict[str, list[tuple[int, int, str, str]]] = defaultdict(list)
+    for (doc_id, start, end), text in sorted((notes or {}).items()):
+        source_guid = source_of_document[doc_id]
+        note_guid = guid("note", source_guid, start, end, model_user)
+        note_texts.append((note_guid, f"{model_user}: {name_of(doc_id)} {start}-{end}", text))
+        note_selections[source_guid].append((start, end, guid("note selection", source_guid, start, end, model_user),
+                                             note_guid))
+    source_note_guids: dict[str, str] = {}
+    for doc_id, text in sorted((source_notes or {}).items()):
+        source_guid = source_of_document[doc_id]
+        source_note_guids[source_guid] = guid("source note", source_guid, model_user)
+        note_texts.append((source_note_guids[source_guid], f"{model_user}: {name_of(doc_id)}", text))
 
     sources = _sub(root, "Sources") if order else None
     for source_guid, source_name, text, description in order:
@@ -279,21 +313,41 @@ def build_project_xml(
             rows.append((start, end, selection_guid, _model_selection(
                 position(start), position(end), selection_guid, text_, group, model_guid, code_guid, stamp,
                 flagged=flagged)))
+        for start, end, selection_guid, note_guid in note_selections.get(source_guid, []):
+            rows.append((start, end, selection_guid, _note_selection(position(start), position(end), selection_guid,
+                                                                     note_guid, model_guid, stamp)))
         for *_, selection_element in sorted(rows, key=lambda r: (r[0], r[1], r[2])):
             element.append(selection_element)
+        if source_guid in source_note_guids:
+            _sub(element, "NoteRef", targetGUID=source_note_guids[source_guid])
 
-    if base_project is not None and base_project.sets:
-        _write_sets(_sub(root, "Sets"), base_project)
+    if note_texts:
+        notes_element = _sub(root, "Notes")
+        for note_guid, note_name, text in note_texts:
+            note = _sub(notes_element, "Note", guid=note_guid, name=note_name, creatingUser=model_guid,
+                        creationDateTime=stamp)
+            _sub(note, "PlainTextContent").text = text
+    replaced = {source_set.name for source_set in sets}
+    kept = [qda_set for qda_set in base_project.sets if qda_set.name not in replaced] if base_project is not None else []
+    if kept or sets:
+        sets_element = _sub(root, "Sets")
+        if base_project is not None:
+            _write_sets(sets_element, base_project, kept)
+        for source_set in sets:
+            element = _sub(sets_element, "Set", guid=guid("set", source_set.name), name=source_set.name)
+            _description(element, source_set.description)
+            for doc_id in source_set.documents:
+                _sub(element, "MemberSource", targetGUID=source_of_document[doc_id])
     if base_project is not None and base_project.description:
         _sub(root, "Description").text = base_project.description
     xml = etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True, standalone=True)
     return xml, files
 
 
-def _write_sets(parent: etree._Element, base: QdaProject) -> None:
-    """The base project's Sets (e.g. the reviewer's `capcode: reviewed`), with their sources and codes; every
-    source and code of the base project is written, so every member still resolves (notes are not kept)."""
-    for qda_set in base.sets:
+def _write_sets(parent: etree._Element, base: QdaProject, kept: Sequence[QdaSet]) -> None:
+    """The base project's Sets in `kept` (e.g. the reviewer's `capcode: reviewed`), with their sources and codes;
+    every source and code of the base project is written, so every member still resolves (notes are not kept)."""
+    for qda_set in kept:
         element = _sub(parent, "Set", guid=qda_set.guid, name=qda_set.name)
         _description(element, qda_set.description)
         for code in qda_set.codes:
@@ -371,6 +425,17 @@ def _model_selection(
     return element
 
 
+def _note_selection(start: int, end: int, selection_guid: str, note_guid: str, model_guid: str,
+                    stamp: str) -> etree._Element:
+    """A selection by the model user that carries a note (no coding): `capcode next`'s reason for a fragment."""
+    element = etree.Element(f"{{{NAMESPACE}}}PlainTextSelection")
+    for key, value in (("guid", selection_guid), ("name", ""), ("startPosition", str(start)),
+                       ("endPosition", str(end)), ("creatingUser", model_guid), ("creationDateTime", stamp)):
+        element.set(key, value)
+    _sub(element, "NoteRef", targetGUID=note_guid)
+    return element
+
+
 def write_qdpx(
     path: str | Path,
     *,
@@ -384,6 +449,9 @@ def write_qdpx(
     created: datetime | None = None,
     review: ReviewReasons | None = None,
     positions: str = "auto",
+    sets: Sequence[SourceSet] = (),
+    notes: Mapping[tuple[str, int, int], str] | None = None,
+    source_notes: Mapping[str, str] | None = None,
 ) -> Path:
     """Write a pre-coded .qdpx atomically (temporary file in the same folder, then rename).
 
@@ -392,6 +460,8 @@ def write_qdpx(
     SOURCE_DATE_EPOCH) is the project's creationDateTime; with it fixed the file is byte-for-byte reproducible.
     `review` flags fragments for review with the reason (see the module docstring); `positions` is "auto"
     (the base project's dialect, else code points) or a dialect name from `pipeline.qdpx.dialect.DIALECTS`.
+    `sets` adds Sets of sources; `notes` ({(document, start, end): text}) and `source_notes` ({document: text})
+    add Notes on fragments and on whole sources, by the model user.
     """
     path = Path(path)
     xml, files = build_project_xml(
@@ -405,6 +475,9 @@ def write_qdpx(
         created=created,
         review=review,
         positions=positions,
+        sets=sets,
+        notes=notes,
+        source_notes=source_notes,
     )
     with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         _add(archive, "project.qde", xml)

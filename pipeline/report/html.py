@@ -623,6 +623,7 @@ def evaluation_page(results: dict[str, Any], codebook: Codebook) -> str:
             _heldout_section(results, codebook),
             _human_section(results, codebook),
             *_crossval_sections(results.get("crossval"), codebook),
+            *_simulation_sections(results.get("simulation"), codebook),
             _section("How to read the figures", _explain(EVALUATION_EXPLANATIONS), _explain(EXPLANATIONS)),
             _section("Notes", _notes(results.get("notes", []) + results["human"].get("notes", [])
                                      + ["Intervals resample fragments; a code that is rare in a set gets wide "
@@ -638,3 +639,12 @@ def _crossval_sections(crossval: dict[str, Any] | None, codebook: Codebook) -> l
     from pipeline.report.crossval_page import crossval_sections
 
     return crossval_sections(crossval, codebook)
+
+
+def _simulation_sections(simulation: dict[str, Any] | None, codebook: Codebook) -> list[str]:
+    """The curves and savings of the `simulate` stage (random batches vs `capcode next`), when given."""
+    if not simulation:
+        return []
+    from pipeline.report.simulation_page import simulation_sections
+
+    return simulation_sections(simulation, codebook)

@@ -205,3 +205,68 @@ def bar_chart(
                         f'{escape(category)}: {value:.3f}</title></rect>'
                         f'<text x="{x(value) + 4:.1f}" y="{y + 9}" font-size="10" fill="#333">{value:.2f}</text>')
     return _svg(width, height, title, body)
+
+
+@dataclass(frozen=True)
+class CurveSeries:
+    """One line of a curve plot: (x, mean, low, high) points; low/high None where there is no range."""
+
+    label: str
+    points: Sequence[tuple[float, float | None, float | None, float | None]]
+    series: int = 0  # colour index
+
+
+def curve_plot(
+    lines: Sequence[CurveSeries],
+    *,
+    title: str,
+    x_label: str,
+    y_label: str = "Krippendorff's alpha",
+    width: int = 420,
+    height: int = 240,
+) -> str:
+    """Lines of y (from min(-0.2, lowest) to 1) against x (0 to the largest x): the mean as a line with dots,
+    the range as a thin vertical bar at each point."""
+    values = [v for line in lines for _, *ys in line.points for v in ys if v is not None]
+    y_min = math.floor(min([-0.2, *values]) * 10) / 10
+    x_max = max([1.0, *(p[0] for line in lines for p in line.points)])
+    left, right, top, bottom = 52, width - 12, 40, height - 42
+
+    def x(value: float) -> float:
+        return left + (right - left) * value / x_max
+
+    def y(value: float) -> float:
+        return bottom - (bottom - top) * (value - y_min) / (1.0 - y_min)
+
+    body = [f'<text x="4" y="16" font-weight="600">{escape(title)}</text>']
+    for index, line in enumerate(lines):
+        lx = left + index * 150
+        body.append(f'<rect x="{lx}" y="23" width="10" height="10" fill="{SERIES_COLOURS[line.series % 6]}"/>'
+                    f'<text x="{lx + 14}" y="32">{escape(line.label)}</text>')
+    tick = round(1.0, 10)
+    while tick >= y_min - 1e-9:
+        body.append(f'<line x1="{left}" y1="{y(tick):.1f}" x2="{right}" y2="{y(tick):.1f}" stroke="#e3e3e3"/>'
+                    f'<text x="{left - 6}" y="{y(tick) + 4:.1f}" text-anchor="end" fill="#444">{_fmt(tick)}</text>')
+        tick = round(tick - 0.2, 10)
+    for k in range(5):
+        value = x_max * k / 4
+        body.append(f'<text x="{x(value):.1f}" y="{bottom + 15}" text-anchor="middle" fill="#444">{value:.0f}</text>')
+    body.append(f'<line x1="{left}" y1="{bottom}" x2="{right}" y2="{bottom}" stroke="#555"/>'
+                f'<text x="{(left + right) / 2:.1f}" y="{bottom + 32}" text-anchor="middle" fill="#444">'
+                f'{escape(x_label)}</text>'
+                f'<text x="12" y="{(top + bottom) / 2:.1f}" text-anchor="middle" fill="#444" '
+                f'transform="rotate(-90 12 {(top + bottom) / 2:.1f})">{escape(y_label)}</text>')
+    for line in lines:
+        colour = SERIES_COLOURS[line.series % 6]
+        known = [(px, mean, low, high) for px, mean, low, high in line.points if mean is not None]
+        for px, _, low, high in known:
+            if low is not None and high is not None and high > low:
+                body.append(f'<line x1="{x(px):.1f}" y1="{y(low):.1f}" x2="{x(px):.1f}" y2="{y(high):.1f}" '
+                            f'stroke="{colour}" stroke-width="3" opacity="0.35"/>')
+        if known:
+            path = " ".join(f"{x(px):.1f},{y(mean):.1f}" for px, mean, _, _ in known)
+            body.append(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2"/>')
+            body.extend(f'<circle cx="{x(px):.1f}" cy="{y(mean):.1f}" r="2.5" fill="{colour}"><title>'
+                        f'{escape(line.label)}: {px:.0f} coded, {_fmt(mean)}</title></circle>'
+                        for px, mean, _, _ in known)
+    return _svg(width, height, title, body)
