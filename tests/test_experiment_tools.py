@@ -1,0 +1,50 @@
+"""The issue-10 experiment tools: question context pairing and the 4-category axis classifier."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pipeline.core.codebook import load_codebook
+from pipeline.core.documents import PreparedFragment
+from pipeline.tools.axis_classifier_experiment import axis_labels, fit_predict_axes
+from pipeline.tools.context_experiment import with_questions
+
+CODEBOOK = load_codebook()
+ZERO = {c: 0 for c in CODEBOOK.code_ids}
+
+
+def fragment(document: str, start: int, role: str, text: str, *, coded: bool = True) -> PreparedFragment:
+    return PreparedFragment(id=f"{document}@{start}", document=document, speaker=None, role=role, start=start,
+                            end=start + len(text), text=text, turn=0, timestamp=None,
+                            codable=role == "respondent", collection="field", synthetic=True, split="train",
+                            labels={"A": dict(ZERO)} if coded else {})
+
+
+def test_each_answer_gets_the_last_question_before_it_in_its_own_document() -> None:
+    rows = [fragment("b", 0, "respondent", "b answer before any question"),
+            fragment("a", 50, "respondent", "second answer"),
+            fragment("a", 0, "interviewer", "first question"),
+            fragment("a", 20, "respondent", "first answer"),
+            fragment("a", 40, "interviewer", "second question"),
+            fragment("a", 70, "respondent", "not coded", coded=False)]
+    paired = {r.text: q for r, q in with_questions(rows, "field", "A", CODEBOOK)}
+    assert paired == {"first answer": "first question", "second answer": "second question",
+                      "b answer before any question": ""}
+
+
+def test_axis_labels_map_the_four_categories_to_pole_pairs() -> None:
+    assert axis_labels(np.array([0, 1, 2, 3])).tolist() == [[1, 0], [0, 1], [1, 1], [0, 0]]
+
+
+def test_the_axis_classifier_learns_separable_categories_per_axis() -> None:
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(4, 8)) * 5
+    category = np.repeat(np.arange(4), 20)
+    x = centres[category] + rng.normal(size=(80, 8)) * 0.1
+    pairs = axis_labels(category)
+    y = np.zeros((80, len(CODEBOOK.code_ids)))
+    for axis in CODEBOOK.axes:  # the same categories on every axis
+        y[:, CODEBOOK.code_ids.index(axis.poles[0])] = pairs[:, 0]
+        y[:, CODEBOOK.code_ids.index(axis.poles[1])] = pairs[:, 1]
+    labels = fit_predict_axes(x, y, np.ones(80), x, CODEBOOK, seed=0)
+    assert (labels == y).all()
