@@ -15,9 +15,9 @@ pooled at each round).
 The figure the issue asks for: how many fragments `next` needs to reach the agreement random selection
 reaches with the whole pool, and so how many it saves (per axis and corpus, mean and range over seeds).
 
-Outputs (`output_dir`): `simulation.json` (the dvc metrics file: savings and end points; the curves are lists,
-which `dvc metrics` skips) and `curve_<corpus>_<axis>.csv` (mean and range over seeds per strategy, the
-`dvc plots` data).
+Outputs (`output_dir`): `metrics.json` (the dvc metrics file: per corpus and axis the mean fragments saved,
+needed by each strategy, and the whole-pool agreement), `simulation.json` (everything: curves per seed,
+ranges) and `curve_<corpus>_<axis>.csv` (mean and range over seeds per strategy, the `dvc plots` data).
 """
 
 from __future__ import annotations
@@ -292,10 +292,23 @@ def _show(value: float | None, digits: int = 3) -> str:
 CURVE_COLUMNS = ("n_coded", "random", "next", "random_min", "random_max", "next_min", "next_max")
 
 
+HEADLINE = ("saved", "next_needs", "random_needs", "alpha_whole_pool")
+
+
+def headline_metrics(output: dict[str, Any]) -> dict[str, Any]:
+    """The few figures `dvc metrics show` lists: per corpus and axis, the mean over seeds of the fragments
+    saved by `next`, what each strategy needs, and the whole-pool agreement (the curves stay in simulation.json)."""
+    return {name: {axis: {key: figures[key]["mean"] for key in HEADLINE}
+                   for axis, figures in corpus["axes"].items()}
+            for name, corpus in output["corpora"].items()}
+
+
 def write_outputs(output_dir: Path, output: dict[str, Any], codebook: Codebook) -> None:
     with atomic_directory(output_dir) as staging:
         (staging / "simulation.json").write_text(json.dumps(output, indent=2, ensure_ascii=False) + "\n",
                                                  encoding="utf-8")
+        (staging / "metrics.json").write_text(json.dumps(headline_metrics(output), indent=2) + "\n",
+                                              encoding="utf-8")
         for name, corpus in output["corpora"].items():
             for axis in codebook.axes:  # one file per corpus and axis: one `dvc plots` plot each
                 with (staging / f"curve_{name}_{axis.id}.csv").open("w", newline="", encoding="utf-8") as handle:

@@ -67,6 +67,16 @@ def simulated(tiny_trained, prepared, tmp_path_factory) -> Path:
     return out
 
 
+def test_the_metrics_file_holds_the_mean_savings_of_simulation_json(simulated) -> None:
+    output = json.loads((simulated / "simulation.json").read_text(encoding="utf-8"))
+    metrics = json.loads((simulated / "metrics.json").read_text(encoding="utf-8"))
+    assert set(metrics) == set(output["corpora"])
+    for name, corpus in output["corpora"].items():
+        for axis, figures in corpus["axes"].items():
+            assert metrics[name][axis] == {key: figures[key]["mean"] for key in
+                                           ("saved", "next_needs", "random_needs", "alpha_whole_pool")}
+
+
 def test_simulation_writes_curves_and_savings(simulated) -> None:
     output = json.loads((simulated / "simulation.json").read_text(encoding="utf-8"))
     assert set(output["corpora"]) == {"synthetic", "quotes"} and output["seeds"] == [1, 2]
