@@ -77,7 +77,11 @@ def test_bench_growth_startup_memory_and_two_processes(tiny_model, prepared_mini
     samples = memory["samples_seconds_rss_anonymous_file_mb"]
     assert memory["fragments"] == 30 and samples and len(memory["rss_mb_by_tenth_of_run"]) == 10
     assert max(rss for _, rss, _, _ in samples) <= memory["peak_rss_mb"] + 1
-    assert all(anonymous + file <= rss + 1 and anonymous > 0 for _, rss, anonymous, file in samples if rss)
+    # VmRSS = anonymous + file-backed + shared memory; the kernel keeps these counters per thread and syncs them
+    # lazily, so one /proc read may be off by a few MB, and a sample taken during exec sees an empty new process
+    assert all(anonymous + file <= rss * 1.02 + 8 for _, rss, anonymous, file in samples if rss)
+    _, _, anonymous_at_peak, _ = max(samples, key=lambda sample: sample[1])
+    assert anonymous_at_peak > 0
     parallel = results["predict_parallel"]
     assert parallel["outputs_identical"] is True and parallel["fragments"] == 40
     assert set(parallel["seconds"]) == {"plain", "torchrun_1", "torchrun_2"} and parallel["speedup_2_processes_vs_plain"] > 0
