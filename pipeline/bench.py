@@ -159,13 +159,21 @@ def bench_e2e(model_dir: Path, corpus_dir: Path, n_words: int, repeats: int) -> 
             "seconds_median": statistics.median(seconds), "seconds_all": seconds, "peak_rss_mb": max(rss)}
 
 
+# The parts `run_bench` measures, in its order; `skip` names some of them.
+PARTS = ("segment", "qdpx", "predict", "e2e", "train", "growth", "startup", "memory", "parallel")
+
+
 def run_bench(*, model_dir: Path, prepared: Path, corpus_dir: Path, n_fragments: int = 400, repeats: int = 3,
               train_steps: int = 5, backbone: str | None = None, skip: frozenset[str] | set[str] = frozenset(),
               params_path: Path | None = None, growth_base: int = 123, parallel_fragments: int = 1230,
               startup_repeats: int = 5, memory_fragments: int = 10000) -> dict[str, Any]:
-    """All figures as one dict (also written to reports/bench.json by the CLI)."""
+    """All figures as one dict (also written to reports/bench.json by the CLI); `skip` names parts of `PARTS`."""
     import platform
 
+    unknown = set(skip) - set(PARTS)
+    if unknown:
+        raise InputError("--skip", f"unknown part(s) {', '.join(sorted(unknown))}; expected some of "
+                                   f"{', '.join(PARTS)}")
     results: dict[str, Any] = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version()}}
     if "segment" not in skip:
         from pipeline.benchmarks.segment import bench_segment

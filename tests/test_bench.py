@@ -100,3 +100,10 @@ def test_measured_child_reports_when_its_output_appears_and_its_memory(tmp_path)
     assert max(anonymous for _, _, anonymous, _ in run.rss_samples) > 80 and run.peak_rss_mb > 80
     quiet = run_child([sys.executable, "-c", "pass"])
     assert quiet.code == 0 and quiet.output_seconds is None and quiet.rss_samples == []
+
+
+def test_an_unknown_part_to_skip_is_refused_before_any_work(tmp_path):
+    from pipeline.core.errors import InputError
+
+    with pytest.raises(InputError, match="unknown part.*foo.*expected some of segment"):
+        run_bench(model_dir=tmp_path, prepared=tmp_path / "missing.jsonl", corpus_dir=tmp_path, skip={"foo", "train"})
