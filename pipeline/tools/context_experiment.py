@@ -29,7 +29,6 @@ from typing import Any
 import numpy as np
 
 from pipeline.core.codebook import Codebook, load_codebook
-from pipeline.core.config import REPO_ROOT
 from pipeline.core.documents import PreparedFragment, read_prepared
 from pipeline.core.params import load_params
 
@@ -50,39 +49,9 @@ def with_questions(rows: Sequence[PreparedFragment], collection: str, coder: str
     return out
 
 
-def frozen_encoder(max_length: int) -> Any:
-    """A function texts -> mean-pooled embeddings of the bundled pretrained e5 (not fine-tuned)."""
-    from transformers import AutoTokenizer
-
-    from pipeline.model.adaptation import embed
-    from pipeline.model.backbone import BUNDLED_SPEC, resolve_backbone
-    from pipeline.model.classifier import CodeClassifier, load_encoder
-
-    directory = resolve_backbone(BUNDLED_SPEC, cache_dir=REPO_ROOT / "models")
-    model = CodeClassifier(load_encoder(directory), 1, dropout=0.0)
-    tokenizer = AutoTokenizer.from_pretrained(directory, local_files_only=True)
-
-    def encode(texts: Sequence[str]) -> np.ndarray:
-        import torch
-
-        with torch.inference_mode():
-            return embed(model, tokenizer, list(texts), text_prefix="query: ", max_length=max_length)
-    return encode
-
-
-def per_code_logistic(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray) -> np.ndarray:
-    """Probabilities [n_test, n_codes] of one liblinear logistic regression per code."""
-    from sklearn.linear_model import LogisticRegression
-
-    out = np.zeros((len(x_test), y_train.shape[1]))
-    for code in range(y_train.shape[1]):
-        model = LogisticRegression(C=1.0, solver="liblinear", max_iter=1000, random_state=0)
-        out[:, code] = model.fit(x_train, y_train[:, code].astype(int)).predict_proba(x_test)[:, 1]
-    return out
-
-
 def run(prepared: Path, *, collection: str, coder: str, n_boot: int, seed: int) -> dict[str, Any]:
-    from pipeline.crossval import axis_alpha
+    from pipeline.crossval import _frozen_embeddings, _logistic, axis_alpha
+    from pipeline.model.backbone import BUNDLED_SPEC
     from pipeline.model.decision import apply_decision, threshold_rule
 
     codebook = load_codebook()
@@ -93,11 +62,12 @@ def run(prepared: Path, *, collection: str, coder: str, n_boot: int, seed: int) 
     train = [i for i, (r, _) in enumerate(rows) if r.split in ("train", "validation")]
     test = [i for i, (r, _) in enumerate(rows) if r.split == "test"]
     y = np.array([[r.labels[coder][c] for c in codebook.code_ids] for r, _ in rows], dtype=float)
-    encode = frozen_encoder(params.train.max_length)
     print(f"context: {len(train)} train / {len(test)} test fragments of '{collection}'; embedding", file=sys.stderr)
-    answers = encode([r.text for r, _ in rows])
-    questions = encode([q for _, q in rows])
-    joined = encode([f"vraag: {q} antwoord: {r.text}" if q else r.text for r, q in rows])
+    texts = ([r.text for r, _ in rows] + [q for _, q in rows]
+             + [f"vraag: {q} antwoord: {r.text}" if q else r.text for r, q in rows])
+    embedded = _frozen_embeddings(BUNDLED_SPEC, texts, len(codebook.code_ids), prefix="query: ",
+                                  max_length=params.train.max_length)  # the crossval baseline's encoder, loaded once
+    answers, questions, joined = np.split(embedded, 3)
     features = {"answer": answers, "answer+question": np.hstack([answers, questions]),
                 "question: ... antwoord: ...": joined}
     rule = threshold_rule(codebook.code_ids, [0.5] * len(codebook.code_ids))
@@ -106,7 +76,7 @@ def run(prepared: Path, *, collection: str, coder: str, n_boot: int, seed: int) 
                            "systems": {}}
     for name in SYSTEMS:
         x = features[name]
-        probabilities = per_code_logistic(x[train], y[train], x[test])
+        probabilities = _logistic(x[train], y[train], np.ones(len(train)), x[test], seed=0)
         labels = apply_decision(probabilities, rule, codebook.code_ids, codebook)
         out["systems"][name] = axis_alpha(y[test], labels, codebook, n_boot=n_boot, confidence=0.95, seed=seed)
         print(f"context: {name:28s} " + "  ".join(
