@@ -62,10 +62,14 @@ def simulate_review(predicted: Path, target: Path, *, reviewer: str = "Reviewer"
     review = SimulatedReview(reviewer, users[suggester], reviewed.get("name"), other.get("name"))
     expected: dict[str, Counter] = {}
     suggested = [s for s in reviewed.findall(NS + "PlainTextSelection") if s.get("creatingUser") == suggester]
-    number = 0
+    codes_of = {}
     for selection in suggested:
         codes = [c.find(NS + "CodeRef").get("targetGUID") for c in selection.findall(NS + "Coding")]
-        codes = [c for c in codes if names[c] != REVIEW_FLAG]
+        codes_of[selection.get("guid")] = [c for c in codes if names[c] != REVIEW_FLAG]
+    added_code = _code_to_add(added_code, [c for c in codes_of.values() if c], guid_of)
+    number = 0
+    for selection in suggested:
+        codes = codes_of[selection.get("guid")]
         if not codes:
             continue
         start, end = selection.get("startPosition"), selection.get("endPosition")
@@ -95,6 +99,16 @@ def simulate_review(predicted: Path, target: Path, *, reviewer: str = "Reviewer"
     entries["project.qde"] = etree.tostring(root, xml_declaration=True, encoding="utf-8")
     _write(target, entries)
     return review
+
+
+def _code_to_add(preferred: str, suggested_codes: list[list[str]], guid_of: dict[str, str]) -> str:
+    """The code the reviewer adds: ``preferred`` if some suggested selection lacks it, else the first code
+    that some suggested selection lacks (the tiny test model may suggest one code on every selection)."""
+    candidates = [preferred] + sorted(n for n in guid_of if n not in (preferred, REVIEW_FLAG))
+    for name in candidates:
+        if any(guid_of[name] not in codes for codes in suggested_codes):
+            return name
+    raise AssertionError("every suggested selection carries every code: nowhere to add one")
 
 
 def rewrite_project_xml(source: Path, target: Path, old: str, new: str) -> Path:

@@ -72,7 +72,8 @@ def test_adapt_learns_from_the_reviewed_interview_only(tiny_trained, round_one, 
     outcomes = summary["outcomes"][review.suggester]
     assert outcomes == _outcomes(review.expected)
     assert sum(n["accepted"] for n in outcomes.values()) > 0 and sum(n["rejected"] for n in outcomes.values()) > 0
-    assert outcomes["intern"]["added"] == 1
+    added = CODEBOOK.resolve(review.added_span[2])  # Intern unless the model suggested Intern everywhere
+    assert outcomes[added]["added"] == 1 and sum(n["added"] for n in outcomes.values()) == 1
     assert "intern accepted" in result.stderr and "1 of 2 interviews reviewed by 'Reviewer'" in result.stderr
 
 
@@ -168,3 +169,13 @@ def test_bad_reviewed_projects_are_one_line_and_write_nothing(tiny_trained, roun
     assert not out.exists()
     with pytest.raises(InputError, match=message.split("'")[0]):
         read_reviewed(read_project(project), CODEBOOK, reviewer=coder)
+
+
+def test_the_review_simulator_adds_another_code_when_the_model_suggested_intern_everywhere() -> None:
+    from tests.qdpx_review import _code_to_add
+
+    guid_of = {"Intern": "i", "Extern": "e", "Beleid": "b"}
+    assert _code_to_add("Intern", [["i"], ["i", "e"]], guid_of) == "Beleid"
+    assert _code_to_add("Intern", [["i"], ["e"]], guid_of) == "Intern"
+    with pytest.raises(AssertionError):
+        _code_to_add("Intern", [["i", "e", "b"]], guid_of)
