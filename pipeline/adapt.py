@@ -47,12 +47,27 @@ from pipeline.model.adaptation import (
     adapt_head,
     embed,
     load_replay,
+    save_replay,
     team_fragments,
 )
-from pipeline.model.classifier import HEAD_FILE, METADATA_FILE, CodeClassifier, ModelMetadata, load_model
+from pipeline.model.category_head import fit_category_head, out_of_fold_alpha
+from pipeline.model.classifier import (
+    AXIS_CATEGORIES,
+    ENCODER_DIR,
+    HEAD_FILE,
+    METADATA_FILE,
+    CodeClassifier,
+    ModelMetadata,
+    load_encoder,
+    load_model,
+)
+from pipeline.model.decision import CATEGORIES, axis_pole_indices
 from pipeline.model.device import select_device
 from pipeline.model.distributed import SINGLE, World, join_world, leave_world
+from pipeline.model.text_tokenizer import load_tokenizer
 from pipeline.qdpx.importer import project_to_collection, read_project
+
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
 
 
 def collection_records(collection: Collection, codebook: Codebook, *, where: str | Path, max_fragment_tokens: int,
@@ -167,16 +182,69 @@ def team_hash(team: TeamFragments) -> str:
     return digest.hexdigest()
 
 
+def check_head_and_encoder(params: AdaptParams, metadata: ModelMetadata, model_dir: Path, replay: Path | None,
+                           backbone: str | None) -> Path | None:
+    """The pretrained encoder's directory when adapt must embed with it (else None: the model's own encoder),
+    after refusing the combinations that cannot work, each with what to change."""
+    if params.head == "poles" and metadata.head != "poles":
+        raise InputError(model_dir, f"the model has a '{metadata.head}' head; adapt.head poles refits a poles "
+                                    "head: adapt a model from `capcode train`, or set adapt.head: axis_categories")
+    if params.encoder != "pretrained" or metadata.encoder == "pretrained":
+        return None
+    if replay is None:
+        raise InputError(model_dir, "adapt.encoder pretrained embeds the replay fragments with the pretrained "
+                                    "encoder (the model stores fine-tuned ones): pass --replay "
+                                    "data/prepared/fragments.jsonl, or set adapt.encoder: model")
+    return pretrained_encoder_dir(metadata, backbone)
+
+
+def pretrained_encoder_dir(metadata: ModelMetadata, backbone: str | None) -> Path:
+    """The backbone the model was fine-tuned from (`--backbone` where the metadata names one outside this
+    checkout), checked against the sha256 the model recorded, so the head sees the encoder it will run on."""
+    from pipeline.core.config import REPO_ROOT
+    from pipeline.model.backbone import backbone_identity, resolve_backbone
+
+    spec = backbone or metadata.backbone.get("spec", "")
+    directory = resolve_backbone(spec, cache_dir=REPO_ROOT / "models")
+    found, recorded = backbone_identity(directory).get("sha256"), metadata.backbone.get("sha256")
+    if recorded and found != recorded:
+        raise InputError(directory, f"backbone weights sha256 {str(found)[:12]}, the model was trained from "
+                                    f"{recorded[:12]}: pass the model's own backbone with --backbone")
+    return directory
+
+
+def adapt_category_head(team_x: np.ndarray, team: TeamFragments, replay_x: np.ndarray, replay_y: np.ndarray, *,
+                        params: AdaptParams, codebook: Codebook) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """The axis_categories head fitted on all team + replay fragments, and its rule with the out-of-fold
+    agreement per axis (grouped by interview or case) as the estimate `adapt` prints."""
+    poles = axis_pole_indices(codebook.code_ids, codebook)
+    x = np.vstack([team_x, replay_x])
+    y = np.vstack([team.labels, replay_y])
+    weights = np.concatenate([np.full(len(team_x), params.real_weight), np.ones(len(replay_x))])
+    weight, bias = fit_category_head(x, y, weights, poles, c=params.category_c, seed=params.seed)
+    cv = out_of_fold_alpha(team_x, team.labels, team.groups, replay_x, replay_y, poles,
+                           real_weight=params.real_weight, c=params.category_c, seed=params.seed)
+    rule = {"kind": CATEGORIES, "thresholds": {c: 0.5 for c in codebook.code_ids},
+            "axes": {axis.id: figures for axis, figures in zip(codebook.axes, cv)}}
+    return weight, bias, rule
+
+
 def write_adapted_model(output_dir: Path, *, base_dir: Path, model: CodeClassifier, metadata: ModelMetadata,
                         weight: np.ndarray, bias: np.ndarray, rule: dict[str, Any], adapted: dict[str, Any],
-                        team_documents: Sequence[str]) -> ModelMetadata:
-    """Copy the base model's encoder, write the new head and metadata; atomic."""
+                        team_documents: Sequence[str], pretrained_dir: Path | None = None,
+                        replay: tuple[np.ndarray, np.ndarray] | None = None) -> ModelMetadata:
+    """Copy the base model's encoder (or write the pretrained one, `pretrained_dir`), write the new head and
+    metadata; atomic. A model adapted on the pretrained encoder stores its replay embeddings (they are that
+    encoder's), so adapting it again needs no --replay."""
     import torch
 
+    categories = rule["kind"] == CATEGORIES
     new = replace(
         metadata,
         thresholds={c: float(rule["thresholds"][c]) for c in metadata.code_ids},
-        decision=rule if rule["kind"] == "axis" else None,  # `switches` rules are stored as kind axis
+        decision=rule if rule["kind"] in ("axis", CATEGORIES) else None,  # `switches` rules are stored as kind axis
+        head=AXIS_CATEGORIES if categories else metadata.head,
+        encoder="pretrained" if pretrained_dir is not None else metadata.encoder,
         adapted=adapted,
         training_data_sha256=hashlib.sha256((metadata.training_data_sha256 + adapted["team_sha256"]).encode()).hexdigest(),
         training_documents=sorted(set(metadata.training_documents) | set(team_documents)),
@@ -185,6 +253,13 @@ def write_adapted_model(output_dir: Path, *, base_dir: Path, model: CodeClassifi
     )
     with atomic_directory(output_dir) as staging:
         shutil.copytree(base_dir, staging, dirs_exist_ok=True)
+        if pretrained_dir is not None:  # the encoder the head was fitted on, saved as `capcode train` saves one
+            shutil.rmtree(staging / ENCODER_DIR)
+            model.encoder.save_pretrained(staging / ENCODER_DIR)  # type: ignore[operator]
+            for name in TOKENIZER_FILES:
+                shutil.copy2(pretrained_dir / name, staging / ENCODER_DIR / name)
+        if new.encoder == "pretrained" and replay is not None:
+            save_replay(staging, *replay)
         save_file({"weight": torch.from_numpy(weight.astype(np.float32)).contiguous(),
                    "bias": torch.from_numpy(bias.astype(np.float32)).contiguous()}, staging / HEAD_FILE)
         (staging / METADATA_FILE).write_text(json.dumps(asdict(new), indent=2, ensure_ascii=False) + "\n",
@@ -194,7 +269,7 @@ def write_adapted_model(output_dir: Path, *, base_dir: Path, model: CodeClassifi
 
 def adapt(*, inputs: Sequence[Path], coders: Sequence[str], model_dir: Path, output_dir: Path,
           replay: Path | None = None, params_path: Path | None = None,
-          codebook_path: Path | None = None) -> dict[str, Any] | None:
+          codebook_path: Path | None = None, backbone: str | None = None) -> dict[str, Any] | None:
     """Adapt the model in `model_dir` to the coding of `coders` in `inputs`; write `output_dir`.
 
     Under a launcher (`torchrun --nproc-per-node N -m pipeline adapt ...`) every process reads and checks the
@@ -218,10 +293,14 @@ def adapt(*, inputs: Sequence[Path], coders: Sequence[str], model_dir: Path, out
     team = team_fragments(records, coders=coders, codebook=codebook, group_by="group")
     if len(team) < 2:
         raise InputError(where, f"{len(team)} coded fragments by {', '.join(coders)}; adapt needs at least 2")
+    model, tokenizer, metadata = load_model(model_dir, codebook)
+    pretrained_dir = check_head_and_encoder(params, metadata, model_dir, replay, backbone)
     device = select_device(all_params.compute.device)
     world = join_world(device)
     try:  # the encoder work, shared by the processes of a launched run
-        model, tokenizer, metadata = load_model(model_dir, codebook)
+        if pretrained_dir is not None:  # the team's and the replay fragments seen by the pretrained encoder
+            model = CodeClassifier(load_encoder(pretrained_dir), len(codebook.code_ids), dropout=0.0)
+            tokenizer = load_tokenizer(pretrained_dir)
         model.to(device)
         team_x = embed(model, tokenizer, team.texts, text_prefix=metadata.text_prefix, max_length=metadata.max_length,
                        world=world)
@@ -238,12 +317,16 @@ def adapt(*, inputs: Sequence[Path], coders: Sequence[str], model_dir: Path, out
             print(f"adapt: {line}", file=sys.stderr)
     grouping = params.group_by + (" or interview" if reviews else "")
     print(f"adapt: {len(team)} team fragments ({len(set(team.groups))} groups by {grouping}), "
-          f"{len(replay_x)} replay fragments", file=sys.stderr)
-    weight, bias, rule = adapt_head(
-        team_x, team, replay_x, replay_y, base_weight=model.head.weight.detach().cpu().numpy(),
-        base_bias=model.head.bias.detach().cpu().numpy(), settings=head_settings(params), code_ids=codebook.code_ids,
-        codebook=codebook, decision=params.decision, grid=params.threshold_grid,
-        base_thresholds=[metadata.thresholds[c] for c in codebook.code_ids], min_evidence=params.min_evidence)
+          f"{len(replay_x)} replay fragments, head {params.head} on the {'pretrained' if pretrained_dir or metadata.encoder == 'pretrained' else 'fine-tuned'} "
+          "encoder", file=sys.stderr)
+    if params.head == AXIS_CATEGORIES:
+        weight, bias, rule = adapt_category_head(team_x, team, replay_x, replay_y, params=params, codebook=codebook)
+    else:
+        weight, bias, rule = adapt_head(
+            team_x, team, replay_x, replay_y, base_weight=model.head.weight.detach().cpu().numpy(),
+            base_bias=model.head.bias.detach().cpu().numpy(), settings=head_settings(params),
+            code_ids=codebook.code_ids, codebook=codebook, decision=params.decision, grid=params.threshold_grid,
+            base_thresholds=[metadata.thresholds[c] for c in codebook.code_ids], min_evidence=params.min_evidence)
     adapted = {
         "base_model": metadata.identity,
         "inputs": [Path(p).name for p in inputs],
@@ -258,8 +341,10 @@ def adapt(*, inputs: Sequence[Path], coders: Sequence[str], model_dir: Path, out
     if reviews:
         adapted["review"] = reviews
     new = write_adapted_model(output_dir, base_dir=model_dir, model=model, metadata=metadata, weight=weight,
-                              bias=bias, rule=rule, adapted=adapted, team_documents=team.documents)
+                              bias=bias, rule=rule, adapted=adapted, team_documents=team.documents,
+                              pretrained_dir=pretrained_dir, replay=(replay_x, replay_y))
     cv: dict[str, Any] = rule.get("axes") or rule.get("cv") or {}
     summary = "; ".join(f"{a}: " + ", ".join(f"{k} {v}" for k, v in s.items() if k != "n") for a, s in cv.items())
-    print(f"adapt: decision '{params.decision}' ({summary}) -> {output_dir}", file=sys.stderr)
+    what = "per axis the most probable of four categories" if rule["kind"] == CATEGORIES else f"'{params.decision}'"
+    print(f"adapt: decision {what} ({summary}) -> {output_dir}", file=sys.stderr)
     return {"model": new.identity, "n_fragments": len(team), "decision": rule, "review": reviews}

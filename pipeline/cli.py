@@ -127,7 +127,10 @@ def adapt(
     model: Path = typer.Option(Path("models/base"), "--model", help="The trained model to start from."),
     output_dir: Path = typer.Option(..., "-o", "--output-dir", help="Where to write the adapted model directory."),
     replay: Path | None = typer.Option(None, help="Prepared fragments whose train split is replayed "
-                                       "(data/prepared/fragments.jsonl); none = no replay."),
+                                       "(data/prepared/fragments.jsonl); none = the replay the model stores."),
+    backbone: str | None = typer.Option(None, "--backbone", help="The pretrained encoder the model was trained "
+                                        "from, where its metadata names one outside this checkout "
+                                        "(adapt.encoder: pretrained)."),
     params: ParamsFile = None,
     codebook: CodebookFile = None,
 ) -> None:
@@ -135,7 +138,7 @@ def adapt(
     from pipeline.adapt import adapt as run_adapt
 
     run_adapt(inputs=inputs, coders=coder, model_dir=model, output_dir=output_dir, replay=replay,
-              params_path=params, codebook_path=codebook)
+              params_path=params, codebook_path=codebook, backbone=backbone)
 
 
 @app.command()

@@ -200,14 +200,14 @@ def test_training_stores_replay_embeddings_that_adapt_uses(tiny_model, quotes, t
 
 
 def test_fast_alpha_of_the_tuning_loop_matches_the_reference_implementation() -> None:
-    from pipeline.model.decision import _alpha
+    from pipeline.model.decision import category_alpha as _alpha
     from pipeline.reliability.coefficients import krippendorff_alpha
 
     rng = np.random.default_rng(3)
     for _ in range(20):
         truth = rng.integers(0, 4, 30).astype(float)
         predicted = np.where(rng.random(30) < 0.6, truth, rng.integers(0, 4, 30)).astype(float)
-        assert _alpha(truth, predicted) == pytest.approx(krippendorff_alpha(np.vstack([truth, predicted])))
+        assert category_alpha(truth, predicted) == pytest.approx(krippendorff_alpha(np.vstack([truth, predicted])))
 
 
 def test_rate_rule_reads_the_switches_off_the_coding() -> None:

@@ -17,8 +17,14 @@ import numpy as np
 
 from pipeline.core.codebook import Codebook
 from pipeline.core.params import ComputeParams, PredictParams
-from pipeline.model.classifier import CodeClassifier, ModelMetadata, load_model
-from pipeline.model.decision import apply_decision, threshold_rule
+from pipeline.model.classifier import AXIS_CATEGORIES, CodeClassifier, ModelMetadata, load_model
+from pipeline.model.decision import (
+    apply_decision,
+    axis_pole_indices,
+    category_margins,
+    decide_categories,
+    threshold_rule,
+)
 from pipeline.model.device import select_device
 from pipeline.model.distributed import SINGLE, World
 from pipeline.model.precision import resolve_precision
@@ -33,9 +39,19 @@ def label_records(
     records come back uncoded. Returns the labelled records and how many were longer than the model window."""
     code_ids = metadata.code_ids
     thresholds = np.array([metadata.thresholds[c] for c in code_ids])
-    rule = metadata.decision or threshold_rule(code_ids, thresholds.tolist())  # an adapted model's per-axis rule
-    decided = apply_decision(scores.probabilities, rule, code_ids, codebook) if chosen else np.zeros((0, len(code_ids)))
     margin = float(params.review_margin)
+    in_doubt = np.zeros((len(chosen), len(code_ids)), dtype=bool)
+    if scores.categories is not None:  # per axis the most probable category; in doubt where the runner-up is near
+        poles = axis_pole_indices(code_ids, codebook)
+        decided = decide_categories(scores.categories, poles, len(code_ids))
+        close = category_margins(scores.categories) < 2 * margin  # each moved by `margin` would swap them
+        for a, (i, j) in enumerate(poles):
+            in_doubt[:, i] = in_doubt[:, j] = close[:, a]
+    else:
+        rule = metadata.decision or threshold_rule(code_ids, thresholds.tolist())  # an adapted model's axis rule
+        decided = apply_decision(scores.probabilities, rule, code_ids, codebook) if chosen \
+            else np.zeros((0, len(code_ids)))
+        in_doubt = np.abs(scores.probabilities - thresholds) < margin
     out = [dict(r, coded=False, labels={c: 0 for c in code_ids}, scores={c: None for c in code_ids}, review=False,
                 model=metadata.identity) for r in records]
     n_long = 0
@@ -45,8 +61,10 @@ def label_records(
             coded=True,
             labels={c: int(v) for c, v in zip(code_ids, decided[row])},
             scores={c: round(float(p), 4) for c, p in zip(code_ids, probabilities)},
-            review=bool(np.any(np.abs(probabilities - thresholds) < margin)),
+            review=bool(in_doubt[row].any()),
         )
+        if scores.categories is not None and in_doubt[row].any():  # the report names the axes in doubt
+            out[index]["review_codes"] = [c for c, doubt in zip(code_ids, in_doubt[row]) if doubt]
         if scores.n_windows[row] > 1 or scores.truncated[row]:
             n_long += 1
             out[index]["long_fragment"] = "truncated" if scores.truncated[row] else f"{scores.n_windows[row]} windows"
@@ -68,6 +86,14 @@ class Scorer:
     codebook: Codebook | None = None
     counts: dict[str, int] = field(default_factory=lambda: {"fragments": 0, "coded": 0, "review": 0, "long": 0})
 
+    @property
+    def axis_poles(self) -> list[tuple[int, int]] | None:
+        """The pole columns per axis for an `axis_categories` head (`score_texts`), None for a `poles` head."""
+        if self.metadata.head != AXIS_CATEGORIES:
+            return None
+        assert self.codebook is not None, "load_scorer sets the codebook"
+        return axis_pole_indices(self.metadata.code_ids, self.codebook)
+
     def apply(self, records: list[dict[str, Any]], *, code_all_roles: bool = False) -> list[dict[str, Any]]:
         """Score and label one chunk of records (interviewer turns skipped unless `code_all_roles`)."""
         chosen = [i for i, r in enumerate(records) if code_all_roles or r.get("codable", True)]
@@ -76,7 +102,7 @@ class Scorer:
             self.model, self.tokenizer, [records[i]["text"] for i in chosen], text_prefix=self.metadata.text_prefix,
             max_length=self.metadata.max_length, batch_size=self.batch_size, precision=self.precision,
             long_fragments=params.long_fragments, window_stride=int(params.window_stride),
-            show_progress=self.show_progress, world=self.world,
+            show_progress=self.show_progress, world=self.world, axis_poles=self.axis_poles,
         )
         assert self.codebook is not None, "load_scorer sets the codebook"
         out, n_long = label_records(records, chosen, scores, metadata=self.metadata, params=params,

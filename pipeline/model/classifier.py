@@ -1,4 +1,9 @@
-"""The code classifier: a pretrained encoder, mean pooling, and a multi-label head over the codebook.
+"""The code classifier: a pretrained encoder, mean pooling, and a head over the codebook.
+
+Two heads: `poles` (what `capcode train` fits) scores each code independently (sigmoid per code, a decision
+rule turns six scores into codes); `axis_categories` (what `capcode adapt` fits by default) scores, per axis,
+its four categories (only pole 1, only pole 2, both, neither; softmax per axis) on length-normalised
+embeddings, and the most probable category is the code (`pipeline.model.decision.decide_categories`).
 
 The head owns its loss (binary cross-entropy per code, positive-class weights for rare codes), so the
 transformers `Trainer` can train it as is. A saved model directory holds everything needed to use it and to
@@ -29,6 +34,8 @@ METADATA_FILE = MODEL_METADATA_FILE
 HEAD_FILE = "head.safetensors"
 ENCODER_DIR = "encoder"
 FORMAT_VERSION = 1
+POLES = "poles"  # one sigmoid score per code
+AXIS_CATEGORIES = "axis_categories"  # per axis a softmax over its four categories
 
 
 def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -38,25 +45,31 @@ def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tenso
 
 
 class CodeClassifier(nn.Module):
-    """Encoder + mean pooling + linear head scoring each code independently (both poles or neither possible)."""
+    """Encoder + mean pooling + linear head: `n_outputs` logits (one per code for a `poles` head, four per axis
+    for an `axis_categories` head). `normalize`: the pooled embedding is scaled to unit length first (the
+    categories head is fitted on unit-length embeddings)."""
 
-    def __init__(self, encoder: nn.Module, n_codes: int, *, dropout: float = 0.1,
-                 pos_weight: torch.Tensor | None = None) -> None:
+    def __init__(self, encoder: nn.Module, n_outputs: int, *, dropout: float = 0.1,
+                 pos_weight: torch.Tensor | None = None, normalize: bool = False) -> None:
         super().__init__()
         self.encoder = encoder
         self.dropout = nn.Dropout(dropout)
+        self.normalize = normalize
         config: Any = encoder.config  # a transformers PreTrainedModel's config
-        self.head = nn.Linear(config.hidden_size, n_codes)
-        weight = pos_weight if pos_weight is not None else torch.ones(n_codes)
-        if weight.shape != (n_codes,):
-            raise ValueError(f"pos_weight must have shape ({n_codes},), found {tuple(weight.shape)}")
+        self.head = nn.Linear(config.hidden_size, n_outputs)
+        weight = pos_weight if pos_weight is not None else torch.ones(n_outputs)
+        if weight.shape != (n_outputs,):
+            raise ValueError(f"pos_weight must have shape ({n_outputs},), found {tuple(weight.shape)}")
         self.pos_weight: torch.Tensor
         self.register_buffer("pos_weight", weight.float(), persistent=False)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                 labels: torch.Tensor | None = None, **_: Any) -> dict[str, torch.Tensor]:
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
-        logits = self.head(self.dropout(mean_pool(hidden, attention_mask)))
+        pooled = mean_pool(hidden, attention_mask)
+        if self.normalize:
+            pooled = nn.functional.normalize(pooled.float(), dim=-1).to(pooled.dtype)
+        logits = self.head(self.dropout(pooled))
         output = {"logits": logits}
         if labels is not None:
             output["loss"] = nn.functional.binary_cross_entropy_with_logits(
@@ -102,6 +115,10 @@ class ModelMetadata:
     adapted: dict[str, Any] = field(default_factory=dict)
     # the numeric precision the model was trained with (bf16 autocast or fp32), for comparing runs across CPUs
     precision: str = ""
+    # `poles` (six sigmoid scores + decision rule) or `axis_categories` (per axis, four categories; argmax)
+    head: str = POLES
+    # what encoder/ holds: `fine-tuned` (by `capcode train`) or `pretrained` (the backbone as converted)
+    encoder: str = "fine-tuned"
 
     @property
     def identity(self) -> str:
@@ -139,6 +156,9 @@ def read_metadata(directory: Path) -> ModelMetadata:
         raise InputError(path, f"damaged model metadata: {err}") from None
     if metadata.format_version != FORMAT_VERSION:
         raise InputError(path, f"model format {metadata.format_version}, this capcode reads {FORMAT_VERSION}; retrain")
+    if metadata.head not in (POLES, AXIS_CATEGORIES):
+        raise InputError(path, f"unknown head '{metadata.head}': expected {POLES} or {AXIS_CATEGORIES}; the model "
+                               "comes from a newer capcode")
     return metadata
 
 
@@ -151,6 +171,15 @@ def check_codebook(metadata: ModelMetadata, codebook: Codebook, directory: Path)
             f"{metadata.codebook_fingerprint[:8]}); this codebook has {codebook.code_ids} "
             f"({codebook.fingerprint()[:8]}); retrain the model or use its codebook",
         )
+
+
+def head_outputs(metadata: ModelMetadata, codebook: Codebook) -> int:
+    """How many logits the model's head has: one per code, or four per axis."""
+    if metadata.head == POLES:
+        return len(metadata.code_ids)
+    from pipeline.model.decision import N_CATEGORIES
+
+    return N_CATEGORIES * len(codebook.axes)
 
 
 def load_encoder(directory: Path):
@@ -183,7 +212,8 @@ def load_model(directory: str | Path, codebook: Codebook) -> tuple[CodeClassifie
         head = load_file(directory / HEAD_FILE)
     except (OSError, ValueError) as err:
         raise InputError(directory, f"cannot load the model: {str(err).splitlines()[0]}") from None
-    model = CodeClassifier(encoder, len(metadata.code_ids), dropout=0.0)
+    model = CodeClassifier(encoder, head_outputs(metadata, codebook), dropout=0.0,
+                           normalize=metadata.head == AXIS_CATEGORIES)
     if head["weight"].shape != model.head.weight.shape:
         raise InputError(directory, f"head shape {tuple(head['weight'].shape)} does not fit the encoder "
                                     f"({tuple(model.head.weight.shape)}); the model directory is inconsistent")

@@ -25,12 +25,53 @@ from pipeline.core.codebook import Codebook
 
 THRESHOLDS = "thresholds"
 AXIS = "axis"
+CATEGORIES = "categories"  # an `axis_categories` head: per axis the most probable of its four categories
+N_CATEGORIES = 4  # only pole 1, only pole 2, both, neither (`axis_category`)
 
 
 def axis_category(first: np.ndarray, second: np.ndarray) -> np.ndarray:
     """Category codes 0..3 (only pole 1, only pole 2, both, neither) of two 0/1 arrays; nan stays nan."""
     category = np.where(first == 1, np.where(second == 1, 2.0, 0.0), np.where(second == 1, 1.0, 3.0))
     return np.where(np.isnan(first) | np.isnan(second), np.nan, category)
+
+
+def axis_pole_indices(code_ids: Sequence[str], codebook: Codebook) -> list[tuple[int, int]]:
+    """Per axis of the codebook (in order), the column indices of its two poles in `code_ids`."""
+    index = {c: k for k, c in enumerate(code_ids)}
+    return [(index[axis.poles[0]], index[axis.poles[1]]) for axis in codebook.axes]
+
+
+def softmax_per_axis(logits: np.ndarray) -> np.ndarray:
+    """[n, 4 * n_axes] logits of an `axis_categories` head -> category probabilities, each block of 4 summing to 1."""
+    blocks = logits.reshape(len(logits), -1, N_CATEGORIES).astype(np.float64)
+    blocks = np.exp(blocks - blocks.max(axis=2, keepdims=True))
+    return (blocks / blocks.sum(axis=2, keepdims=True)).reshape(len(logits), -1)
+
+
+def pole_probabilities(categories: np.ndarray, poles: Sequence[tuple[int, int]], n_codes: int) -> np.ndarray:
+    """[n, n_codes] probability that each pole applies: its own category plus "both" (what `predict` shows)."""
+    blocks = categories.reshape(len(categories), -1, N_CATEGORIES)
+    out = np.zeros((len(categories), n_codes))
+    for a, (i, j) in enumerate(poles):
+        out[:, i] = blocks[:, a, 0] + blocks[:, a, 2]
+        out[:, j] = blocks[:, a, 1] + blocks[:, a, 2]
+    return out
+
+
+def decide_categories(categories: np.ndarray, poles: Sequence[tuple[int, int]], n_codes: int) -> np.ndarray:
+    """0/1 labels [n, n_codes] from category probabilities [n, 4 * n_axes]: per axis the most probable category."""
+    winner = categories.reshape(len(categories), -1, N_CATEGORIES).argmax(axis=2)
+    labels = np.zeros((len(categories), n_codes), dtype=int)
+    for a, (i, j) in enumerate(poles):
+        labels[:, i] = (winner[:, a] == 0) | (winner[:, a] == 2)
+        labels[:, j] = (winner[:, a] == 1) | (winner[:, a] == 2)
+    return labels
+
+
+def category_margins(categories: np.ndarray) -> np.ndarray:
+    """[n, n_axes] the most probable category's probability minus the runner-up's (0 = a tie: in doubt)."""
+    blocks = np.sort(categories.reshape(len(categories), -1, N_CATEGORIES), axis=2)
+    return blocks[:, :, -1] - blocks[:, :, -2]
 
 
 def threshold_rule(code_ids: Sequence[str], thresholds: Sequence[float] | np.ndarray) -> dict[str, Any]:
@@ -87,7 +128,7 @@ def rate_rule(truth: np.ndarray, code_ids: Sequence[str], codebook: Codebook, th
     return {"kind": AXIS, "thresholds": {c: float(t) for c, t in zip(code_ids, thresholds)}, "axes": axes}
 
 
-def _alpha(truth: np.ndarray, predicted: np.ndarray) -> float:
+def category_alpha(truth: np.ndarray, predicted: np.ndarray) -> float:
     """Nominal Krippendorff's alpha of two complete category vectors; -1 when undefined (one category only).
 
     Two coders and no missing values make the coincidence matrix simple: every unit adds its pair both ways,
@@ -133,7 +174,7 @@ def tune_axis_rule(probabilities: np.ndarray, truth: np.ndarray, code_ids: Seque
             rule = {"kind": AXIS, "thresholds": {**thresholds, axis.poles[0]: t_i, axis.poles[1]: t_j},
                     "axes": {axis.id: {"at_least_one": at_least_one, "exclusive": exclusive}}}
             labels = apply_decision(probabilities[coded], rule, code_ids, codebook)
-            score = _alpha(reference, axis_category(labels[:, i].astype(float), labels[:, j].astype(float)))
+            score = category_alpha(reference, axis_category(labels[:, i].astype(float), labels[:, j].astype(float)))
             # ties: prefer the plain rule and thresholds nearer 0.5 (less tuned to a small sample)
             key = (score, -(at_least_one + exclusive), -abs(t_i - 0.5) - abs(t_j - 0.5))
             if best is None or key > best[:3]:

@@ -16,6 +16,7 @@ import torch
 
 from pipeline.core.progress import progress
 from pipeline.model.classifier import CodeClassifier, model_input_text
+from pipeline.model.decision import pole_probabilities, softmax_per_axis
 from pipeline.model.device import autocast, model_device
 from pipeline.model.distributed import SINGLE, World, sum_across
 
@@ -25,6 +26,9 @@ class Scores:
     probabilities: np.ndarray  # [n_texts, n_codes]
     n_windows: list[int]  # windows scored per text (1 = fitted the model window)
     truncated: list[bool]  # True when text beyond the window was ignored (long_fragments=truncate)
+    # an `axis_categories` head: [n_texts, 4 * n_axes] category probabilities (the mean over a text's windows);
+    # `probabilities` are then each pole's share of them (`decision.pole_probabilities`)
+    categories: np.ndarray | None = None
 
 
 def _windows(ids: list[int], body: int, stride: int) -> list[list[int]]:
@@ -58,15 +62,21 @@ def score_texts(
     window_stride: int = 96,
     show_progress: bool = True,
     world: World = SINGLE,
+    axis_poles: list[tuple[int, int]] | None = None,
 ) -> Scores:
     """Probabilities per code for each text; texts longer than `max_length` tokens are windowed or truncated.
 
     `precision` is `fp32`, `bf16` or `fp16` (autocast on the model's device); with a `world` of several
-    processes each scores its share of the batches and every process returns all probabilities."""
+    processes each scores its share of the batches and every process returns all probabilities.
+    `axis_poles` (the pole columns per axis, `decision.axis_pole_indices`) marks an `axis_categories` head:
+    its logits are read as four categories per axis (softmax), a long text's windows are averaged, and
+    `Scores.categories` holds them."""
     if long_fragments not in ("window", "truncate"):
         raise ValueError(f"long_fragments must be window or truncate, found {long_fragments!r}")
+    n_codes = model.head.out_features if axis_poles is None else 2 * len(axis_poles)
     if not texts:  # e.g. a transcript with interviewer turns only
-        return Scores(np.zeros((0, model.head.out_features), dtype=np.float32), [], [])
+        empty = np.zeros((0, model.head.out_features), dtype=np.float32)
+        return Scores(np.zeros((0, n_codes), dtype=np.float32), [], [], None if axis_poles is None else empty)
     encoded = tokenizer([model_input_text(t, text_prefix) for t in texts], add_special_tokens=False,
                         truncation=False)["input_ids"]
     body = max_length - 2  # room for <s> and </s>
@@ -98,9 +108,17 @@ def score_texts(
                 input_ids[r, : len(row)] = torch.tensor(row)
                 mask[r, : len(row)] = 1
             logits = model(input_ids=input_ids.to(device), attention_mask=mask.to(device))["logits"]
-            piece_probs[batch] = torch.sigmoid(logits.float()).cpu().numpy()
+            if axis_poles is None:
+                piece_probs[batch] = torch.sigmoid(logits.float()).cpu().numpy()
+            else:
+                piece_probs[batch] = softmax_per_axis(logits.float().cpu().numpy())
     piece_probs = sum_across(world, piece_probs, device)
-    probabilities = np.zeros((len(texts), model.head.out_features), dtype=np.float32)
-    for (index, _), probs in zip(pieces, piece_probs):
-        probabilities[index] = np.maximum(probabilities[index], probs)
-    return Scores(probabilities, n_windows, truncated)
+    combined = np.zeros((len(texts), model.head.out_features), dtype=np.float32)
+    if axis_poles is None:  # a code applies to a long text where it applies to any of its windows
+        for (index, _), probs in zip(pieces, piece_probs):
+            combined[index] = np.maximum(combined[index], probs)
+        return Scores(combined, n_windows, truncated)
+    for (index, _), probs in zip(pieces, piece_probs):  # categories exclude each other: average the windows
+        combined[index] += probs / n_windows[index]
+    probabilities = pole_probabilities(combined, axis_poles, n_codes).astype(np.float32)
+    return Scores(probabilities, n_windows, truncated, combined)
