@@ -1,9 +1,18 @@
 """`capcode adapt` / DVC stage `adapt`: learn a research team's own coding on top of a trained model.
 
-A team codes a few interviews; `adapt` refits the model's head on the frozen fine-tuned encoder with the
-team's fragments (replaying the base model's synthetic training fragments so nothing learned is lost),
-tunes the decision rule by cross-validation grouped by interview or case, and writes a new model directory
-that records what it was adapted on (`pipeline/model/adaptation.py` says why the head only).
+A team codes a few interviews; `adapt` fits a new head on frozen encoder embeddings of the team's fragments
+(replaying the base model's training fragments so nothing learned is lost) and writes a new model directory
+that records what it was adapted on. Two heads (`adapt.head`):
+
+- `axis_categories` (default): per axis a 4-way logistic regression over only pole 1 / only pole 2 / both /
+  neither (`pipeline/model/category_head.py`), on the embeddings of the pretrained encoder the base model was
+  fine-tuned from (`adapt.encoder: pretrained`; the written model carries that encoder and the replay
+  embeddings it made, so adapting it again needs no --replay). Its out-of-fold agreement per axis, grouped by
+  interview or case, is printed and recorded.
+- `poles`: the model's six-score head refitted on its own fine-tuned encoder, with a decision rule tuned by
+  cross-validation grouped by interview or case (`pipeline/model/adaptation.py` says why the head only).
+
+Which one is the default, and why, is measured leave one case out on the real quotes (`capcode crossval`).
 
 A `.qdpx` that went out with capcode's suggestions and came back reviewed is read as a reviewed project
 (`pipeline.corpus.review`): only the interviews marked reviewed, the reviewer's codes as the truth, and per
@@ -187,7 +196,7 @@ def check_head_and_encoder(params: AdaptParams, metadata: ModelMetadata, model_d
     """The pretrained encoder's directory when adapt must embed with it (else None: the model's own encoder),
     after refusing the combinations that cannot work, each with what to change."""
     if params.head == "poles" and metadata.head != "poles":
-        raise InputError(model_dir, f"the model has a '{metadata.head}' head; adapt.head poles refits a poles "
+        raise InputError(model_dir, f"the model's head is '{metadata.head}'; adapt.head poles refits a poles "
                                     "head: adapt a model from `capcode train`, or set adapt.head: axis_categories")
     if params.encoder != "pretrained" or metadata.encoder == "pretrained":
         return None

@@ -46,8 +46,17 @@ from pipeline.model.adaptation import (
     team_fragments,
     tune_rule,
 )
+from pipeline.model.category_head import category_probabilities, fit_category_head
 from pipeline.model.classifier import CodeClassifier, load_encoder, load_model
-from pipeline.model.decision import apply_decision, axis_category, threshold_rule
+from pipeline.model.decision import (
+    CATEGORIES,
+    apply_decision,
+    axis_category,
+    axis_pole_indices,
+    decide_categories,
+    pole_probabilities,
+    threshold_rule,
+)
 from pipeline.reliability.coefficients import UndefinedCoefficient, bootstrap_ci, krippendorff_alpha
 
 Predictor = Callable[[np.ndarray], np.ndarray]  # row indices -> probabilities [n, n_codes]
@@ -82,6 +91,20 @@ def head_system(data: Data, params: AdaptParams) -> Callable[[np.ndarray], Predi
                                 data.y[replay_rows], base_weight=data.base_weight, base_bias=data.base_bias,
                                 settings=head_settings(params))
         return lambda test: head_probabilities(data.tuned[test], weight, bias)
+    return fit
+
+
+def category_system(data: Data, params: AdaptParams, *, pretrained: bool,
+                    codebook: Codebook) -> Callable[[np.ndarray], Predictor]:
+    """The axis_categories head (what `adapt` writes by default) on the pretrained or the fine-tuned encoder's
+    embeddings; its predictor returns category probabilities [n, 4 * n_axes] (decision `categories`)."""
+    features = data.frozen if pretrained else data.tuned
+    poles = axis_pole_indices(codebook.code_ids, codebook)
+
+    def fit(rows: np.ndarray) -> Predictor:
+        weight, bias = fit_category_head(features[rows], data.y[rows], _row_weights(rows, data.n_team, params.real_weight),
+                                         poles, c=params.category_c, seed=params.seed)
+        return lambda test: category_probabilities(features[test], weight, bias)
     return fit
 
 
@@ -147,6 +170,10 @@ def predict_held_out(fit: Callable[[np.ndarray], Predictor], data: Data, train_t
     """(probabilities, labels) of the held-out team rows; the decision rule is tuned by grouped CV inside
     the training cases (`decision` None = the base model's own thresholds)."""
     code_ids = codebook.code_ids
+    if decision == CATEGORIES:  # nothing to tune: per axis the most probable category
+        poles = axis_pole_indices(code_ids, codebook)
+        categories = fit(np.concatenate([train_team, replay_rows]))(test_team)
+        return pole_probabilities(categories, poles, len(code_ids)), decide_categories(categories, poles, len(code_ids))
     if decision is None:
         rule = threshold_rule(code_ids, data.base_thresholds.tolist())
     elif decision == "rates":  # read off the training cases' coding: no inner cross-validation needed
@@ -294,28 +321,8 @@ def crossval(*, collection: Path, coders: Sequence[str], humans: Sequence[str] =
         labels = np.array([by_id[i] for i in team.ids])
         humans_out[human] = summarise_seeds([boot(np.nan_to_num(labels, nan=0.0), settings.seeds[0])])
 
-    head = head_system(data, params)
-    default_name = f"adapted: head refitted + decision '{params.decision}' (default)"
-    variants: dict[str, tuple[Callable[[np.ndarray], Predictor], str | None, bool]] = {
-        # name: (system, decision rule kind or None for the base model's thresholds, replay used)
-        "base model (no adaptation)": (base_system(data), None, False),
-        "+ decision switches from the team's coding rates (head unchanged)": (base_system(data), "rates", False),
-        "+ head refitted on the team's coding (base thresholds)": (head, None, True),
-        default_name: (head, params.decision, True),
-        "adapted, decision tuned by grouped CV (thresholds + switches)": (head, "axis", True),
-        "adapted, switches tuned by grouped CV (base thresholds)": (head, "switches", True),
-        "adapted, six thresholds tuned by grouped CV": (head, "thresholds", True),
-        "adapted without replay": (head, params.decision, False),
-        "adapted, 'at least one pole' everywhere (min_evidence 0)": (head, params.decision, True),
-    }
-    for weight in settings.real_weights:
-        variants[f"adapted, real_weight {weight:g}"] = (
-            head_system(data, AdaptParams(**{**asdict(params), "real_weight": weight})), params.decision, True)
-    tfidf = all_params.evaluate.tfidf
-    variants["adapted + frozen-e5 LR (ensemble)"] = (ensemble(head, frozen_lr_system(data, params)), params.decision, True)
-    variants["adapted + TF-IDF LR (ensemble)"] = (ensemble(head, tfidf_system(data, params, tfidf)), params.decision, True)
-    variants["baseline: TF-IDF + LR, same data"] = (tfidf_system(data, params, tfidf), params.decision, True)
-    variants["baseline: frozen e5 + LR, same data"] = (frozen_lr_system(data, params), params.decision, True)
+    variants = systems(data, params, all_params.evaluate.tfidf, codebook, settings.real_weights)
+    default_name = default_system_name(params)
 
     results: dict[str, Any] = {}
     predictions: dict[str, np.ndarray] = {}
@@ -358,6 +365,60 @@ def crossval(*, collection: Path, coders: Sequence[str], humans: Sequence[str] =
     return output
 
 
+System = tuple[Callable[[np.ndarray], Predictor], str | None, bool]  # (system, decision kind or None, replay used)
+POLES_HEAD = "poles head refitted + decision 'rates' on the fine-tuned encoder"
+
+
+def default_system_name(params: AdaptParams) -> str:
+    """The name of the system `adapt` builds with `params` (the one the headline figures and curve report)."""
+    if params.head == "axis_categories":
+        return f"adapted: axis categories on the {params.encoder} encoder (default)"
+    return f"adapted: head refitted + decision '{params.decision}' (default)"
+
+
+def systems(data: Data, params: AdaptParams, tfidf: TfidfParams, codebook: Codebook,
+            real_weights: Sequence[float]) -> dict[str, System]:
+    """Every system crossval measures: the steps from the base model to the default, the variants tried (the
+    ablation), and the baselines trained on the same data. Each variant changes one thing."""
+    head = head_system(data, params)
+
+    def categories(pretrained: bool, **changes: Any) -> Callable[[np.ndarray], Predictor]:
+        return category_system(data, AdaptParams(**{**asdict(params), **changes}), pretrained=pretrained,
+                               codebook=codebook)
+
+    out: dict[str, System] = {
+        "base model (no adaptation)": (base_system(data), None, False),
+        "+ decision switches from the team's coding rates (head unchanged)": (base_system(data), "rates", False),
+        "+ head refitted on the team's coding (base thresholds)": (head, None, True),
+        POLES_HEAD: (head, params.decision, True),
+        "poles head, decision tuned by grouped CV (thresholds + switches)": (head, "axis", True),
+        "poles head, switches tuned by grouped CV (base thresholds)": (head, "switches", True),
+        "poles head, six thresholds tuned by grouped CV": (head, "thresholds", True),
+        "poles head without replay": (head, params.decision, False),
+        "poles head, 'at least one pole' everywhere (min_evidence 0)": (head, params.decision, True),
+        "poles head + frozen-e5 LR (ensemble)": (ensemble(head, frozen_lr_system(data, params)), params.decision, True),
+        "poles head + TF-IDF LR (ensemble)": (ensemble(head, tfidf_system(data, params, tfidf)), params.decision, True),
+        "axis categories on the fine-tuned encoder": (categories(False), CATEGORIES, True),
+        "axis categories on the pretrained encoder, without replay": (categories(True), CATEGORIES, False),
+    }
+    if params.head != "axis_categories" or params.encoder != "pretrained":
+        out["axis categories on the pretrained encoder"] = (categories(True), CATEGORIES, True)
+    pretrained = params.encoder == "pretrained"
+    for weight in real_weights:
+        out[f"axis categories, pretrained encoder, real_weight {weight:g}"] = (
+            categories(pretrained, real_weight=weight), CATEGORIES, True)
+    for c in (0.3, 3.0):
+        out[f"axis categories, pretrained encoder, C {c:g}"] = (categories(pretrained, category_c=c), CATEGORIES, True)
+    default = default_system_name(params)
+    if params.head == "axis_categories":
+        out[default] = (categories(pretrained), CATEGORIES, True)
+    else:
+        out[default] = (head, params.decision, True)
+    out["baseline: TF-IDF + LR, same data"] = (tfidf_system(data, params, tfidf), params.decision, True)
+    out["baseline: frozen e5 + LR, same data"] = (frozen_lr_system(data, params), params.decision, True)
+    return out
+
+
 def _replay_sample(data: Data, n_replay: int, fraction: float, seed: int) -> np.ndarray:
     size = int(round(n_replay * fraction))
     chosen = np.random.default_rng(seed).choice(n_replay, size=size, replace=False) if size < n_replay \
@@ -372,7 +433,7 @@ def learning_curve(data: Data, groups: np.ndarray, cases: list[str], reference: 
     n_replay = len(data.texts) - data.n_team
     sizes = sorted(set(settings.learning_curve)) + ["all"]
     rows = []
-    fit = head_system(data, params)
+    fit, decision, _ = systems(data, params, TfidfParams(), codebook, [])[default_system_name(params)]
     for size in progress(sizes, desc="learning curve", unit="size"):
         per_seed = []
         used = []
@@ -385,11 +446,11 @@ def learning_curve(data: Data, groups: np.ndarray, cases: list[str], reference: 
                 rng = np.random.default_rng([seed, cases.index(case)])
                 train = pool if size == "all" or int(size) >= len(pool) else np.sort(rng.choice(pool, int(size), replace=False))
                 used.append(len(train))
-                if len(train) == 0:
+                if len(train) == 0 and decision != CATEGORIES:  # no team coding: the base model as it is
                     _, labels[test] = predict_held_out(base_system(data), data, train, test, replay_rows,
                                                        decision=None, grid=params.threshold_grid, codebook=codebook)
-                else:
-                    _, labels[test] = predict_held_out(fit, data, train, test, replay_rows, decision=params.decision,
+                else:  # (the categories head without team coding: fitted on the replay fragments alone)
+                    _, labels[test] = predict_held_out(fit, data, train, test, replay_rows, decision=decision,
                                                        grid=params.threshold_grid, codebook=codebook,
                                                        min_evidence=params.min_evidence)
             per_seed.append(boot(labels, seed))

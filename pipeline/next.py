@@ -63,22 +63,29 @@ def rank_next(*, inputs: list[Path], model_dir: Path, k: int, output: Path, unit
 
     from pipeline.model.adaptation import embed
     from pipeline.model.apply import load_scorer
+    from pipeline.model.category_head import category_probabilities
     from pipeline.model.decision import threshold_rule
-    from pipeline.model.selection import boundary_distances
+    from pipeline.model.selection import boundary_distances, category_distances
 
     scorer = load_scorer(model_dir=model_dir, codebook=codebook, params=all_params.predict,
                          compute=all_params.compute)
     code_ids = scorer.metadata.code_ids
-    scored = scorer.apply(candidates, code_all_roles=True)  # the candidates are already the roles to rank
-    probabilities = np.array([[r["scores"][c] for c in code_ids] for r in scored], dtype=float)
-    rule = scorer.metadata.decision or threshold_rule(code_ids, [scorer.metadata.thresholds[c] for c in code_ids])
-    doubt = boundary_distances(probabilities, rule, code_ids, codebook)
     what = "uncoded fragments" if unit == "fragment" else "fragments of uncoded interviews"
-    print(f"next: {len(candidates)} {what} scored; encoding them and {len(coded)} coded ones for diversity",
+    print(f"next: {len(candidates)} {what}; encoding them and {len(coded)} coded ones for diversity",
           file=sys.stderr)
     vectors = embed(scorer.model, scorer.tokenizer, [r["text"] for r in candidates + coded],
                     text_prefix=scorer.metadata.text_prefix, max_length=scorer.metadata.max_length)
     candidate_x, coded_x = vectors[:len(candidates)], vectors[len(candidates):]
+    if scorer.axis_poles is not None:  # an axis_categories head: its categories from the same embeddings
+        head = scorer.model.head
+        categories = category_probabilities(candidate_x, head.weight.detach().cpu().numpy(),
+                                            head.bias.detach().cpu().numpy())
+        doubt = category_distances(categories, code_ids, codebook)
+    else:
+        scored = scorer.apply(candidates, code_all_roles=True)  # the candidates are already the roles to rank
+        probabilities = np.array([[r["scores"][c] for c in code_ids] for r in scored], dtype=float)
+        rule = scorer.metadata.decision or threshold_rule(code_ids, [scorer.metadata.thresholds[c] for c in code_ids])
+        doubt = boundary_distances(probabilities, rule, code_ids, codebook)
     if unit == "fragment":
         rows = _fragment_rows(candidates, candidate_x, coded_x, doubt, k, settings, codebook)
     else:

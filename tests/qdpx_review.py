@@ -18,6 +18,8 @@ from pathlib import Path
 
 from lxml import etree
 
+from pipeline.core.codebook import load_codebook
+
 NS = "{urn:QDA-XML:project:1.0}"
 REVIEW_FLAG = "capcode: nakijken"
 
@@ -104,7 +106,8 @@ def simulate_review(predicted: Path, target: Path, *, reviewer: str = "Reviewer"
 def _code_to_add(preferred: str, suggested_codes: list[list[str]], guid_of: dict[str, str]) -> str:
     """The code the reviewer adds: ``preferred`` if some suggested selection lacks it, else the first code
     that some suggested selection lacks (the tiny test model may suggest one code on every selection)."""
-    candidates = [preferred] + sorted(n for n in guid_of if n not in (preferred, REVIEW_FLAG))
+    codebook_names = [code.label for code in load_codebook().codes]  # not the sample project's own codes
+    candidates = [preferred] + [n for n in codebook_names if n != preferred and n in guid_of]
     for name in candidates:
         if any(guid_of[name] not in codes for codes in suggested_codes):
             return name

@@ -53,7 +53,8 @@ def write_quotes(directory: Path, *, per_case: int = 6) -> Path:
 
 def fast_params(path: Path) -> Path:
     params = yaml.safe_load(DEFAULT_PARAMS.read_text(encoding="utf-8"))
-    params["adapt"].update(steps=40, max_replay=50)
+    # the poles head on the model's own encoder, which these tests are about (tests/test_category_head.py: the default)
+    params["adapt"].update(steps=40, max_replay=50, head="poles", encoder="model")
     params["crossval"].update(seeds=[1, 2], n_boot=20, learning_curve=[0, 4], real_weights=[1.0])
     params["predict"].update(precision="fp32", batch_size=16)
     path.write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
@@ -200,7 +201,7 @@ def test_training_stores_replay_embeddings_that_adapt_uses(tiny_model, quotes, t
 
 
 def test_fast_alpha_of_the_tuning_loop_matches_the_reference_implementation() -> None:
-    from pipeline.model.decision import category_alpha as _alpha
+    from pipeline.model.decision import category_alpha
     from pipeline.reliability.coefficients import krippendorff_alpha
 
     rng = np.random.default_rng(3)

@@ -174,8 +174,8 @@ def test_bad_reviewed_projects_are_one_line_and_write_nothing(tiny_trained, roun
 def test_the_review_simulator_adds_another_code_when_the_model_suggested_intern_everywhere() -> None:
     from tests.qdpx_review import _code_to_add
 
-    guid_of = {"Intern": "i", "Extern": "e", "Beleid": "b"}
-    assert _code_to_add("Intern", [["i"], ["i", "e"]], guid_of) == "Beleid"
+    guid_of = {"Intern": "i", "Extern": "e", "Beleid": "b", "Own code of the project": "o"}
+    assert _code_to_add("Intern", [["i"], ["i", "e"]], guid_of) == "Extern"
     assert _code_to_add("Intern", [["i"], ["e"]], guid_of) == "Intern"
-    with pytest.raises(AssertionError):
+    with pytest.raises(AssertionError):  # the project's own code is no candidate
         _code_to_add("Intern", [["i", "e", "b"]], guid_of)

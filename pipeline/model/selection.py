@@ -34,7 +34,15 @@ from typing import Any
 import numpy as np
 
 from pipeline.core.codebook import Codebook
-from pipeline.model.decision import apply_decision, axis_category
+from pipeline.model.decision import (
+    CATEGORIES,
+    N_CATEGORIES,
+    apply_decision,
+    axis_category,
+    axis_pole_indices,
+    category_margins,
+    pole_probabilities,
+)
 
 NUDGE = 1e-6  # past a boundary, not on it
 CATEGORY_NAMES = ("only {0}", "only {1}", "both", "neither")
@@ -54,6 +62,8 @@ class AxisDoubt:
     rule: dict[str, Any]
     code_ids: tuple[str, ...]
     axes: tuple[tuple[str, tuple[str, str]], ...]  # (axis id, poles)
+    # an axis_categories model: [n, 4 * n_axes] category probabilities (`category_distances`); None otherwise
+    category_probabilities: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.distances)
@@ -66,6 +76,11 @@ class AxisDoubt:
         """One line: the nearest boundary of axis `a` for unit `row` and the category now."""
         axis_id, poles = self.axes[a]
         state = category_name(self.categories[row, a], poles)
+        if self.category_probabilities is not None:
+            block = self.category_probabilities[row].reshape(-1, N_CATEGORIES)[a]
+            first, second = np.argsort(block)[::-1][:2]
+            return (f"{category_name(first, poles)} {block[first]:.2f} vs {category_name(second, poles)} "
+                    f"{block[second]:.2f} (now: {state})")
         move = int(self.moves[row, a])
         if move < 0:
             return f"far from every boundary (now: {state})"
@@ -93,6 +108,19 @@ def uncertainty(distances: np.ndarray) -> np.ndarray:
 
 def category_name(category: float, poles: Sequence[str]) -> str:
     return CATEGORY_NAMES[int(category)].format(*poles)
+
+
+def category_distances(categories: np.ndarray, code_ids: Sequence[str], codebook: Codebook) -> AxisDoubt:
+    """How far an axis_categories model is from changing each axis's category: the winning category and the
+    runner-up moved towards each other until they swap, half their probability gap (capped at 1)."""
+    poles = axis_pole_indices(code_ids, codebook)
+    n = len(categories)
+    blocks = categories.reshape(n, -1, N_CATEGORIES)
+    distances = np.minimum(category_margins(categories) / 2.0, 1.0)
+    probabilities = pole_probabilities(categories, poles, len(code_ids))
+    return AxisDoubt(distances, np.full(distances.shape, -1), blocks.argmax(axis=2).astype(float), probabilities,
+                     {"kind": CATEGORIES}, tuple(code_ids),
+                     tuple((axis.id, (axis.poles[0], axis.poles[1])) for axis in codebook.axes), categories)
 
 
 def boundary_distances(probabilities: np.ndarray, rule: dict[str, Any], code_ids: Sequence[str],

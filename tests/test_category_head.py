@@ -1,0 +1,210 @@
+"""The axis_categories head: fitting, deciding, `capcode adapt` on the pretrained encoder, predict, adapt again,
+crossval with it as the default, and the refusals; on the tiny model and backbone of the test session."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from pipeline.core.codebook import load_codebook
+from pipeline.core.config import DEFAULT_PARAMS
+from pipeline.model.category_head import category_probabilities, fit_category_head, unit_rows
+from pipeline.model.decision import (
+    axis_pole_indices,
+    category_margins,
+    decide_categories,
+    pole_probabilities,
+    softmax_per_axis,
+)
+from tests.test_adapt import capcode, write_quotes
+
+CODEBOOK = load_codebook()
+CODES = CODEBOOK.code_ids
+POLES = axis_pole_indices(CODES, CODEBOOK)
+
+
+@pytest.fixture(scope="module")
+def quotes(tmp_path_factory) -> Path:
+    return write_quotes(tmp_path_factory.mktemp("quotes") / "quotes")
+
+
+def categories_params(path: Path) -> Path:
+    """The shipped adapt settings (axis_categories on the pretrained encoder), with a small replay sample."""
+    params = yaml.safe_load(DEFAULT_PARAMS.read_text(encoding="utf-8"))
+    assert params["adapt"]["head"] == "axis_categories" and params["adapt"]["encoder"] == "pretrained"
+    params["adapt"].update(max_replay=50)
+    params["crossval"].update(seeds=[1, 2], n_boot=20, learning_curve=[0, 4], real_weights=[1.0])
+    params["predict"].update(precision="fp32", batch_size=16)
+    path.write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
+    return path
+
+
+# --------------------------------------------------------------------------- the numbers
+
+
+def test_categories_become_poles_and_labels() -> None:
+    logits = np.array([[2.0, 0, 0, 0, 0, 0, 3.0, 0, 0, 0, 0, 1.0]])
+    categories = softmax_per_axis(logits)
+    assert np.allclose(categories.reshape(1, 3, 4).sum(axis=2), 1.0)
+    labels = decide_categories(categories, POLES, len(CODES))
+    # intern only; both beleid and beheer; neither strategisch nor operationeel
+    assert labels[0].tolist() == [1, 0, 1, 1, 0, 0]
+    poles = pole_probabilities(categories, POLES, len(CODES))
+    blocks = categories.reshape(3, 4)
+    assert poles[0, CODES.index("beleid")] == pytest.approx(blocks[1, 0] + blocks[1, 2])
+    assert category_margins(np.array([[0.4, 0.35, 0.2, 0.05] * 3]))[0] == pytest.approx([0.05] * 3)
+
+
+def test_the_head_learns_categories_masks_uncoded_axes_and_keeps_absent_ones_out() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(120, 8))
+    y = np.zeros((120, len(CODES)))
+    first = x[:, 0] > 0  # intern only vs extern only, by the sign of the first feature
+    y[:, CODES.index("intern")], y[:, CODES.index("extern")] = first, ~first
+    y[:, CODES.index("beleid")] = 1  # beleid only everywhere: one category
+    y[:60, CODES.index("strategisch")] = np.nan  # not coded there: left out, not "neither"
+    y[:60, CODES.index("operationeel")] = np.nan
+    y[60:, CODES.index("operationeel")] = 1
+    weight, bias = fit_category_head(x, y, np.ones(120), POLES, c=10.0, seed=0)
+    assert weight.shape == (12, 8) and bias.shape == (12,)
+    labels = decide_categories(category_probabilities(x, weight, bias), POLES, len(CODES))
+    assert (labels[:, CODES.index("intern")] == first).mean() > 0.9
+    assert labels[:, CODES.index("beleid")].all() and not labels[:, CODES.index("beheer")].any()
+    assert labels[:, CODES.index("operationeel")].all()  # the uncoded half did not teach "neither"
+    assert bias[4 * 1 + 1] == bias[4 * 1 + 2] == -30.0  # beheer only / both: never seen, never predicted
+    assert np.allclose(unit_rows(x)[0] @ unit_rows(x)[0], 1.0)
+
+
+# --------------------------------------------------------------------------- adapt, predict, adapt again
+
+
+@pytest.fixture(scope="module")
+def adapted(tiny_trained, tiny_backbone, quotes, tmp_path_factory) -> tuple[Path, Path, str]:
+    folder = tmp_path_factory.mktemp("categories")
+    params = categories_params(folder / "params.yaml")
+    out = folder / "adapted"
+    result = capcode("adapt", str(quotes), "--coder", "report", "--coder", "dev", "--model", str(tiny_trained.model_dir),
+                     "--replay", str(tiny_trained.prepared), "--backbone", str(tiny_backbone), "-o", str(out),
+                     "--params", str(params))
+    assert result.returncode == 0, result.stderr
+    return out, params, result.stderr
+
+
+def test_adapt_writes_a_categories_model_on_the_pretrained_encoder(adapted, tiny_trained, tiny_backbone) -> None:
+    from safetensors.numpy import load_file
+
+    out, _, stderr = adapted
+    meta = json.loads((out / "capcode_model.json").read_text())
+    assert meta["head"] == "axis_categories" and meta["encoder"] == "pretrained"
+    assert meta["decision"]["kind"] == "categories" and set(meta["decision"]["axes"]) == {a.id for a in CODEBOOK.axes}
+    assert meta["adapted"]["n_fragments"] == 18 and meta["adapted"]["params"]["head"] == "axis_categories"
+    assert load_file(out / "head.safetensors")["weight"].shape[0] == 12
+    pretrained = load_file(tiny_backbone / "model.safetensors")
+    written = load_file(out / "encoder" / "model.safetensors")
+    fine_tuned = load_file(tiny_trained.model_dir / "encoder" / "model.safetensors")
+    key = next(k for k in written if "word_embeddings" not in k and k in fine_tuned)
+    source = next(k for k in pretrained if k.endswith(key))
+    assert np.array_equal(written[key], pretrained[source])  # the backbone as converted, not the fine-tuned one
+    assert not np.array_equal(written[key], fine_tuned[key])
+    assert len(load_file(out / "replay.safetensors")["x"]) == meta["adapted"]["n_replay"] == 50
+    assert "most probable of four categories" in stderr and "alpha_cv" in stderr
+
+
+def test_predict_codes_the_most_probable_category_per_axis(adapted, quotes, tmp_path) -> None:
+    out, params, _ = adapted
+    predicted = tmp_path / "p.jsonl"
+    transcripts = sorted((quotes / "transcripts").glob("*.txt"))[:6]
+    result = capcode("predict", *map(str, transcripts), "--model", str(out), "-o", str(predicted),
+                     "--params", str(params))
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in predicted.read_text().splitlines()]
+    assert rows and all(r["coded"] for r in rows)
+    for row in rows:
+        for axis in CODEBOOK.axes:  # the pole scores are category shares: both poles add up to at most 1 + both
+            a, b = (row["scores"][p] for p in axis.poles)
+            assert 0 <= a <= 1 and 0 <= b <= 1
+        if row["review"]:
+            assert row["review_codes"]
+
+
+def test_the_adapted_model_adapts_again_from_its_stored_replay(adapted, quotes, tmp_path) -> None:
+    out, params, _ = adapted
+    again = tmp_path / "again"
+    result = capcode("adapt", str(quotes), "--coder", "report", "--coder", "dev", "--model", str(out), "-o",
+                     str(again), "--params", str(params))
+    assert result.returncode == 0, result.stderr
+    meta = json.loads((again / "capcode_model.json").read_text())
+    assert meta["head"] == "axis_categories" and meta["encoder"] == "pretrained"
+    assert meta["adapted"]["n_replay"] == 50  # the stored pretrained-encoder replay, no --replay needed
+    assert (again / "encoder" / "model.safetensors").read_bytes() == (out / "encoder" / "model.safetensors").read_bytes()
+
+
+def test_refusals_are_one_line_and_write_nothing(adapted, tiny_trained, tiny_backbone, quotes, tmp_path) -> None:
+    out, params, _ = adapted
+    poles = yaml.safe_load(Path(params).read_text())
+    poles["adapt"].update(head="poles", encoder="model")
+    poles_params = tmp_path / "poles.yaml"
+    poles_params.write_text(yaml.safe_dump(poles), encoding="utf-8")
+    other_backbone = tmp_path / "other-backbone"
+    other_backbone.mkdir()
+    for file in tiny_backbone.iterdir():
+        (other_backbone / file.name).write_bytes(file.read_bytes())
+    weights = other_backbone / "model.safetensors"
+    weights.write_bytes(weights.read_bytes() + b" ")
+    cases = [
+        (["--model", str(tiny_trained.model_dir), "--backbone", str(tiny_backbone), "--params", str(params)],
+         "pass --replay"),
+        (["--model", str(out), "--params", str(poles_params)], "head is 'axis_categories'"),
+        (["--model", str(tiny_trained.model_dir), "--replay", str(tiny_trained.prepared), "--backbone",
+          str(other_backbone), "--params", str(params)], "the model was trained from"),
+    ]
+    for args, message in cases:
+        target = tmp_path / "refused"
+        result = capcode("adapt", str(quotes), "--coder", "report", "--coder", "dev", *args, "-o", str(target))
+        assert result.returncode == 2 and message in result.stderr, result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+        assert not target.exists()
+
+
+def test_crossval_reports_the_categories_head_as_the_default(tiny_trained, tiny_backbone, quotes, tmp_path) -> None:
+    params = categories_params(tmp_path / "params.yaml")
+    out = tmp_path / "crossval"
+    result = capcode("crossval", str(quotes), "--coder", "report", "--coder", "dev", "--model",
+                     str(tiny_trained.model_dir), "--replay", str(tiny_trained.prepared), "-o", str(out), "--params",
+                     str(params), "--backbone", str(tiny_backbone))
+    assert result.returncode == 0, result.stderr
+    output = json.loads((out / "crossval.json").read_text())
+    assert output["default"] == "adapted: axis categories on the pretrained encoder (default)"
+    assert {"axis categories on the fine-tuned encoder", "poles head refitted + decision 'rates' on the fine-tuned "
+            "encoder", "baseline: frozen e5 + LR, same data"} <= set(output["systems"])
+    assert [r["n_team_fragments"] for r in output["learning_curve"]] == [0, 4, "all"]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["loco"]["adapted"] == {a: s["mean"] for a, s in output["systems"][output["default"]].items()}
+
+
+def test_category_doubt_is_half_the_gap_to_the_runner_up() -> None:
+    from pipeline.model.selection import category_distances
+
+    categories = np.array([[0.5, 0.3, 0.1, 0.1, 0.25, 0.25, 0.25, 0.25, 0.05, 0.05, 0.05, 0.85]])
+    doubt = category_distances(categories, CODES, CODEBOOK)
+    assert doubt.distances[0].tolist() == pytest.approx([0.1, 0.0, 0.4])
+    assert doubt.categories[0].tolist() == [0, 0, 3]
+    assert doubt.uncertainty()[0].tolist() == pytest.approx([0.8, 1.0, 0.2])
+    assert doubt.reason(0, 0) == "only intern 0.50 vs only extern 0.30 (now: only intern)"
+
+
+def test_next_ranks_by_the_categories_of_a_categories_model(adapted, quotes, tmp_path) -> None:
+    out, params, _ = adapted
+    ranked = tmp_path / "next.jsonl"
+    transcripts = sorted((quotes / "transcripts").glob("*.txt"))
+    result = capcode("next", *map(str, transcripts), "--model", str(out), "-n", "4", "-o", str(ranked),
+                     "--params", str(params))
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in ranked.read_text(encoding="utf-8").splitlines()]
+    assert [r["rank"] for r in rows] == [1, 2, 3, 4]
+    for row in rows:
+        assert all(" vs " in a["reason"] and "now:" in a["reason"] for a in row["axes"].values())
