@@ -10,7 +10,9 @@ compare them with the reference coding (Krippendorff's alpha per axis, four nomi
 - baselines trained on exactly the same data (team fragments of the training cases + the same replay,
   same weighting, same decision tuning): TF-IDF + logistic regression, frozen-e5 embeddings + logistic
   regression;
-- the ablation: each step of the adaptation added one at a time, and the experiments kept or dropped;
+- the ablation: the poles head (the model's six scores refitted + a decision rule) step by step, the
+  axis_categories head (the default of `adapt`: per axis four categories) on either encoder, and the
+  variants tried (replay, weighting, regularisation, calibration to the team's rates), kept or dropped;
 - the learning curve: agreement on the held-out case against the number of the team's own coded fragments.
 
 What a seed changes: the replay sample (`crossval.replay_fraction` of the replay fragments) and, on the
@@ -46,7 +48,7 @@ from pipeline.model.adaptation import (
     team_fragments,
     tune_rule,
 )
-from pipeline.model.category_head import category_probabilities, fit_category_head
+from pipeline.model.category_head import category_probabilities, fit_category_head, shift_to_team_rates
 from pipeline.model.classifier import CodeClassifier, load_encoder, load_model
 from pipeline.model.decision import (
     CATEGORIES,
@@ -94,16 +96,21 @@ def head_system(data: Data, params: AdaptParams) -> Callable[[np.ndarray], Predi
     return fit
 
 
-def category_system(data: Data, params: AdaptParams, *, pretrained: bool,
-                    codebook: Codebook) -> Callable[[np.ndarray], Predictor]:
+def category_system(data: Data, params: AdaptParams, *, pretrained: bool, codebook: Codebook,
+                    team_rates: bool = False) -> Callable[[np.ndarray], Predictor]:
     """The axis_categories head (what `adapt` writes by default) on the pretrained or the fine-tuned encoder's
-    embeddings; its predictor returns category probabilities [n, 4 * n_axes] (decision `categories`)."""
+    embeddings; its predictor returns category probabilities [n, 4 * n_axes] (decision `categories`).
+    `team_rates`: the bias shifted to the training cases' category rates (`shift_to_team_rates`)."""
     features = data.frozen if pretrained else data.tuned
     poles = axis_pole_indices(codebook.code_ids, codebook)
 
     def fit(rows: np.ndarray) -> Predictor:
-        weight, bias = fit_category_head(features[rows], data.y[rows], _row_weights(rows, data.n_team, params.real_weight),
-                                         poles, c=params.category_c, seed=params.seed)
+        weights = _row_weights(rows, data.n_team, params.real_weight)
+        weight, bias = fit_category_head(features[rows], data.y[rows], weights, poles, c=params.category_c,
+                                         seed=params.seed)
+        if team_rates:
+            team = rows[rows < data.n_team]
+            bias = shift_to_team_rates(bias, data.y[team], data.y[rows], weights, poles)
         return lambda test: category_probabilities(features[test], weight, bias)
     return fit
 
@@ -382,9 +389,9 @@ def systems(data: Data, params: AdaptParams, tfidf: TfidfParams, codebook: Codeb
     ablation), and the baselines trained on the same data. Each variant changes one thing."""
     head = head_system(data, params)
 
-    def categories(pretrained: bool, **changes: Any) -> Callable[[np.ndarray], Predictor]:
+    def categories(pretrained: bool, team_rates: bool = False, **changes: Any) -> Callable[[np.ndarray], Predictor]:
         return category_system(data, AdaptParams(**{**asdict(params), **changes}), pretrained=pretrained,
-                               codebook=codebook)
+                               codebook=codebook, team_rates=team_rates)
 
     out: dict[str, System] = {
         "base model (no adaptation)": (base_system(data), None, False),
@@ -407,6 +414,8 @@ def systems(data: Data, params: AdaptParams, tfidf: TfidfParams, codebook: Codeb
     for weight in real_weights:
         out[f"axis categories, pretrained encoder, real_weight {weight:g}"] = (
             categories(pretrained, real_weight=weight), CATEGORIES, True)
+    out["axis categories, pretrained encoder, shifted to the team's category rates"] = (
+        categories(pretrained, team_rates=True), CATEGORIES, True)
     for c in (0.3, 3.0):
         out[f"axis categories, pretrained encoder, C {c:g}"] = (categories(pretrained, category_c=c), CATEGORIES, True)
     default = default_system_name(params)

@@ -129,6 +129,12 @@ def test_predict_codes_the_most_probable_category_per_axis(adapted, quotes, tmp_
             assert 0 <= a <= 1 and 0 <= b <= 1
         if row["review"]:
             assert row["review_codes"]
+    page = tmp_path / "p.html"
+    result = capcode("predict", *map(str, transcripts), "--model", str(out), "-o", str(page), "--params", str(params))
+    assert result.returncode == 0, result.stderr
+    html = page.read_text(encoding="utf-8")
+    assert "most probable of four categories" in html and 'class="thresholds"' not in html
+    assert "at threshold" not in html
 
 
 def test_the_adapted_model_adapts_again_from_its_stored_replay(adapted, quotes, tmp_path) -> None:

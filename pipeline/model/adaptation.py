@@ -1,5 +1,9 @@
 """Adapting a trained model to a research team's own coding: a new head on the model's frozen encoder.
 
+This module is the `poles` head (`adapt.head: poles`); the default head, four categories per axis on the
+pretrained encoder, is `pipeline.model.category_head`. What both share: the team's fragments and their
+masks (`team_fragments`), the embedding (`embed`) and the stored replay (`save_replay`, `load_replay`).
+
 Why the head only: a team codes tens of fragments, not thousands. Fine-tuning 118M encoder weights on 50
 fragments mostly memorises them; refitting the linear head on the fine-tuned encoder's embeddings learns the
 team's reading of the codebook in seconds, which is what makes leave-one-case-out evaluation and learning

@@ -86,7 +86,12 @@ def codes_in_doubt(
 
 
 def review_reason(record: dict[str, Any], thresholds: Mapping[str, float], margin: float | None = None) -> str:
-    """One line for a flagged fragment: "strategisch 0.340 at threshold 0.350"; empty when not flagged."""
+    """One line for a flagged fragment: "strategisch 0.340 at threshold 0.350"; empty when not flagged. Without
+    thresholds (an axis_categories model) the poles of the axis in doubt: "intern 0.450, extern 0.410"."""
+    named = record.get("review_codes")
+    if record.get("review") and named and not thresholds:
+        return ", ".join(f"{code} {record['scores'][code]:.3f}" for code in named
+                         if record["scores"].get(code) is not None)
     return "; ".join(f"{code} {score:.3f} at threshold {threshold:.3f}"
                      for code, score, threshold in codes_in_doubt(record, thresholds, margin))
 
@@ -103,7 +108,13 @@ def _chips(record: dict[str, Any], codebook: Codebook) -> str:
 
 def _doubt_html(record: dict[str, Any], codebook: Codebook, thresholds: Mapping[str, float],
                 margin: float | None) -> str:
-    """Which code puts the fragment up for review, with its score against its threshold."""
+    """Which code puts the fragment up for review, with its score against its threshold (an axis_categories
+    model has no thresholds: the poles of the axis in doubt with their scores)."""
+    named = record.get("review_codes")
+    if named and not thresholds:
+        shown = ", ".join(f"{escape(codebook.code(code).label)} {record['scores'][code]:.2f}" for code in named
+                          if record["scores"].get(code) is not None)
+        return f' <span class="doubt">review: {shown}</span>'
     doubts = codes_in_doubt(record, thresholds, margin)
     if not doubts:
         return ' <span class="meta">(review)</span>'
@@ -198,15 +209,26 @@ def render_html(records: list[dict[str, Any]], documents: list[Document], metada
         parts.append('<p class="banner">The model was trained on <b>synthetic</b> interviews; '
                      "treat its codes as suggestions for a researcher to review.</p>")
     near = f" (within {review_margin:.2f})" if review_margin is not None else ""
+    if metadata.head == "axis_categories":  # per axis the most probable of four categories, not thresholds
+        near = f" (within {2 * review_margin:.2f})" if review_margin is not None else ""
+        how = ("Per axis the model chooses the most probable of four categories (only one pole, only the other, "
+               "both, neither); a code's score is the probability that its pole applies (its own category plus "
+               f"both). A dashed outline means two categories of an axis lie close together{near}: review it; "
+               "the poles of that axis are shown with their scores.")
+    else:
+        how = (f"A dashed outline means a score lies close to its threshold{near}: review it; "
+               "the code in doubt is shown with its score and threshold.")
     parts.append(f'<p class="meta">Model {escape(metadata.identity)}, backbone {escape(str(metadata.backbone.get("spec")))}. '
-                 f"A dashed outline means a score lies close to its threshold{near}: review it; "
-                 "the code in doubt is shown with its score and threshold.</p>")
+                 f"{how}</p>")
     parts.append('<p class="legend">' + "".join(
         f'<span style="background:{c.colour}" title="{escape(c.definition)}">{escape(c.label)}</span>' for c in codebook.codes)
         + "</p>")
-    parts.append('<table class="thresholds"><tr><th>code</th>' + "".join(
-        f"<th>{escape(c.label)}</th>" for c in codebook.codes if c.id in thresholds) + "</tr><tr><th>threshold</th>"
-        + "".join(f"<td>{thresholds[c.id]:.2f}</td>" for c in codebook.codes if c.id in thresholds) + "</tr></table>")
+    if metadata.head == "axis_categories":
+        thresholds = {}  # no thresholds decide: no table, and doubts are shown without one
+    if thresholds:
+        parts.append('<table class="thresholds"><tr><th>code</th>' + "".join(
+            f"<th>{escape(c.label)}</th>" for c in codebook.codes if c.id in thresholds) + "</tr><tr><th>threshold</th>"
+            + "".join(f"<td>{thresholds[c.id]:.2f}</td>" for c in codebook.codes if c.id in thresholds) + "</tr></table>")
     for doc_id, doc_records in by_document.items():
         parts.append(f"<h2>{escape(doc_id)}</h2>")
         doc_records.sort(key=lambda r: (r.get("start", 0) or 0))
@@ -250,7 +272,8 @@ def write_predictions_qdpx(output: Path, *, records, documents, metadata: ModelM
     ]
     base = read_project(base_projects[0]) if len(base_projects) == 1 else None
     scores = {(r["document"], r["start"], r["end"]): r["scores"] for r in records if r["coded"]}
-    review = {(r["document"], r["start"], r["end"]): review_reason(r, metadata.thresholds, review_margin)
+    thresholds = {} if metadata.head == "axis_categories" else metadata.thresholds  # categories decide, not these
+    review = {(r["document"], r["start"], r["end"]): review_reason(r, thresholds, review_margin)
               for r in records if r["coded"] and r["review"]}
     write_qdpx(output, documents=documents, suggestions=suggestions, codebook=codebook,
                model_user=suggestions_user_name(metadata.identity, metadata.codebook_fingerprint), base_project=base, scores=scores, review=review,
