@@ -8,6 +8,10 @@ the frozen pretrained e5 (`frozen`), trained on exactly what the adapted head se
 two training cases, weighted `adapt.real_weight`, plus the same replay sample per seed), scored leave one
 case out on the bundled real quotes like `capcode crossval` (same seeds, same alpha, same intervals).
 
+This experiment found the head `capcode adapt` now writes by default (`adapt.head: axis_categories`,
+`adapt.encoder: pretrained`, `pipeline/model/category_head.py`); `capcode crossval` measures that head itself
+(its default system and ablation rows), so this tool stays as the record of how it was found.
+
 Run: ``python -m pipeline.tools.axis_classifier_experiment -o reports/experiments/axis_classifier.json``
 (about 3 minutes on 2 cores: the replay fragments are embedded with the frozen encoder once).
 """
