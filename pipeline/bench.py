@@ -51,22 +51,26 @@ def worker_predict(model_dir: Path, prepared: Path, n: int, repeats: int, params
     import torch
 
     from pipeline.core.codebook import load_codebook
-    from pipeline.model.classifier import load_model, mean_pool, model_input_text
+    from pipeline.model.classifier import AXIS_CATEGORIES, load_model, mean_pool, model_input_text
+    from pipeline.model.decision import axis_pole_indices
     from pipeline.model.precision import resolve_precision
     from pipeline.model.scoring import score_texts
 
     params = load_params(params_path).predict
     texts = _codable_texts(prepared, n)
-    model, tokenizer, metadata = load_model(model_dir, load_codebook())
+    codebook = load_codebook()
+    model, tokenizer, metadata = load_model(model_dir, codebook)
+    axis_poles = axis_pole_indices(metadata.code_ids, codebook) if metadata.head == AXIS_CATEGORIES else None
     precision = resolve_precision(params.precision)
     ours, reference = [], []
     batch = int(params.batch_size)
     score_texts(model, tokenizer, texts[:batch], text_prefix=metadata.text_prefix, max_length=metadata.max_length,
-                batch_size=batch, precision=precision, show_progress=False)  # warm-up
+                batch_size=batch, precision=precision, show_progress=False, axis_poles=axis_poles)  # warm-up
     for _ in range(repeats):
         start = time.perf_counter()
         score_texts(model, tokenizer, texts, text_prefix=metadata.text_prefix, max_length=metadata.max_length,
-                    batch_size=batch, precision=precision, long_fragments=params.long_fragments, show_progress=False)
+                    batch_size=batch, precision=precision, long_fragments=params.long_fragments, show_progress=False,
+                    axis_poles=axis_poles)
         ours.append(time.perf_counter() - start)
         start = time.perf_counter()
         with torch.inference_mode():
