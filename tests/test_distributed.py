@@ -193,7 +193,9 @@ def test_compute_section_is_optional_and_checked(tmp_path):
 
 
 @pytest.mark.slow
-def test_two_process_adapt_writes_the_model_one_process_writes(tiny_model, prepared_mini, tmp_path):
+@pytest.mark.parametrize("head", ["poles", "axis_categories"])
+def test_two_process_adapt_writes_the_model_one_process_writes(tiny_model, tiny_backbone, prepared_mini, tmp_path,
+                                                               head):
     """torchrun with 2 gloo processes: each embeds its share of the team and replay batches, the first fits
     the head and writes the model; head, rule and metadata (but its creation time) equal a single process's.
     Byte equality needs the same CPU kernels: the single process runs with one thread, as each launched one
@@ -202,8 +204,12 @@ def test_two_process_adapt_writes_the_model_one_process_writes(tiny_model, prepa
 
     quotes = write_quotes(tmp_path / "quotes", per_case=12)  # 36 team fragments: two embedding batches
     params = fast_params(tmp_path / "params.yaml")
+    if head == "axis_categories":  # the default: on the pretrained encoder, which each process loads itself
+        settings = yaml.safe_load(params.read_text(encoding="utf-8"))
+        settings["adapt"].update(head="axis_categories", encoder="pretrained")
+        params.write_text(yaml.safe_dump(settings), encoding="utf-8")
     common = [str(quotes), "--coder", "report", "--coder", "dev", "--model", str(tiny_model), "--replay",
-              str(prepared_mini / "fragments.jsonl"), "--params", str(params)]
+              str(prepared_mini / "fragments.jsonl"), "--params", str(params), "--backbone", str(tiny_backbone)]
     plain = tmp_path / "one" / "adapted"
     result = subprocess.run([sys.executable, "-m", "pipeline", "adapt", *common, "-o", str(plain)], capture_output=True,
                             text=True, env=dict(os.environ, CAPCODE_PROGRESS="0", OMP_NUM_THREADS="1"))
