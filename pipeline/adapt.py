@@ -34,7 +34,6 @@ import sys
 from collections.abc import Sequence
 from dataclasses import asdict, replace
 from datetime import datetime, timezone
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -42,19 +41,16 @@ import numpy as np
 from safetensors.torch import save_file
 
 from pipeline.core.codebook import Codebook, load_codebook
-from pipeline.core.documents import read_prepared
 from pipeline.core.errors import InputError
 from pipeline.core.io_utils import atomic_directory
 from pipeline.core.params import AdaptParams, load_params
-from pipeline.corpus.collection import Collection
-from pipeline.corpus.labelling import label_collection
-from pipeline.corpus.loading import load_collection
-from pipeline.corpus.review import outcome_lines, read_reviewed, review_summary, went_out_for_review
+from pipeline.corpus.review import outcome_lines
+from pipeline.corpus.team import team_records
 from pipeline.model.adaptation import (
-    HeadSettings,
     TeamFragments,
     adapt_head,
     embed,
+    head_settings,
     load_replay,
     save_replay,
     team_fragments,
@@ -74,85 +70,9 @@ from pipeline.model.decision import CATEGORIES, axis_pole_indices
 from pipeline.model.device import select_device
 from pipeline.model.distributed import SINGLE, World, join_world, leave_world
 from pipeline.model.text_tokenizer import load_tokenizer
-from pipeline.qdpx.importer import project_to_collection, read_project
+from pipeline.model.training_data import replay_fragments
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
-
-
-def collection_records(collection: Collection, codebook: Codebook, *, where: str | Path, max_fragment_tokens: int,
-                       min_fragment_share: float, min_span_share: float, group_by: str,
-                       group_fallback: bool = False) -> list[dict[str, Any]]:
-    """Codable fragments of a coded collection with per-coder labels and a cross-validation `group`.
-
-    `group_fallback`: when no document has the `group_by` field (a QDA project without Cases), group by
-    interview instead of refusing."""
-    if group_fallback and not any(group_by in d.metadata for d in collection.documents.values()):
-        group_by = "document"
-    labelled = label_collection(collection, codebook, max_fragment_tokens=max_fragment_tokens,
-                                min_fragment_share=min_fragment_share, min_span_share=min_span_share)
-    records: list[dict[str, Any]] = []
-    for fragment, labels in zip(labelled.fragments, labelled.labels):
-        metadata = collection.documents[fragment.document].metadata
-        if group_by != "document" and group_by not in metadata:
-            raise InputError(where, f"document '{fragment.document}' has no metadata field '{group_by}' "
-                                    f"(adapt.group_by); set adapt.group_by to a field it has, or to document")
-        record = fragment.to_dict()
-        record["group"] = str(metadata.get(group_by, fragment.document))
-        record["labels"] = labels
-        records.append(record)
-    return records
-
-
-def labelled_records(inputs: Sequence[Path], codebook: Codebook, *, max_fragment_tokens: int,
-                     min_fragment_share: float, min_span_share: float, group_by: str) -> list[dict[str, Any]]:
-    """Codable fragments of coded collections with per-coder labels and a cross-validation `group`."""
-    return [record for path in inputs
-            for record in collection_records(load_collection(path, codebook), codebook, where=path,
-                                             max_fragment_tokens=max_fragment_tokens,
-                                             min_fragment_share=min_fragment_share, min_span_share=min_span_share,
-                                             group_by=group_by)]
-
-
-def team_records(inputs: Sequence[Path], codebook: Codebook, *, coders: Sequence[str], max_fragment_tokens: int,
-                 min_fragment_share: float, min_span_share: float,
-                 group_by: str) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
-    """`labelled_records` of the team's inputs, where a `.qdpx` that went out with capcode's suggestions is
-    read as a reviewed project (`pipeline.corpus.review`): only its reviewed interviews, the reviewer
-    (the one of `coders`) as the truth. Returns the records and, per reviewed input, what was reviewed and
-    the accepted / rejected / added suggestions per code."""
-    records: list[dict[str, Any]] = []
-    reviews: dict[str, dict[str, Any]] = {}
-    records_of = partial(collection_records, codebook=codebook, max_fragment_tokens=max_fragment_tokens,
-                         min_fragment_share=min_fragment_share, min_span_share=min_span_share, group_by=group_by)
-    for path in map(Path, inputs):
-        project = read_project(path) if path.suffix.lower() == ".qdpx" else None
-        if project is None or not went_out_for_review(project):
-            collection = load_collection(path, codebook) if project is None else project_to_collection(project, codebook)
-            records += records_of(collection, where=path)
-            continue
-        if len(coders) != 1:
-            raise InputError(path, f"a reviewed project has one reviewer; give one --coder, not {len(coders)}")
-        reviewed = read_reviewed(project, codebook, reviewer=coders[0])
-        found = records_of(reviewed.collection, where=path, group_fallback=True)
-        reviews[path.name] = review_summary(reviewed, found, codebook)
-        records += found
-    return records, reviews
-
-
-def replay_fragments(prepared: Path | None, *, coder: str, codebook: Codebook, limit: int,
-                     seed: int) -> tuple[list[str], np.ndarray]:
-    """The base model's training fragments (split train) coded by `coder`, at most `limit`, seeded sample."""
-    if prepared is None or limit == 0:
-        return [], np.zeros((0, len(codebook.code_ids)))
-    rows = [r for r in read_prepared(prepared) if r.split == "train" and r.codable
-            and set(codebook.code_ids) <= set(r.labels.get(coder, {}))]
-    if not rows:
-        raise InputError(prepared, f"no train-split fragments coded by '{coder}' to replay (adapt.replay_coder)")
-    if len(rows) > limit:
-        chosen = np.random.default_rng(seed).choice(len(rows), size=limit, replace=False)
-        rows = [rows[i] for i in sorted(chosen)]
-    labels = np.array([[r.labels[coder][c] for c in codebook.code_ids] for r in rows], dtype=float)
-    return [r.text for r in rows], labels
 
 
 def replay_embeddings(model_dir: Path, replay: Path | None, *, model: CodeClassifier, tokenizer: Any,
@@ -177,11 +97,6 @@ def replay_embeddings(model_dir: Path, replay: Path | None, *, model: CodeClassi
         chosen = np.sort(np.random.default_rng(params.seed).choice(len(x), size=params.max_replay, replace=False))
         x, y = x[chosen], y[chosen]
     return x, y.astype(float)
-
-
-def head_settings(params: AdaptParams) -> HeadSettings:
-    return HeadSettings(real_weight=params.real_weight, l2_to_base=params.l2_to_base, steps=params.steps,
-                        learning_rate=params.learning_rate, seed=params.seed)
 
 
 def team_hash(team: TeamFragments) -> str:
@@ -254,6 +169,8 @@ def write_adapted_model(output_dir: Path, *, base_dir: Path, model: CodeClassifi
         decision=rule if rule["kind"] in ("axis", CATEGORIES) else None,  # `switches` rules are stored as kind axis
         head=AXIS_CATEGORIES if categories else metadata.head,
         encoder="pretrained" if pretrained_dir is not None else metadata.encoder,
+        # the pretrained encoder was never trained here: its head is fitted on fp32 embeddings (`embed`)
+        precision="fp32" if pretrained_dir is not None else metadata.precision,
         adapted=adapted,
         training_data_sha256=hashlib.sha256((metadata.training_data_sha256 + adapted["team_sha256"]).encode()).hexdigest(),
         training_documents=sorted(set(metadata.training_documents) | set(team_documents)),

@@ -32,18 +32,19 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.adapt import head_settings, labelled_records, replay_fragments
 from pipeline.core.codebook import Codebook, load_codebook
 from pipeline.core.config import REPO_ROOT
 from pipeline.core.errors import InputError
 from pipeline.core.io_utils import atomic_directory
 from pipeline.core.params import AdaptParams, CrossvalParams, TfidfParams, load_params
 from pipeline.core.progress import progress
+from pipeline.corpus.team import labelled_records
 from pipeline.model.adaptation import (
     TeamFragments,
     embed,
     fit_head,
     head_probabilities,
+    head_settings,
     load_replay,
     team_fragments,
     tune_rule,
@@ -59,6 +60,7 @@ from pipeline.model.decision import (
     pole_probabilities,
     threshold_rule,
 )
+from pipeline.model.training_data import replay_fragments
 from pipeline.reliability.coefficients import UndefinedCoefficient, bootstrap_ci, krippendorff_alpha
 
 Predictor = Callable[[np.ndarray], np.ndarray]  # row indices -> probabilities [n, n_codes]

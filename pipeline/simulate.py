@@ -33,7 +33,6 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.adapt import head_settings
 from pipeline.core.codebook import Codebook, load_codebook
 from pipeline.core.documents import PreparedFragment, read_prepared
 from pipeline.core.errors import InputError
@@ -42,7 +41,7 @@ from pipeline.core.params import AdaptParams, SimulationCorpus, load_params
 from pipeline.core.progress import progress
 from pipeline.crossval import axis_alpha
 from pipeline.model.active_learning import STRATEGIES, Chooser, Learner, Task, simulate_task
-from pipeline.model.adaptation import TeamFragments, embed, load_replay, team_fragments
+from pipeline.model.adaptation import TeamFragments, embed, head_settings, load_replay, team_fragments
 from pipeline.model.classifier import load_model
 from pipeline.model.training_data import labelled_split
 

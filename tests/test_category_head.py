@@ -99,7 +99,7 @@ def test_adapt_writes_a_categories_model_on_the_pretrained_encoder(adapted, tiny
 
     out, _, stderr = adapted
     meta = json.loads((out / "capcode_model.json").read_text())
-    assert meta["head"] == "axis_categories" and meta["encoder"] == "pretrained"
+    assert meta["head"] == "axis_categories" and meta["encoder"] == "pretrained" and meta["precision"] == "fp32"
     assert meta["decision"]["kind"] == "categories" and set(meta["decision"]["axes"]) == {a.id for a in CODEBOOK.axes}
     assert meta["adapted"]["n_fragments"] == 18 and meta["adapted"]["params"]["head"] == "axis_categories"
     assert load_file(out / "head.safetensors")["weight"].shape[0] == 12

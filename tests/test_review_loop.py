@@ -78,7 +78,7 @@ def test_adapt_learns_from_the_reviewed_interview_only(tiny_trained, round_one, 
 
 
 def test_the_reviewer_is_the_truth_and_the_suggestions_never_are(tiny_trained, round_one) -> None:
-    from pipeline.adapt import team_records
+    from pipeline.corpus.team import team_records
 
     _, reviewed, review = round_one
     params = load_params(tiny_trained.params)

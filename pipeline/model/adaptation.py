@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from pipeline.core.codebook import Codebook
+from pipeline.core.params import AdaptParams
 from pipeline.model.classifier import CodeClassifier, mean_pool, model_input_text
 from pipeline.model.device import model_device
 from pipeline.model.distributed import SINGLE, World, sum_across
@@ -117,6 +118,12 @@ class HeadSettings:
     steps: int
     learning_rate: float
     seed: int
+
+
+def head_settings(params: AdaptParams) -> HeadSettings:
+    """The poles head's fit settings out of the `adapt` params."""
+    return HeadSettings(real_weight=params.real_weight, l2_to_base=params.l2_to_base, steps=params.steps,
+                        learning_rate=params.learning_rate, seed=params.seed)
 
 
 def fit_head(team_x: np.ndarray, team_y: np.ndarray, replay_x: np.ndarray, replay_y: np.ndarray, *,

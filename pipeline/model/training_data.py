@@ -8,6 +8,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
+from pipeline.core.codebook import Codebook
 from pipeline.core.documents import PreparedFragment, read_prepared
 from pipeline.core.errors import InputError
 
@@ -62,3 +65,19 @@ def data_hash(*parts: LabelledFragments) -> str:
         for row in zip(part.ids, part.texts, part.labels):
             digest.update(json.dumps(row, ensure_ascii=False).encode())
     return digest.hexdigest()
+
+
+def replay_fragments(prepared: Path | None, *, coder: str, codebook: Codebook, limit: int,
+                     seed: int) -> tuple[list[str], np.ndarray]:
+    """The base model's training fragments (split train) coded by `coder`, at most `limit`, seeded sample."""
+    if prepared is None or limit == 0:
+        return [], np.zeros((0, len(codebook.code_ids)))
+    rows = [r for r in read_prepared(prepared) if r.split == "train" and r.codable
+            and set(codebook.code_ids) <= set(r.labels.get(coder, {}))]
+    if not rows:
+        raise InputError(prepared, f"no train-split fragments coded by '{coder}' to replay (adapt.replay_coder)")
+    if len(rows) > limit:
+        chosen = np.random.default_rng(seed).choice(len(rows), size=limit, replace=False)
+        rows = [rows[i] for i in sorted(chosen)]
+    labels = np.array([[r.labels[coder][c] for c in codebook.code_ids] for r in rows], dtype=float)
+    return [r.text for r in rows], labels
