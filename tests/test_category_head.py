@@ -214,3 +214,30 @@ def test_next_ranks_by_the_categories_of_a_categories_model(adapted, quotes, tmp
     assert [r["rank"] for r in rows] == [1, 2, 3, 4]
     for row in rows:
         assert all(" vs " in a["reason"] and "now:" in a["reason"] for a in row["axes"].values())
+
+
+def test_the_review_loop_runs_on_a_categories_model(adapted, tmp_path) -> None:
+    """README "The review loop: one round" with the default kind of model: predict a QDA project, review it,
+    adapt from the reviewed project without --replay (the model's stored replay), predict again."""
+    from tests.qdpx_review import simulate_review
+    from tests.test_agreement_own_codes import SAMPLES
+
+    sample = SAMPLES / "nvivo-mac-12.7.qdpx"
+    if not sample.is_file():
+        pytest.skip(f"{sample} not found (../shared/refi-qda/samples)")
+    out, params, _ = adapted
+    predicted, reviewed = tmp_path / "precoded.qdpx", tmp_path / "reviewed.qdpx"
+    result = capcode("predict", str(sample), "--model", str(out), "-o", str(predicted), "--params", str(params))
+    assert result.returncode == 0, result.stderr
+    review = simulate_review(predicted, reviewed)
+    round_one = tmp_path / "round-1"
+    result = capcode("adapt", str(reviewed), "--coder", "Reviewer", "--model", str(out), "-o", str(round_one),
+                     "--params", str(params))
+    assert result.returncode == 0, result.stderr
+    meta = json.loads((round_one / "capcode_model.json").read_text())
+    assert meta["head"] == "axis_categories" and meta["adapted"]["documents"] == ["videos-selection"]
+    [summary] = meta["adapted"]["review"].values()
+    assert summary["suggesters"] == [review.suggester]
+    again = tmp_path / "again.qdpx"
+    result = capcode("predict", str(reviewed), "--model", str(round_one), "-o", str(again), "--params", str(params))
+    assert result.returncode == 0, result.stderr
