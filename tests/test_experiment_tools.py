@@ -6,17 +6,11 @@ import numpy as np
 
 from pipeline.core.codebook import load_codebook
 from pipeline.core.documents import PreparedFragment
-from pipeline.model.decision import decide_categories
-from pipeline.tools.axis_classifier_experiment import fit_predict_axes
+from pipeline.tools.axis_classifier_experiment import axis_labels, fit_predict_axes
 from pipeline.tools.context_experiment import with_questions
 
 CODEBOOK = load_codebook()
 ZERO = {c: 0 for c in CODEBOOK.code_ids}
-
-
-def axis_labels(category: np.ndarray) -> np.ndarray:
-    """Pole pairs [n, 2] of axis categories 0..3, as the shipped decision reads a certain category."""
-    return decide_categories(np.eye(4)[category], [(0, 1)], 2)
 
 
 def fragment(document: str, start: int, role: str, text: str, *, coded: bool = True) -> PreparedFragment:
