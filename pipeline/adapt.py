@@ -52,6 +52,8 @@ from pipeline.model.adaptation import (
     embed,
     head_settings,
     load_replay,
+    pretrained_embedder,
+    pretrained_encoder_dir,
     save_replay,
     team_fragments,
 )
@@ -63,13 +65,12 @@ from pipeline.model.classifier import (
     METADATA_FILE,
     CodeClassifier,
     ModelMetadata,
-    load_encoder,
+    check_model_directory,
     load_model,
 )
 from pipeline.model.decision import CATEGORIES, axis_pole_indices
 from pipeline.model.device import select_device
 from pipeline.model.distributed import SINGLE, World, join_world, leave_world
-from pipeline.model.text_tokenizer import load_tokenizer
 from pipeline.model.training_data import replay_fragments
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
@@ -120,21 +121,6 @@ def check_head_and_encoder(params: AdaptParams, metadata: ModelMetadata, model_d
                                     "encoder (the model stores fine-tuned ones): pass --replay "
                                     "data/prepared/fragments.jsonl, or set adapt.encoder: model")
     return pretrained_encoder_dir(metadata, backbone)
-
-
-def pretrained_encoder_dir(metadata: ModelMetadata, backbone: str | None) -> Path:
-    """The backbone the model was fine-tuned from (`--backbone` where the metadata names one outside this
-    checkout), checked against the sha256 the model recorded, so the head sees the encoder it will run on."""
-    from pipeline.core.config import REPO_ROOT
-    from pipeline.model.backbone import backbone_identity, resolve_backbone
-
-    spec = backbone or metadata.backbone.get("spec", "")
-    directory = resolve_backbone(spec, cache_dir=REPO_ROOT / "models")
-    found, recorded = backbone_identity(directory).get("sha256"), metadata.backbone.get("sha256")
-    if recorded and found != recorded:
-        raise InputError(directory, f"backbone weights sha256 {str(found)[:12]}, the model was trained from "
-                                    f"{recorded[:12]}: pass the model's own backbone with --backbone")
-    return directory
 
 
 def adapt_category_head(team_x: np.ndarray, team: TeamFragments, replay_x: np.ndarray, replay_y: np.ndarray, *,
@@ -219,14 +205,15 @@ def adapt(*, inputs: Sequence[Path], coders: Sequence[str], model_dir: Path, out
     team = team_fragments(records, coders=coders, codebook=codebook, group_by="group")
     if len(team) < 2:
         raise InputError(where, f"{len(team)} coded fragments by {', '.join(coders)}; adapt needs at least 2")
-    model, tokenizer, metadata = load_model(model_dir, codebook)
+    metadata = check_model_directory(model_dir, codebook)
     pretrained_dir = check_head_and_encoder(params, metadata, model_dir, replay, backbone)
+    if pretrained_dir is None:
+        model, tokenizer, _ = load_model(model_dir, codebook)
+    else:  # the team's and the replay fragments seen by the pretrained encoder (the model's is not loaded)
+        model, tokenizer = pretrained_embedder(pretrained_dir, len(codebook.code_ids))
     device = select_device(all_params.compute.device)
     world = join_world(device)
     try:  # the encoder work, shared by the processes of a launched run
-        if pretrained_dir is not None:  # the team's and the replay fragments seen by the pretrained encoder
-            model = CodeClassifier(load_encoder(pretrained_dir), len(codebook.code_ids), dropout=0.0)
-            tokenizer = load_tokenizer(pretrained_dir)
         model.to(device)
         team_x = embed(model, tokenizer, team.texts, text_prefix=metadata.text_prefix, max_length=metadata.max_length,
                        world=world)

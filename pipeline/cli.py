@@ -167,10 +167,13 @@ def crossval(
 def simulate(
     prepared: Path = typer.Option(Path("data/prepared/fragments.jsonl"), help="Fragments from the prepare stage "
                                   "(documents.jsonl beside it gives the cases)."),
-    model: Path = typer.Option(Path("models/base"), "--model", help="The base model: its encoder embeds the "
-                               "fragments once, its head and replay start the adapt path."),
+    model: Path = typer.Option(Path("models/base"), "--model", help="The base model: its pretrained backbone "
+                               "(axis_categories head) or its own encoder (poles head) embeds the fragments once."),
     output_dir: Path = typer.Option(Path("reports/simulate"), "-o", "--output-dir", help="Where to write "
                                     "simulation.json and the curves."),
+    backbone: str | None = typer.Option(None, "--backbone", help="The pretrained encoder the model was trained "
+                                        "from, where its metadata names one outside this checkout "
+                                        "(adapt.head axis_categories on adapt.encoder pretrained)."),
     params: ParamsFile = None,
     codebook: CodebookFile = None,
 ) -> None:
@@ -179,7 +182,7 @@ def simulate(
     from pipeline.simulate import simulate as run_simulate
 
     output = run_simulate(prepared=prepared, model_dir=model, output_dir=output_dir, params_path=params,
-                          codebook_path=codebook)
+                          codebook_path=codebook, backbone=backbone)
     print(f"simulate: {', '.join(output['corpora'])} in {output['seconds']:.0f} s -> {output_dir}", file=sys.stderr)
 
 

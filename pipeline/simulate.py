@@ -4,8 +4,10 @@ For each corpus of the params section `simulate` (prepared fragments of one coll
 strategies code the pool batch by batch: `random` draws the batch, `next` takes what `capcode next` would hand
 out (`pipeline.model.selection`: uncertainty under the model's decision rule, balance over the axes, k-center
 diversity on the encoder's embeddings). An oracle answers with the collection's own coding; after each batch
-the model in the loop is refitted as `capcode adapt` refits it (`pipeline.model.active_learning`), on
-encoder embeddings computed once, and codes the held-out fragments. Agreement is Krippendorff's alpha per
+the model in the loop is refitted as `capcode adapt` refits it with the head `adapt.head` names
+(`pipeline.model.active_learning`; the default `axis_categories` head on the pretrained encoder's embeddings,
+the `poles` head on the base model's fine-tuned encoder), on embeddings computed once, and codes the held-out
+fragments. Agreement is Krippendorff's alpha per
 axis (four nominal categories), as in the crossval stage.
 
 Designs: `split` (the pool is the interviews of some splits, agreement is measured on those of others) and
@@ -40,9 +42,25 @@ from pipeline.core.io_utils import atomic_directory, check_output_folder, read_j
 from pipeline.core.params import AdaptParams, SimulationCorpus, load_params
 from pipeline.core.progress import progress
 from pipeline.crossval import axis_alpha
-from pipeline.model.active_learning import STRATEGIES, Chooser, Learner, Task, simulate_task
-from pipeline.model.adaptation import TeamFragments, embed, head_settings, load_replay, team_fragments
-from pipeline.model.classifier import load_model
+from pipeline.model.active_learning import (
+    STRATEGIES,
+    CategoryLearner,
+    Chooser,
+    Learner,
+    PolesLearner,
+    Task,
+    simulate_task,
+)
+from pipeline.model.adaptation import (
+    TeamFragments,
+    embed,
+    head_settings,
+    load_replay,
+    pretrained_embedder,
+    pretrained_encoder_dir,
+    team_fragments,
+)
+from pipeline.model.classifier import AXIS_CATEGORIES, check_model_directory, load_model
 from pipeline.model.training_data import labelled_split
 
 STRATEGY_TEXT = {
@@ -53,12 +71,20 @@ STRATEGY_TEXT = {
 
 
 class EmbeddingCache:
-    """Encoder embeddings by fragment id: the base model's stored replay embeddings where they are the same
-    fragments (its own train split, encoded by the same frozen encoder), the rest encoded once here."""
+    """Encoder embeddings by fragment id, each fragment encoded once.
 
-    def __init__(self, model_dir: Path, fragments: Sequence[PreparedFragment], codebook: Codebook) -> None:
-        self.model, self.tokenizer, self.metadata = load_model(model_dir, codebook)
+    `pretrained_dir` None: the base model's fine-tuned encoder (the `poles` head's), whose stored replay
+    embeddings are reused where they are the same fragments (its own train split); else the pretrained encoder
+    in that directory (the `axis_categories` head's, as `adapt.encoder: pretrained` embeds)."""
+
+    def __init__(self, model_dir: Path, fragments: Sequence[PreparedFragment], codebook: Codebook,
+                 pretrained_dir: Path | None = None) -> None:
         self.vectors: dict[str, np.ndarray] = {}
+        if pretrained_dir is not None:
+            self.metadata = check_model_directory(model_dir, codebook)
+            self.model, self.tokenizer = pretrained_embedder(pretrained_dir, len(codebook.code_ids))
+            return
+        self.model, self.tokenizer, self.metadata = load_model(model_dir, codebook)
         stored = load_replay(model_dir)
         train = labelled_split(fragments, split="train", coder=self.metadata.label_coder,
                                code_ids=codebook.code_ids, source=model_dir)
@@ -68,12 +94,26 @@ class EmbeddingCache:
     def __call__(self, ids: Sequence[str], texts: Sequence[str]) -> np.ndarray:
         missing = [k for k, i in enumerate(ids) if i not in self.vectors]
         if missing:
-            print(f"simulate: encoding {len(missing)} fragments ({len(ids) - len(missing)} from the model's stored "
-                  "replay embeddings)", file=sys.stderr)
+            print(f"simulate: encoding {len(missing)} fragments ({len(ids) - len(missing)} encoded before)",
+                  file=sys.stderr)
             new = embed(self.model, self.tokenizer, [texts[k] for k in missing],
                         text_prefix=self.metadata.text_prefix, max_length=self.metadata.max_length)
             self.vectors.update({ids[k]: vector for k, vector in zip(missing, new)})
-        return np.array([self.vectors[i] for i in ids])
+        return np.array([self.vectors[i] for i in ids]).reshape(len(ids), -1)
+
+
+def replay_for(cache: EmbeddingCache, model_dir: Path, fragments: Sequence[PreparedFragment], params: AdaptParams,
+               codebook: Codebook) -> tuple[np.ndarray, np.ndarray] | None:
+    """The replay fragments the model in the loop keeps: for the `axis_categories` head the train split of the
+    prepared fragments as coded by `adapt.replay_coder`, encoded by the pretrained encoder (what `capcode
+    adapt --replay` replays); for the `poles` head the base model's stored replay embeddings."""
+    if params.head != AXIS_CATEGORIES:
+        return load_replay(model_dir)
+    train = labelled_split(fragments, split="train", coder=params.replay_coder, code_ids=codebook.code_ids,
+                           source=model_dir)
+    if not len(train):
+        return None
+    return cache(train.ids, train.texts), np.array(train.labels, dtype=float)
 
 
 def oracle_fragments(fragments: Sequence[PreparedFragment], documents: dict[str, dict[str, Any]],
@@ -124,10 +164,9 @@ def tasks_of(team: TeamFragments, splits: list[str], x: np.ndarray, corpus: Simu
 
 def learner_for(corpus: SimulationCorpus, cache: EmbeddingCache, replay: tuple[np.ndarray, np.ndarray] | None,
                 params: AdaptParams, seed: int, codebook: Codebook) -> Learner:
-    """The model in the loop: from the base model's head with a seeded replay sample (`base`), or from zero
-    without replay (`empty`)."""
+    """The model in the loop, with the head `adapt.head` names: from the base model's head (the `poles`
+    head) with a seeded replay sample (`base`), or from zero without replay (`empty`)."""
     n_codes = len(codebook.code_ids)
-    settings = head_settings(AdaptParams(**{**asdict(params), "seed": seed}))
     dim = cache.model.head.in_features
     if corpus.start == "empty" or replay is None:
         replay_x, replay_y = np.zeros((0, dim), dtype=np.float32), np.zeros((0, n_codes))
@@ -136,14 +175,18 @@ def learner_for(corpus: SimulationCorpus, cache: EmbeddingCache, replay: tuple[n
         if len(replay_x) > params.max_replay:
             chosen = np.sort(np.random.default_rng([seed, 2]).choice(len(replay_x), params.max_replay, replace=False))
             replay_x, replay_y = replay_x[chosen], replay_y[chosen]
+    if params.head == AXIS_CATEGORIES:
+        return CategoryLearner(replay_x, np.asarray(replay_y, dtype=float), params.real_weight, params.category_c,
+                               seed, codebook)
+    settings = head_settings(AdaptParams(**{**asdict(params), "seed": seed}))
     if corpus.start == "empty":
         weight, bias, thresholds = np.zeros((n_codes, dim)), np.zeros(n_codes), [0.5] * n_codes
     else:
         weight = cache.model.head.weight.detach().numpy().copy()
         bias = cache.model.head.bias.detach().numpy().copy()
         thresholds = [float(cache.metadata.thresholds[c]) for c in codebook.code_ids]
-    return Learner(weight, bias, thresholds, replay_x, np.asarray(replay_y, dtype=float), settings, params.decision,
-                   params.threshold_grid, params.min_evidence, codebook)
+    return PolesLearner(weight, bias, thresholds, replay_x, np.asarray(replay_y, dtype=float), settings,
+                        params.decision, params.threshold_grid, params.min_evidence, codebook)
 
 
 def run_curve(tasks: list[tuple[Task, np.ndarray]], reference: np.ndarray, learner: Learner, chooser: Chooser,
@@ -231,7 +274,7 @@ def summarise(curves: dict[str, list[list[dict[str, Any]]]], codebook: Codebook,
 
 
 def simulate(*, prepared: Path, model_dir: Path, output_dir: Path, params_path: Path | None = None,
-             codebook_path: Path | None = None) -> dict[str, Any]:
+             codebook_path: Path | None = None, backbone: str | None = None) -> dict[str, Any]:
     """Run the simulations of the params section `simulate` and write `output_dir` (module docstring)."""
     started = time.perf_counter()
     all_params = load_params(params_path)
@@ -244,10 +287,17 @@ def simulate(*, prepared: Path, model_dir: Path, output_dir: Path, params_path: 
         if documents_path.is_file() else {}
     teams = {name: oracle_fragments(fragments, documents, corpus, codebook, prepared)
              for name, corpus in settings.corpora.items()}
-    cache = EmbeddingCache(model_dir, fragments, codebook)
-    replay = load_replay(model_dir)
+    pretrained_dir = None
+    if adapt_params.head == AXIS_CATEGORIES and adapt_params.encoder == "pretrained":
+        metadata = check_model_directory(model_dir, codebook)
+        if metadata.encoder != "pretrained":  # a model from `capcode train`: its backbone, checked
+            pretrained_dir = pretrained_encoder_dir(metadata, backbone)
+    cache = EmbeddingCache(model_dir, fragments, codebook, pretrained_dir)
+    replay = replay_for(cache, model_dir, fragments, adapt_params, codebook)
     chooser = Chooser(choose.shortlist_factor, choose.near_duplicate_cosine)
     output: dict[str, Any] = {"model": cache.metadata.identity, "seeds": list(settings.seeds),
+                              "head": adapt_params.head,
+                              "encoder": "pretrained" if pretrained_dir is not None else "model",
                               "strategies": STRATEGY_TEXT, "corpora": {}}
     for name, corpus in settings.corpora.items():
         team, splits = teams[name]

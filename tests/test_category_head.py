@@ -149,6 +149,22 @@ def test_the_adapted_model_adapts_again_from_its_stored_replay(adapted, quotes, 
     assert (again / "encoder" / "model.safetensors").read_bytes() == (out / "encoder" / "model.safetensors").read_bytes()
 
 
+def test_adapt_on_the_pretrained_encoder_never_loads_the_fine_tuned_one(tiny_trained, tiny_backbone, quotes,
+                                                                        tmp_path, monkeypatch) -> None:
+    import pipeline.adapt
+    from pipeline.model import classifier
+
+    loaded: list[Path] = []
+    real = classifier.load_encoder
+    monkeypatch.setattr(classifier, "load_encoder", lambda d: loaded.append(Path(d)) or real(d))
+    monkeypatch.setattr(pipeline.adapt, "load_model", lambda *a: pytest.fail("loaded the fine-tuned model"))
+    pipeline.adapt.adapt(inputs=[quotes], coders=["report", "dev"], model_dir=tiny_trained.model_dir,
+                         output_dir=tmp_path / "adapted", replay=tiny_trained.prepared,
+                         params_path=categories_params(tmp_path / "params.yaml"), backbone=str(tiny_backbone))
+    assert (tmp_path / "adapted" / "head.safetensors").is_file()
+    assert loaded == [Path(tiny_backbone)]  # one encoder loaded: the pretrained one
+
+
 def test_refusals_are_one_line_and_write_nothing(adapted, tiny_trained, tiny_backbone, quotes, tmp_path) -> None:
     out, params, _ = adapted
     poles = yaml.safe_load(Path(params).read_text())

@@ -59,11 +59,12 @@ def prepared(tiny_trained, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def simulated(tiny_trained, prepared, tmp_path_factory) -> Path:
+def simulated(tiny_trained, tiny_backbone, prepared, tmp_path_factory) -> Path:
+    """The default: the axis_categories head on the pretrained (tiny) backbone in the loop."""
     folder = tmp_path_factory.mktemp("simulate")
     out = folder / "simulate"
     simulate(prepared=prepared, model_dir=tiny_trained.model_dir, output_dir=out,
-             params_path=write_params(folder / "params.yaml"))
+             params_path=write_params(folder / "params.yaml"), backbone=str(tiny_backbone))
     return out
 
 
@@ -155,3 +156,45 @@ def test_evaluate_draws_the_simulation_in_its_report(tiny_trained, simulated, tm
     page = (out / "report.html").read_text(encoding="utf-8")
     assert "Simulation: what to code next (synthetic)" in page and "saved by next" in page
     assert json.loads((out / "evaluation.json").read_text(encoding="utf-8"))["simulation"]["seeds"] == [1, 2]
+
+
+def test_the_default_loop_runs_the_categories_head_on_the_pretrained_encoder(simulated) -> None:
+    output = json.loads((simulated / "simulation.json").read_text(encoding="utf-8"))
+    assert output["head"] == "axis_categories" and output["encoder"] == "pretrained"
+
+
+def test_the_poles_head_loop_still_runs_on_the_models_own_encoder(tiny_trained, prepared, tmp_path) -> None:
+    params = write_params(tmp_path / "params.yaml")
+    settings = yaml.safe_load(params.read_text(encoding="utf-8"))
+    settings["adapt"].update(head="poles", encoder="model")
+    params.write_text(yaml.safe_dump(settings, sort_keys=False), encoding="utf-8")
+    output = simulate(prepared=prepared, model_dir=tiny_trained.model_dir, output_dir=tmp_path / "simulate",
+                      params_path=params)
+    assert output["head"] == "poles" and output["encoder"] == "model"
+    assert [row["n_coded"] for row in output["corpora"]["synthetic"]["curve"]] == [8, 16, 24, 72]
+
+
+def test_the_categories_learner_learns_what_it_is_told_and_ranks_by_the_category_gap() -> None:
+    import numpy as np
+
+    from pipeline.model.active_learning import CategoryLearner, Chooser, Task, next_batch
+
+    rng = np.random.default_rng(0)
+    # two clusters: one coded intern + beleid + strategisch, the other extern + beheer + operationeel
+    centres = np.eye(8)[[0, 1]] * 3
+    side = np.repeat([0, 1], 20)
+    x = centres[side] + rng.normal(scale=0.3, size=(40, 8))
+    y = np.array([[1, 0, 1, 0, 1, 0], [0, 1, 0, 1, 0, 1]], dtype=float)[side]
+    task = Task(x, y, [f"d{i % 4}" for i in range(40)], x)
+    learner = CategoryLearner(np.zeros((0, 8)), np.zeros((0, 6)), 10.0, 1.0, 0, CODEBOOK)
+    nothing = learner.fit(task, [])
+    assert not nothing.labels(x, CODEBOOK).any()  # no data, no replay: "neither" on every axis
+    model = learner.fit(task, [0, 1, 2, 20, 21, 22])
+    assert np.array_equal(model.labels(x, CODEBOOK), y)
+    doubt = model.doubt(x, CODEBOOK)
+    assert doubt.category_probabilities is not None and doubt.distances.shape == (40, 3)
+    middle = np.vstack([x, (centres[0] + centres[1]) / 2])  # halfway between the clusters: the most doubtful
+    task = Task(middle, np.vstack([y, y[:1]]), [f"d{i % 4}" for i in range(41)], middle)
+    batch = next_batch(task, learner.fit(task, [0, 1, 2, 20, 21, 22]), [0, 1, 2, 20, 21, 22], 1,
+                       Chooser(shortlist_factor=4.0, near_duplicate_cosine=0.99), CODEBOOK)
+    assert batch == [40]

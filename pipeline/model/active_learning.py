@@ -2,23 +2,26 @@
 
 Each round the strategy picks a batch of the pool (`random`, or `next`: the ranking of `capcode next`,
 `pipeline.model.selection`), the oracle's labels for it are added, and the model is refitted the way `capcode
-adapt` refits it (`pipeline.model.adaptation.adapt_head`: a head on frozen encoder embeddings, with replay and
-the team's decision rule), on embeddings computed once. After every round the held-out fragments are coded,
-so a curve of agreement against fragments coded comes out (the caller scores it).
+adapt` refits it, on embeddings computed once: `CategoryLearner` fits the `axis_categories` head (per axis a
+4-way logistic regression, `pipeline.model.category_head`; the default of `adapt`), `PolesLearner` the
+`poles` head (`pipeline.model.adaptation.adapt_head`: six scores with the team's decision rule). After every
+round the held-out fragments are coded, so a curve of agreement against fragments coded comes out (the caller
+scores it).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
 from pipeline.core.codebook import Codebook
 from pipeline.model.adaptation import HeadSettings, TeamFragments, adapt_head, head_probabilities
-from pipeline.model.decision import apply_decision, threshold_rule
-from pipeline.model.selection import boundary_distances, select_batch
+from pipeline.model.category_head import category_probabilities, fit_category_head
+from pipeline.model.decision import apply_decision, axis_pole_indices, decide_categories, threshold_rule
+from pipeline.model.selection import AxisDoubt, boundary_distances, category_distances, select_batch
 
 Strategy = Literal["random", "next"]
 STRATEGIES: tuple[Strategy, ...] = ("random", "next")
@@ -39,8 +42,31 @@ class Task:
         return len(self.pool_x)
 
 
+class Fitted(Protocol):
+    """The model in the loop after a round: codes fragments, and says how near each is to another code."""
+
+    def labels(self, x: np.ndarray, codebook: Codebook) -> np.ndarray:
+        """0/1 codes [n, n_codes] of embeddings x."""
+        ...
+
+    def doubt(self, x: np.ndarray, codebook: Codebook) -> AxisDoubt:
+        """How far each row of x is from changing each axis's category (what `capcode next` ranks by)."""
+        ...
+
+
+class Learner(Protocol):
+    """How the model in the loop learns from the fragments the oracle coded so far."""
+
+    @property
+    def codebook(self) -> Codebook:
+        ...
+
+    def fit(self, task: Task, coded: Sequence[int]) -> Fitted:
+        ...
+
+
 @dataclass(frozen=True)
-class Fitted:
+class FittedPoles:
     weight: np.ndarray
     bias: np.ndarray
     rule: dict[str, Any]
@@ -48,11 +74,17 @@ class Fitted:
     def probabilities(self, x: np.ndarray) -> np.ndarray:
         return head_probabilities(x, self.weight, self.bias)
 
+    def labels(self, x: np.ndarray, codebook: Codebook) -> np.ndarray:
+        return apply_decision(self.probabilities(x), self.rule, codebook.code_ids, codebook)
+
+    def doubt(self, x: np.ndarray, codebook: Codebook) -> AxisDoubt:
+        return boundary_distances(self.probabilities(x), self.rule, codebook.code_ids, codebook)
+
 
 @dataclass(frozen=True)
-class Learner:
-    """How the model in the loop learns: `adapt_head` from a start head (the base model's, or zeros), with
-    replay, and the decision rule `decision` tuned on the coded fragments."""
+class PolesLearner:
+    """The `poles` head: `adapt_head` from a start head (the base model's, or zeros), with replay, and the
+    decision rule `decision` tuned on the coded fragments."""
 
     start_weight: np.ndarray  # [n_codes, dim]
     start_bias: np.ndarray
@@ -65,11 +97,11 @@ class Learner:
     min_evidence: float
     codebook: Codebook
 
-    def fit(self, task: Task, coded: Sequence[int]) -> Fitted:
+    def fit(self, task: Task, coded: Sequence[int]) -> FittedPoles:
         """The model after the oracle coded `coded` (nothing coded: the start head and thresholds)."""
         code_ids = self.codebook.code_ids
         if not len(coded):
-            return Fitted(self.start_weight, self.start_bias, threshold_rule(code_ids, self.start_thresholds))
+            return FittedPoles(self.start_weight, self.start_bias, threshold_rule(code_ids, self.start_thresholds))
         rows = sorted(coded)  # the same fragments give the same head whatever order they were coded in
         documents = [task.pool_documents[r] for r in rows]
         team = TeamFragments([str(r) for r in rows], [""] * len(rows), task.pool_y[rows], documents, documents)
@@ -78,7 +110,46 @@ class Learner:
             base_bias=self.start_bias, settings=self.settings, code_ids=code_ids, codebook=self.codebook,
             decision=self.decision, grid=self.grid, base_thresholds=self.start_thresholds,
             min_evidence=self.min_evidence)
-        return Fitted(weight, bias, rule)
+        return FittedPoles(weight, bias, rule)
+
+
+@dataclass(frozen=True)
+class FittedCategories:
+    weight: np.ndarray  # [4 * n_axes, dim]
+    bias: np.ndarray
+
+    def categories(self, x: np.ndarray) -> np.ndarray:
+        return category_probabilities(x, self.weight, self.bias)
+
+    def labels(self, x: np.ndarray, codebook: Codebook) -> np.ndarray:
+        poles = axis_pole_indices(codebook.code_ids, codebook)
+        return decide_categories(self.categories(x), poles, len(codebook.code_ids))
+
+    def doubt(self, x: np.ndarray, codebook: Codebook) -> AxisDoubt:
+        return category_distances(self.categories(x), codebook.code_ids, codebook)
+
+
+@dataclass(frozen=True)
+class CategoryLearner:
+    """The `axis_categories` head as `capcode adapt` fits it: per axis a 4-way logistic regression on the coded
+    fragments (weighing `real_weight` each) and the replay fragments (1 each); nothing coded and no replay:
+    every axis "neither" (a head with no data)."""
+
+    replay_x: np.ndarray
+    replay_y: np.ndarray
+    real_weight: float
+    c: float
+    seed: int
+    codebook: Codebook
+
+    def fit(self, task: Task, coded: Sequence[int]) -> FittedCategories:
+        rows = sorted(coded)
+        x = np.vstack([task.pool_x[rows], self.replay_x]) if len(self.replay_x) else task.pool_x[rows]
+        y = np.vstack([task.pool_y[rows], self.replay_y]) if len(self.replay_x) else task.pool_y[rows]
+        weights = np.concatenate([np.full(len(rows), self.real_weight), np.ones(len(self.replay_x))])
+        poles = axis_pole_indices(self.codebook.code_ids, self.codebook)
+        weight, bias = fit_category_head(x, y, weights, poles, c=self.c, seed=self.seed)
+        return FittedCategories(weight, bias)
 
 
 @dataclass(frozen=True)
@@ -93,7 +164,7 @@ def next_batch(task: Task, model: Fitted, coded: Sequence[int], k: int, chooser:
                codebook: Codebook) -> list[int]:
     """The `k` pool rows `capcode next` would hand out now (rows not in `coded`)."""
     rest = np.setdiff1d(np.arange(task.n_pool), np.asarray(coded, dtype=int))
-    doubt = boundary_distances(model.probabilities(task.pool_x[rest]), model.rule, codebook.code_ids, codebook)
+    doubt = model.doubt(task.pool_x[rest], codebook)
     batch = select_batch(task.pool_x[rest], doubt, k, coded=task.pool_x[list(coded)] if len(coded) else None,
                          shortlist_factor=chooser.shortlist_factor,
                          near_duplicate_cosine=chooser.near_duplicate_cosine, axis_ids=[a.id for a in codebook.axes])
@@ -136,4 +207,4 @@ def simulate_task(task: Task, learner: Learner, chooser: Chooser, *, strategy: S
 
 
 def _labels(model: Fitted, task: Task, codebook: Codebook) -> np.ndarray:
-    return apply_decision(model.probabilities(task.test_x), model.rule, codebook.code_ids, codebook)
+    return model.labels(task.test_x, codebook)

@@ -33,7 +33,7 @@ import torch
 
 from pipeline.core.codebook import Codebook
 from pipeline.core.params import AdaptParams
-from pipeline.model.classifier import CodeClassifier, mean_pool, model_input_text
+from pipeline.model.classifier import CodeClassifier, ModelMetadata, mean_pool, model_input_text
 from pipeline.model.device import model_device
 from pipeline.model.distributed import SINGLE, World, sum_across
 
@@ -154,6 +154,30 @@ def fit_head(team_x: np.ndarray, team_y: np.ndarray, replay_x: np.ndarray, repla
 
 
 REPLAY_FILE = "replay.safetensors"
+
+
+def pretrained_encoder_dir(metadata: ModelMetadata, backbone: str | None) -> Path:
+    """The backbone the model was fine-tuned from (`--backbone` where the metadata names one outside this
+    checkout), checked against the sha256 the model recorded, so the head sees the encoder it will run on."""
+    from pipeline.core.config import REPO_ROOT
+    from pipeline.core.errors import InputError
+    from pipeline.model.backbone import backbone_identity, resolve_backbone
+
+    spec = backbone or metadata.backbone.get("spec", "")
+    directory = resolve_backbone(spec, cache_dir=REPO_ROOT / "models")
+    found, recorded = backbone_identity(directory).get("sha256"), metadata.backbone.get("sha256")
+    if recorded and found != recorded:
+        raise InputError(directory, f"backbone weights sha256 {str(found)[:12]}, the model was trained from "
+                                    f"{recorded[:12]}: pass the model's own backbone with --backbone")
+    return directory
+
+
+def pretrained_embedder(directory: Path, n_codes: int) -> tuple[CodeClassifier, Any]:
+    """(model, tokenizer) that embed with the pretrained encoder in `directory` (its head is unused)."""
+    from pipeline.model.classifier import load_encoder
+    from pipeline.model.text_tokenizer import load_tokenizer
+
+    return CodeClassifier(load_encoder(directory), n_codes, dropout=0.0), load_tokenizer(directory)
 
 
 def save_replay(directory: Path, x: np.ndarray, y: np.ndarray) -> None:

@@ -191,6 +191,16 @@ def load_encoder(directory: Path):
     return AutoModel.from_pretrained(directory, local_files_only=True, **extra)
 
 
+def check_model_directory(directory: Path, codebook: Codebook) -> ModelMetadata:
+    """The metadata of a complete model directory that belongs to `codebook`, without loading the weights
+    (what `adapt` and `simulate` need of a model whose encoder they replace by the pretrained one)."""
+    metadata = read_metadata(directory)
+    check_codebook(metadata, codebook, directory)
+    if not (directory / ENCODER_DIR / "config.json").is_file() or not (directory / HEAD_FILE).is_file():
+        raise InputError(directory, f"incomplete model directory: needs {ENCODER_DIR}/config.json and {HEAD_FILE}")
+    return metadata
+
+
 def load_model(directory: str | Path, codebook: Codebook) -> tuple[CodeClassifier, Any, ModelMetadata]:
     """Load a saved model for inference, checking it belongs to `codebook`.
 
@@ -201,11 +211,8 @@ def load_model(directory: str | Path, codebook: Codebook) -> tuple[CodeClassifie
     from pipeline.model.text_tokenizer import load_tokenizer
 
     directory = Path(directory)
-    metadata = read_metadata(directory)
-    check_codebook(metadata, codebook, directory)
+    metadata = check_model_directory(directory, codebook)
     encoder_dir = directory / ENCODER_DIR
-    if not (encoder_dir / "config.json").is_file() or not (directory / HEAD_FILE).is_file():
-        raise InputError(directory, f"incomplete model directory: needs {ENCODER_DIR}/config.json and {HEAD_FILE}")
     try:
         encoder = load_bert_encoder(encoder_dir) or load_encoder(encoder_dir)
         tokenizer = load_tokenizer(encoder_dir)
