@@ -50,6 +50,7 @@ from pipeline.model.adaptation import (
     TeamFragments,
     adapt_head,
     embed,
+    fits_on_pretrained,
     head_settings,
     load_replay,
     pretrained_embedder,
@@ -57,7 +58,7 @@ from pipeline.model.adaptation import (
     save_replay,
     team_fragments,
 )
-from pipeline.model.category_head import fit_category_head, out_of_fold_alpha
+from pipeline.model.category_head import fit_team_and_replay, out_of_fold_alpha
 from pipeline.model.classifier import (
     AXIS_CATEGORIES,
     ENCODER_DIR,
@@ -114,7 +115,7 @@ def check_head_and_encoder(params: AdaptParams, metadata: ModelMetadata, model_d
     if params.head == "poles" and metadata.head != "poles":
         raise InputError(model_dir, f"the model's head is '{metadata.head}'; adapt.head poles refits a poles "
                                     "head: adapt a model from `capcode train`, or set adapt.head: axis_categories")
-    if params.encoder != "pretrained" or metadata.encoder == "pretrained":
+    if not fits_on_pretrained(params, metadata):
         return None
     if replay is None:
         raise InputError(model_dir, "adapt.encoder pretrained embeds the replay fragments with the pretrained "
@@ -128,10 +129,8 @@ def adapt_category_head(team_x: np.ndarray, team: TeamFragments, replay_x: np.nd
     """The axis_categories head fitted on all team + replay fragments, and its rule with the out-of-fold
     agreement per axis (grouped by interview or case) as the estimate `adapt` prints."""
     poles = axis_pole_indices(codebook.code_ids, codebook)
-    x = np.vstack([team_x, replay_x])
-    y = np.vstack([team.labels, replay_y])
-    weights = np.concatenate([np.full(len(team_x), params.real_weight), np.ones(len(replay_x))])
-    weight, bias = fit_category_head(x, y, weights, poles, c=params.category_c, seed=params.seed)
+    weight, bias = fit_team_and_replay(team_x, team.labels, replay_x, replay_y, poles,
+                                       real_weight=params.real_weight, c=params.category_c, seed=params.seed)
     cv = out_of_fold_alpha(team_x, team.labels, team.groups, replay_x, replay_y, poles,
                            real_weight=params.real_weight, c=params.category_c, seed=params.seed)
     rule = {"kind": CATEGORIES, "thresholds": {c: 0.5 for c in codebook.code_ids},

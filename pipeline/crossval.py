@@ -46,11 +46,12 @@ from pipeline.model.adaptation import (
     head_probabilities,
     head_settings,
     load_replay,
+    pretrained_embedder,
     team_fragments,
     tune_rule,
 )
 from pipeline.model.category_head import category_probabilities, fit_category_head, shift_to_team_rates
-from pipeline.model.classifier import CodeClassifier, load_encoder, load_model
+from pipeline.model.classifier import load_model
 from pipeline.model.decision import (
     CATEGORIES,
     apply_decision,
@@ -250,15 +251,10 @@ def summarise_seeds(per_seed: list[dict[str, dict[str, Any]]]) -> dict[str, dict
 
 def _frozen_embeddings(backbone_spec: str, texts: list[str], n_codes: int, *, prefix: str,
                        max_length: int) -> np.ndarray:
-    from transformers import AutoTokenizer
-
     from pipeline.model.backbone import resolve_backbone
 
-    directory = resolve_backbone(backbone_spec, cache_dir=REPO_ROOT / "models")
-    encoder = load_encoder(directory)
-    tokenizer = AutoTokenizer.from_pretrained(directory, local_files_only=True)
-    return embed(CodeClassifier(encoder, n_codes, dropout=0.0), tokenizer, texts, text_prefix=prefix,
-                 max_length=max_length)
+    model, tokenizer = pretrained_embedder(resolve_backbone(backbone_spec, cache_dir=REPO_ROOT / "models"), n_codes)
+    return embed(model, tokenizer, texts, text_prefix=prefix, max_length=max_length)
 
 
 def load_data(collection: Path, coders: Sequence[str], model_dir: Path, replay: Path | None,

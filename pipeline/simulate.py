@@ -54,6 +54,7 @@ from pipeline.model.active_learning import (
 from pipeline.model.adaptation import (
     TeamFragments,
     embed,
+    fits_on_pretrained,
     head_settings,
     load_replay,
     pretrained_embedder,
@@ -287,11 +288,8 @@ def simulate(*, prepared: Path, model_dir: Path, output_dir: Path, params_path: 
         if documents_path.is_file() else {}
     teams = {name: oracle_fragments(fragments, documents, corpus, codebook, prepared)
              for name, corpus in settings.corpora.items()}
-    pretrained_dir = None
-    if adapt_params.head == AXIS_CATEGORIES and adapt_params.encoder == "pretrained":
-        metadata = check_model_directory(model_dir, codebook)
-        if metadata.encoder != "pretrained":  # a model from `capcode train`: its backbone, checked
-            pretrained_dir = pretrained_encoder_dir(metadata, backbone)
+    metadata = check_model_directory(model_dir, codebook)
+    pretrained_dir = pretrained_encoder_dir(metadata, backbone) if fits_on_pretrained(adapt_params, metadata) else None
     cache = EmbeddingCache(model_dir, fragments, codebook, pretrained_dir)
     replay = replay_for(cache, model_dir, fragments, adapt_params, codebook)
     chooser = Chooser(choose.shortlist_factor, choose.near_duplicate_cosine)

@@ -19,7 +19,7 @@ import numpy as np
 
 from pipeline.core.codebook import Codebook
 from pipeline.model.adaptation import HeadSettings, TeamFragments, adapt_head, head_probabilities
-from pipeline.model.category_head import category_probabilities, fit_category_head
+from pipeline.model.category_head import category_probabilities, fit_team_and_replay
 from pipeline.model.decision import apply_decision, axis_pole_indices, decide_categories, threshold_rule
 from pipeline.model.selection import AxisDoubt, boundary_distances, category_distances, select_batch
 
@@ -144,11 +144,9 @@ class CategoryLearner:
 
     def fit(self, task: Task, coded: Sequence[int]) -> FittedCategories:
         rows = sorted(coded)
-        x = np.vstack([task.pool_x[rows], self.replay_x]) if len(self.replay_x) else task.pool_x[rows]
-        y = np.vstack([task.pool_y[rows], self.replay_y]) if len(self.replay_x) else task.pool_y[rows]
-        weights = np.concatenate([np.full(len(rows), self.real_weight), np.ones(len(self.replay_x))])
         poles = axis_pole_indices(self.codebook.code_ids, self.codebook)
-        weight, bias = fit_category_head(x, y, weights, poles, c=self.c, seed=self.seed)
+        weight, bias = fit_team_and_replay(task.pool_x[rows], task.pool_y[rows], self.replay_x, self.replay_y, poles,
+                                           real_weight=self.real_weight, c=self.c, seed=self.seed)
         return FittedCategories(weight, bias)
 
 

@@ -156,6 +156,12 @@ def fit_head(team_x: np.ndarray, team_y: np.ndarray, replay_x: np.ndarray, repla
 REPLAY_FILE = "replay.safetensors"
 
 
+def fits_on_pretrained(params: AdaptParams, metadata: ModelMetadata) -> bool:
+    """Whether the head is to be fitted on the pretrained encoder the model does not carry yet (a model from
+    `capcode train` with `adapt.encoder: pretrained`); otherwise the model's own encoder embeds."""
+    return params.encoder == "pretrained" and metadata.encoder != "pretrained"
+
+
 def pretrained_encoder_dir(metadata: ModelMetadata, backbone: str | None) -> Path:
     """The backbone the model was fine-tuned from (`--backbone` where the metadata names one outside this
     checkout), checked against the sha256 the model recorded, so the head sees the encoder it will run on."""

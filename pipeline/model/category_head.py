@@ -61,6 +61,16 @@ def fit_category_head(x: np.ndarray, y: np.ndarray, weights: np.ndarray, poles: 
     return weight.astype(np.float32), bias.astype(np.float32)
 
 
+def fit_team_and_replay(team_x: np.ndarray, team_y: np.ndarray, replay_x: np.ndarray, replay_y: np.ndarray,
+                        poles: Sequence[tuple[int, int]], *, real_weight: float, c: float,
+                        seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """`fit_category_head` on the team's fragments (weighing `real_weight` each) and the replay fragments
+    (1 each): how `adapt`, its out-of-fold estimate and the simulation's model in the loop fit the head."""
+    weights = np.concatenate([np.full(len(team_x), real_weight), np.ones(len(replay_x))])
+    return fit_category_head(np.vstack([team_x, replay_x]), np.vstack([team_y, replay_y]), weights, poles, c=c,
+                             seed=seed)
+
+
 def shift_to_team_rates(bias: np.ndarray, team_y: np.ndarray, y: np.ndarray, weights: np.ndarray,
                         poles: Sequence[tuple[int, int]]) -> np.ndarray:
     """The bias moved from the categories' rates in the fitted data to the team's own rates (prior-shift
@@ -96,10 +106,8 @@ def out_of_fold_alpha(x: np.ndarray, y: np.ndarray, groups: Sequence[str], repla
         return [{"alpha_cv": None, "n": int((~np.isnan(y[:, i]) & ~np.isnan(y[:, j])).sum())} for i, j in poles]
     for group in unique:
         held = groups_arr == group
-        train_x = np.vstack([x[~held], replay_x])
-        train_y = np.vstack([y[~held], replay_y])
-        weights = np.concatenate([np.full(int((~held).sum()), real_weight), np.ones(len(replay_x))])
-        weight, bias = fit_category_head(train_x, train_y, weights, poles, c=c, seed=seed)
+        weight, bias = fit_team_and_replay(x[~held], y[~held], replay_x, replay_y, poles, real_weight=real_weight,
+                                           c=c, seed=seed)
         predicted[held] = decide_categories(category_probabilities(x[held], weight, bias), poles, y.shape[1])
     out: list[dict[str, float | int | None]] = []
     for i, j in poles:

@@ -45,16 +45,17 @@ def held_out_sets(prepared: Path, split: str, coder: str, codebook: Codebook, ba
     of `split` fully coded by `coder`."""
     from pipeline.core.documents import read_prepared
     from pipeline.crossval import _frozen_embeddings
+    from pipeline.model.training_data import labelled_split
 
-    rows = [r for r in read_prepared(prepared) if r.split == split and r.codable
-            and set(codebook.code_ids) <= set(r.labels.get(coder, {}))]
+    records = read_prepared(prepared)
     out = {}
-    for collection in sorted({r.collection for r in rows}):
-        chosen = [r for r in rows if r.collection == collection]
-        y = np.array([[r.labels[coder][c] for c in codebook.code_ids] for r in chosen], dtype=float)
-        x = _frozen_embeddings(backbone, [r.text for r in chosen], len(codebook.code_ids), prefix=prefix,
-                               max_length=max_length)
-        out[collection] = (x, y)
+    for collection in sorted({r.collection for r in records}):
+        chosen = labelled_split([r for r in records if r.collection == collection], split=split, coder=coder,
+                                code_ids=codebook.code_ids, source=prepared)
+        if len(chosen):
+            x = _frozen_embeddings(backbone, chosen.texts, len(codebook.code_ids), prefix=prefix,
+                                   max_length=max_length)
+            out[collection] = (x, np.array(chosen.labels, dtype=float))
     return out
 
 
