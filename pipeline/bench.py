@@ -51,8 +51,8 @@ def worker_predict(model_dir: Path, prepared: Path, n: int, repeats: int, params
     import torch
 
     from pipeline.core.codebook import load_codebook
-    from pipeline.model.classifier import AXIS_CATEGORIES, load_model, mean_pool, model_input_text
-    from pipeline.model.decision import axis_pole_indices
+    from pipeline.model.apply import head_axis_poles
+    from pipeline.model.classifier import load_model, mean_pool, model_input_text
     from pipeline.model.precision import resolve_precision
     from pipeline.model.scoring import score_texts
 
@@ -60,7 +60,7 @@ def worker_predict(model_dir: Path, prepared: Path, n: int, repeats: int, params
     texts = _codable_texts(prepared, n)
     codebook = load_codebook()
     model, tokenizer, metadata = load_model(model_dir, codebook)
-    axis_poles = axis_pole_indices(metadata.code_ids, codebook) if metadata.head == AXIS_CATEGORIES else None
+    axis_poles = head_axis_poles(metadata, codebook)
     precision = resolve_precision(params.precision)
     ours, reference = [], []
     batch = int(params.batch_size)

@@ -51,7 +51,7 @@ from pipeline.model.adaptation import (
     tune_rule,
 )
 from pipeline.model.category_head import category_probabilities, fit_category_head, shift_to_team_rates
-from pipeline.model.classifier import load_model
+from pipeline.model.classifier import AXIS_CATEGORIES, load_model
 from pipeline.model.decision import (
     CATEGORIES,
     apply_decision,
@@ -376,7 +376,7 @@ POLES_HEAD = "poles head refitted + decision 'rates' on the fine-tuned encoder"
 
 def default_system_name(params: AdaptParams) -> str:
     """The name of the system `adapt` builds with `params` (the one the headline figures and curve report)."""
-    if params.head == "axis_categories":
+    if params.head == AXIS_CATEGORIES:
         return f"adapted: axis categories on the {params.encoder} encoder (default)"
     return f"adapted: head refitted + decision '{params.decision}' (default)"
 
@@ -406,7 +406,7 @@ def systems(data: Data, params: AdaptParams, tfidf: TfidfParams, codebook: Codeb
         "axis categories on the fine-tuned encoder": (categories(False), CATEGORIES, True),
         "axis categories on the pretrained encoder, without replay": (categories(True), CATEGORIES, False),
     }
-    if params.head != "axis_categories" or params.encoder != "pretrained":
+    if params.head != AXIS_CATEGORIES or params.encoder != "pretrained":
         out["axis categories on the pretrained encoder"] = (categories(True), CATEGORIES, True)
     pretrained = params.encoder == "pretrained"
     for weight in real_weights:
@@ -417,7 +417,7 @@ def systems(data: Data, params: AdaptParams, tfidf: TfidfParams, codebook: Codeb
     for c in (0.3, 3.0):
         out[f"axis categories, pretrained encoder, C {c:g}"] = (categories(pretrained, category_c=c), CATEGORIES, True)
     default = default_system_name(params)
-    if params.head == "axis_categories":
+    if params.head == AXIS_CATEGORIES:
         out[default] = (categories(pretrained), CATEGORIES, True)
     else:
         out[default] = (head, params.decision, True)

@@ -71,6 +71,12 @@ def label_records(
     return out, n_long
 
 
+def head_axis_poles(metadata: ModelMetadata, codebook: Codebook) -> list[tuple[int, int]] | None:
+    """What `score_texts` needs to read a model's head: the pole columns per axis for an `axis_categories`
+    head (its logits are four categories per axis), None for a `poles` head (one sigmoid per code)."""
+    return axis_pole_indices(metadata.code_ids, codebook) if metadata.head == AXIS_CATEGORIES else None
+
+
 @dataclass
 class Scorer:
     """A loaded model on its device, applied chunk by chunk; counts what it did for the closing messages."""
@@ -89,10 +95,8 @@ class Scorer:
     @property
     def axis_poles(self) -> list[tuple[int, int]] | None:
         """The pole columns per axis for an `axis_categories` head (`score_texts`), None for a `poles` head."""
-        if self.metadata.head != AXIS_CATEGORIES:
-            return None
         assert self.codebook is not None, "load_scorer sets the codebook"
-        return axis_pole_indices(self.metadata.code_ids, self.codebook)
+        return head_axis_poles(self.metadata, self.codebook)
 
     def apply(self, records: list[dict[str, Any]], *, code_all_roles: bool = False) -> list[dict[str, Any]]:
         """Score and label one chunk of records (interviewer turns skipped unless `code_all_roles`)."""

@@ -19,7 +19,7 @@ from pipeline.core.codebook import Codebook
 from pipeline.core.documents import Document
 from pipeline.core.io_utils import atomic_writer, write_jsonl
 from pipeline.ingest.turns import load_conventions
-from pipeline.model.classifier import ModelMetadata
+from pipeline.model.classifier import AXIS_CATEGORIES, ModelMetadata
 
 CARRIED = ("id", "document", "speaker", "role", "start", "end", "timestamp")
 
@@ -83,6 +83,14 @@ def codes_in_doubt(
         doubt = [row for row in scored if margin is not None and abs(row[1] - row[2]) < margin]
     ranked = sorted(scored, key=lambda row: abs(row[1] - row[2]))
     return sorted(doubt, key=lambda row: abs(row[1] - row[2])) or ranked[:1]
+
+
+def deciding_thresholds(metadata: ModelMetadata) -> dict[str, float]:
+    """The thresholds that decide the model's codes, shown beside a fragment in doubt: none for an
+    axis_categories model (per axis the most probable category decides; its stored 0.5s decide nothing)."""
+    if metadata.head == AXIS_CATEGORIES:
+        return {}
+    return {code: float(value) for code, value in metadata.thresholds.items()}
 
 
 def review_reason(record: dict[str, Any], thresholds: Mapping[str, float], margin: float | None = None) -> str:
@@ -198,7 +206,7 @@ def render_html(records: list[dict[str, Any]], documents: list[Document], metada
                 codebook: Codebook, *, review_margin: float | None = None) -> str:
     """A self-contained page: every transcript with the proposed codes coloured per fragment, each code's
     threshold, and for a fragment up for review the code in doubt with its score against its threshold."""
-    thresholds = {code: float(value) for code, value in metadata.thresholds.items()}
+    thresholds = deciding_thresholds(metadata)
     by_document: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for record in records:
         by_document[str(record.get("document", "fragments"))].append(record)
@@ -208,14 +216,14 @@ def render_html(records: list[dict[str, Any]], documents: list[Document], metada
     if metadata.synthetic_training_data:
         parts.append('<p class="banner">The model was trained on <b>synthetic</b> interviews; '
                      "treat its codes as suggestions for a researcher to review.</p>")
-    near = f" (within {review_margin:.2f})" if review_margin is not None else ""
-    if metadata.head == "axis_categories":  # per axis the most probable of four categories, not thresholds
+    if metadata.head == AXIS_CATEGORIES:  # per axis the most probable of four categories, not thresholds
         near = f" (within {2 * review_margin:.2f})" if review_margin is not None else ""
         how = ("Per axis the model chooses the most probable of four categories (only one pole, only the other, "
                "both, neither); a code's score is the probability that its pole applies (its own category plus "
                f"both). A dashed outline means two categories of an axis lie close together{near}: review it; "
                "the poles of that axis are shown with their scores.")
     else:
+        near = f" (within {review_margin:.2f})" if review_margin is not None else ""
         how = (f"A dashed outline means a score lies close to its threshold{near}: review it; "
                "the code in doubt is shown with its score and threshold.")
     parts.append(f'<p class="meta">Model {escape(metadata.identity)}, backbone {escape(str(metadata.backbone.get("spec")))}. '
@@ -223,9 +231,7 @@ def render_html(records: list[dict[str, Any]], documents: list[Document], metada
     parts.append('<p class="legend">' + "".join(
         f'<span style="background:{c.colour}" title="{escape(c.definition)}">{escape(c.label)}</span>' for c in codebook.codes)
         + "</p>")
-    if metadata.head == "axis_categories":
-        thresholds = {}  # no thresholds decide: no table, and doubts are shown without one
-    if thresholds:
+    if thresholds:  # none for an axis_categories model: no table, and doubts are shown without one
         parts.append('<table class="thresholds"><tr><th>code</th>' + "".join(
             f"<th>{escape(c.label)}</th>" for c in codebook.codes if c.id in thresholds) + "</tr><tr><th>threshold</th>"
             + "".join(f"<td>{thresholds[c.id]:.2f}</td>" for c in codebook.codes if c.id in thresholds) + "</tr></table>")
@@ -272,7 +278,7 @@ def write_predictions_qdpx(output: Path, *, records, documents, metadata: ModelM
     ]
     base = read_project(base_projects[0]) if len(base_projects) == 1 else None
     scores = {(r["document"], r["start"], r["end"]): r["scores"] for r in records if r["coded"]}
-    thresholds = {} if metadata.head == "axis_categories" else metadata.thresholds  # categories decide, not these
+    thresholds = deciding_thresholds(metadata)
     review = {(r["document"], r["start"], r["end"]): review_reason(r, thresholds, review_margin)
               for r in records if r["coded"] and r["review"]}
     write_qdpx(output, documents=documents, suggestions=suggestions, codebook=codebook,
