@@ -5,9 +5,11 @@ A team codes a few interviews; `adapt` fits a new head on frozen encoder embeddi
 that records what it was adapted on. Two heads (`adapt.head`):
 
 - `axis_categories` (default): per axis a 4-way logistic regression over only pole 1 / only pole 2 / both /
-  neither (`pipeline/model/category_head.py`), on the embeddings of the pretrained encoder the base model was
-  fine-tuned from (`adapt.encoder: pretrained`; the written model carries that encoder and the replay
-  embeddings it made, so adapting it again needs no --replay). Its out-of-fold agreement per axis, grouped by
+  neither (`pipeline/model/category_head.py`), on the embeddings of an encoder built from the backbone the
+  base model was fine-tuned from: by default its weights moved a fifth of the way to the fine-tuned ones
+  (`adapt.encoder: interpolated`, `adapt.interpolation`), or the backbone as it is (`pretrained`). The
+  written model carries that encoder and the replay embeddings it made, so adapting it again needs no
+  --replay. Its out-of-fold agreement per axis, grouped by
   interview or case, is printed and recorded.
 - `poles`: the model's six-score head refitted on its own fine-tuned encoder, with a decision rule tuned by
   cross-validation grouped by interview or case (`pipeline/model/adaptation.py` says why the head only).
@@ -49,11 +51,12 @@ from pipeline.corpus.team import team_records
 from pipeline.model.adaptation import (
     TeamFragments,
     adapt_head,
+    adaptation_embedder,
+    builds_encoder,
     embed,
-    fits_on_pretrained,
+    finetuned_share,
     head_settings,
     load_replay,
-    pretrained_embedder,
     pretrained_encoder_dir,
     save_replay,
     team_fragments,
@@ -110,18 +113,25 @@ def team_hash(team: TeamFragments) -> str:
 
 def check_head_and_encoder(params: AdaptParams, metadata: ModelMetadata, model_dir: Path, replay: Path | None,
                            backbone: str | None) -> Path | None:
-    """The pretrained encoder's directory when adapt must embed with it (else None: the model's own encoder),
-    after refusing the combinations that cannot work, each with what to change."""
+    """The backbone's directory when adapt builds the encoder it embeds with (else None: the model's own
+    encoder), after refusing the combinations that cannot work, each with what to change."""
     if params.head == "poles" and metadata.head != "poles":
         raise InputError(model_dir, f"the model's head is '{metadata.head}'; adapt.head poles refits a poles "
                                     "head: adapt a model from `capcode train`, or set adapt.head: axis_categories")
-    if not fits_on_pretrained(params, metadata):
+    if not builds_encoder(params, metadata):
         return None
     if replay is None:
-        raise InputError(model_dir, "adapt.encoder pretrained embeds the replay fragments with the pretrained "
-                                    "encoder (the model stores fine-tuned ones): pass --replay "
+        raise InputError(model_dir, f"adapt.encoder {params.encoder} embeds the replay fragments with the encoder "
+                                    "it builds (the model stores fine-tuned ones): pass --replay "
                                     "data/prepared/fragments.jsonl, or set adapt.encoder: model")
     return pretrained_encoder_dir(metadata, backbone)
+
+
+def encoder_description(params: AdaptParams) -> str:
+    """How the encoder adapt builds is made, for the log and the model's `adapted.encoder`."""
+    if params.encoder == "interpolated":
+        return f"interpolated (pretrained backbone, {finetuned_share(params):g} of the way to the fine-tuned weights)"
+    return params.encoder
 
 
 def adapt_category_head(team_x: np.ndarray, team: TeamFragments, replay_x: np.ndarray, replay_y: np.ndarray, *,
@@ -142,9 +152,9 @@ def write_adapted_model(output_dir: Path, *, base_dir: Path, model: CodeClassifi
                         weight: np.ndarray, bias: np.ndarray, rule: dict[str, Any], adapted: dict[str, Any],
                         team_documents: Sequence[str], pretrained_dir: Path | None = None,
                         replay: tuple[np.ndarray, np.ndarray] | None = None) -> ModelMetadata:
-    """Copy the base model's encoder (or write the pretrained one, `pretrained_dir`), write the new head and
-    metadata; atomic. A model adapted on the pretrained encoder stores its replay embeddings (they are that
-    encoder's), so adapting it again needs no --replay."""
+    """Copy the base model's encoder (or write the one built from the backbone in `pretrained_dir`, `model`'s),
+    write the new head and metadata; atomic. A model adapted on a built encoder stores its replay embeddings
+    (they are that encoder's), so adapting it again needs no --replay."""
     import torch
 
     categories = rule["kind"] == CATEGORIES
@@ -153,8 +163,8 @@ def write_adapted_model(output_dir: Path, *, base_dir: Path, model: CodeClassifi
         thresholds={c: float(rule["thresholds"][c]) for c in metadata.code_ids},
         decision=rule if rule["kind"] in ("axis", CATEGORIES) else None,  # `switches` rules are stored as kind axis
         head=AXIS_CATEGORIES if categories else metadata.head,
-        encoder="pretrained" if pretrained_dir is not None else metadata.encoder,
-        # the pretrained encoder was never trained here: its head is fitted on fp32 embeddings (`embed`)
+        encoder=adapted["params"]["encoder"] if pretrained_dir is not None else metadata.encoder,
+        # a built encoder was never trained here: its head is fitted on fp32 embeddings (`embed`)
         precision="fp32" if pretrained_dir is not None else metadata.precision,
         adapted=adapted,
         training_data_sha256=hashlib.sha256((metadata.training_data_sha256 + adapted["team_sha256"]).encode()).hexdigest(),
@@ -169,7 +179,7 @@ def write_adapted_model(output_dir: Path, *, base_dir: Path, model: CodeClassifi
             model.encoder.save_pretrained(staging / ENCODER_DIR)  # type: ignore[operator]
             for name in TOKENIZER_FILES:
                 shutil.copy2(pretrained_dir / name, staging / ENCODER_DIR / name)
-        if new.encoder == "pretrained" and replay is not None:
+        if new.encoder != "fine-tuned" and replay is not None:
             save_replay(staging, *replay)
         save_file({"weight": torch.from_numpy(weight.astype(np.float32)).contiguous(),
                    "bias": torch.from_numpy(bias.astype(np.float32)).contiguous()}, staging / HEAD_FILE)
@@ -208,8 +218,9 @@ def adapt(*, inputs: Sequence[Path], coders: Sequence[str], model_dir: Path, out
     pretrained_dir = check_head_and_encoder(params, metadata, model_dir, replay, backbone)
     if pretrained_dir is None:
         model, tokenizer, _ = load_model(model_dir, codebook)
-    else:  # the team's and the replay fragments seen by the pretrained encoder (the model's is not loaded)
-        model, tokenizer = pretrained_embedder(pretrained_dir, len(codebook.code_ids))
+    else:  # the team's and the replay fragments seen by the built encoder (the model's head is not loaded)
+        model, tokenizer = adaptation_embedder(pretrained_dir, model_dir, finetuned_share(params),
+                                               len(codebook.code_ids))
     device = select_device(all_params.compute.device)
     world = join_world(device)
     try:  # the encoder work, shared by the processes of a launched run
@@ -228,9 +239,9 @@ def adapt(*, inputs: Sequence[Path], coders: Sequence[str], model_dir: Path, out
         for line in outcome_lines(review):
             print(f"adapt: {line}", file=sys.stderr)
     grouping = params.group_by + (" or interview" if reviews else "")
+    encoder = encoder_description(params) if pretrained_dir is not None else f"model's own ({metadata.encoder})"
     print(f"adapt: {len(team)} team fragments ({len(set(team.groups))} groups by {grouping}), "
-          f"{len(replay_x)} replay fragments, head {params.head} on the {'pretrained' if pretrained_dir or metadata.encoder == 'pretrained' else 'fine-tuned'} "
-          "encoder", file=sys.stderr)
+          f"{len(replay_x)} replay fragments, head {params.head} on the {encoder} encoder", file=sys.stderr)
     if params.head == AXIS_CATEGORIES:
         weight, bias, rule = adapt_category_head(team_x, team, replay_x, replay_y, params=params, codebook=codebook)
     else:
@@ -248,6 +259,7 @@ def adapt(*, inputs: Sequence[Path], coders: Sequence[str], model_dir: Path, out
         "n_replay": len(replay_x),
         "team_sha256": team_hash(team),
         "params": asdict(params),
+        "encoder": encoder,
         "decision_cv": rule.get("axes") or rule.get("cv"),
     }
     if reviews:

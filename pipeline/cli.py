@@ -130,7 +130,7 @@ def adapt(
                                        "(data/prepared/fragments.jsonl); none = the replay the model stores."),
     backbone: str | None = typer.Option(None, "--backbone", help="The pretrained encoder the model was trained "
                                         "from, where its metadata names one outside this checkout "
-                                        "(adapt.encoder: pretrained)."),
+                                        "(adapt.encoder: pretrained or interpolated)."),
     params: ParamsFile = None,
     codebook: CodebookFile = None,
 ) -> None:
@@ -167,13 +167,13 @@ def crossval(
 def simulate(
     prepared: Path = typer.Option(Path("data/prepared/fragments.jsonl"), help="Fragments from the prepare stage "
                                   "(documents.jsonl beside it gives the cases)."),
-    model: Path = typer.Option(Path("models/base"), "--model", help="The base model: its pretrained backbone "
-                               "(axis_categories head) or its own encoder (poles head) embeds the fragments once."),
+    model: Path = typer.Option(Path("models/base"), "--model", help="The base model: the encoder adapt builds from "
+                               "it (axis_categories head) or its own encoder (poles head) embeds the fragments once."),
     output_dir: Path = typer.Option(Path("reports/simulate"), "-o", "--output-dir", help="Where to write "
                                     "simulation.json and the curves."),
     backbone: str | None = typer.Option(None, "--backbone", help="The pretrained encoder the model was trained "
                                         "from, where its metadata names one outside this checkout "
-                                        "(adapt.head axis_categories on adapt.encoder pretrained)."),
+                                        "(adapt.head axis_categories on adapt.encoder pretrained or interpolated)."),
     params: ParamsFile = None,
     codebook: CodebookFile = None,
 ) -> None:

@@ -41,7 +41,10 @@ from pipeline.core.progress import progress
 from pipeline.corpus.team import labelled_records
 from pipeline.model.adaptation import (
     TeamFragments,
+    adaptation_embedder,
+    builds_encoder,
     embed,
+    finetuned_share,
     fit_head,
     head_probabilities,
     head_settings,
@@ -76,6 +79,7 @@ class Data:
     y: np.ndarray  # [rows, codes], nan = not coded
     tuned: np.ndarray  # [rows, dim] fine-tuned encoder embeddings
     frozen: np.ndarray  # [rows, dim] pretrained (not fine-tuned) encoder embeddings
+    adapted: np.ndarray  # [rows, dim] embeddings of the encoder `adapt` builds (`adapt.encoder`; may be one of the two)
     n_team: int
     base_weight: np.ndarray
     base_bias: np.ndarray
@@ -99,12 +103,11 @@ def head_system(data: Data, params: AdaptParams) -> Callable[[np.ndarray], Predi
     return fit
 
 
-def category_system(data: Data, params: AdaptParams, *, pretrained: bool, codebook: Codebook,
+def category_system(data: Data, params: AdaptParams, *, features: np.ndarray, codebook: Codebook,
                     team_rates: bool = False) -> Callable[[np.ndarray], Predictor]:
-    """The axis_categories head (what `adapt` writes by default) on the pretrained or the fine-tuned encoder's
-    embeddings; its predictor returns category probabilities [n, 4 * n_axes] (decision `categories`).
+    """The axis_categories head (what `adapt` writes by default) on `features` (one of `data`'s embeddings, by
+    row); its predictor returns category probabilities [n, 4 * n_axes] (decision `categories`).
     `team_rates`: the bias shifted to the training cases' category rates (`shift_to_team_rates`)."""
-    features = data.frozen if pretrained else data.tuned
     poles = axis_pole_indices(codebook.code_ids, codebook)
 
     def fit(rows: np.ndarray) -> Predictor:
@@ -257,6 +260,16 @@ def _frozen_embeddings(backbone_spec: str, texts: list[str], n_codes: int, *, pr
     return embed(model, tokenizer, texts, text_prefix=prefix, max_length=max_length)
 
 
+def _built_embeddings(backbone_spec: str, model_dir: Path, share: float, texts: list[str], n_codes: int, *,
+                      prefix: str, max_length: int) -> np.ndarray:
+    """Embeddings of the encoder adapt builds: the backbone, `share` of the way to `model_dir`'s encoder."""
+    from pipeline.model.backbone import resolve_backbone
+
+    backbone_dir = resolve_backbone(backbone_spec, cache_dir=REPO_ROOT / "models")
+    model, tokenizer = adaptation_embedder(backbone_dir, model_dir, share, n_codes)
+    return embed(model, tokenizer, texts, text_prefix=prefix, max_length=max_length)
+
+
 def load_data(collection: Path, coders: Sequence[str], model_dir: Path, replay: Path | None,
               params: AdaptParams, codebook: Codebook, *, max_fragment_tokens: int, min_fragment_share: float,
               min_span_share: float, group_by: str, backbone: str | None = None) -> tuple[Data, list[dict[str, Any]]]:
@@ -285,9 +298,17 @@ def load_data(collection: Path, coders: Sequence[str], model_dir: Path, replay: 
     team_tuned = embed(model, tokenizer, team.texts, text_prefix=metadata.text_prefix, max_length=metadata.max_length)
     tuned = np.vstack([team_tuned, replay_tuned]) if len(replay_texts) else team_tuned
     # the metadata records a backbone outside the checkout by name only (no path of the training machine)
-    frozen = _frozen_embeddings(backbone or metadata.backbone["spec"], texts, len(codebook.code_ids),
-                                prefix=metadata.text_prefix, max_length=metadata.max_length)
+    spec = backbone or metadata.backbone["spec"]
+    frozen = _frozen_embeddings(spec, texts, len(codebook.code_ids), prefix=metadata.text_prefix,
+                                max_length=metadata.max_length)
+    share = finetuned_share(params) if builds_encoder(params, metadata) else 1.0
+    adapted = {0.0: frozen, 1.0: tuned}.get(share)
+    if adapted is None:
+        print(f"crossval: embedding with the {params.encoder} encoder ({share:g} fine-tuned)", file=sys.stderr)
+        adapted = _built_embeddings(spec, model_dir, share, texts, len(codebook.code_ids),
+                                    prefix=metadata.text_prefix, max_length=metadata.max_length)
     data = Data(team=team, texts=texts, y=np.vstack([team.labels, replay_y]), tuned=tuned, frozen=frozen,
+                adapted=adapted,
                 n_team=len(team), base_weight=model.head.weight.detach().numpy().copy(),
                 base_bias=model.head.bias.detach().numpy().copy(),
                 base_thresholds=np.array([metadata.thresholds[c] for c in codebook.code_ids]))
@@ -387,9 +408,13 @@ def systems(data: Data, params: AdaptParams, tfidf: TfidfParams, codebook: Codeb
     ablation), and the baselines trained on the same data. Each variant changes one thing."""
     head = head_system(data, params)
 
-    def categories(pretrained: bool, team_rates: bool = False, **changes: Any) -> Callable[[np.ndarray], Predictor]:
-        return category_system(data, AdaptParams(**{**asdict(params), **changes}), pretrained=pretrained,
+    def categories(features: np.ndarray, team_rates: bool = False, **changes: Any) -> Callable[[np.ndarray], Predictor]:
+        return category_system(data, AdaptParams(**{**asdict(params), **changes}), features=features,
                                codebook=codebook, team_rates=team_rates)
+
+    # the categories variants below change one thing of the default: its encoder (`adapt.encoder`) stays
+    default_encoder = f"{params.encoder} encoder" if params.head == AXIS_CATEGORIES else "pretrained encoder"
+    default_features = data.adapted if params.head == AXIS_CATEGORIES else data.frozen
 
     out: dict[str, System] = {
         "base model (no adaptation)": (base_system(data), None, False),
@@ -403,22 +428,22 @@ def systems(data: Data, params: AdaptParams, tfidf: TfidfParams, codebook: Codeb
         "poles head, 'at least one pole' everywhere (min_evidence 0)": (head, params.decision, True),
         "poles head + frozen-e5 LR (ensemble)": (ensemble(head, frozen_lr_system(data, params)), params.decision, True),
         "poles head + TF-IDF LR (ensemble)": (ensemble(head, tfidf_system(data, params, tfidf)), params.decision, True),
-        "axis categories on the fine-tuned encoder": (categories(False), CATEGORIES, True),
-        "axis categories on the pretrained encoder, without replay": (categories(True), CATEGORIES, False),
+        f"axis categories on the {default_encoder}, without replay": (categories(default_features), CATEGORIES, False),
     }
-    if params.head != AXIS_CATEGORIES or params.encoder != "pretrained":
-        out["axis categories on the pretrained encoder"] = (categories(True), CATEGORIES, True)
-    pretrained = params.encoder == "pretrained"
+    for encoder, features in (("fine-tuned", data.tuned), ("pretrained", data.frozen)):
+        if f"{encoder} encoder" != default_encoder or params.head != AXIS_CATEGORIES:
+            out[f"axis categories on the {encoder} encoder"] = (categories(features), CATEGORIES, True)
     for weight in real_weights:
-        out[f"axis categories, pretrained encoder, real_weight {weight:g}"] = (
-            categories(pretrained, real_weight=weight), CATEGORIES, True)
-    out["axis categories, pretrained encoder, shifted to the team's category rates"] = (
-        categories(pretrained, team_rates=True), CATEGORIES, True)
+        out[f"axis categories, {default_encoder}, real_weight {weight:g}"] = (
+            categories(default_features, real_weight=weight), CATEGORIES, True)
+    out[f"axis categories, {default_encoder}, shifted to the team's category rates"] = (
+        categories(default_features, team_rates=True), CATEGORIES, True)
     for c in (0.3, 3.0):
-        out[f"axis categories, pretrained encoder, C {c:g}"] = (categories(pretrained, category_c=c), CATEGORIES, True)
+        out[f"axis categories, {default_encoder}, C {c:g}"] = (categories(default_features, category_c=c),
+                                                               CATEGORIES, True)
     default = default_system_name(params)
     if params.head == AXIS_CATEGORIES:
-        out[default] = (categories(pretrained), CATEGORIES, True)
+        out[default] = (categories(default_features), CATEGORIES, True)
     else:
         out[default] = (head, params.decision, True)
     out["baseline: TF-IDF + LR, same data"] = (tfidf_system(data, params, tfidf), params.decision, True)

@@ -5,8 +5,8 @@ strategies code the pool batch by batch: `random` draws the batch, `next` takes 
 out (`pipeline.model.selection`: uncertainty under the model's decision rule, balance over the axes, k-center
 diversity on the encoder's embeddings). An oracle answers with the collection's own coding; after each batch
 the model in the loop is refitted as `capcode adapt` refits it with the head `adapt.head` names
-(`pipeline.model.active_learning`; the default `axis_categories` head on the pretrained encoder's embeddings,
-the `poles` head on the base model's fine-tuned encoder), on embeddings computed once, and codes the held-out
+(`pipeline.model.active_learning`; the default `axis_categories` head on the embeddings of the encoder adapt
+builds from the backbone (`adapt.encoder`), the `poles` head on the base model's fine-tuned encoder), on embeddings computed once, and codes the held-out
 fragments. Agreement is Krippendorff's alpha per
 axis (four nominal categories), as in the crossval stage.
 
@@ -53,11 +53,12 @@ from pipeline.model.active_learning import (
 )
 from pipeline.model.adaptation import (
     TeamFragments,
+    adaptation_embedder,
+    builds_encoder,
     embed,
-    fits_on_pretrained,
+    finetuned_share,
     head_settings,
     load_replay,
-    pretrained_embedder,
     pretrained_encoder_dir,
     team_fragments,
 )
@@ -75,15 +76,17 @@ class EmbeddingCache:
     """Encoder embeddings by fragment id, each fragment encoded once.
 
     `pretrained_dir` None: the base model's fine-tuned encoder (the `poles` head's), whose stored replay
-    embeddings are reused where they are the same fragments (its own train split); else the pretrained encoder
-    in that directory (the `axis_categories` head's, as `adapt.encoder: pretrained` embeds)."""
+    embeddings are reused where they are the same fragments (its own train split); else the encoder `adapt`
+    builds from the backbone in that directory, `share` of the way to the model's fine-tuned weights (the
+    `axis_categories` head's, as `adapt.encoder: pretrained` or `interpolated` embeds)."""
 
     def __init__(self, model_dir: Path, fragments: Sequence[PreparedFragment], codebook: Codebook,
-                 pretrained_dir: Path | None = None) -> None:
+                 pretrained_dir: Path | None = None, share: float = 0.0) -> None:
         self.vectors: dict[str, np.ndarray] = {}
         if pretrained_dir is not None:
             self.metadata = check_model_directory(model_dir, codebook)
-            self.model, self.tokenizer = pretrained_embedder(pretrained_dir, len(codebook.code_ids))
+            self.model, self.tokenizer = adaptation_embedder(pretrained_dir, model_dir, share,
+                                                             len(codebook.code_ids))
             return
         self.model, self.tokenizer, self.metadata = load_model(model_dir, codebook)
         stored = load_replay(model_dir)
@@ -106,7 +109,7 @@ class EmbeddingCache:
 def replay_for(cache: EmbeddingCache, model_dir: Path, fragments: Sequence[PreparedFragment], params: AdaptParams,
                codebook: Codebook) -> tuple[np.ndarray, np.ndarray] | None:
     """The replay fragments the model in the loop keeps: for the `axis_categories` head the train split of the
-    prepared fragments as coded by `adapt.replay_coder`, encoded by the pretrained encoder (what `capcode
+    prepared fragments as coded by `adapt.replay_coder`, encoded by the encoder adapt builds (what `capcode
     adapt --replay` replays); for the `poles` head the base model's stored replay embeddings."""
     if params.head != AXIS_CATEGORIES:
         return load_replay(model_dir)
@@ -289,13 +292,14 @@ def simulate(*, prepared: Path, model_dir: Path, output_dir: Path, params_path: 
     teams = {name: oracle_fragments(fragments, documents, corpus, codebook, prepared)
              for name, corpus in settings.corpora.items()}
     metadata = check_model_directory(model_dir, codebook)
-    pretrained_dir = pretrained_encoder_dir(metadata, backbone) if fits_on_pretrained(adapt_params, metadata) else None
-    cache = EmbeddingCache(model_dir, fragments, codebook, pretrained_dir)
+    pretrained_dir = pretrained_encoder_dir(metadata, backbone) if builds_encoder(adapt_params, metadata) else None
+    cache = EmbeddingCache(model_dir, fragments, codebook, pretrained_dir, finetuned_share(adapt_params))
     replay = replay_for(cache, model_dir, fragments, adapt_params, codebook)
     chooser = Chooser(choose.shortlist_factor, choose.near_duplicate_cosine)
     output: dict[str, Any] = {"model": cache.metadata.identity, "seeds": list(settings.seeds),
                               "head": adapt_params.head,
-                              "encoder": "pretrained" if pretrained_dir is not None else "model",
+                              "encoder": adapt_params.encoder if pretrained_dir is not None else "model",
+                              "finetuned_share": finetuned_share(adapt_params) if pretrained_dir is not None else None,
                               "strategies": STRATEGY_TEXT, "corpora": {}}
     for name, corpus in settings.corpora.items():
         team, splits = teams[name]

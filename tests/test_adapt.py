@@ -226,3 +226,19 @@ def test_rate_rule_reads_the_switches_off_the_coding() -> None:
     assert rule["axes"]["intern_extern"] == {"at_least_one": False, "exclusive": False, "neither_rate": 1.0,
                                              "both_rate": 1.0, "n": 0, "min_evidence": 0.0}  # not coded: no switch
     assert set(rule["thresholds"].values()) == {0.4}
+
+
+@pytest.mark.parametrize(("changes", "key"), [
+    ({"interpolation": 0.0}, "adapt.interpolation"),  # 0 is the pretrained encoder: say so, not interpolate
+    ({"interpolation": 1.5}, "adapt.interpolation"),
+    ({"head": "poles", "encoder": "interpolated"}, "adapt.encoder"),  # poles refits the model's own head
+])
+def test_encoder_settings_that_cannot_work_are_refused(changes, key, tmp_path) -> None:
+    from pipeline.core.errors import InputError
+    from pipeline.core.params import load_params
+
+    params = yaml.safe_load(DEFAULT_PARAMS.read_text(encoding="utf-8"))
+    params["adapt"].update(changes)
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(params), encoding="utf-8")
+    with pytest.raises(InputError, match=key.replace(".", r"\.")):
+        load_params(tmp_path / "bad.yaml")

@@ -1,4 +1,4 @@
-"""The axis_categories head: fitting, deciding, `capcode adapt` on the pretrained encoder, predict, adapt again,
+"""The axis_categories head: fitting, deciding, `capcode adapt` on the interpolated encoder, predict, adapt again,
 crossval with it as the default, and the refusals; on the tiny model and backbone of the test session."""
 
 from __future__ import annotations
@@ -32,11 +32,13 @@ def quotes(tmp_path_factory) -> Path:
     return write_quotes(tmp_path_factory.mktemp("quotes") / "quotes")
 
 
-def categories_params(path: Path) -> Path:
-    """The shipped adapt settings (axis_categories on the pretrained encoder), with a small replay sample."""
+def categories_params(path: Path, **changes: object) -> Path:
+    """The shipped adapt settings (axis_categories on the interpolated encoder), with a small replay sample;
+    `changes` to the adapt section on top."""
     params = yaml.safe_load(DEFAULT_PARAMS.read_text(encoding="utf-8"))
-    assert params["adapt"]["head"] == "axis_categories" and params["adapt"]["encoder"] == "pretrained"
-    params["adapt"].update(max_replay=50)
+    assert params["adapt"]["head"] == "axis_categories" and params["adapt"]["encoder"] == "interpolated"
+    assert params["adapt"]["interpolation"] == 0.2
+    params["adapt"].update(max_replay=50, **changes)
     params["crossval"].update(seeds=[1, 2], n_boot=20, learning_curve=[0, 4], real_weights=[1.0])
     params["predict"].update(precision="fp32", batch_size=16)
     path.write_text(yaml.safe_dump(params, sort_keys=False), encoding="utf-8")
@@ -94,12 +96,13 @@ def adapted(tiny_trained, tiny_backbone, quotes, tmp_path_factory) -> tuple[Path
     return out, params, result.stderr
 
 
-def test_adapt_writes_a_categories_model_on_the_pretrained_encoder(adapted, tiny_trained, tiny_backbone) -> None:
+def test_adapt_writes_a_categories_model_on_the_interpolated_encoder(adapted, tiny_trained, tiny_backbone) -> None:
     from safetensors.numpy import load_file
 
     out, _, stderr = adapted
     meta = json.loads((out / "capcode_model.json").read_text())
-    assert meta["head"] == "axis_categories" and meta["encoder"] == "pretrained" and meta["precision"] == "fp32"
+    assert meta["head"] == "axis_categories" and meta["encoder"] == "interpolated" and meta["precision"] == "fp32"
+    assert "interpolated" in meta["adapted"]["encoder"] and "0.2 of the way" in meta["adapted"]["encoder"]
     assert meta["decision"]["kind"] == "categories" and set(meta["decision"]["axes"]) == {a.id for a in CODEBOOK.axes}
     assert meta["adapted"]["n_fragments"] == 18 and meta["adapted"]["params"]["head"] == "axis_categories"
     assert load_file(out / "head.safetensors")["weight"].shape[0] == 12
@@ -108,8 +111,9 @@ def test_adapt_writes_a_categories_model_on_the_pretrained_encoder(adapted, tiny
     fine_tuned = load_file(tiny_trained.model_dir / "encoder" / "model.safetensors")
     key = next(k for k in written if "word_embeddings" not in k and k in fine_tuned)
     source = next(k for k in pretrained if k.endswith(key))
-    assert np.array_equal(written[key], pretrained[source])  # the backbone as converted, not the fine-tuned one
-    assert not np.array_equal(written[key], fine_tuned[key])
+    # every weight a fifth of the way from the backbone as converted to the fine-tuned encoder
+    assert not np.array_equal(pretrained[source], fine_tuned[key])
+    assert np.allclose(written[key], 0.8 * pretrained[source] + 0.2 * fine_tuned[key], atol=1e-6)
     assert len(load_file(out / "replay.safetensors")["x"]) == meta["adapted"]["n_replay"] == 50
     assert "most probable of four categories" in stderr and "alpha_cv" in stderr
 
@@ -144,13 +148,15 @@ def test_the_adapted_model_adapts_again_from_its_stored_replay(adapted, quotes, 
                      str(again), "--params", str(params))
     assert result.returncode == 0, result.stderr
     meta = json.loads((again / "capcode_model.json").read_text())
-    assert meta["head"] == "axis_categories" and meta["encoder"] == "pretrained"
-    assert meta["adapted"]["n_replay"] == 50  # the stored pretrained-encoder replay, no --replay needed
+    assert meta["head"] == "axis_categories" and meta["encoder"] == "interpolated"
+    assert meta["adapted"]["n_replay"] == 50  # the stored replay of that encoder, no --replay needed
+    assert meta["adapted"]["encoder"] == "model's own (interpolated)"
     assert (again / "encoder" / "model.safetensors").read_bytes() == (out / "encoder" / "model.safetensors").read_bytes()
 
 
-def test_adapt_on_the_pretrained_encoder_never_loads_the_fine_tuned_one(tiny_trained, tiny_backbone, quotes,
-                                                                        tmp_path, monkeypatch) -> None:
+@pytest.mark.parametrize("encoder", ["pretrained", "interpolated"])
+def test_adapt_loads_only_the_encoders_it_builds_from(encoder, tiny_trained, tiny_backbone, quotes, tmp_path,
+                                                      monkeypatch) -> None:
     import pipeline.adapt
     from pipeline.model import classifier
 
@@ -160,9 +166,43 @@ def test_adapt_on_the_pretrained_encoder_never_loads_the_fine_tuned_one(tiny_tra
     monkeypatch.setattr(pipeline.adapt, "load_model", lambda *a: pytest.fail("loaded the fine-tuned model"))
     pipeline.adapt.adapt(inputs=[quotes], coders=["report", "dev"], model_dir=tiny_trained.model_dir,
                          output_dir=tmp_path / "adapted", replay=tiny_trained.prepared,
-                         params_path=categories_params(tmp_path / "params.yaml"), backbone=str(tiny_backbone))
+                         params_path=categories_params(tmp_path / "params.yaml", encoder=encoder),
+                         backbone=str(tiny_backbone))
     assert (tmp_path / "adapted" / "head.safetensors").is_file()
-    assert loaded == [Path(tiny_backbone)]  # one encoder loaded: the pretrained one
+    meta = json.loads((tmp_path / "adapted" / "capcode_model.json").read_text())
+    assert meta["encoder"] == encoder
+    # the backbone, and only for the interpolation the fine-tuned encoder (never the whole model with its head)
+    expected = [Path(tiny_backbone)] + ([tiny_trained.model_dir / "encoder"] if encoder == "interpolated" else [])
+    assert loaded == expected
+
+
+def test_interpolation_moves_every_weight_and_refuses_other_encoders(tiny_trained, tiny_backbone) -> None:
+    import torch
+
+    from pipeline.core.errors import InputError
+    from pipeline.model.adaptation import adaptation_embedder, interpolate_encoders
+    from pipeline.model.classifier import load_encoder
+
+    tuned = load_encoder(tiny_trained.model_dir / "encoder").state_dict()
+    base = load_encoder(tiny_backbone).state_dict()
+    for share in (0.0, 0.5, 1.0):
+        model, _ = adaptation_embedder(tiny_backbone, tiny_trained.model_dir, share, len(CODES))
+        mixed = model.encoder.state_dict()
+        for key, value in mixed.items():
+            if value.is_floating_point():
+                assert torch.allclose(value, (1 - share) * base[key] + share * tuned[key], atol=1e-6), key
+            else:
+                assert torch.equal(value, base[key])
+    wider = load_encoder(tiny_backbone)
+    other = load_encoder(tiny_backbone)
+    other.resize_token_embeddings(7)  # another vocabulary: not a fine-tuned copy of this backbone
+    with pytest.raises(ValueError, match="word_embeddings"):
+        interpolate_encoders(wider, other, 0.2)
+    with pytest.raises(InputError, match="not fine-tuned from"):  # a model from another backbone: one clear line
+        other_dir = tiny_trained.model_dir.parent / "other-encoder-model"
+        (other_dir / "encoder").mkdir(parents=True, exist_ok=True)
+        other.save_pretrained(other_dir / "encoder")
+        adaptation_embedder(tiny_backbone, other_dir, 0.2, len(CODES))
 
 
 def test_refusals_are_one_line_and_write_nothing(adapted, tiny_trained, tiny_backbone, quotes, tmp_path) -> None:
@@ -200,8 +240,9 @@ def test_crossval_reports_the_categories_head_as_the_default(tiny_trained, tiny_
                      str(params), "--backbone", str(tiny_backbone))
     assert result.returncode == 0, result.stderr
     output = json.loads((out / "crossval.json").read_text())
-    assert output["default"] == "adapted: axis categories on the pretrained encoder (default)"
-    assert {"axis categories on the fine-tuned encoder", "poles head refitted + decision 'rates' on the fine-tuned "
+    assert output["default"] == "adapted: axis categories on the interpolated encoder (default)"
+    assert {"axis categories on the fine-tuned encoder", "axis categories on the pretrained encoder",
+            "axis categories on the interpolated encoder, without replay", "poles head refitted + decision 'rates' on the fine-tuned "
             "encoder", "baseline: frozen e5 + LR, same data"} <= set(output["systems"])
     assert [r["n_team_fragments"] for r in output["learning_curve"]] == [0, 4, "all"]
     metrics = json.loads((out / "metrics.json").read_text())

@@ -60,7 +60,8 @@ def prepared(tiny_trained, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def simulated(tiny_trained, tiny_backbone, prepared, tmp_path_factory) -> Path:
-    """The default: the axis_categories head on the pretrained (tiny) backbone in the loop."""
+    """The default: the axis_categories head on the encoder adapt builds (the tiny backbone interpolated towards
+    the tiny model's fine-tuned encoder) in the loop."""
     folder = tmp_path_factory.mktemp("simulate")
     out = folder / "simulate"
     simulate(prepared=prepared, model_dir=tiny_trained.model_dir, output_dir=out,
@@ -158,9 +159,10 @@ def test_evaluate_draws_the_simulation_in_its_report(tiny_trained, simulated, tm
     assert json.loads((out / "evaluation.json").read_text(encoding="utf-8"))["simulation"]["seeds"] == [1, 2]
 
 
-def test_the_default_loop_runs_the_categories_head_on_the_pretrained_encoder(simulated) -> None:
+def test_the_default_loop_runs_the_categories_head_on_the_interpolated_encoder(simulated) -> None:
     output = json.loads((simulated / "simulation.json").read_text(encoding="utf-8"))
-    assert output["head"] == "axis_categories" and output["encoder"] == "pretrained"
+    assert output["head"] == "axis_categories" and output["encoder"] == "interpolated"
+    assert output["finetuned_share"] == 0.2
 
 
 def test_the_poles_head_loop_still_runs_on_the_models_own_encoder(tiny_trained, prepared, tmp_path) -> None:

@@ -176,16 +176,21 @@ class AdaptParams:
     # the head written: `axis_categories` (per axis a 4-way logistic regression over only pole 1 / only pole 2 /
     # both / neither; the most probable is the code) or `poles` (the model's six scores refitted + `decision`)
     head: Literal["axis_categories", "poles"] = "axis_categories"
-    # the embeddings it is fitted on: `pretrained` (the backbone as converted, not fine-tuned; the written model
-    # carries that encoder) or `model` (the model's own, fine-tuned encoder). `poles` needs `model`.
-    encoder: Literal["pretrained", "model"] = "pretrained"
+    # the embeddings it is fitted on: `pretrained` (the backbone as converted, not fine-tuned), `interpolated`
+    # (the backbone's weights moved `interpolation` of the way to the model's fine-tuned ones; WiSE-FT) or
+    # `model` (the model's own, fine-tuned encoder). The written model carries the encoder; `poles` needs `model`.
+    encoder: Literal["pretrained", "interpolated", "model"] = "interpolated"
+    # with `interpolated`: the fine-tuned encoder's share of every weight (0 = pretrained, 1 = fine-tuned)
+    interpolation: float = 0.2
     # inverse L2 strength of the axis_categories logistic regressions (scikit-learn's C)
     category_c: float = 1.0
 
     def __post_init__(self) -> None:
         _require(self.real_weight > 0, "real_weight", "expected a number > 0")
         _require(self.category_c > 0, "category_c", "expected a number > 0")
-        _require(not (self.head == "poles" and self.encoder == "pretrained"), "encoder",
+        _require(0 < self.interpolation < 1, "interpolation",
+                 "expected a share in (0, 1); for 0 or 1 set encoder: pretrained or model")
+        _require(not (self.head == "poles" and self.encoder != "model"), "encoder",
                  "the poles head refits the model's own head on its own encoder: expected `model` with head poles")
         _require(self.l2_to_base >= 0, "l2_to_base", "expected a number >= 0")
         _require(self.steps >= 1, "steps", "expected an integer >= 1")

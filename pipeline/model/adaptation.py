@@ -156,10 +156,16 @@ def fit_head(team_x: np.ndarray, team_y: np.ndarray, replay_x: np.ndarray, repla
 REPLAY_FILE = "replay.safetensors"
 
 
-def fits_on_pretrained(params: AdaptParams, metadata: ModelMetadata) -> bool:
-    """Whether the head is to be fitted on the pretrained encoder the model does not carry yet (a model from
-    `capcode train` with `adapt.encoder: pretrained`); otherwise the model's own encoder embeds."""
-    return params.encoder == "pretrained" and metadata.encoder != "pretrained"
+def builds_encoder(params: AdaptParams, metadata: ModelMetadata) -> bool:
+    """Whether the head is to be fitted on an encoder built from the backbone (`adapt.encoder` pretrained or
+    interpolated) that the model does not carry yet (a model from `capcode train`); otherwise the model's own
+    encoder embeds (an adapted model carries the encoder its head was fitted on)."""
+    return params.encoder != "model" and metadata.encoder == "fine-tuned"
+
+
+def finetuned_share(params: AdaptParams) -> float:
+    """The fine-tuned encoder's share of the weights of the encoder `adapt.encoder` names (0 = pretrained)."""
+    return {"pretrained": 0.0, "interpolated": params.interpolation, "model": 1.0}[params.encoder]
 
 
 def pretrained_encoder_dir(metadata: ModelMetadata, backbone: str | None) -> Path:
@@ -184,6 +190,41 @@ def pretrained_embedder(directory: Path, n_codes: int) -> tuple[CodeClassifier, 
     from pipeline.model.text_tokenizer import load_tokenizer
 
     return CodeClassifier(load_encoder(directory), n_codes, dropout=0.0), load_tokenizer(directory)
+
+
+def interpolate_encoders(pretrained: torch.nn.Module, finetuned: torch.nn.Module, share: float) -> torch.nn.Module:
+    """`pretrained` with every floating-point weight set to (1 - share) * pretrained + share * fine-tuned.
+
+    Weight-space interpolation between a pretrained model and its fine-tuned copy (WiSE-FT, Wortsman et al.,
+    CVPR 2022) keeps much of the pretrained model's robustness to a shift of the input (here: written project
+    texts -> real speech) while keeping part of what fine-tuning learned; it costs nothing at prediction time
+    (one encoder of the same size). Integer buffers (position ids) are the pretrained ones. ValueError when
+    the two do not have the same weights."""
+    base, tuned = pretrained.state_dict(), finetuned.state_dict()
+    if set(base) != set(tuned) or any(base[k].shape != tuned[k].shape for k in base):
+        differing = sorted(set(base) ^ set(tuned)) or [k for k in base if base[k].shape != tuned[k].shape]
+        raise ValueError(f"the fine-tuned encoder does not have the backbone's weights (first difference: "
+                         f"{differing[0]})")
+    pretrained.load_state_dict({k: torch.lerp(base[k], tuned[k].to(base[k].dtype), share)
+                                if base[k].is_floating_point() else base[k] for k in base})
+    return pretrained
+
+
+def adaptation_embedder(pretrained_dir: Path, model_dir: Path, share: float, n_codes: int) -> tuple[CodeClassifier, Any]:
+    """(model, tokenizer) that embed with the encoder `adapt` builds: the pretrained backbone in
+    `pretrained_dir`, moved `share` of the way to the fine-tuned encoder of the model in `model_dir`."""
+    from pipeline.core.errors import InputError
+    from pipeline.model.classifier import ENCODER_DIR, load_encoder
+
+    model, tokenizer = pretrained_embedder(pretrained_dir, n_codes)
+    if share > 0:
+        try:
+            interpolate_encoders(model.encoder, load_encoder(model_dir / ENCODER_DIR), share)
+        except ValueError as err:
+            raise InputError(model_dir / ENCODER_DIR, f"{err}: it was not fine-tuned from {pretrained_dir.name}; "
+                                                      "pass its own backbone with --backbone, or set "
+                                                      "adapt.encoder: pretrained") from None
+    return model, tokenizer
 
 
 def save_replay(directory: Path, x: np.ndarray, y: np.ndarray) -> None:

@@ -39,12 +39,10 @@ C_GRID = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0)
 WEIGHT_GRID = (0.0, 1.0, 3.0, 10.0, 30.0)
 
 
-def held_out_sets(prepared: Path, split: str, coder: str, codebook: Codebook, backbone: str, *, prefix: str,
-                  max_length: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Per collection (synthetic, field): pretrained-encoder embeddings and labels of the codable fragments
-    of `split` fully coded by `coder`."""
+def held_out_texts(prepared: Path, split: str, coder: str, codebook: Codebook) -> dict[str, tuple[list[str], np.ndarray]]:
+    """Per collection (synthetic, field): texts and labels of the codable fragments of `split` fully coded by
+    `coder`."""
     from pipeline.core.documents import read_prepared
-    from pipeline.crossval import _frozen_embeddings
     from pipeline.model.training_data import labelled_split
 
     records = read_prepared(prepared)
@@ -53,10 +51,19 @@ def held_out_sets(prepared: Path, split: str, coder: str, codebook: Codebook, ba
         chosen = labelled_split([r for r in records if r.collection == collection], split=split, coder=coder,
                                 code_ids=codebook.code_ids, source=prepared)
         if len(chosen):
-            x = _frozen_embeddings(backbone, chosen.texts, len(codebook.code_ids), prefix=prefix,
-                                   max_length=max_length)
-            out[collection] = (x, np.array(chosen.labels, dtype=float))
+            out[collection] = (list(chosen.texts), np.array(chosen.labels, dtype=float))
     return out
+
+
+def held_out_sets(prepared: Path, split: str, coder: str, codebook: Codebook, backbone: str, *, prefix: str,
+                  max_length: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per collection (synthetic, field): pretrained-encoder embeddings and labels of the codable fragments
+    of `split` fully coded by `coder`."""
+    from pipeline.crossval import _frozen_embeddings
+
+    return {name: (_frozen_embeddings(backbone, texts, len(codebook.code_ids), prefix=prefix, max_length=max_length),
+                   labels)
+            for name, (texts, labels) in held_out_texts(prepared, split, coder, codebook).items()}
 
 
 def alpha_per_axis(reference: np.ndarray, labels: np.ndarray, codebook: Codebook) -> dict[str, float | None]:
