@@ -63,7 +63,9 @@ def run(prepared: Path) -> dict[str, Any]:
     from pipeline.core.codebook import load_codebook
     from pipeline.core.config import REPO_ROOT
     from pipeline.core.params import load_params
-    from pipeline.crossval import _replay_sample, category_system, load_data
+    from pipeline.crossval import _replay_sample, _row_weights, load_data
+    from pipeline.model.adaptation import finetuned_share
+    from pipeline.model.category_head import category_probabilities, fit_category_head
     from pipeline.model.classifier import read_metadata
     from pipeline.model.decision import axis_pole_indices, decide_categories
     from pipeline.tools.category_head_checks import held_out_texts
@@ -88,19 +90,24 @@ def run(prepared: Path) -> dict[str, Any]:
     n_replay = len(data.texts) - data.n_team
     replay = {seed: _replay_sample(data, n_replay, settings.replay_fraction, seed) for seed in settings.seeds}
 
-    fits: dict[float, Callable[[np.ndarray], Any]] = {}
+    features: dict[float, np.ndarray] = {}
     test_x: dict[float, dict[str, np.ndarray]] = {}
     for share in SHARES:
         print(f"interpolation: embedding with share {share:g}", file=sys.stderr)
-        features = {0.0: data.frozen, 1.0: data.tuned}.get(share)
-        if features is None:
-            features = share_embeddings(share, data.texts, **embedding)
-        fits[share] = category_system(data, adapt, features=features, codebook=codebook)
+        known = {0.0: data.frozen, 1.0: data.tuned, finetuned_share(adapt): data.adapted}.get(share)
+        features[share] = known if known is not None else share_embeddings(share, data.texts, **embedding)
         test_x[share] = {name: share_embeddings(share, texts, **embedding) for name, (texts, _) in test.items()}
 
+    def fitted(share: float, rows: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+        """The head adapt fits (crossval's category system) on `rows`: category probabilities of embeddings."""
+        weight, bias = fit_category_head(features[share][rows], data.y[rows],
+                                         _row_weights(rows, data.n_team, adapt.real_weight), poles,
+                                         c=adapt.category_c, seed=adapt.seed)
+        return lambda x: category_probabilities(x, weight, bias)
+
     def held_out_labels(share: float, train: np.ndarray, held: np.ndarray, seed: int) -> np.ndarray:
-        predictor = fits[share](np.concatenate([train, replay[seed]]))
-        return decide_categories(predictor(held), poles, n_codes)
+        predictor = fitted(share, np.concatenate([train, replay[seed]]))
+        return decide_categories(predictor(features[share][held]), poles, n_codes)
 
     out: dict[str, Any] = {
         "what": "axis_categories head (adapt's fit: real_weight, C, replay) on the backbone moved `share` of the "
@@ -117,7 +124,7 @@ def run(prepared: Path) -> dict[str, Any]:
                 labels[held] = held_out_labels(share, np.flatnonzero(groups != case), held, seed)
             per_seed.append(mean_alpha(reference, labels, codebook))
         out["loco"][f"{share:g}"] = summary(np.array(per_seed), codebook)
-        predictor = fits[share](np.arange(len(data.texts)))
+        predictor = fitted(share, np.arange(len(data.texts)))
         out["held_out"][f"{share:g}"] = {
             name: dict(zip([a.id for a in codebook.axes], np.round(mean_alpha(
                 y, decide_categories(predictor(test_x[share][name]), poles, n_codes), codebook), 4).tolist()))
@@ -134,9 +141,9 @@ def run(prepared: Path) -> dict[str, Any]:
             for share in SHARES:
                 rows = np.concatenate([np.flatnonzero(groups == c) for c in training_cases])
                 inner_labels = np.zeros((len(rows), n_codes), dtype=int)
-                for k, c in enumerate(training_cases):
+                for c in training_cases:
                     held = np.flatnonzero(groups == c)
-                    other = np.flatnonzero(groups == training_cases[1 - k])
+                    other = np.flatnonzero(np.isin(groups, [t for t in training_cases if t != c]))
                     inner_labels[np.isin(rows, held)] = held_out_labels(share, other, held, seed)
                 inner[share] = float(np.nanmean(mean_alpha(reference[rows], inner_labels, codebook)))
             best = max(SHARES, key=lambda s: (inner[s], -s))
