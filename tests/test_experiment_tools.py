@@ -48,3 +48,23 @@ def test_the_axis_classifier_learns_separable_categories_per_axis() -> None:
         y[:, CODEBOOK.code_ids.index(axis.poles[1])] = pairs[:, 1]
     labels = fit_predict_axes(x, y, np.ones(80), x, CODEBOOK, seed=0)
     assert (labels == y).all()
+
+
+def test_quote_copies_are_scorable_by_the_benchmark_and_refuse_a_missing_collection(tmp_path) -> None:
+    import json
+
+    import pytest
+
+    from pipeline.core.errors import InputError
+    from pipeline.tools.quotes_bench_input import quote_copies
+
+    prepared = tmp_path / "fragments.jsonl"
+    rows = [{"id": "q1@0-5", "text": "Ik denk", "codable": True, "collection": "study-quotes", "split": "gold"},
+            {"id": "q1@6-9", "text": "ja", "codable": False, "collection": "study-quotes", "split": "gold"},
+            {"id": "s1@0-5", "text": "Wij", "codable": True, "collection": "synthetic", "split": "train"}]
+    prepared.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    copies = quote_copies(prepared, "study-quotes", 3)
+    assert [c["id"] for c in copies] == ["q1@0-5#0", "q1@0-5#1", "q1@0-5#2"]
+    assert {c["split"] for c in copies} == {"test"} and {c["text"] for c in copies} == {"Ik denk"}
+    with pytest.raises(InputError, match="no codable fragments of collection 'field'"):
+        quote_copies(prepared, "field", 2)
