@@ -53,6 +53,7 @@ from pipeline.model.adaptation import (
     adapt_head,
     adaptation_embedder,
     builds_encoder,
+    check_head_fits_model,
     embed,
     finetuned_share,
     head_settings,
@@ -115,9 +116,7 @@ def check_head_and_encoder(params: AdaptParams, metadata: ModelMetadata, model_d
                            backbone: str | None) -> Path | None:
     """The backbone's directory when adapt builds the encoder it embeds with (else None: the model's own
     encoder), after refusing the combinations that cannot work, each with what to change."""
-    if params.head == "poles" and metadata.head != "poles":
-        raise InputError(model_dir, f"the model's head is '{metadata.head}'; adapt.head poles refits a poles "
-                                    "head: adapt a model from `capcode train`, or set adapt.head: axis_categories")
+    check_head_fits_model(params, metadata, model_dir)
     if not builds_encoder(params, metadata):
         return None
     if replay is None:

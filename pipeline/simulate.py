@@ -55,6 +55,7 @@ from pipeline.model.adaptation import (
     TeamFragments,
     adaptation_embedder,
     builds_encoder,
+    check_head_fits_model,
     embed,
     finetuned_share,
     head_settings,
@@ -285,13 +286,14 @@ def simulate(*, prepared: Path, model_dir: Path, output_dir: Path, params_path: 
     settings, adapt_params, choose = all_params.simulate, all_params.adapt, all_params.next
     codebook = load_codebook(codebook_path)
     check_output_folder(output_dir.parent)
+    metadata = check_model_directory(model_dir, codebook)
+    check_head_fits_model(adapt_params, metadata, model_dir)
     fragments = read_prepared(prepared)
     documents_path = prepared.parent / "documents.jsonl"
     documents = {str(d.get("id")): dict(d.get("metadata") or {}) for d in read_jsonl(documents_path)} \
         if documents_path.is_file() else {}
     teams = {name: oracle_fragments(fragments, documents, corpus, codebook, prepared)
              for name, corpus in settings.corpora.items()}
-    metadata = check_model_directory(model_dir, codebook)
     pretrained_dir = pretrained_encoder_dir(metadata, backbone) if builds_encoder(adapt_params, metadata) else None
     cache = EmbeddingCache(model_dir, fragments, codebook, pretrained_dir, finetuned_share(adapt_params))
     replay = replay_for(cache, model_dir, fragments, adapt_params, codebook)

@@ -230,6 +230,12 @@ def test_refusals_are_one_line_and_write_nothing(adapted, tiny_trained, tiny_bac
         assert result.returncode == 2 and message in result.stderr, result.stderr
         assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
         assert not target.exists()
+    # the simulation refits the head adapt.head names: poles on a categories model is refused the same way
+    target = tmp_path / "refused-simulation"
+    result = capcode("simulate", "--prepared", str(tiny_trained.prepared), "--model", str(out), "-o", str(target),
+                     "--params", str(poles_params))
+    assert result.returncode == 2 and "head is 'axis_categories'" in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and not target.exists()
 
 
 def test_crossval_reports_the_categories_head_as_the_default(tiny_trained, tiny_backbone, quotes, tmp_path) -> None:

@@ -163,6 +163,17 @@ def builds_encoder(params: AdaptParams, metadata: ModelMetadata) -> bool:
     return params.encoder != "model" and metadata.encoder == "fine-tuned"
 
 
+def check_head_fits_model(params: AdaptParams, metadata: ModelMetadata, model_dir: Path) -> None:
+    """Refuse `adapt.head: poles` on a model whose head is not a poles head (an adapted categories model):
+    the poles head refits the model's own six-score head, which that model does not have."""
+    from pipeline.core.errors import InputError
+
+    if params.head == "poles" and metadata.head != "poles":
+        raise InputError(model_dir, f"the model's head is '{metadata.head}'; adapt.head poles refits a poles "
+                                    "head: start from a model from `capcode train`, or set adapt.head: "
+                                    "axis_categories")
+
+
 def finetuned_share(params: AdaptParams) -> float:
     """The fine-tuned encoder's share of the weights of the encoder `adapt.encoder` names (0 = pretrained)."""
     return {"pretrained": 0.0, "interpolated": params.interpolation, "model": 1.0}[params.encoder]
