@@ -10,14 +10,15 @@ anything on the 47 quotes' agreement:
    ablation (better on the quotes) point at a better setting?
 2. ``real_weight_on_test``: the synthetic and field **test** splits against the weight of the team's
    fragments, 0 = the head fitted on the replay alone. Shows how much of the synthetic strat./oper. figure the
-   real coding costs, and how much the pretrained encoder's embeddings themselves can carry.
+   real coding costs, and how much the encoder's embeddings themselves can carry.
 3. ``both_on_beleid_beheer``: leave one case out as `capcode crossval` (same seeds and replay samples), the
    probability the head gives "both" on beleid/beheer for the quotes the reference codes both, against the
    others. "Both" is where the model and the blind coder lose most quotes; a rule cannot find it if the
    probabilities do not separate it.
 
 Run: ``python -m pipeline.tools.category_head_checks -o reports/experiments/category_head_checks.json``
-(about 5 minutes on 2 cores: embeds the replay, validation and test fragments with the pretrained encoder).
+(about 6 minutes on 2 cores: embeds the replay, validation and test fragments with the encoder `adapt.encoder`
+names, the interpolated one by default; the figures of the pretrained encoder are in git history, README item 11).
 """
 
 from __future__ import annotations
@@ -55,14 +56,15 @@ def held_out_texts(prepared: Path, split: str, coder: str, codebook: Codebook) -
     return out
 
 
-def held_out_sets(prepared: Path, split: str, coder: str, codebook: Codebook, backbone: str, *, prefix: str,
-                  max_length: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Per collection (synthetic, field): pretrained-encoder embeddings and labels of the codable fragments
-    of `split` fully coded by `coder`."""
-    from pipeline.crossval import _frozen_embeddings
+def held_out_sets(prepared: Path, split: str, coder: str, codebook: Codebook, backbone: str, *, model_dir: Path,
+                  share: float, prefix: str, max_length: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per collection (synthetic, field): embeddings by the encoder adapt builds (the backbone, `share` of the
+    way to `model_dir`'s fine-tuned encoder) and labels of the codable fragments of `split` fully coded by
+    `coder`."""
+    from pipeline.crossval import _built_embeddings
 
-    return {name: (_frozen_embeddings(backbone, texts, len(codebook.code_ids), prefix=prefix, max_length=max_length),
-                   labels)
+    return {name: (_built_embeddings(backbone, model_dir, share, texts, len(codebook.code_ids), prefix=prefix,
+                                     max_length=max_length), labels)
             for name, (texts, labels) in held_out_texts(prepared, split, coder, codebook).items()}
 
 
@@ -83,8 +85,8 @@ def score(x_train: np.ndarray, y_train: np.ndarray, weights: np.ndarray, sets: d
             for name, (x, y) in sets.items()}
 
 
-def both_probabilities(data: Any, codebook: Codebook, *, real_weight: float, c: float, seed: int,
-                       seeds: Sequence[int], replay_fraction: float) -> dict[str, Any]:
+def both_probabilities(data: Any, features: np.ndarray, codebook: Codebook, *, real_weight: float, c: float,
+                       seed: int, seeds: Sequence[int], replay_fraction: float) -> dict[str, Any]:
     """Leave one case out: p("both") on beleid/beheer for the reference's "both" quotes and for the others."""
     from pipeline.crossval import _replay_sample
 
@@ -100,8 +102,8 @@ def both_probabilities(data: Any, codebook: Codebook, *, real_weight: float, c: 
             test, train = np.flatnonzero(groups == case), np.flatnonzero(groups != case)
             rows = np.concatenate([train, replay_rows])
             weights = np.where(rows < data.n_team, real_weight, 1.0)
-            weight, bias = fit_category_head(data.frozen[rows], data.y[rows], weights, poles, c=c, seed=seed)
-            block = category_probabilities(data.frozen[test], weight, bias)[:, N_CATEGORIES * axis:N_CATEGORIES * (axis + 1)]
+            weight, bias = fit_category_head(features[rows], data.y[rows], weights, poles, c=c, seed=seed)
+            block = category_probabilities(features[test], weight, bias)[:, N_CATEGORIES * axis:N_CATEGORIES * (axis + 1)]
             is_both = reference[test] == 2
             both += block[is_both, 2].tolist()
             others += block[~is_both, 2].tolist()
@@ -119,6 +121,7 @@ def run(prepared: Path) -> dict[str, Any]:
     from pipeline.core.config import REPO_ROOT
     from pipeline.core.params import load_params
     from pipeline.crossval import load_data
+    from pipeline.model.adaptation import finetuned_share
     from pipeline.model.classifier import read_metadata
 
     params = load_params()
@@ -130,13 +133,16 @@ def run(prepared: Path) -> dict[str, Any]:
                         min_fragment_share=params.prepare.min_fragment_share,
                         min_span_share=params.prepare.min_span_share, group_by=settings.group_by)
     metadata = read_metadata(base)
+    features = data.adapted  # the encoder the shipped head sits on (`adapt.encoder`)
     validation, test = (held_out_sets(prepared, split, adapt.replay_coder, codebook, metadata.backbone["spec"],
-                                      prefix=metadata.text_prefix, max_length=metadata.max_length)
+                                      model_dir=base, share=finetuned_share(adapt), prefix=metadata.text_prefix,
+                                      max_length=metadata.max_length)
                         for split in ("validation", "test"))
     rows = np.arange(len(data.texts))
     out: dict[str, Any] = {
         "fitted_on": f"{data.n_team} bundled quotes (report, dev) + {len(rows) - data.n_team} replay fragments "
-                     f"(train split, coder {adapt.replay_coder}), pretrained encoder, as `capcode adapt` fits",
+                     f"(train split, coder {adapt.replay_coder}), {adapt.encoder} encoder "
+                     f"({finetuned_share(adapt):g} of the way to the fine-tuned weights), as `capcode adapt` fits",
         "n_validation": {k: len(v[1]) for k, v in validation.items()},
         "n_test": {k: len(v[1]) for k, v in test.items()},
         "regularisation": {}, "real_weight_on_test": {}}
@@ -144,7 +150,7 @@ def run(prepared: Path) -> dict[str, Any]:
                                   np.vstack([y for _, y in validation.values()]))}
     for c in C_GRID:
         weights = np.where(rows < data.n_team, adapt.real_weight, 1.0)
-        result = score(data.frozen, data.y, weights, {**validation, **pooled}, codebook, c=c, seed=adapt.seed)
+        result = score(features, data.y, weights, {**validation, **pooled}, codebook, c=c, seed=adapt.seed)
         values = [v for v in result["synthetic+field"].values() if v is not None]
         result["mean_over_axes_pooled"] = {"mean": round(float(np.mean(values)), 4)}
         out["regularisation"][f"C {c:g}"] = result
@@ -153,11 +159,11 @@ def run(prepared: Path) -> dict[str, Any]:
     for real_weight in WEIGHT_GRID:
         keep = rows if real_weight > 0 else rows[rows >= data.n_team]
         weights = np.where(keep < data.n_team, real_weight, 1.0)
-        result = score(data.frozen[keep], data.y[keep], weights, test, codebook, c=adapt.category_c, seed=adapt.seed)
+        result = score(features[keep], data.y[keep], weights, test, codebook, c=adapt.category_c, seed=adapt.seed)
         out["real_weight_on_test"][f"real_weight {real_weight:g}"] = result
         print(f"checks: test, real_weight {real_weight:g}: " + "  ".join(
             f"{name} " + "/".join(str(v) for v in axes.values()) for name, axes in result.items()), file=sys.stderr)
-    out["both_on_beleid_beheer"] = both_probabilities(data, codebook, real_weight=adapt.real_weight,
+    out["both_on_beleid_beheer"] = both_probabilities(data, features, codebook, real_weight=adapt.real_weight,
                                                       c=adapt.category_c, seed=adapt.seed, seeds=settings.seeds,
                                                       replay_fraction=settings.replay_fraction)
     print(f"checks: both on beleid/beheer: {out['both_on_beleid_beheer']}", file=sys.stderr)
