@@ -19,7 +19,6 @@ Run: ``python -m pipeline.tools.axis_classifier_experiment -o reports/experiment
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,6 +29,7 @@ import numpy as np
 from pipeline.core.codebook import Codebook, load_codebook
 from pipeline.core.params import load_params
 from pipeline.model.decision import axis_category
+from pipeline.tools import write_result
 
 
 def axis_labels(category: np.ndarray) -> np.ndarray:
@@ -100,8 +100,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("-o", "--output", type=Path, required=True)
     args = parser.parse_args(argv)
     result = run()
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    write_result(args.output, result)
 
 
 if __name__ == "__main__":

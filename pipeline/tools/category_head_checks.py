@@ -23,8 +23,6 @@ names, the interpolated one by default; the figures of the pretrained encoder ar
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -35,6 +33,7 @@ import numpy as np
 from pipeline.core.codebook import Codebook
 from pipeline.model.category_head import category_probabilities, fit_category_head
 from pipeline.model.decision import N_CATEGORIES, axis_category, axis_pole_indices, decide_categories
+from pipeline.tools import main_on_prepared
 
 C_GRID = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0)
 WEIGHT_GRID = (0.0, 1.0, 3.0, 10.0, 30.0)
@@ -171,13 +170,7 @@ def run(prepared: Path) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--prepared", type=Path, default=Path("data/prepared/fragments.jsonl"))
-    parser.add_argument("-o", "--output", type=Path, required=True)
-    args = parser.parse_args(argv)
-    result = run(args.prepared)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    main_on_prepared(__doc__.splitlines()[0], run, argv)
 
 
 if __name__ == "__main__":

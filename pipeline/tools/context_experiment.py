@@ -20,7 +20,6 @@ Run: ``python -m pipeline.tools.context_experiment data/prepared/fragments.jsonl
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -31,6 +30,7 @@ import numpy as np
 from pipeline.core.codebook import Codebook, load_codebook
 from pipeline.core.documents import PreparedFragment, read_prepared
 from pipeline.core.params import load_params
+from pipeline.tools import write_result
 
 SYSTEMS = ("answer", "answer+question", "question: ... antwoord: ...")
 
@@ -94,8 +94,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--n-boot", type=int, default=1000)
     args = parser.parse_args(argv)
     result = run(args.prepared, collection=args.collection, coder=args.coder, n_boot=args.n_boot, seed=0)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    write_result(args.output, result)
 
 
 if __name__ == "__main__":

@@ -23,8 +23,6 @@ replay fragments and 500 test fragments per share, then 160 head fits).
 
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -33,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.core.codebook import Codebook
+from pipeline.tools import main_on_prepared
 
 SHARES = (0.0, 0.1, 0.2, 0.3, 0.5, 1.0)
 
@@ -158,13 +157,7 @@ def run(prepared: Path) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--prepared", type=Path, default=Path("data/prepared/fragments.jsonl"))
-    parser.add_argument("-o", "--output", type=Path, required=True)
-    args = parser.parse_args(argv)
-    result = run(args.prepared)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    main_on_prepared(__doc__.splitlines()[0], run, argv)
 
 
 if __name__ == "__main__":
