@@ -13,6 +13,9 @@ compare them with the reference coding (Krippendorff's alpha per axis, four nomi
 - the ablation: the poles head (the model's six scores refitted + a decision rule) step by step, the
   axis_categories head (the default of `adapt`: per axis four categories) on either encoder, and the
   variants tried (replay, weighting, regularisation, calibration to the team's rates), kept or dropped;
+- paired differences: the default's alpha minus a human's or a baseline's, with a bootstrap interval that
+  resamples the same fragments for both (`default_minus` in crossval.json, `adapted_minus` in metrics.json):
+  whether the data resolve a gap, which two overlapping separate intervals cannot say;
 - the learning curve: agreement on the held-out case against the number of the team's own coded fragments.
 
 What a seed changes: the replay sample (`crossval.replay_fraction` of the replay fragments) and, on the
@@ -27,6 +30,7 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -65,7 +69,12 @@ from pipeline.model.decision import (
     threshold_rule,
 )
 from pipeline.model.training_data import replay_fragments
-from pipeline.reliability.coefficients import UndefinedCoefficient, bootstrap_ci, krippendorff_alpha
+from pipeline.reliability.coefficients import (
+    UndefinedCoefficient,
+    bootstrap_ci,
+    bootstrap_intervals,
+    krippendorff_alpha,
+)
 
 Predictor = Callable[[np.ndarray], np.ndarray]  # row indices -> probabilities [n, n_codes]
 
@@ -231,6 +240,44 @@ def axis_alpha(reference: np.ndarray, labels: np.ndarray, codebook: Codebook, *,
     return out
 
 
+def _columns(rows: np.ndarray, units: np.ndarray) -> np.ndarray:
+    return rows[:, units]
+
+
+def _alpha_difference(rows: np.ndarray) -> float:
+    """alpha(row 0, row 1) - alpha(row 0, row 2): how much better coding 1 agrees with the reference than coding 2."""
+    return float(krippendorff_alpha(rows[[0, 1]], level="nominal") - krippendorff_alpha(rows[[0, 2]], level="nominal"))
+
+
+def paired_difference(reference: np.ndarray, labels: np.ndarray, other: np.ndarray, codebook: Codebook, *,
+                      n_boot: int, confidence: float, seed: int) -> dict[str, dict[str, Any]]:
+    """Per axis: alpha(reference, labels) - alpha(reference, other) on the same fragments, with a paired interval.
+
+    Two alphas with overlapping intervals can still differ reliably (or not): their intervals come from
+    separate resamples. Here every bootstrap resample draws the same fragments for both codings, so the
+    interval is that of the difference itself; it excludes 0 only when the data resolve which coding agrees
+    better with the reference. Same keys as `axis_alpha` ("alpha" holds the difference), so
+    `summarise_seeds` summarises it over seeds."""
+    index = {c: k for k, c in enumerate(codebook.code_ids)}
+    out = {}
+    for axis in codebook.axes:
+        i, j = index[axis.poles[0]], index[axis.poles[1]]
+        stacked = np.vstack([axis_category(reference[:, i], reference[:, j]),
+                             axis_category(labels[:, i].astype(float), labels[:, j].astype(float)),
+                             axis_category(other[:, i].astype(float), other[:, j].astype(float))])
+        stacked = stacked[:, ~np.isnan(stacked[0])]  # fragments the reference did not code on this axis
+        try:
+            value: float | None = _alpha_difference(stacked)
+        except UndefinedCoefficient:
+            value = None
+        interval = bootstrap_intervals({"difference": _alpha_difference}, stacked.shape[1],
+                                       resample=partial(_columns, stacked), n_boot=n_boot,
+                                       seed=seed, confidence=confidence)["difference"] \
+            if n_boot and value is not None else None
+        out[axis.id] = {"alpha": value, "ci": list(interval) if interval else None, "n": int(stacked.shape[1])}
+    return out
+
+
 def summarise_seeds(per_seed: list[dict[str, dict[str, Any]]]) -> dict[str, dict[str, Any]]:
     """Mean, min and max of alpha over seeds per axis, and the mean of the seeds' interval bounds."""
     out = {}
@@ -315,6 +362,10 @@ def load_data(collection: Path, coders: Sequence[str], model_dir: Path, replay: 
     return data, records
 
 
+# The systems the default is compared with, fragment by fragment (metrics key -> system name).
+COMPARED_SYSTEMS = {"base": "base model (no adaptation)", "tfidf": "baseline: TF-IDF + LR, same data",
+                    "frozen_lr": "baseline: frozen e5 + LR, same data"}
+
 def crossval(*, collection: Path, coders: Sequence[str], humans: Sequence[str] = (), model_dir: Path,
              replay: Path | None, output_dir: Path, params_path: Path | None = None,
              codebook_path: Path | None = None, backbone: str | None = None) -> dict[str, Any]:
@@ -338,14 +389,15 @@ def crossval(*, collection: Path, coders: Sequence[str], humans: Sequence[str] =
                           seed=seed)
 
     humans_out = {}
+    human_labels: dict[str, np.ndarray] = {}
     for human in humans:
         human_team = team_fragments(records, coders=[human], codebook=codebook, group_by="group")
         by_id = dict(zip(human_team.ids, human_team.labels))
         missing = [i for i in team.ids if i not in by_id]
         if missing:
             raise InputError(collection, f"human coder '{human}' did not code {len(missing)} of the fragments")
-        labels = np.array([by_id[i] for i in team.ids])
-        humans_out[human] = summarise_seeds([boot(np.nan_to_num(labels, nan=0.0), settings.seeds[0])])
+        human_labels[human] = np.nan_to_num(np.array([by_id[i] for i in team.ids]), nan=0.0)
+        humans_out[human] = summarise_seeds([boot(human_labels[human], settings.seeds[0])])
 
     variants = systems(data, params, all_params.evaluate.tfidf, codebook, settings.real_weights)
     default_name = default_system_name(params)
@@ -354,6 +406,7 @@ def crossval(*, collection: Path, coders: Sequence[str], humans: Sequence[str] =
     predictions: dict[str, np.ndarray] = {}
     jobs = [(name, seed) for name in variants for seed in settings.seeds]
     per_variant: dict[str, list[dict[str, dict[str, Any]]]] = {name: [] for name in variants}
+    labels_by_seed: dict[tuple[str, int], np.ndarray] = {}
     for name, seed in progress(jobs, desc="crossval", unit="run"):
         fit, decision, use_replay = variants[name]
         floor = 0.0 if "min_evidence 0)" in name else params.min_evidence
@@ -367,10 +420,21 @@ def crossval(*, collection: Path, coders: Sequence[str], humans: Sequence[str] =
                                                                  decision=decision, grid=grid, codebook=codebook,
                                                                  min_evidence=floor)
         per_variant[name].append(boot(labels, seed))
+        labels_by_seed[name, seed] = labels
         if seed == settings.seeds[0]:
             predictions[name] = np.hstack([labels, probabilities])
     for name in variants:
         results[name] = summarise_seeds(per_variant[name])
+
+    def versus(other: dict[int, np.ndarray]) -> dict[str, dict[str, Any]]:
+        """The default's paired difference to another coding, per seed (the default's labels of that seed)."""
+        return summarise_seeds([paired_difference(reference, labels_by_seed[default_name, seed], other[seed],
+                                                  codebook, n_boot=settings.n_boot, confidence=settings.confidence,
+                                                  seed=seed) for seed in settings.seeds])
+
+    comparisons = {f"human_{h}": versus({seed: human_labels[h] for seed in settings.seeds}) for h in humans}
+    for key, name in COMPARED_SYSTEMS.items():
+        comparisons[key] = versus({seed: labels_by_seed[name, seed] for seed in settings.seeds})
 
     curve = learning_curve(data, groups, cases, reference, params, settings, codebook, boot)
     output = {
@@ -384,6 +448,7 @@ def crossval(*, collection: Path, coders: Sequence[str], humans: Sequence[str] =
         "humans": humans_out,
         "systems": results,
         "default": default_name,
+        "default_minus": comparisons,
         "learning_curve": curve,
         "params": {"adapt": asdict(params), "crossval": asdict(settings)},
     }
@@ -491,6 +556,11 @@ def learning_curve(data: Data, groups: np.ndarray, cases: list[str], reference: 
     return rows
 
 
+def _difference_metric(summary: dict[str, Any]) -> dict[str, Any]:
+    low, high = summary["ci_mean"] or (None, None)
+    return {"mean": summary["mean"], "ci_low": low, "ci_high": high}
+
+
 def _write(output_dir: Path, output: dict[str, Any], default_predictions: np.ndarray, team: TeamFragments,
            records: list[dict[str, Any]], codebook: Codebook) -> None:
     from pipeline.report.crossval_page import crossval_page
@@ -499,11 +569,13 @@ def _write(output_dir: Path, output: dict[str, Any], default_predictions: np.nda
     n = len(code_ids)
     text_of = {r["id"]: r["text"] for r in records}
     headline: dict[str, dict[str, Any]] = {"loco": {}}
-    for name, key in ((output["default"], "adapted"), ("base model (no adaptation)", "base"),
-                      ("baseline: TF-IDF + LR, same data", "tfidf"), ("baseline: frozen e5 + LR, same data", "frozen_lr")):
+    headline["loco"]["adapted"] = {axis: s["mean"] for axis, s in output["systems"][output["default"]].items()}
+    for key, name in COMPARED_SYSTEMS.items():
         headline["loco"][key] = {axis: s["mean"] for axis, s in output["systems"][name].items()}
     for human, summary in output["humans"].items():
         headline["loco"][f"human_{human}"] = {axis: s["mean"] for axis, s in summary.items()}
+    headline["adapted_minus"] = {key: {axis: _difference_metric(s) for axis, s in summary.items()}
+                                 for key, summary in output["default_minus"].items()}
     with atomic_directory(output_dir) as staging:
         (staging / "crossval.json").write_text(json.dumps(output, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         (staging / "metrics.json").write_text(json.dumps(headline, indent=2) + "\n", encoding="utf-8")

@@ -180,10 +180,60 @@ def test_crossval_reports_held_out_figures_curve_and_ablation(tiny_model, tiny_b
     assert output["learning_curve"][-1]["n_used_mean"] == 12  # two training cases of 6 quotes
     metrics = json.loads((out / "metrics.json").read_text())
     assert set(metrics["loco"]) >= {"adapted", "base", "tfidf", "frozen_lr"}
+    assert set(metrics["adapted_minus"]) == {"base", "tfidf", "frozen_lr"}
+    for key, axes in metrics["adapted_minus"].items():  # paired on the same seeds: the difference of the means
+        for axis, difference in axes.items():
+            if difference["mean"] is not None:
+                expected = metrics["loco"]["adapted"][axis] - metrics["loco"][key][axis]
+                assert difference["mean"] == pytest.approx(expected, abs=2e-4)
     rows = [json.loads(line) for line in (out / "loco_predictions.jsonl").read_text().splitlines()]
     assert len(rows) == 18 and {r["case"] for r in rows} == {"1", "2", "3"}
     html = (out / "report.html").read_text()
-    assert "Learning curve" in html and "<svg" in html and "Ablation" in html
+    assert "Learning curve" in html and "<svg" in html and "Ablation" in html and "Paired differences" in html
+
+
+def _codings(categories: list[int]) -> np.ndarray:
+    """0/1 labels of the six codes with the same category (0 only pole 1, 1 only pole 2, 2 both, 3 neither) on
+    every axis."""
+    poles = {0: (1, 0), 1: (0, 1), 2: (1, 1), 3: (0, 0)}
+    return np.array([[v for _ in range(3) for v in poles[c]] for c in categories], dtype=float)
+
+
+def test_paired_difference_is_zero_for_the_same_coding_and_resolves_a_clear_gap() -> None:
+    from pipeline.crossval import paired_difference
+
+    rng = np.random.default_rng(5)
+    truth = rng.integers(0, 4, 60)
+    reference = _codings(list(truth))
+    close = _codings([t if rng.random() < 0.9 else (t + 1) % 4 for t in truth])
+    noise = _codings(list(rng.integers(0, 4, 60)))
+    same = paired_difference(reference, close, close, CODEBOOK, n_boot=200, confidence=0.95, seed=1)
+    assert all(s["alpha"] == 0 and s["ci"] == [0.0, 0.0] and s["n"] == 60 for s in same.values())
+    gap = paired_difference(reference, close, noise, CODEBOOK, n_boot=200, confidence=0.95, seed=1)
+    for axis in gap.values():
+        assert axis["alpha"] > 0.5 and 0 < axis["ci"][0] <= axis["alpha"] <= axis["ci"][1]
+    worse = paired_difference(reference, noise, close, CODEBOOK, n_boot=200, confidence=0.95, seed=1)
+    assert all(w["alpha"] == pytest.approx(-g["alpha"]) and w["ci"][1] < 0 for w, g in zip(worse.values(), gap.values()))
+
+
+def test_paired_difference_leaves_out_fragments_the_reference_did_not_code() -> None:
+    from pipeline.crossval import paired_difference
+    from pipeline.reliability.coefficients import krippendorff_alpha
+
+    rng = np.random.default_rng(6)
+    reference = _codings(list(rng.integers(0, 4, 40)))
+    reference[:10, :2] = np.nan  # ten fragments without a reference on the first axis
+    one, two = _codings(list(rng.integers(0, 4, 40))), _codings(list(rng.integers(0, 4, 40)))
+    result = paired_difference(reference, one, two, CODEBOOK, n_boot=0, confidence=0.95, seed=1)
+    first = CODEBOOK.axes[0].id
+    assert result[first]["n"] == 30 and result[first]["ci"] is None
+    from pipeline.model.decision import axis_category
+
+    def category(rows: np.ndarray) -> np.ndarray:
+        return axis_category(rows[10:, 0], rows[10:, 1])
+    expected = (krippendorff_alpha(np.vstack([category(reference), category(one)]), level="nominal")
+                - krippendorff_alpha(np.vstack([category(reference), category(two)]), level="nominal"))
+    assert result[first]["alpha"] == pytest.approx(expected)
 
 
 def test_training_stores_replay_embeddings_that_adapt_uses(tiny_model, quotes, tmp_path) -> None:

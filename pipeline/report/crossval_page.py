@@ -28,6 +28,27 @@ def _table(rows: list[tuple[str, dict[str, Any]]], codebook: Codebook, caption: 
     return f"<table><caption>{escape(caption)}</caption><tr><th>system</th>{head}</tr>{body}</table>"
 
 
+def _difference_cell(summary: dict[str, Any] | None) -> str:
+    if not summary or summary.get("mean") is None:
+        return "<td>&ndash;</td>"
+    ci = summary.get("ci_mean")
+    if not ci:
+        return f"<td><strong>{summary['mean']:+.2f}</strong></td>"
+    verdict = "ahead" if ci[0] > 0 else "behind" if ci[1] < 0 else "not resolved"
+    return (f"<td><strong>{summary['mean']:+.2f}</strong> <small>(seeds {summary['min']:+.2f} to "
+            f"{summary['max']:+.2f})</small><br><small>95% CI {ci[0]:+.2f} to {ci[1]:+.2f}: {verdict}</small></td>")
+
+
+def _difference_table(differences: dict[str, dict[str, Any]], codebook: Codebook) -> str:
+    head = "".join(f"<th>{escape(a.id)}</th>" for a in codebook.axes)
+    body = "".join(
+        f"<tr><th scope=\"row\">default minus {escape(name)}</th>"
+        f"{''.join(_difference_cell(axes.get(a.id)) for a in codebook.axes)}</tr>"
+        for name, axes in differences.items())
+    return (f"<table><caption>Paired differences in alpha</caption><tr><th>comparison</th>{head}</tr>{body}"
+            "</table>")
+
+
 def learning_curve_svg(curve: list[dict[str, Any]], codebook: Codebook, humans: dict[str, Any],
                        width: int = 640, height: int = 300) -> str:
     """Alpha (y, -0.2..1) against team fragments used (x), one line per axis, dashed human reference."""
@@ -83,7 +104,7 @@ def crossval_page(output: dict[str, Any], codebook: Codebook) -> str:
 
 
 def crossval_sections(output: dict[str, Any], codebook: Codebook) -> list[str]:
-    """Three report sections: the held-out table, the learning curve, the ablation."""
+    """Four report sections: the held-out table, the paired differences, the learning curve, the ablation."""
     systems = output["systems"]
     default = output["default"]
     humans = output["humans"]
@@ -104,8 +125,15 @@ def crossval_sections(output: dict[str, Any], codebook: Codebook) -> list[str]:
         + "".join(_cell(r["axes"][a.id]) for a in codebook.axes) + "</tr>" for r in curve)
     curve_table = ("<table><caption>Learning curve</caption><tr><th>team fragments</th>"
                    + "".join(f"<th>{escape(a.id)}</th>" for a in codebook.axes) + f"</tr>{curve_rows}</table>")
+    paired = ("<p>The default's alpha minus another coding's alpha against the same reference, on the same "
+              "fragments: each bootstrap resample draws the same fragments for both, so the interval is the "
+              "difference's own (mean over seeds of the seeds' 95% intervals). Two separate intervals that overlap "
+              "do not show that two codings agree equally well; this does, when it contains 0 ('not "
+              "resolved').</p>")
     return [
         _section("Real quotes, leave one case out", intro, _table(headline, codebook, "Agreement with the reference")),
+        _section("Is the difference real? Paired comparisons", paired,
+                 _difference_table(output.get("default_minus", {}), codebook)),
         _section("Learning curve: how much must a team code?", learning_curve_svg(curve, codebook, humans),
                  curve_table),
         _section("Ablation: what each step changed", _table(list(systems.items()), codebook, "All systems")),
