@@ -68,3 +68,17 @@ def test_quote_copies_are_scorable_by_the_benchmark_and_refuse_a_missing_collect
     assert {c["split"] for c in copies} == {"test"} and {c["text"] for c in copies} == {"Ik denk"}
     with pytest.raises(InputError, match="no codable fragments of collection 'field'"):
         quote_copies(prepared, "field", 2)
+
+
+def test_the_training_length_tool_changes_only_the_epochs_and_the_params_still_load(tmp_path) -> None:
+    import yaml
+
+    from pipeline.core.config import DEFAULT_PARAMS
+    from pipeline.core.params import load_params
+    from pipeline.tools.training_length_experiment import params_with_epochs
+
+    written = params_with_epochs(DEFAULT_PARAMS, 7, tmp_path / "params.yaml")
+    shipped, changed = yaml.safe_load(DEFAULT_PARAMS.read_text()), yaml.safe_load(written.read_text())
+    assert changed["train"].pop("epochs") == 7 and shipped["train"].pop("epochs") != 7
+    assert changed == shipped
+    assert load_params(written).train.epochs == 7

@@ -58,7 +58,10 @@ def summary(per_seed: np.ndarray, codebook: Codebook) -> dict[str, dict[str, flo
                       "max": round(float(per_seed[:, k].max()), 4)} for k, axis in enumerate(codebook.axes)}
 
 
-def run(prepared: Path) -> dict[str, Any]:
+def run(prepared: Path, *, model_dir: Path | None = None, shares: Sequence[float] = SHARES,
+        nested: bool = True) -> dict[str, Any]:
+    """The three measurements above for the encoder of `model_dir` (default `models/base`) at `shares`;
+    `nested` False leaves out the third (the training-length tool needs only the first two)."""
     from pipeline.core.codebook import load_codebook
     from pipeline.core.config import REPO_ROOT
     from pipeline.core.params import load_params
@@ -72,7 +75,7 @@ def run(prepared: Path) -> dict[str, Any]:
     params = load_params()
     codebook = load_codebook()
     adapt, settings = params.adapt, params.crossval
-    base = REPO_ROOT / "models" / "base"
+    base = model_dir if model_dir is not None else REPO_ROOT / "models" / "base"
     metadata = read_metadata(base)
     data, _ = load_data(REPO_ROOT / "corpus" / "study-quotes", ["report", "dev"], base, prepared, adapt, codebook,
                         max_fragment_tokens=params.segment.max_fragment_tokens,
@@ -91,7 +94,7 @@ def run(prepared: Path) -> dict[str, Any]:
 
     features: dict[float, np.ndarray] = {}
     test_x: dict[float, dict[str, np.ndarray]] = {}
-    for share in SHARES:
+    for share in shares:
         print(f"interpolation: embedding with share {share:g}", file=sys.stderr)
         known = {0.0: data.frozen, 1.0: data.tuned, finetuned_share(adapt): data.adapted}.get(share)
         features[share] = known if known is not None else share_embeddings(share, data.texts, **embedding)
@@ -111,10 +114,10 @@ def run(prepared: Path) -> dict[str, Any]:
     out: dict[str, Any] = {
         "what": "axis_categories head (adapt's fit: real_weight, C, replay) on the backbone moved `share` of the "
                 "way to the base model's fine-tuned encoder",
-        "shares": list(SHARES), "seeds": list(settings.seeds), "n_quotes": data.n_team, "n_replay": n_replay,
+        "shares": list(shares), "seeds": list(settings.seeds), "n_quotes": data.n_team, "n_replay": n_replay,
         "n_test": {name: len(y) for name, (_, y) in test.items()},
-        "loco": {}, "held_out": {}, "nested": {}}
-    for share in SHARES:
+        "loco": {}, "held_out": {}}
+    for share in shares:
         per_seed = []
         for seed in settings.seeds:
             labels = np.zeros(reference.shape, dtype=int)
@@ -131,13 +134,15 @@ def run(prepared: Path) -> dict[str, Any]:
         print(f"interpolation: share {share:g}: loco " + " ".join(
             f"{s['mean']:.3f}" for s in out["loco"][f"{share:g}"].values()), file=sys.stderr)
 
+    if not nested:
+        return out
     per_seed, chosen = [], []
     for seed in settings.seeds:
         labels = np.zeros(reference.shape, dtype=int)
         for case in cases:
             training_cases = [c for c in cases if c != case]
             inner = {}
-            for share in SHARES:
+            for share in shares:
                 rows = np.concatenate([np.flatnonzero(groups == c) for c in training_cases])
                 inner_labels = np.zeros((len(rows), n_codes), dtype=int)
                 for c in training_cases:
@@ -145,7 +150,7 @@ def run(prepared: Path) -> dict[str, Any]:
                     other = np.flatnonzero(np.isin(groups, [t for t in training_cases if t != c]))
                     inner_labels[np.isin(rows, held)] = held_out_labels(share, other, held, seed)
                 inner[share] = float(np.nanmean(mean_alpha(reference[rows], inner_labels, codebook)))
-            best = max(SHARES, key=lambda s: (inner[s], -s))
+            best = max(shares, key=lambda s: (inner[s], -s))
             chosen.append({"seed": seed, "held_out_case": case, "share": best})
             held = np.flatnonzero(groups == case)
             labels[held] = held_out_labels(best, np.flatnonzero(groups != case), held, seed)
