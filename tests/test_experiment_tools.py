@@ -1,4 +1,5 @@
-"""The issue-10 experiment tools: question context pairing and the 4-category axis classifier."""
+"""The issue-10 experiment tools: question context pairing, the 4-category axis classifier, the bench input, and
+the pieces of the training-length, interpolation and head-features experiments."""
 
 from __future__ import annotations
 
@@ -82,3 +83,31 @@ def test_the_training_length_tool_changes_only_the_epochs_and_the_params_still_l
     assert changed["train"].pop("epochs") == 7 and shipped["train"].pop("epochs") != 7
     assert changed == shipped
     assert load_params(written).train.epochs == 7
+
+
+def test_used_categories_marks_each_axis_category_the_coding_uses() -> None:
+    from pipeline.model.decision import axis_pole_indices
+    from pipeline.tools.encoder_interpolation_experiment import used_categories
+
+    poles = axis_pole_indices(CODEBOOK.code_ids, CODEBOOK)
+    y = np.zeros((3, len(CODEBOOK.code_ids)))
+    i, j = poles[0]
+    y[0, i] = 1  # first axis: only pole 1 ...
+    y[1, i] = y[1, j] = 1  # ... and both
+    y[2, :] = np.nan  # not coded: no category at all
+    k, m = poles[1]
+    y[:2, m] = 1  # second axis: only pole 2 on both coded rows
+    used = used_categories(y, poles).reshape(len(poles), 4)
+    assert used[0].tolist() == [1, 0, 1, 0] and used[1].tolist() == [0, 1, 0, 0] and used[2].tolist() == [0, 0, 0, 1]
+
+
+def test_the_last_layer_of_layer_embeddings_is_what_adapt_embeds(tiny_backbone) -> None:
+    from pipeline.model.adaptation import embed, pretrained_embedder
+    from pipeline.tools.head_features_experiment import layer_embeddings
+
+    model, tokenizer = pretrained_embedder(tiny_backbone, len(CODEBOOK.code_ids))
+    texts = ["Het beleid van de stad.", "Wij doen dat elke dag, samen met de partners en de diensten.", "Ja."]
+    states = layer_embeddings(model, tokenizer, texts, prefix="query: ", max_length=32, batch_size=2)
+    assert states.shape[:2] == (3, model.encoder.config.num_hidden_layers + 1)
+    last = embed(model, tokenizer, texts, text_prefix="query: ", max_length=32, batch_size=2)
+    np.testing.assert_allclose(states[:, -1], last, atol=1e-5)

@@ -58,6 +58,80 @@ def summary(per_seed: np.ndarray, codebook: Codebook) -> dict[str, dict[str, flo
                       "max": round(float(per_seed[:, k].max()), 4)} for k, axis in enumerate(codebook.axes)}
 
 
+def used_categories(y: np.ndarray, poles: Sequence[tuple[int, int]]) -> np.ndarray:
+    """[4 * n_axes] 1 where the coding `y` [rows, codes] uses a category of an axis at least once, else 0."""
+    from pipeline.model.decision import N_CATEGORIES, axis_category
+
+    used = np.zeros(N_CATEGORIES * len(poles))
+    for a, (i, j) in enumerate(poles):
+        category = axis_category(y[:, i], y[:, j])
+        known = category[~np.isnan(category)].astype(int)
+        used[N_CATEGORIES * a + np.unique(known)] = 1.0
+    return used
+
+
+class HeadBench:
+    """The categories head `adapt` fits (real_weight, C, replay sample per seed), scored on feature sets by key:
+    leave one case out on the quotes as `capcode crossval` draws it, and held-out test splits. One place for the
+    experiment tools that compare encoders or features under the same head."""
+
+    def __init__(self, data: Any, features: dict[Any, np.ndarray], params: Any, codebook: Codebook) -> None:
+        from pipeline.crossval import _replay_sample
+        from pipeline.model.decision import axis_pole_indices
+
+        self.data, self.features, self.codebook = data, features, codebook
+        self.adapt, self.settings = params.adapt, params.crossval
+        self.poles = axis_pole_indices(codebook.code_ids, codebook)
+        self.groups = np.array(data.team.groups)
+        self.cases = sorted(set(self.groups))
+        n_replay = len(data.texts) - data.n_team
+        self.replay = {seed: _replay_sample(data, n_replay, self.settings.replay_fraction, seed)
+                       for seed in self.settings.seeds}
+
+    def fitted(self, key: Any, rows: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+        """The head adapt fits (crossval's category system) on `rows`: category probabilities of embeddings."""
+        from pipeline.crossval import _row_weights
+        from pipeline.model.category_head import category_probabilities, fit_category_head
+
+        weight, bias = fit_category_head(self.features[key][rows], self.data.y[rows],
+                                         _row_weights(rows, self.data.n_team, self.adapt.real_weight), self.poles,
+                                         c=self.adapt.category_c, seed=self.adapt.seed)
+        return lambda x: category_probabilities(x, weight, bias)
+
+    def held_out_labels(self, key: Any, train: np.ndarray, held: np.ndarray, seed: int, *,
+                        only_used: bool = False) -> np.ndarray:
+        """0/1 labels of the team rows `held` by the head fitted on the team rows `train` + the seed's replay;
+        `only_used`: a category the training rows' team coding never uses is never predicted."""
+        from pipeline.model.decision import decide_categories
+
+        probabilities = self.fitted(key, np.concatenate([train, self.replay[seed]]))(self.features[key][held])
+        if only_used:
+            probabilities = probabilities * used_categories(self.data.y[train], self.poles)
+        return decide_categories(probabilities, self.poles, len(self.codebook.code_ids))
+
+    def loco(self, key: Any, *, only_used: bool = False) -> dict[str, dict[str, float]]:
+        """Leave one case out on the team rows, per seed; mean, min and max over seeds per axis."""
+        reference = self.data.team.labels
+        per_seed = []
+        for seed in self.settings.seeds:
+            labels = np.zeros(reference.shape, dtype=int)
+            for case in self.cases:
+                held = np.flatnonzero(self.groups == case)
+                labels[held] = self.held_out_labels(key, np.flatnonzero(self.groups != case), held, seed,
+                                                    only_used=only_used)
+            per_seed.append(mean_alpha(reference, labels, self.codebook))
+        return summary(np.array(per_seed), self.codebook)
+
+    def held_out(self, key: Any, test_x: dict[str, np.ndarray], test_y: dict[str, np.ndarray]) -> dict[str, Any]:
+        """Alpha per axis on each test split, the head fitted on every team row + all replay rows."""
+        from pipeline.model.decision import decide_categories
+
+        predictor = self.fitted(key, np.arange(len(self.data.texts)))
+        return {name: dict(zip([a.id for a in self.codebook.axes], np.round(mean_alpha(
+            y, decide_categories(predictor(test_x[name]), self.poles, len(self.codebook.code_ids)),
+            self.codebook), 4).tolist())) for name, y in test_y.items()}
+
+
 def run(prepared: Path, *, model_dir: Path | None = None, shares: Sequence[float] = SHARES,
         nested: bool = True) -> dict[str, Any]:
     """The three measurements above for the encoder of `model_dir` (default `models/base`) at `shares`;
@@ -65,11 +139,9 @@ def run(prepared: Path, *, model_dir: Path | None = None, shares: Sequence[float
     from pipeline.core.codebook import load_codebook
     from pipeline.core.config import REPO_ROOT
     from pipeline.core.params import load_params
-    from pipeline.crossval import _replay_sample, _row_weights, load_data
+    from pipeline.crossval import load_data
     from pipeline.model.adaptation import finetuned_share
-    from pipeline.model.category_head import category_probabilities, fit_category_head
     from pipeline.model.classifier import read_metadata
-    from pipeline.model.decision import axis_pole_indices, decide_categories
     from pipeline.tools.category_head_checks import held_out_texts
 
     params = load_params()
@@ -84,13 +156,7 @@ def run(prepared: Path, *, model_dir: Path | None = None, shares: Sequence[float
     embedding = {"backbone": metadata.backbone["spec"], "model_dir": base, "n_codes": len(codebook.code_ids),
                  "prefix": metadata.text_prefix, "max_length": metadata.max_length}
     test = held_out_texts(prepared, "test", adapt.replay_coder, codebook)
-    poles = axis_pole_indices(codebook.code_ids, codebook)
-    n_codes = len(codebook.code_ids)
-    groups = np.array(data.team.groups)
-    cases = sorted(set(groups))
-    reference = data.team.labels
-    n_replay = len(data.texts) - data.n_team
-    replay = {seed: _replay_sample(data, n_replay, settings.replay_fraction, seed) for seed in settings.seeds}
+    test_y = {name: y for name, (_, y) in test.items()}
 
     features: dict[float, np.ndarray] = {}
     test_x: dict[float, dict[str, np.ndarray]] = {}
@@ -99,43 +165,22 @@ def run(prepared: Path, *, model_dir: Path | None = None, shares: Sequence[float
         known = {0.0: data.frozen, 1.0: data.tuned, finetuned_share(adapt): data.adapted}.get(share)
         features[share] = known if known is not None else share_embeddings(share, data.texts, **embedding)
         test_x[share] = {name: share_embeddings(share, texts, **embedding) for name, (texts, _) in test.items()}
-
-    def fitted(share: float, rows: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
-        """The head adapt fits (crossval's category system) on `rows`: category probabilities of embeddings."""
-        weight, bias = fit_category_head(features[share][rows], data.y[rows],
-                                         _row_weights(rows, data.n_team, adapt.real_weight), poles,
-                                         c=adapt.category_c, seed=adapt.seed)
-        return lambda x: category_probabilities(x, weight, bias)
-
-    def held_out_labels(share: float, train: np.ndarray, held: np.ndarray, seed: int) -> np.ndarray:
-        predictor = fitted(share, np.concatenate([train, replay[seed]]))
-        return decide_categories(predictor(features[share][held]), poles, n_codes)
+    bench = HeadBench(data, features, params, codebook)
 
     out: dict[str, Any] = {
         "what": "axis_categories head (adapt's fit: real_weight, C, replay) on the backbone moved `share` of the "
                 "way to the base model's fine-tuned encoder",
-        "shares": list(shares), "seeds": list(settings.seeds), "n_quotes": data.n_team, "n_replay": n_replay,
-        "n_test": {name: len(y) for name, (_, y) in test.items()},
+        "shares": list(shares), "seeds": list(settings.seeds), "n_quotes": data.n_team,
+        "n_replay": len(data.texts) - data.n_team, "n_test": {name: len(y) for name, y in test_y.items()},
         "loco": {}, "held_out": {}}
     for share in shares:
-        per_seed = []
-        for seed in settings.seeds:
-            labels = np.zeros(reference.shape, dtype=int)
-            for case in cases:
-                held = np.flatnonzero(groups == case)
-                labels[held] = held_out_labels(share, np.flatnonzero(groups != case), held, seed)
-            per_seed.append(mean_alpha(reference, labels, codebook))
-        out["loco"][f"{share:g}"] = summary(np.array(per_seed), codebook)
-        predictor = fitted(share, np.arange(len(data.texts)))
-        out["held_out"][f"{share:g}"] = {
-            name: dict(zip([a.id for a in codebook.axes], np.round(mean_alpha(
-                y, decide_categories(predictor(test_x[share][name]), poles, n_codes), codebook), 4).tolist()))
-            for name, (_, y) in test.items()}
+        out["loco"][f"{share:g}"] = bench.loco(share)
+        out["held_out"][f"{share:g}"] = bench.held_out(share, test_x[share], test_y)
         print(f"interpolation: share {share:g}: loco " + " ".join(
             f"{s['mean']:.3f}" for s in out["loco"][f"{share:g}"].values()), file=sys.stderr)
-
     if not nested:
         return out
+    reference, groups, cases = data.team.labels, bench.groups, bench.cases
     per_seed, chosen = [], []
     for seed in settings.seeds:
         labels = np.zeros(reference.shape, dtype=int)
@@ -144,16 +189,16 @@ def run(prepared: Path, *, model_dir: Path | None = None, shares: Sequence[float
             inner = {}
             for share in shares:
                 rows = np.concatenate([np.flatnonzero(groups == c) for c in training_cases])
-                inner_labels = np.zeros((len(rows), n_codes), dtype=int)
+                inner_labels = np.zeros((len(rows), len(codebook.code_ids)), dtype=int)
                 for c in training_cases:
                     held = np.flatnonzero(groups == c)
                     other = np.flatnonzero(np.isin(groups, [t for t in training_cases if t != c]))
-                    inner_labels[np.isin(rows, held)] = held_out_labels(share, other, held, seed)
+                    inner_labels[np.isin(rows, held)] = bench.held_out_labels(share, other, held, seed)
                 inner[share] = float(np.nanmean(mean_alpha(reference[rows], inner_labels, codebook)))
             best = max(shares, key=lambda s: (inner[s], -s))
             chosen.append({"seed": seed, "held_out_case": case, "share": best})
             held = np.flatnonzero(groups == case)
-            labels[held] = held_out_labels(best, np.flatnonzero(groups != case), held, seed)
+            labels[held] = bench.held_out_labels(best, np.flatnonzero(groups != case), held, seed)
         per_seed.append(mean_alpha(reference, labels, codebook))
     out["nested"] = {"axes": summary(np.array(per_seed), codebook), "chosen": chosen}
     print("interpolation: nested " + " ".join(f"{s['mean']:.3f}" for s in out["nested"]["axes"].values()),

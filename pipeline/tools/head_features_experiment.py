@@ -1,0 +1,121 @@
+"""Two more tries at beleid/beheer on the real quotes under the shipped head: other encoder layers, used categories.
+
+The two: other layers of the encoder, and never predicting a category the team's coding does not use.
+
+1. ``layers``: the categories head `adapt` fits, on mean-pooled states of other layers of the shipped
+   (interpolated) encoder instead of its last layer: the mean of the last 2 or 4 layers, the second-to-last
+   layer, the mean of all 12. Lower layers of a transformer often carry more surface and register information
+   and transfer differently across a shift of the input. Scored like `pipeline.tools.encoder_interpolation_
+   experiment`: leave one case out on the 47 quotes (seeds 1-3) and the synthetic and field test splits.
+2. ``only_used_categories``: leave one case out with the shipped features, but a category the training cases'
+   coding never uses on an axis is never predicted. The issue found the model saying "neither" on quotes the
+   researchers all placed; in the bundled coding "neither" is used once (intern/extern, case 2) and never on the
+   other axes. This rule asks whether a decision can exploit that (it is specific to selected quotes: a team
+   coding whole interviews uses every category).
+
+Run: ``python -m pipeline.tools.head_features_experiment -o reports/experiments/head_features.json`` (about
+6 minutes on 2 cores).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipeline.tools import main_on_prepared
+
+
+def layer_embeddings(model: Any, tokenizer: Any, texts: Sequence[str], *, prefix: str, max_length: int,
+                     batch_size: int = 32) -> np.ndarray:
+    """Mean-pooled states of every layer [n, layers + 1 (embeddings first), hidden] of `model`'s encoder, with
+    the same input and pooling as `adaptation.embed` (whose result is the last layer)."""
+    import torch
+
+    from pipeline.model.classifier import mean_pool, model_input_text
+
+    model.eval()
+    order = np.argsort([len(t) for t in texts])
+    out: np.ndarray | None = None
+    with torch.inference_mode():
+        for start in range(0, len(texts), batch_size):
+            chosen = order[start:start + batch_size]
+            batch = tokenizer([model_input_text(texts[i], prefix) for i in chosen], truncation=True,
+                              max_length=max_length, padding=True, return_tensors="pt")
+            states = model.encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                                   output_hidden_states=True).hidden_states
+            pooled = torch.stack([mean_pool(h, batch["attention_mask"]) for h in states], dim=1).float().numpy()
+            if out is None:
+                out = np.zeros((len(texts),) + pooled.shape[1:], dtype=np.float32)
+            out[chosen] = pooled
+    assert out is not None, "no texts to embed"
+    return out
+
+
+LAYER_VARIANTS = {
+    "last layer (shipped)": lambda states: states[:, -1],
+    "mean of the last 2 layers": lambda states: states[:, -2:].mean(axis=1),
+    "mean of the last 4 layers": lambda states: states[:, -4:].mean(axis=1),
+    "second-to-last layer": lambda states: states[:, -2],
+    "mean of all 12 layers": lambda states: states[:, 1:].mean(axis=1),
+}
+
+
+def run(prepared: Path) -> dict[str, Any]:
+    from pipeline.core.codebook import load_codebook
+    from pipeline.core.config import REPO_ROOT
+    from pipeline.core.params import load_params
+    from pipeline.crossval import load_data
+    from pipeline.model.adaptation import adaptation_embedder, finetuned_share
+    from pipeline.model.backbone import resolve_backbone
+    from pipeline.model.classifier import read_metadata
+    from pipeline.tools.category_head_checks import held_out_texts
+    from pipeline.tools.encoder_interpolation_experiment import HeadBench
+
+    params = load_params()
+    codebook = load_codebook()
+    base = REPO_ROOT / "models" / "base"
+    metadata = read_metadata(base)
+    data, _ = load_data(REPO_ROOT / "corpus" / "study-quotes", ["report", "dev"], base, prepared, params.adapt,
+                        codebook, max_fragment_tokens=params.segment.max_fragment_tokens,
+                        min_fragment_share=params.prepare.min_fragment_share,
+                        min_span_share=params.prepare.min_span_share, group_by=params.crossval.group_by)
+    share = finetuned_share(params.adapt)
+    model, tokenizer = adaptation_embedder(resolve_backbone(metadata.backbone["spec"], cache_dir=REPO_ROOT / "models"),
+                                           base, share, len(codebook.code_ids))
+    test = held_out_texts(prepared, "test", params.adapt.replay_coder, codebook)
+    test_y = {name: y for name, (_, y) in test.items()}
+    prefix, max_length = metadata.text_prefix, metadata.max_length
+    print("head features: every layer's states of the replay, the quotes and the test splits", file=sys.stderr)
+    states = layer_embeddings(model, tokenizer, data.texts, prefix=prefix, max_length=max_length)
+    test_states = {name: layer_embeddings(model, tokenizer, texts, prefix=prefix, max_length=max_length)
+                   for name, (texts, _) in test.items()}
+    bench = HeadBench(data, {name: pick(states) for name, pick in LAYER_VARIANTS.items()}, params, codebook)
+
+    out: dict[str, Any] = {
+        "encoder": f"the shipped one: backbone moved {share:g} of the way to models/base's fine-tuned encoder",
+        "last_layer_max_difference_to_adapt": float(np.abs(states[:, -1] - data.adapted).max()),
+        "seeds": list(params.crossval.seeds), "n_quotes": data.n_team,
+        "layers": {}, "only_used_categories": {}}
+    for name, pick in LAYER_VARIANTS.items():
+        out["layers"][name] = {"loco": bench.loco(name),
+                               "held_out": bench.held_out(name, {n: pick(s) for n, s in test_states.items()}, test_y)}
+        print(f"head features: {name}: loco " + " ".join(
+            f"{s['mean']:.3f}" for s in out["layers"][name]["loco"].values()), file=sys.stderr)
+    shipped = next(iter(LAYER_VARIANTS))
+    out["only_used_categories"] = {"loco": bench.loco(shipped, only_used=True),
+                                   "shipped_loco": out["layers"][shipped]["loco"]}
+    print("head features: only used categories: loco " + " ".join(
+        f"{s['mean']:.3f}" for s in out["only_used_categories"]["loco"].values()), file=sys.stderr)
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    main_on_prepared(__doc__.splitlines()[0], run, argv)
+
+
+if __name__ == "__main__":
+    main()
