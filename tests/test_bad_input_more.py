@@ -123,6 +123,35 @@ def test_lone_surrogate_in_fragments_file_is_replaced_and_said(tmp_path: Path):
     json.dumps(records, ensure_ascii=False).encode("utf-8")  # writable as UTF-8
 
 
+def test_a_line_separator_inside_a_json_string_does_not_split_the_line(tmp_path: Path):
+    """U+2028, U+2029 and U+0085 may stand unescaped in JSON (our writers keep them): both JSONL readers keep
+    such a record whole, where str.splitlines used to cut it in two ("not valid JSON")."""
+    from pipeline.core.io_utils import read_jsonl
+    from pipeline.corpus.stream import check_fragments_file, iter_fragments_file
+
+    path = tmp_path / "f.jsonl"
+    texts = ["een\u2028twee", "drie\u2029vier", "vijf\x85zes"]
+    path.write_text("".join(json.dumps({"id": str(k), "text": t}, ensure_ascii=False) + "\r\n"
+                            for k, t in enumerate(texts)), encoding="utf-8")
+    assert [r["text"] for r in read_jsonl(path)] == texts
+    assert check_fragments_file(path) == 3 and [r["text"] for r in iter_fragments_file(path)] == texts
+    path.write_text("".join(json.dumps({"id": str(k), "text": t}, ensure_ascii=False) + "\r"
+                            for k, t in enumerate(texts)), encoding="utf-8")  # old Mac line ends
+    assert [r["text"] for r in read_jsonl(path)] == texts
+
+
+def test_jsonl_reader_refuses_a_directory_and_bad_bytes_as_one_line(tmp_path: Path):
+    from pipeline.core.errors import InputError
+    from pipeline.core.io_utils import read_jsonl
+
+    with pytest.raises(InputError, match="is a directory; expected a JSON-lines file"):
+        read_jsonl(tmp_path)
+    path = tmp_path / "f.jsonl"
+    path.write_bytes(b'{"id": "a", "text": "ok"}\n{"id": "b", "text": "\xff"}\n')
+    with pytest.raises(InputError, match="not UTF-8 .* at line 2, byte 22"):
+        read_jsonl(path)
+
+
 def test_file_name_that_is_not_utf8(tmp_path: Path):
     raw_dir = os.fsencode(tmp_path)
     name = raw_dir + b"/interview-\xe9t\xe9.txt"  # latin-1 bytes in a file name

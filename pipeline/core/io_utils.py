@@ -160,29 +160,46 @@ def write_with(path: str | Path, writer: Callable[[IO[str]], None]) -> None:
         writer(handle)
 
 
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """Read a JSON-lines file; a malformed line is an InputError naming the line. Lone surrogates (escaped
-    halves of a UTF-16 pair, which no UTF-8 output can hold) are replaced with U+FFFD, and counted on stderr."""
-    records = []
-    replaced = 0
+def iter_jsonl(path: Path, *, report_replacements: bool = True) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) for each non-blank line of a JSON-lines file, read as a stream (memory does not
+    grow with the file). Errors are InputErrors naming the file and the line. Lone surrogates (escaped halves of
+    a UTF-16 pair, which no UTF-8 output can hold) are replaced with U+FFFD and counted on stderr at the end
+    (`report_replacements` False: a second pass over a file already reported).
+
+    Lines end at \\n, \\r\\n or \\r only: U+2028, U+2029 and U+0085, which `str.splitlines` would also split at,
+    may stand unescaped inside a JSON string (our own writers keep them with `ensure_ascii=False`)."""
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        handle = path.open("rb")
     except FileNotFoundError:
         raise InputError(path, "file not found") from None
-    except UnicodeDecodeError as err:
-        raise InputError(path, f"not UTF-8 ({err.reason} at byte {err.start})") from None
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise InputError(path, f"line {number} is not valid JSON: {err.msg}") from None
-        if not isinstance(record, dict):
-            raise InputError(path, f"line {number}: expected a JSON object, found {type(record).__name__}")
-        if "\\u" in line:  # only an escape can bring in a lone surrogate
-            record, count = replace_lone_surrogates(record)
-            replaced += count
-        records.append(record)
-    report_replaced(path, replaced)
-    return records
+    except IsADirectoryError:
+        raise InputError(path, "is a directory; expected a JSON-lines file (one JSON object per line)") from None
+    replaced = 0
+    number = 0
+    with handle:
+        for raw in handle:
+            for piece in raw.splitlines():  # bytes split at \\n, \\r\\n and \\r only
+                number += 1
+                try:
+                    line = piece.decode("utf-8")
+                except UnicodeDecodeError as err:
+                    raise InputError(path, f"not UTF-8 ({err.reason} at line {number}, byte {err.start + 1})") from None
+                if not line.strip():
+                    continue
+                try:
+                    record = json.loads(line)
+                except json.JSONDecodeError as err:
+                    raise InputError(path, f"line {number} is not valid JSON: {err.msg}") from None
+                if not isinstance(record, dict):
+                    raise InputError(path, f"line {number}: expected a JSON object, found {type(record).__name__}")
+                if "\\u" in line:  # only an escape can bring in a lone surrogate
+                    record, count = replace_lone_surrogates(record)
+                    replaced += count
+                yield number, record
+    if report_replacements:
+        report_replaced(path, replaced)
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """Every object of a JSON-lines file, in order (`iter_jsonl`: same checks, same error lines)."""
+    return [record for _, record in iter_jsonl(path)]

@@ -9,7 +9,6 @@ the modules that read them, spaCy among them, are only imported when such an inp
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,40 +16,16 @@ from typing import Any
 
 from pipeline.core.documents import Document, Fragment
 from pipeline.core.errors import InputError
+from pipeline.core.io_utils import iter_jsonl
 
 FRAGMENT_SUFFIX = ".jsonl"
-
-
-def _lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number, object) for each non-blank line; errors name the file and the line."""
-    try:
-        handle = path.open(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError(path, "file not found") from None
-    except IsADirectoryError:
-        raise InputError(path, "is a directory; expected a fragments .jsonl file") from None
-    with handle:
-        number = 0
-        try:
-            for number, line in enumerate(handle, 1):  # noqa: B007 - number is used after a decode error
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as err:
-                    raise InputError(path, f"line {number} is not valid JSON: {err.msg}") from None
-                if not isinstance(record, dict):
-                    raise InputError(path, f"line {number}: expected a JSON object, found {type(record).__name__}")
-                yield number, record
-        except UnicodeDecodeError as err:
-            raise InputError(path, f"not UTF-8 ({err.reason} near line {number + 1})") from None
 
 
 def check_fragments_file(path: Path) -> int:
     """Check every line of a fragments file (an object with `id` and a string `text`, ids unique) without
     keeping the records; return how many fragments it holds."""
     seen: set[str | int] = set()
-    for number, record in _lines(path):
+    for number, record in iter_jsonl(path):
         if not isinstance(record.get("id"), (str, int)) or not isinstance(record.get("text"), str):
             raise InputError(path, f"line {number}: expected 'id' and a string 'text', found keys {sorted(record)}")
         if record["id"] in seen:
@@ -63,7 +38,7 @@ def check_fragments_file(path: Path) -> int:
 
 def iter_fragments_file(path: Path) -> Iterator[dict[str, Any]]:
     """The records of a checked fragments file, one at a time (`codable` defaults to true)."""
-    for _, record in _lines(path):
+    for _, record in iter_jsonl(path, report_replacements=False):  # the check pass reported them
         record.setdefault("codable", True)
         yield record
 
