@@ -123,13 +123,15 @@ class HeadBench:
         return summary(np.array(per_seed), self.codebook)
 
     def held_out(self, key: Any, test_x: dict[str, np.ndarray], test_y: dict[str, np.ndarray]) -> dict[str, Any]:
-        """Alpha per axis on each test split, the head fitted on every team row + all replay rows."""
-        from pipeline.model.decision import decide_categories
+        """Alpha per axis on each test split, the head fitted on every team row + all replay rows (the fit and
+        scoring of `category_head_checks.score`)."""
+        from pipeline.crossval import _row_weights
+        from pipeline.tools.category_head_checks import score
 
-        predictor = self.fitted(key, np.arange(len(self.data.texts)))
-        return {name: dict(zip([a.id for a in self.codebook.axes], np.round(mean_alpha(
-            y, decide_categories(predictor(test_x[name]), self.poles, len(self.codebook.code_ids)),
-            self.codebook), 4).tolist())) for name, y in test_y.items()}
+        rows = np.arange(len(self.data.texts))
+        return score(self.features[key], self.data.y, _row_weights(rows, self.data.n_team, self.adapt.real_weight),
+                     {name: (test_x[name], y) for name, y in test_y.items()}, self.codebook,
+                     c=self.adapt.category_c, seed=self.adapt.seed)
 
 
 def run(prepared: Path, *, model_dir: Path | None = None, shares: Sequence[float] = SHARES,

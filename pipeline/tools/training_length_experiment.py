@@ -37,7 +37,9 @@ SPLITS = ("test_synthetic", "test_field", "gold")
 
 def params_with_epochs(source: Path, epochs: int, target: Path) -> Path:
     """A copy of the params file `source` with `train.epochs` set to `epochs` (everything else as shipped)."""
-    params = yaml.safe_load(source.read_text(encoding="utf-8"))
+    from pipeline.core.config import read_yaml
+
+    params = read_yaml(source)
     params["train"]["epochs"] = epochs
     target.write_text(yaml.safe_dump(params, sort_keys=False, allow_unicode=True), encoding="utf-8")
     return target
