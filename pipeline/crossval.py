@@ -28,7 +28,7 @@ from __future__ import annotations
 import csv
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.core.codebook import Codebook, load_codebook
+from pipeline.core.codebook import Axis, Codebook, load_codebook
 from pipeline.core.config import REPO_ROOT
 from pipeline.core.errors import InputError
 from pipeline.core.io_utils import atomic_directory
@@ -220,15 +220,22 @@ def predict_held_out(fit: Callable[[np.ndarray], Predictor], data: Data, train_t
 # --------------------------------------------------------------------------- scoring
 
 
+def axis_category_rows(codebook: Codebook, *codings: np.ndarray) -> Iterator[tuple[Axis, np.ndarray]]:
+    """Per axis: the axis and one row per coding of each fragment's category on it (only pole 1, only pole 2,
+    both, neither; nan where the coding left the axis uncoded), the rows Krippendorff's alpha reads.
+
+    codings: [n, n_codes] each, 0/1 (nan for not coded), columns in `codebook.code_ids` order."""
+    index = {c: k for k, c in enumerate(codebook.code_ids)}
+    for axis in codebook.axes:
+        i, j = index[axis.poles[0]], index[axis.poles[1]]
+        yield axis, np.vstack([axis_category(c[:, i].astype(float), c[:, j].astype(float)) for c in codings])
+
+
 def axis_alpha(reference: np.ndarray, labels: np.ndarray, codebook: Codebook, *, n_boot: int, confidence: float,
                seed: int) -> dict[str, dict[str, Any]]:
     """Per axis: nominal alpha over the four categories, and its bootstrap interval over fragments."""
-    index = {c: k for k, c in enumerate(codebook.code_ids)}
     out = {}
-    for axis in codebook.axes:
-        i, j = index[axis.poles[0]], index[axis.poles[1]]
-        ratings = np.vstack([axis_category(reference[:, i], reference[:, j]),
-                             axis_category(labels[:, i].astype(float), labels[:, j].astype(float))])
+    for axis, ratings in axis_category_rows(codebook, reference, labels):
         try:
             alpha: float | None = float(krippendorff_alpha(ratings, level="nominal"))
         except UndefinedCoefficient:
@@ -258,13 +265,8 @@ def paired_difference(reference: np.ndarray, labels: np.ndarray, other: np.ndarr
     interval is that of the difference itself; it excludes 0 only when the data resolve which coding agrees
     better with the reference. Same keys as `axis_alpha` ("alpha" holds the difference), so
     `summarise_seeds` summarises it over seeds."""
-    index = {c: k for k, c in enumerate(codebook.code_ids)}
     out = {}
-    for axis in codebook.axes:
-        i, j = index[axis.poles[0]], index[axis.poles[1]]
-        stacked = np.vstack([axis_category(reference[:, i], reference[:, j]),
-                             axis_category(labels[:, i].astype(float), labels[:, j].astype(float)),
-                             axis_category(other[:, i].astype(float), other[:, j].astype(float))])
+    for axis, stacked in axis_category_rows(codebook, reference, labels, other):
         stacked = stacked[:, ~np.isnan(stacked[0])]  # fragments the reference did not code on this axis
         try:
             value: float | None = _alpha_difference(stacked)
@@ -299,22 +301,21 @@ def summarise_seeds(per_seed: list[dict[str, dict[str, Any]]]) -> dict[str, dict
 # --------------------------------------------------------------------------- the command
 
 
-def _frozen_embeddings(backbone_spec: str, texts: list[str], n_codes: int, *, prefix: str,
-                       max_length: int) -> np.ndarray:
-    from pipeline.model.backbone import resolve_backbone
-
-    model, tokenizer = pretrained_embedder(resolve_backbone(backbone_spec, cache_dir=REPO_ROOT / "models"), n_codes)
-    return embed(model, tokenizer, texts, text_prefix=prefix, max_length=max_length)
-
-
-def _built_embeddings(backbone_spec: str, model_dir: Path, share: float, texts: list[str], n_codes: int, *,
-                      prefix: str, max_length: int) -> np.ndarray:
-    """Embeddings of the encoder adapt builds: the backbone, `share` of the way to `model_dir`'s encoder."""
+def encoder_embeddings(backbone_spec: str, texts: Sequence[str], n_codes: int, *, prefix: str, max_length: int,
+                       model_dir: Path | None = None, share: float = 0.0) -> np.ndarray:
+    """Embeddings of `texts` by the encoder adapt builds: the backbone `backbone_spec`, moved `share` of the way
+    to `model_dir`'s fine-tuned encoder (share 0, the default: the pretrained backbone, what the frozen-e5
+    baseline reads)."""
     from pipeline.model.backbone import resolve_backbone
 
     backbone_dir = resolve_backbone(backbone_spec, cache_dir=REPO_ROOT / "models")
-    model, tokenizer = adaptation_embedder(backbone_dir, model_dir, share, n_codes)
-    return embed(model, tokenizer, texts, text_prefix=prefix, max_length=max_length)
+    if share > 0:
+        if model_dir is None:
+            raise ValueError("a share of the fine-tuned encoder needs the model dir that holds it")
+        model, tokenizer = adaptation_embedder(backbone_dir, model_dir, share, n_codes)
+    else:
+        model, tokenizer = pretrained_embedder(backbone_dir, n_codes)
+    return embed(model, tokenizer, list(texts), text_prefix=prefix, max_length=max_length)
 
 
 def load_data(collection: Path, coders: Sequence[str], model_dir: Path, replay: Path | None,
@@ -346,14 +347,14 @@ def load_data(collection: Path, coders: Sequence[str], model_dir: Path, replay: 
     tuned = np.vstack([team_tuned, replay_tuned]) if len(replay_texts) else team_tuned
     # the metadata records a backbone outside the checkout by name only (no path of the training machine)
     spec = backbone or metadata.backbone["spec"]
-    frozen = _frozen_embeddings(spec, texts, len(codebook.code_ids), prefix=metadata.text_prefix,
+    frozen = encoder_embeddings(spec, texts, len(codebook.code_ids), prefix=metadata.text_prefix,
                                 max_length=metadata.max_length)
     share = finetuned_share(params) if builds_encoder(params, metadata) else 1.0
     adapted = {0.0: frozen, 1.0: tuned}.get(share)
     if adapted is None:
         print(f"crossval: embedding with the {params.encoder} encoder ({share:g} fine-tuned)", file=sys.stderr)
-        adapted = _built_embeddings(spec, model_dir, share, texts, len(codebook.code_ids),
-                                    prefix=metadata.text_prefix, max_length=metadata.max_length)
+        adapted = encoder_embeddings(spec, texts, len(codebook.code_ids), prefix=metadata.text_prefix,
+                                     max_length=metadata.max_length, model_dir=model_dir, share=share)
     data = Data(team=team, texts=texts, y=np.vstack([team.labels, replay_y]), tuned=tuned, frozen=frozen,
                 adapted=adapted,
                 n_team=len(team), base_weight=model.head.weight.detach().numpy().copy(),

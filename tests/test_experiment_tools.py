@@ -17,7 +17,7 @@ ZERO = {c: 0 for c in CODEBOOK.code_ids}
 def fragment(document: str, start: int, role: str, text: str, *, coded: bool = True) -> PreparedFragment:
     return PreparedFragment(id=f"{document}@{start}", document=document, speaker=None, role=role, start=start,
                             end=start + len(text), text=text, turn=0, timestamp=None,
-                            codable=role == "respondent", collection="field", synthetic=True, split="train",
+                            collection="field", synthetic=True, split="train",
                             labels={"A": dict(ZERO)} if coded else {})
 
 
@@ -101,13 +101,14 @@ def test_used_categories_marks_each_axis_category_the_coding_uses() -> None:
     assert used[0].tolist() == [1, 0, 1, 0] and used[1].tolist() == [0, 1, 0, 0] and used[2].tolist() == [0, 0, 0, 1]
 
 
-def test_the_last_layer_of_layer_embeddings_is_what_adapt_embeds(tiny_backbone) -> None:
+def test_the_last_of_every_layers_states_is_what_adapt_embeds(tiny_backbone) -> None:
     from pipeline.model.adaptation import embed, pretrained_embedder
-    from pipeline.tools.head_features_experiment import layer_embeddings
 
     model, tokenizer = pretrained_embedder(tiny_backbone, len(CODEBOOK.code_ids))
     texts = ["Het beleid van de stad.", "Wij doen dat elke dag, samen met de partners en de diensten.", "Ja."]
-    states = layer_embeddings(model, tokenizer, texts, prefix="query: ", max_length=32, batch_size=2)
-    assert states.shape[:2] == (3, model.encoder.config.num_hidden_layers + 1)
+    states = embed(model, tokenizer, texts, text_prefix="query: ", max_length=32, batch_size=2, all_layers=True)
+    assert states.shape == (3, model.encoder.config.num_hidden_layers + 1, model.head.in_features)
     last = embed(model, tokenizer, texts, text_prefix="query: ", max_length=32, batch_size=2)
+    assert last.shape == (3, model.head.in_features)
     np.testing.assert_allclose(states[:, -1], last, atol=1e-5)
+    assert not np.allclose(states[:, 0], last, atol=1e-3)  # the layers differ: not the last one repeated

@@ -6,7 +6,7 @@ NFC, BOM stripped), ``end`` exclusive, as REFI-QDA positions are defined (spec s
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +46,7 @@ class Document:
                 raise ValueError(f"turn {turn} outside document {self.id} of length {len(self.text)}")
 
 
-@dataclass
+@dataclass(frozen=True)
 class Fragment:
     """The unit of coding: a speaker turn, or a run of its sentences when the turn is long."""
 
@@ -92,22 +92,13 @@ def fragment_id(document_id: str, start: int, end: int) -> str:
 Labels = dict[str, dict[str, int]]  # coder -> {code id: 0|1}, only the codes (axes) the coder coded
 
 
-@dataclass(frozen=True)
-class PreparedFragment:
+@dataclass(frozen=True, kw_only=True)
+class PreparedFragment(Fragment):
     """One line of the prepare stage's ``fragments.jsonl``: a fragment, where it comes from, its split and
     the labels of every coder who coded its document. The record the stages hand to each other (train,
-    evaluate, export, bench); ``to_dict`` gives the JSONL object, field for field and in this order."""
+    evaluate, export, bench); ``to_dict`` gives the JSONL object, field for field and in this order
+    (`PREPARED_FIELDS`: the fragment's fields, ``codable``, then the four below)."""
 
-    id: str
-    document: str
-    speaker: str | None
-    role: str
-    start: int
-    end: int
-    text: str
-    turn: int
-    timestamp: str | None
-    codable: bool
     collection: str
     synthetic: bool
     split: str
@@ -116,21 +107,22 @@ class PreparedFragment:
     @classmethod
     def from_fragment(cls, fragment: Fragment, *, collection: str, synthetic: bool, split: str,
                       labels: Labels) -> PreparedFragment:
-        return cls(id=fragment.id, document=fragment.document, speaker=fragment.speaker, role=fragment.role,
-                   start=fragment.start, end=fragment.end, text=fragment.text, turn=fragment.turn,
-                   timestamp=fragment.timestamp, codable=fragment.codable, collection=collection,
+        return cls(**{f.name: getattr(fragment, f.name) for f in fields(Fragment)}, collection=collection,
                    synthetic=synthetic, split=split, labels=labels)
 
     @classmethod
     def from_dict(cls, record: dict[str, Any]) -> PreparedFragment:
         """The record of one JSONL line; KeyError names a missing field (`read_prepared` reports it)."""
-        return cls(**{name: record[name] for name in PREPARED_FIELDS})
+        values = {name: record[name] for name in PREPARED_FIELDS}
+        del values["codable"]  # written for the reader of the file; the fragment's role says it
+        return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in PREPARED_FIELDS}
 
 
-PREPARED_FIELDS = tuple(PreparedFragment.__dataclass_fields__)
+PREPARED_FIELDS = (tuple(f.name for f in fields(Fragment)) + ("codable",)
+                   + tuple(f.name for f in fields(PreparedFragment) if f.name not in Fragment.__dataclass_fields__))
 
 
 def read_prepared(path: Path) -> list[PreparedFragment]:

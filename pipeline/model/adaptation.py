@@ -91,8 +91,11 @@ def team_fragments(records: Sequence[dict[str, Any]], *, coders: Sequence[str], 
 
 @torch.no_grad()
 def embed(model: CodeClassifier, tokenizer: Any, texts: Sequence[str], *, text_prefix: str, max_length: int,
-          batch_size: int = 32, world: World = SINGLE) -> np.ndarray:
+          batch_size: int = 32, world: World = SINGLE, all_layers: bool = False) -> np.ndarray:
     """Mean-pooled encoder states [n, hidden] of `texts` (fp32, first window of long texts), on the model's device.
+
+    With `all_layers`, every layer's mean-pooled states instead, [n, layers + 1, hidden] (the embedding output
+    first, the last layer, which is the default result, last): what an experiment on other layers reads.
 
     Under a launcher (`capcode adapt` under torchrun) every process forms the same length-sorted batches,
     embeds every `world.size`-th one and the rows are summed across processes (zeros elsewhere), so every
@@ -100,15 +103,22 @@ def embed(model: CodeClassifier, tokenizer: Any, texts: Sequence[str], *, text_p
     model.eval()
     device = model_device(model)
     order = np.argsort([len(t) for t in texts])
-    out = np.zeros((len(texts), model.head.in_features), dtype=np.float32)
+    encoder: Any = model.encoder  # a transformers PreTrainedModel or our `BertEncoder`: both carry `config`
+    n_states = int(encoder.config.num_hidden_layers) + 1 if all_layers else 1
+    out = np.zeros((len(texts), n_states, model.head.in_features), dtype=np.float32)
     for start in range(0, len(texts), batch_size)[world.rank::world.size]:
         chosen = order[start:start + batch_size]
         batch = tokenizer([model_input_text(texts[i], text_prefix) for i in chosen], truncation=True,
                           max_length=max_length, padding=True, return_tensors="pt")
         mask = batch["attention_mask"].to(device)
-        hidden = model.encoder(input_ids=batch["input_ids"].to(device), attention_mask=mask).last_hidden_state
-        out[chosen] = mean_pool(hidden, mask).float().cpu().numpy()
-    return sum_across(world, out, device)
+        if all_layers:  # a transformers encoder (our inference-only `BertEncoder` returns the last layer only)
+            states = encoder(input_ids=batch["input_ids"].to(device), attention_mask=mask,
+                             output_hidden_states=True).hidden_states
+        else:
+            states = (encoder(input_ids=batch["input_ids"].to(device), attention_mask=mask).last_hidden_state,)
+        out[chosen] = torch.stack([mean_pool(h, mask) for h in states], dim=1).float().cpu().numpy()
+    out = sum_across(world, out, device)
+    return out if all_layers else out[:, 0]
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from html import escape
 from typing import Any
 
@@ -20,12 +21,15 @@ def _cell(summary: dict[str, Any] | None) -> str:
     return f"<td><strong>{summary['mean']:.2f}</strong> <small>(seeds {spread})</small>{interval}</td>"
 
 
-def _table(rows: list[tuple[str, dict[str, Any]]], codebook: Codebook, caption: str) -> str:
+def _table(rows: list[tuple[str, dict[str, Any]]], codebook: Codebook, caption: str, *,
+           first_column: str = "system", cell: Callable[[dict[str, Any] | None], str] = _cell) -> str:
+    """One row per (label, per-axis summaries), one column per axis, each summary written by `cell`."""
     head = "".join(f"<th>{escape(a.id)}</th>" for a in codebook.axes)
     body = "".join(
-        f"<tr><th scope=\"row\">{escape(name)}</th>{''.join(_cell(axes.get(a.id)) for a in codebook.axes)}</tr>"
+        f"<tr><th scope=\"row\">{escape(name)}</th>{''.join(cell(axes.get(a.id)) for a in codebook.axes)}</tr>"
         for name, axes in rows)
-    return f"<table><caption>{escape(caption)}</caption><tr><th>system</th>{head}</tr>{body}</table>"
+    return (f"<table><caption>{escape(caption)}</caption><tr><th>{escape(first_column)}</th>{head}</tr>{body}"
+            "</table>")
 
 
 def _difference_cell(summary: dict[str, Any] | None) -> str:
@@ -37,16 +41,6 @@ def _difference_cell(summary: dict[str, Any] | None) -> str:
     verdict = "ahead" if ci[0] > 0 else "behind" if ci[1] < 0 else "not resolved"
     return (f"<td><strong>{summary['mean']:+.2f}</strong> <small>(seeds {summary['min']:+.2f} to "
             f"{summary['max']:+.2f})</small><br><small>95% CI {ci[0]:+.2f} to {ci[1]:+.2f}: {verdict}</small></td>")
-
-
-def _difference_table(differences: dict[str, dict[str, Any]], codebook: Codebook) -> str:
-    head = "".join(f"<th>{escape(a.id)}</th>" for a in codebook.axes)
-    body = "".join(
-        f"<tr><th scope=\"row\">default minus {escape(name)}</th>"
-        f"{''.join(_difference_cell(axes.get(a.id)) for a in codebook.axes)}</tr>"
-        for name, axes in differences.items())
-    return (f"<table><caption>Paired differences in alpha</caption><tr><th>comparison</th>{head}</tr>{body}"
-            "</table>")
 
 
 def learning_curve_svg(curve: list[dict[str, Any]], codebook: Codebook, humans: dict[str, Any],
@@ -120,11 +114,8 @@ def crossval_sections(output: dict[str, Any], codebook: Codebook) -> list[str]:
              "and the mean of the seeds' 95% bootstrap intervals over fragments. What a seed changes: "
              f"{escape(output['what_a_seed_changes'])}.</p>")
     curve = output["learning_curve"]
-    curve_rows = "".join(
-        f"<tr><th scope=\"row\">{escape(str(r['n_team_fragments']))} (used {r['n_used_mean']:.0f})</th>"
-        + "".join(_cell(r["axes"][a.id]) for a in codebook.axes) + "</tr>" for r in curve)
-    curve_table = ("<table><caption>Learning curve</caption><tr><th>team fragments</th>"
-                   + "".join(f"<th>{escape(a.id)}</th>" for a in codebook.axes) + f"</tr>{curve_rows}</table>")
+    curve_rows = [(f"{r['n_team_fragments']} (used {r['n_used_mean']:.0f})", r["axes"]) for r in curve]
+    curve_table = _table(curve_rows, codebook, "Learning curve", first_column="team fragments")
     paired = ("<p>The default's alpha minus another coding's alpha against the same reference, on the same "
               "fragments: each bootstrap resample draws the same fragments for both, so the interval is the "
               "difference's own (mean over seeds of the seeds' 95% intervals). Two separate intervals that overlap "
@@ -133,7 +124,9 @@ def crossval_sections(output: dict[str, Any], codebook: Codebook) -> list[str]:
     return [
         _section("Real quotes, leave one case out", intro, _table(headline, codebook, "Agreement with the reference")),
         _section("Is the difference real? Paired comparisons", paired,
-                 _difference_table(output.get("default_minus", {}), codebook)),
+                 _table([(f"default minus {name}", axes) for name, axes in output.get("default_minus", {}).items()],
+                        codebook, "Paired differences in alpha", first_column="comparison",
+                        cell=_difference_cell)),
         _section("Learning curve: how much must a team code?", learning_curve_svg(curve, codebook, humans),
                  curve_table),
         _section("Ablation: what each step changed", _table(list(systems.items()), codebook, "All systems")),

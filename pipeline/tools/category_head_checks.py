@@ -60,10 +60,10 @@ def held_out_sets(prepared: Path, split: str, coder: str, codebook: Codebook, ba
     """Per collection (synthetic, field): embeddings by the encoder adapt builds (the backbone, `share` of the
     way to `model_dir`'s fine-tuned encoder) and labels of the codable fragments of `split` fully coded by
     `coder`."""
-    from pipeline.crossval import _built_embeddings
+    from pipeline.crossval import encoder_embeddings
 
-    return {name: (_built_embeddings(backbone, model_dir, share, texts, len(codebook.code_ids), prefix=prefix,
-                                     max_length=max_length), labels)
+    return {name: (encoder_embeddings(backbone, texts, len(codebook.code_ids), prefix=prefix, max_length=max_length,
+                                      model_dir=model_dir, share=share), labels)
             for name, (texts, labels) in held_out_texts(prepared, split, coder, codebook).items()}
 
 

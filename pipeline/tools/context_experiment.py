@@ -50,7 +50,7 @@ def with_questions(rows: Sequence[PreparedFragment], collection: str, coder: str
 
 
 def run(prepared: Path, *, collection: str, coder: str, n_boot: int, seed: int) -> dict[str, Any]:
-    from pipeline.crossval import _frozen_embeddings, _logistic, axis_alpha
+    from pipeline.crossval import _logistic, axis_alpha, encoder_embeddings
     from pipeline.model.backbone import BUNDLED_SPEC
     from pipeline.model.decision import apply_decision, threshold_rule
 
@@ -65,7 +65,7 @@ def run(prepared: Path, *, collection: str, coder: str, n_boot: int, seed: int) 
     print(f"context: {len(train)} train / {len(test)} test fragments of '{collection}'; embedding", file=sys.stderr)
     texts = ([r.text for r, _ in rows] + [q for _, q in rows]
              + [f"vraag: {q} antwoord: {r.text}" if q else r.text for r, q in rows])
-    embedded = _frozen_embeddings(BUNDLED_SPEC, texts, len(codebook.code_ids), prefix="query: ",
+    embedded = encoder_embeddings(BUNDLED_SPEC, texts, len(codebook.code_ids), prefix="query: ",
                                   max_length=params.train.max_length)  # the crossval baseline's encoder, loaded once
     answers, questions, joined = np.split(embedded, 3)
     features = {"answer": answers, "answer+question": np.hstack([answers, questions]),

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -34,14 +35,6 @@ from pipeline.core.codebook import Codebook
 from pipeline.tools import main_on_prepared
 
 SHARES = (0.0, 0.1, 0.2, 0.3, 0.5, 1.0)
-
-
-def share_embeddings(share: float, texts: Sequence[str], *, backbone: str, model_dir: Path, n_codes: int,
-                     prefix: str, max_length: int) -> np.ndarray:
-    """Embeddings of `texts` by the encoder adapt builds with `share` (crossval's own loader)."""
-    from pipeline.crossval import _built_embeddings
-
-    return _built_embeddings(backbone, model_dir, share, list(texts), n_codes, prefix=prefix, max_length=max_length)
 
 
 def mean_alpha(reference: np.ndarray, labels: np.ndarray, codebook: Codebook) -> np.ndarray:
@@ -141,7 +134,7 @@ def run(prepared: Path, *, model_dir: Path | None = None, shares: Sequence[float
     from pipeline.core.codebook import load_codebook
     from pipeline.core.config import REPO_ROOT
     from pipeline.core.params import load_params
-    from pipeline.crossval import load_data
+    from pipeline.crossval import encoder_embeddings, load_data
     from pipeline.model.adaptation import finetuned_share
     from pipeline.model.classifier import read_metadata
     from pipeline.tools.category_head_checks import held_out_texts
@@ -155,8 +148,8 @@ def run(prepared: Path, *, model_dir: Path | None = None, shares: Sequence[float
                         max_fragment_tokens=params.segment.max_fragment_tokens,
                         min_fragment_share=params.prepare.min_fragment_share,
                         min_span_share=params.prepare.min_span_share, group_by=settings.group_by)
-    embedding = {"backbone": metadata.backbone["spec"], "model_dir": base, "n_codes": len(codebook.code_ids),
-                 "prefix": metadata.text_prefix, "max_length": metadata.max_length}
+    embed_with = partial(encoder_embeddings, metadata.backbone["spec"], n_codes=len(codebook.code_ids),
+                         prefix=metadata.text_prefix, max_length=metadata.max_length, model_dir=base)
     test = held_out_texts(prepared, "test", adapt.replay_coder, codebook)
     test_y = {name: y for name, (_, y) in test.items()}
 
@@ -165,8 +158,8 @@ def run(prepared: Path, *, model_dir: Path | None = None, shares: Sequence[float
     for share in shares:
         print(f"interpolation: embedding with share {share:g}", file=sys.stderr)
         known = {0.0: data.frozen, 1.0: data.tuned, finetuned_share(adapt): data.adapted}.get(share)
-        features[share] = known if known is not None else share_embeddings(share, data.texts, **embedding)
-        test_x[share] = {name: share_embeddings(share, texts, **embedding) for name, (texts, _) in test.items()}
+        features[share] = known if known is not None else embed_with(data.texts, share=share)
+        test_x[share] = {name: embed_with(texts, share=share) for name, (texts, _) in test.items()}
     bench = HeadBench(data, features, params, codebook)
 
     out: dict[str, Any] = {

@@ -28,33 +28,6 @@ import numpy as np
 
 from pipeline.tools import main_on_prepared
 
-
-def layer_embeddings(model: Any, tokenizer: Any, texts: Sequence[str], *, prefix: str, max_length: int,
-                     batch_size: int = 32) -> np.ndarray:
-    """Mean-pooled states of every layer [n, layers + 1 (embeddings first), hidden] of `model`'s encoder, with
-    the same input and pooling as `adaptation.embed` (whose result is the last layer)."""
-    import torch
-
-    from pipeline.model.classifier import mean_pool, model_input_text
-
-    model.eval()
-    order = np.argsort([len(t) for t in texts])
-    out: np.ndarray | None = None
-    with torch.inference_mode():
-        for start in range(0, len(texts), batch_size):
-            chosen = order[start:start + batch_size]
-            batch = tokenizer([model_input_text(texts[i], prefix) for i in chosen], truncation=True,
-                              max_length=max_length, padding=True, return_tensors="pt")
-            states = model.encoder(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                                   output_hidden_states=True).hidden_states
-            pooled = torch.stack([mean_pool(h, batch["attention_mask"]) for h in states], dim=1).float().numpy()
-            if out is None:
-                out = np.zeros((len(texts),) + pooled.shape[1:], dtype=np.float32)
-            out[chosen] = pooled
-    assert out is not None, "no texts to embed"
-    return out
-
-
 LAYER_VARIANTS = {
     "last layer (shipped)": lambda states: states[:, -1],
     "mean of the last 2 layers": lambda states: states[:, -2:].mean(axis=1),
@@ -69,7 +42,7 @@ def run(prepared: Path) -> dict[str, Any]:
     from pipeline.core.config import REPO_ROOT
     from pipeline.core.params import load_params
     from pipeline.crossval import load_data
-    from pipeline.model.adaptation import adaptation_embedder, finetuned_share
+    from pipeline.model.adaptation import adaptation_embedder, embed, finetuned_share
     from pipeline.model.backbone import resolve_backbone
     from pipeline.model.classifier import read_metadata
     from pipeline.tools.category_head_checks import held_out_texts
@@ -90,8 +63,8 @@ def run(prepared: Path) -> dict[str, Any]:
     test_y = {name: y for name, (_, y) in test.items()}
     prefix, max_length = metadata.text_prefix, metadata.max_length
     print("head features: every layer's states of the replay, the quotes and the test splits", file=sys.stderr)
-    states = layer_embeddings(model, tokenizer, data.texts, prefix=prefix, max_length=max_length)
-    test_states = {name: layer_embeddings(model, tokenizer, texts, prefix=prefix, max_length=max_length)
+    states = embed(model, tokenizer, data.texts, text_prefix=prefix, max_length=max_length, all_layers=True)
+    test_states = {name: embed(model, tokenizer, texts, text_prefix=prefix, max_length=max_length, all_layers=True)
                    for name, (texts, _) in test.items()}
     bench = HeadBench(data, {name: pick(states) for name, pick in LAYER_VARIANTS.items()}, params, codebook)
 
