@@ -7,7 +7,7 @@ import numpy as np
 
 from pipeline.core.codebook import load_codebook
 from pipeline.core.documents import PreparedFragment
-from pipeline.tools.axis_classifier_experiment import axis_labels, fit_predict_axes
+from pipeline.tools.axis_classifier_experiment import fit_predict_axes
 from pipeline.tools.context_experiment import with_questions
 
 CODEBOOK = load_codebook()
@@ -33,16 +33,12 @@ def test_each_answer_gets_the_last_question_before_it_in_its_own_document() -> N
                       "b answer before any question": ""}
 
 
-def test_axis_labels_map_the_four_categories_to_pole_pairs() -> None:
-    assert axis_labels(np.array([0, 1, 2, 3])).tolist() == [[1, 0], [0, 1], [1, 1], [0, 0]]
-
-
 def test_the_axis_classifier_learns_separable_categories_per_axis() -> None:
     rng = np.random.default_rng(0)
     centres = rng.normal(size=(4, 8)) * 5
     category = np.repeat(np.arange(4), 20)
     x = centres[category] + rng.normal(size=(80, 8)) * 0.1
-    pairs = axis_labels(category)
+    pairs = np.stack([np.isin(category, (0, 2)), np.isin(category, (1, 2))], axis=1).astype(int)  # pole 1, pole 2
     y = np.zeros((80, len(CODEBOOK.code_ids)))
     for axis in CODEBOOK.axes:  # the same categories on every axis
         y[:, CODEBOOK.code_ids.index(axis.poles[0])] = pairs[:, 0]

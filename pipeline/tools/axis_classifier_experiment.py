@@ -9,8 +9,9 @@ two training cases, weighted `adapt.real_weight`, plus the same replay sample pe
 case out on the bundled real quotes like `capcode crossval` (same seeds, same alpha, same intervals).
 
 This experiment found the head `capcode adapt` now writes by default (`adapt.head: axis_categories`,
-`adapt.encoder: pretrained`, `pipeline/model/category_head.py`); `capcode crossval` measures that head itself
-(its default system and ablation rows), so this tool stays as the record of how it was found.
+`pipeline/model/category_head.py`, first on the pretrained encoder, now on the interpolated one); it fits that
+head's own code, and `capcode crossval` measures the head as shipped (its default system and ablation rows),
+so this tool stays as the record of how it was found.
 
 Run: ``python -m pipeline.tools.axis_classifier_experiment -o reports/experiments/axis_classifier.json``
 (about 3 minutes on 2 cores: the replay fragments are embedded with the frozen encoder once).
@@ -28,30 +29,19 @@ import numpy as np
 
 from pipeline.core.codebook import Codebook, load_codebook
 from pipeline.core.params import load_params
-from pipeline.model.decision import axis_category
 from pipeline.tools import write_result
-
-
-def axis_labels(category: np.ndarray) -> np.ndarray:
-    """Pole pairs [n, 2] (0/1) of axis categories 0..3 (only pole 1, only pole 2, both, neither)."""
-    return np.stack([(category == 0) | (category == 2), (category == 1) | (category == 2)], axis=1).astype(int)
 
 
 def fit_predict_axes(x_train: np.ndarray, y_train: np.ndarray, weights: np.ndarray, x_test: np.ndarray,
                      codebook: Codebook, seed: int) -> np.ndarray:
-    """0/1 labels [n_test, n_codes]: per axis a multinomial logistic regression over its four categories."""
-    from sklearn.linear_model import LogisticRegression
+    """0/1 labels [n_test, n_codes]: per axis a multinomial logistic regression over its four categories, C 1
+    (`category_head.fit_category_head`, the head it became), the most probable category of each test row."""
+    from pipeline.model.category_head import category_probabilities, fit_category_head
+    from pipeline.model.decision import axis_pole_indices, decide_categories
 
-    index = {c: k for k, c in enumerate(codebook.code_ids)}
-    labels = np.zeros((len(x_test), len(codebook.code_ids)), dtype=int)
-    for axis in codebook.axes:
-        i, j = index[axis.poles[0]], index[axis.poles[1]]
-        category = axis_category(y_train[:, i], y_train[:, j])
-        known = ~np.isnan(category)
-        model = LogisticRegression(C=1.0, max_iter=2000, random_state=seed)
-        model.fit(x_train[known], category[known].astype(int), sample_weight=weights[known])
-        labels[:, [i, j]] = axis_labels(model.predict(x_test))
-    return labels
+    poles = axis_pole_indices(codebook.code_ids, codebook)
+    weight, bias = fit_category_head(x_train, y_train, weights, poles, c=1.0, seed=seed)
+    return decide_categories(category_probabilities(x_test, weight, bias), poles, len(codebook.code_ids))
 
 
 def run(*, seed_list: Sequence[int] | None = None) -> dict[str, Any]:
