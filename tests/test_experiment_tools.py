@@ -108,3 +108,29 @@ def test_the_last_of_every_layers_states_is_what_adapt_embeds(tiny_backbone) -> 
     assert last.shape == (3, model.head.in_features)
     np.testing.assert_allclose(states[:, -1], last, atol=1e-5)
     assert not np.allclose(states[:, 0], last, atol=1e-3)  # the layers differ: not the last one repeated
+
+
+def test_quotes_needed_extrapolates_the_paired_interval_as_one_over_root_n(tmp_path) -> None:
+    import json
+
+    import pytest
+
+    from pipeline.tools.quotes_needed import estimate, main
+
+    crossval = {"default_minus": {"human_blind": {
+        "beleid_beheer": {"mean": -0.1, "ci_mean": [-0.3, 0.1], "n": 47},
+        "intern_extern": {"mean": 0.3, "ci_mean": [0.1, 0.5], "n": 47},
+        "strategisch_operationeel": {"mean": None, "ci_mean": None, "n": 47}}}}
+    result = estimate(crossval)["human_blind"]
+    bb = result["beleid_beheer"]
+    assert bb["half_width"] == pytest.approx(0.2) and not bb["resolved_now"]
+    assert bb["quotes_for_observed_gap"] == 188 and bb["quotes_for_gap"] == {"0.05": 752, "0.1": 188}
+    assert result["intern_extern"]["resolved_now"] and result["intern_extern"]["quotes_for_observed_gap"] == 6
+    assert result["strategisch_operationeel"] is None
+
+    wrong = tmp_path / "wrong.json"
+    wrong.write_text(json.dumps({"systems": {}}), encoding="utf-8")
+    out = tmp_path / "out.json"
+    with pytest.raises(SystemExit) as stop:
+        main([str(wrong), "-o", str(out)])
+    assert stop.value.code == 2 and not out.exists()
