@@ -125,7 +125,7 @@ def test_quotes_needed_extrapolates_the_paired_interval_as_one_over_root_n(tmp_p
     bb = result["beleid_beheer"]
     assert bb["half_width"] == pytest.approx(0.2) and not bb["resolved_now"]
     assert bb["quotes_for_observed_gap"] == 188 and bb["quotes_for_gap"] == {"0.05": 752, "0.1": 188}
-    assert result["intern_extern"]["resolved_now"] and result["intern_extern"]["quotes_for_observed_gap"] == 6
+    assert result["intern_extern"]["resolved_now"] and result["intern_extern"]["quotes_for_observed_gap"] == 21
     assert result["strategisch_operationeel"] is None
 
     wrong = tmp_path / "wrong.json"
@@ -134,3 +134,34 @@ def test_quotes_needed_extrapolates_the_paired_interval_as_one_over_root_n(tmp_p
     with pytest.raises(SystemExit) as stop:
         main([str(wrong), "-o", str(out)])
     assert stop.value.code == 2 and not out.exists()
+
+
+def test_replay_mix_weighs_each_replay_row_by_its_collection(tmp_path) -> None:
+    import json
+    from dataclasses import replace
+    from types import SimpleNamespace
+
+    import pytest
+
+    from pipeline.tools.replay_mix_experiment import MIXES, ReplayMixBench, replay_collections
+
+    rows = [replace(fragment("s1", 0, "respondent", "clean synthetic answer"), collection="synthetic"),
+            fragment("f1", 0, "respondent", "uh field answer"), fragment("f1", 40, "respondent", "shared text"),
+            replace(fragment("s1", 40, "respondent", "shared text"), collection="synthetic")]
+    prepared = tmp_path / "fragments.jsonl"
+    prepared.write_text("".join(json.dumps(r.to_dict()) + "\n" for r in rows), encoding="utf-8")
+    assert replay_collections(prepared, ["uh field answer", "clean synthetic answer"], "A") == ["field", "synthetic"]
+    with pytest.raises(ValueError, match="2 collections"):
+        replay_collections(prepared, ["shared text"], "A")
+
+    team = SimpleNamespace(groups=["1", "2"])
+    data = SimpleNamespace(team=team, n_team=2, texts=["q1", "q2", "r1", "r2", "r3"], y=np.zeros((5, 6)))
+    params = SimpleNamespace(adapt=SimpleNamespace(real_weight=10.0, category_c=1.0, seed=0),
+                             crossval=SimpleNamespace(seeds=[1], replay_fraction=1.0))
+    bench = ReplayMixBench(data, np.zeros((5, 4)), ["field", "synthetic", "field"], params, CODEBOOK)
+    every = np.arange(5)
+    weights = {name: bench.row_weights(name, every).tolist() for name in MIXES}
+    assert weights["both collections, weight 1 (shipped)"] == [10, 10, 1, 1, 1]
+    assert weights["field only (synthetic replay left out)"] == [10, 10, 1, 0, 1]
+    assert weights["synthetic only (field replay left out)"] == [10, 10, 0, 1, 0]
+    assert weights["field weighted 3, synthetic 1"] == [10, 10, 3, 1, 3]

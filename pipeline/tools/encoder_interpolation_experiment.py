@@ -81,14 +81,19 @@ class HeadBench:
         self.replay = {seed: _replay_sample(data, n_replay, self.settings.replay_fraction, seed)
                        for seed in self.settings.seeds}
 
+    def row_weights(self, key: Any, rows: np.ndarray) -> np.ndarray:
+        """Each row's weight in the head's loss, as adapt weighs them (team rows `real_weight`, replay rows 1);
+        an experiment on the weighting overrides this."""
+        from pipeline.crossval import _row_weights
+
+        return _row_weights(rows, self.data.n_team, self.adapt.real_weight)
+
     def fitted(self, key: Any, rows: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
         """The head adapt fits (crossval's category system) on `rows`: category probabilities of embeddings."""
-        from pipeline.crossval import _row_weights
         from pipeline.model.category_head import category_probabilities, fit_category_head
 
-        weight, bias = fit_category_head(self.features[key][rows], self.data.y[rows],
-                                         _row_weights(rows, self.data.n_team, self.adapt.real_weight), self.poles,
-                                         c=self.adapt.category_c, seed=self.adapt.seed)
+        weight, bias = fit_category_head(self.features[key][rows], self.data.y[rows], self.row_weights(key, rows),
+                                         self.poles, c=self.adapt.category_c, seed=self.adapt.seed)
         return lambda x: category_probabilities(x, weight, bias)
 
     def held_out_labels(self, key: Any, train: np.ndarray, held: np.ndarray, seed: int, *,
@@ -118,11 +123,10 @@ class HeadBench:
     def held_out(self, key: Any, test_x: dict[str, np.ndarray], test_y: dict[str, np.ndarray]) -> dict[str, Any]:
         """Alpha per axis on each test split, the head fitted on every team row + all replay rows (the fit and
         scoring of `category_head_checks.score`)."""
-        from pipeline.crossval import _row_weights
         from pipeline.tools.category_head_checks import score
 
         rows = np.arange(len(self.data.texts))
-        return score(self.features[key], self.data.y, _row_weights(rows, self.data.n_team, self.adapt.real_weight),
+        return score(self.features[key], self.data.y, self.row_weights(key, rows),
                      {name: (test_x[name], y) for name, y in test_y.items()}, self.codebook,
                      c=self.adapt.category_c, seed=self.adapt.seed)
 

@@ -1,0 +1,113 @@
+"""Which replay helps the real quotes: the field-register corpus, the clean synthetic one, or both (as shipped)?
+
+`adapt` keeps the base model's training fragments as replay beside the team's coding, every replay fragment
+weighing 1. Those come from two bundled collections (README "Corpus"): `corpus/synthetic`, written in a clean
+register, and `corpus/field`, written to sound like real Flemish interviews (hesitant, long, local terms;
+issue 10 item 4). If the field register transfers to real speech better, weighting it up (or leaving the
+synthetic replay out) should raise agreement on the study's quotes. This tool fits the shipped head (the
+`axis_categories` head on the shipped interpolated encoder, adapt's C and `real_weight`) with the replay
+fragments of each collection weighed differently, and scores it like `encoder_interpolation_experiment`:
+leave one case out on the 47 quotes (seeds 1-3, crossval's replay draws) and the synthetic and field test
+splits (head fitted on all quotes + replay).
+
+Run: ``python -m pipeline.tools.replay_mix_experiment -o reports/experiments/replay_mix.json`` (about 4
+minutes on 2 cores).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipeline.tools import main_on_prepared
+from pipeline.tools.encoder_interpolation_experiment import HeadBench
+
+# replay weight per collection; the team's fragments keep adapt.real_weight
+MIXES: dict[str, dict[str, float]] = {
+    "both collections, weight 1 (shipped)": {"synthetic": 1.0, "field": 1.0},
+    "field only (synthetic replay left out)": {"synthetic": 0.0, "field": 1.0},
+    "synthetic only (field replay left out)": {"synthetic": 1.0, "field": 0.0},
+    "field weighted 3, synthetic 1": {"synthetic": 1.0, "field": 3.0},
+}
+
+
+def replay_collections(prepared: Path, texts: Sequence[str], coder: str) -> list[str]:
+    """The collection of each replay text: the train-split codable fragment of `prepared` with that text,
+    coded by `coder` (the fragments `replay_fragments` draws). A text found in two collections is an error:
+    its weight would be ambiguous."""
+    from pipeline.core.documents import read_prepared
+
+    found: dict[str, set[str]] = {}
+    for row in read_prepared(prepared):
+        if row.split == "train" and row.codable and coder in row.labels:
+            found.setdefault(row.text, set()).add(row.collection)
+    out = []
+    for text in texts:
+        collections = found.get(text, set())
+        if len(collections) != 1:
+            raise ValueError(f"replay text {text[:40]!r}... is in {len(collections)} collections of {prepared}")
+        out.append(next(iter(collections)))
+    return out
+
+
+class ReplayMixBench(HeadBench):
+    """HeadBench whose replay rows weigh by their collection, one weighting per key."""
+
+    def __init__(self, data: Any, features: np.ndarray, collections: Sequence[str], params: Any,
+                 codebook: Any) -> None:
+        super().__init__(data, {name: features for name in MIXES}, params, codebook)
+        kinds = np.array(["team"] * data.n_team + list(collections))
+        self.scale = {name: np.array([1.0 if kind == "team" else mix[kind] for kind in kinds])
+                      for name, mix in MIXES.items()}
+
+    def row_weights(self, key: Any, rows: np.ndarray) -> np.ndarray:
+        return super().row_weights(key, rows) * self.scale[key][rows]
+
+
+def run(prepared: Path) -> dict[str, Any]:
+    from pipeline.core.codebook import load_codebook
+    from pipeline.core.config import REPO_ROOT
+    from pipeline.core.params import load_params
+    from pipeline.crossval import encoder_embeddings, load_data
+    from pipeline.model.adaptation import finetuned_share
+    from pipeline.model.classifier import read_metadata
+    from pipeline.tools.category_head_checks import held_out_texts
+
+    params = load_params()
+    codebook = load_codebook()
+    base = REPO_ROOT / "models" / "base"
+    metadata = read_metadata(base)
+    data, _ = load_data(REPO_ROOT / "corpus" / "study-quotes", ["report", "dev"], base, prepared, params.adapt,
+                        codebook, max_fragment_tokens=params.segment.max_fragment_tokens,
+                        min_fragment_share=params.prepare.min_fragment_share,
+                        min_span_share=params.prepare.min_span_share, group_by=params.crossval.group_by)
+    collections = replay_collections(prepared, data.texts[data.n_team:], params.adapt.replay_coder)
+    counts = {name: collections.count(name) for name in sorted(set(collections))}
+    print(f"replay mix: replay fragments per collection {counts}; embedding the test splits", file=sys.stderr)
+    share = finetuned_share(params.adapt)
+    test = held_out_texts(prepared, "test", params.adapt.replay_coder, codebook)
+    test_x = {name: encoder_embeddings(metadata.backbone["spec"], texts, len(codebook.code_ids),
+                                       prefix=metadata.text_prefix, max_length=metadata.max_length, model_dir=base,
+                                       share=share)
+              for name, (texts, _) in test.items()}
+    test_y = {name: y for name, (_, y) in test.items()}
+    bench = ReplayMixBench(data, data.adapted, collections, params, codebook)
+    out: dict[str, Any] = {"what": __doc__.splitlines()[0], "replay_per_collection": counts,
+                           "seeds": list(params.crossval.seeds), "n_quotes": data.n_team, "mixes": {}}
+    for name, mix in MIXES.items():
+        out["mixes"][name] = {"weights": mix, "loco": bench.loco(name), "held_out": bench.held_out(name, test_x, test_y)}
+        print(f"replay mix: {name}: loco " + " ".join(
+            f"{s['mean']:.3f}" for s in out["mixes"][name]["loco"].values()), file=sys.stderr)
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    main_on_prepared(__doc__.splitlines()[0], run, argv)
+
+
+if __name__ == "__main__":
+    main()
