@@ -161,7 +161,8 @@ def test_replay_mix_weighs_each_replay_row_by_its_collection(tmp_path) -> None:
     bench = ReplayMixBench(data, np.zeros((5, 4)), ["field", "synthetic", "field"], params, CODEBOOK)
     every = np.arange(5)
     weights = {name: bench.row_weights(name, every).tolist() for name in MIXES}
-    assert weights["both collections, weight 1 (shipped)"] == [10, 10, 1, 1, 1]
-    assert weights["field only (synthetic replay left out)"] == [10, 10, 1, 0, 1]
-    assert weights["synthetic only (field replay left out)"] == [10, 10, 0, 1, 0]
-    assert weights["field weighted 3, synthetic 1"] == [10, 10, 3, 1, 3]
+    assert weights["field 1, synthetic 1 (shipped)"] == [10, 10, 1, 1, 1]
+    assert weights["field only"] == [10, 10, 1, 0, 1]
+    assert weights["field 0, synthetic 1"] == [10, 10, 0, 1, 0]
+    assert weights["field 0.3, synthetic 1"] == [10, 10, 0.3, 1, 0.3]
+    assert weights["field 3, synthetic 1"] == [10, 10, 3, 1, 3]

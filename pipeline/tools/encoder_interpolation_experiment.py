@@ -120,6 +120,45 @@ class HeadBench:
             per_seed.append(mean_alpha(reference, labels, self.codebook))
         return summary(np.array(per_seed), self.codebook)
 
+    def nested(self, keys: Sequence[Any], *, per_axis: bool = False) -> dict[str, Any]:
+        """The key chosen inside each leave-one-case-out fold by the two training cases alone, then scored on
+        the held-out case: the honest estimate of a team choosing among `keys` from its own coding.
+
+        Inside a fold each training case is predicted by the head fitted on the other one (+ the seed's
+        replay); the pooled predictions are scored per axis and the key with the best mean alpha over the axes
+        is taken (`per_axis`: the best key for each axis on its own), the earlier key on a tie."""
+        reference, groups = self.data.team.labels, self.groups
+        per_seed, chosen = [], []
+        for seed in self.settings.seeds:
+            labels = np.zeros(reference.shape, dtype=int)
+            for case in self.cases:
+                training_cases = [c for c in self.cases if c != case]
+                rows = np.concatenate([np.flatnonzero(groups == c) for c in training_cases])
+                inner = np.zeros((len(keys), len(self.poles)))
+                for k, key in enumerate(keys):
+                    inner_labels = np.zeros((len(rows), len(self.codebook.code_ids)), dtype=int)
+                    for c in training_cases:
+                        held = np.flatnonzero(groups == c)
+                        other = np.flatnonzero(np.isin(groups, [t for t in training_cases if t != c]))
+                        inner_labels[np.isin(rows, held)] = self.held_out_labels(key, other, held, seed)
+                    inner[k] = mean_alpha(reference[rows], inner_labels, self.codebook)
+                held, train = np.flatnonzero(groups == case), np.flatnonzero(groups != case)
+                if per_axis:
+                    best = [int(np.argmax(np.nan_to_num(inner[:, a], nan=-np.inf))) for a in range(len(self.poles))]
+                    for a, pair in enumerate(self.poles):
+                        columns = np.array(pair)
+                        labels[np.ix_(held, columns)] = self.held_out_labels(keys[best[a]], train, held,
+                                                                             seed)[:, columns]
+                    chosen.append({"seed": seed, "held_out_case": case,
+                                   "key": {axis.id: keys[b] for axis, b in zip(self.codebook.axes, best)}})
+                else:
+                    overall = [float(np.nanmean(row)) for row in inner]
+                    best_key = keys[max(range(len(keys)), key=lambda k: (overall[k], -k))]
+                    labels[held] = self.held_out_labels(best_key, train, held, seed)
+                    chosen.append({"seed": seed, "held_out_case": case, "key": best_key})
+            per_seed.append(mean_alpha(reference, labels, self.codebook))
+        return {"axes": summary(np.array(per_seed), self.codebook), "chosen": chosen}
+
     def held_out(self, key: Any, test_x: dict[str, np.ndarray], test_y: dict[str, np.ndarray]) -> dict[str, Any]:
         """Alpha per axis on each test split, the head fitted on every team row + all replay rows (the fit and
         scoring of `category_head_checks.score`)."""
@@ -179,27 +218,9 @@ def run(prepared: Path, *, model_dir: Path | None = None, shares: Sequence[float
             f"{s['mean']:.3f}" for s in out["loco"][f"{share:g}"].values()), file=sys.stderr)
     if not nested:
         return out
-    reference, groups, cases = data.team.labels, bench.groups, bench.cases
-    per_seed, chosen = [], []
-    for seed in settings.seeds:
-        labels = np.zeros(reference.shape, dtype=int)
-        for case in cases:
-            training_cases = [c for c in cases if c != case]
-            inner = {}
-            for share in shares:
-                rows = np.concatenate([np.flatnonzero(groups == c) for c in training_cases])
-                inner_labels = np.zeros((len(rows), len(codebook.code_ids)), dtype=int)
-                for c in training_cases:
-                    held = np.flatnonzero(groups == c)
-                    other = np.flatnonzero(np.isin(groups, [t for t in training_cases if t != c]))
-                    inner_labels[np.isin(rows, held)] = bench.held_out_labels(share, other, held, seed)
-                inner[share] = float(np.nanmean(mean_alpha(reference[rows], inner_labels, codebook)))
-            best = max(shares, key=lambda s: (inner[s], -s))
-            chosen.append({"seed": seed, "held_out_case": case, "share": best})
-            held = np.flatnonzero(groups == case)
-            labels[held] = bench.held_out_labels(best, np.flatnonzero(groups != case), held, seed)
-        per_seed.append(mean_alpha(reference, labels, codebook))
-    out["nested"] = {"axes": summary(np.array(per_seed), codebook), "chosen": chosen}
+    out["nested"] = bench.nested(list(shares))
+    for entry in out["nested"]["chosen"]:  # the record as before: one share per fold
+        entry["share"] = entry.pop("key")
     print("interpolation: nested " + " ".join(f"{s['mean']:.3f}" for s in out["nested"]["axes"].values()),
           file=sys.stderr)
     return out
