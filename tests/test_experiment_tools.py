@@ -166,3 +166,33 @@ def test_replay_mix_weighs_each_replay_row_by_its_collection(tmp_path) -> None:
     assert weights["field 0, synthetic 1"] == [10, 10, 0, 1, 0]
     assert weights["field 0.3, synthetic 1"] == [10, 10, 0.3, 1, 0.3]
     assert weights["field 3, synthetic 1"] == [10, 10, 3, 1, 3]
+
+
+def test_head_bench_nested_chooses_inside_each_fold_what_the_training_cases_support() -> None:
+    from types import SimpleNamespace
+
+    from pipeline.tools.encoder_interpolation_experiment import HeadBench
+
+    rng = np.random.default_rng(0)
+    n = 36
+    groups = [str(k % 3) for k in range(n)]  # three cases, 12 fragments each
+    categories = rng.integers(0, 2, size=(n, len(CODEBOOK.axes)))  # only pole 1 or only pole 2 per axis
+    y = np.zeros((n, len(CODEBOOK.code_ids)))
+    for a, axis in enumerate(CODEBOOK.axes):
+        y[:, CODEBOOK.code_ids.index(axis.poles[0])] = categories[:, a] == 0
+        y[:, CODEBOOK.code_ids.index(axis.poles[1])] = categories[:, a] == 1
+    informative = np.hstack([np.eye(2)[categories[:, a]] * 3 for a in range(len(CODEBOOK.axes))])
+    features = {"noise": rng.normal(size=(n, 6)), "signal": informative + rng.normal(size=(n, 6)) * 0.1}
+    data = SimpleNamespace(team=SimpleNamespace(groups=groups, labels=y), n_team=n, texts=[""] * n, y=y)
+    params = SimpleNamespace(adapt=SimpleNamespace(real_weight=1.0, category_c=1.0, seed=0),
+                             crossval=SimpleNamespace(seeds=[1, 2], replay_fraction=1.0))
+    bench = HeadBench(data, features, params, CODEBOOK)
+    for per_axis in (False, True):
+        result = bench.nested(["noise", "signal"], per_axis=per_axis)
+        assert len(result["chosen"]) == 6  # two seeds x three held-out cases
+        picked = [c["key"] for c in result["chosen"]]
+        if per_axis:
+            assert all(set(p.values()) == {"signal"} for p in picked)
+        else:
+            assert set(picked) == {"signal"}
+        assert all(s["mean"] > 0.9 for s in result["axes"].values())
