@@ -185,8 +185,12 @@ def test_head_bench_nested_chooses_inside_each_fold_what_the_training_cases_supp
     features = {"noise": rng.normal(size=(n, 6)), "signal": informative + rng.normal(size=(n, 6)) * 0.1}
     data = SimpleNamespace(team=SimpleNamespace(groups=groups, labels=y), n_team=n, texts=[""] * n, y=y)
     params = SimpleNamespace(adapt=SimpleNamespace(real_weight=1.0, category_c=1.0, seed=0),
-                             crossval=SimpleNamespace(seeds=[1, 2], replay_fraction=1.0))
+                             crossval=SimpleNamespace(seeds=[1, 2], replay_fraction=1.0, n_boot=50, confidence=0.9))
     bench = HeadBench(data, features, params, CODEBOOK)
+    ahead = bench.loco_minus("signal", "noise")
+    assert all(s["mean"] > 0.5 and s["ci_mean"][0] > 0 for s in ahead.values())
+    same = bench.loco_minus("noise", "noise")
+    assert all(s["mean"] == 0 and s["ci_mean"] == [0, 0] for s in same.values())
     for per_axis in (False, True):
         result = bench.nested(["noise", "signal"], per_axis=per_axis)
         assert len(result["chosen"]) == 6  # two seeds x three held-out cases

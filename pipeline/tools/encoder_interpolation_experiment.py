@@ -107,18 +107,33 @@ class HeadBench:
             probabilities = probabilities * used_categories(self.data.y[train], self.poles)
         return decide_categories(probabilities, self.poles, len(self.codebook.code_ids))
 
+    def loco_labels(self, key: Any, seed: int, *, only_used: bool = False) -> np.ndarray:
+        """0/1 labels of every team row, each predicted by the head fitted without its case (seed's replay)."""
+        labels = np.zeros(self.data.team.labels.shape, dtype=int)
+        for case in self.cases:
+            held = np.flatnonzero(self.groups == case)
+            labels[held] = self.held_out_labels(key, np.flatnonzero(self.groups != case), held, seed,
+                                                only_used=only_used)
+        return labels
+
     def loco(self, key: Any, *, only_used: bool = False) -> dict[str, dict[str, float]]:
         """Leave one case out on the team rows, per seed; mean, min and max over seeds per axis."""
         reference = self.data.team.labels
-        per_seed = []
-        for seed in self.settings.seeds:
-            labels = np.zeros(reference.shape, dtype=int)
-            for case in self.cases:
-                held = np.flatnonzero(self.groups == case)
-                labels[held] = self.held_out_labels(key, np.flatnonzero(self.groups != case), held, seed,
-                                                    only_used=only_used)
-            per_seed.append(mean_alpha(reference, labels, self.codebook))
+        per_seed = [mean_alpha(reference, self.loco_labels(key, seed, only_used=only_used), self.codebook)
+                    for seed in self.settings.seeds]
         return summary(np.array(per_seed), self.codebook)
+
+    def loco_minus(self, key: Any, other: Any) -> dict[str, dict[str, Any]]:
+        """Leave one case out, `key` minus `other` in alpha per axis on the same quotes, with crossval's paired
+        bootstrap interval per seed (`crossval.paired_difference`), summarised over seeds like crossval's."""
+        from pipeline.crossval import paired_difference, summarise_seeds
+
+        reference = self.data.team.labels
+        return summarise_seeds([paired_difference(reference, self.loco_labels(key, seed),
+                                                  self.loco_labels(other, seed), self.codebook,
+                                                  n_boot=self.settings.n_boot, confidence=self.settings.confidence,
+                                                  seed=seed)
+                                for seed in self.settings.seeds])
 
     def nested(self, keys: Sequence[Any], *, per_axis: bool = False) -> dict[str, Any]:
         """The key chosen inside each leave-one-case-out fold by the two training cases alone, then scored on
