@@ -29,7 +29,7 @@ import csv
 import json
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -38,6 +38,7 @@ import numpy as np
 
 from pipeline.core.codebook import Axis, Codebook, load_codebook
 from pipeline.core.config import REPO_ROOT
+from pipeline.core.documents import read_prepared
 from pipeline.core.errors import InputError
 from pipeline.core.io_utils import atomic_directory
 from pipeline.core.params import AdaptParams, CrossvalParams, TfidfParams, load_params
@@ -93,6 +94,7 @@ class Data:
     base_weight: np.ndarray
     base_bias: np.ndarray
     base_thresholds: np.ndarray
+    replay_collections: list[str] = field(default_factory=list)  # per replay row, its collection in --replay
 
 
 # --------------------------------------------------------------------------- systems
@@ -113,16 +115,33 @@ def head_system(data: Data, params: AdaptParams) -> Callable[[np.ndarray], Predi
 
 
 def category_system(data: Data, params: AdaptParams, *, features: np.ndarray, codebook: Codebook,
-                    team_rates: bool = False) -> Callable[[np.ndarray], Predictor]:
+                    team_rates: bool = False,
+                    replay_axis_weights: dict[str, dict[str, float]] | None = None) -> Callable[[np.ndarray], Predictor]:
     """The axis_categories head (what `adapt` writes by default) on `features` (one of `data`'s embeddings, by
     row); its predictor returns category probabilities [n, 4 * n_axes] (decision `categories`).
-    `team_rates`: the bias shifted to the training cases' category rates (`shift_to_team_rates`)."""
+    `team_rates`: the bias shifted to the training cases' category rates (`shift_to_team_rates`).
+    `replay_axis_weights`: per axis, a weight per replay collection (unlisted: 1) multiplying the replay rows'
+    weight in that axis's fit; the head fits each axis on its own, so this is one fit per axis."""
     poles = axis_pole_indices(codebook.code_ids, codebook)
+
+    def fit_per_axis(rows: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        assert replay_axis_weights is not None
+        collections = np.array(["team"] * data.n_team + data.replay_collections)[rows]
+        blocks = []
+        for axis, pair in zip(codebook.axes, poles):
+            mix = replay_axis_weights.get(axis.id, {})
+            scale = np.array([1.0 if c == "team" else mix.get(c, 1.0) for c in collections])
+            blocks.append(fit_category_head(features[rows], data.y[rows], weights * scale, [pair],
+                                            c=params.category_c, seed=params.seed))
+        return np.vstack([w for w, _ in blocks]), np.concatenate([b for _, b in blocks])
 
     def fit(rows: np.ndarray) -> Predictor:
         weights = _row_weights(rows, data.n_team, params.real_weight)
-        weight, bias = fit_category_head(features[rows], data.y[rows], weights, poles, c=params.category_c,
-                                         seed=params.seed)
+        if replay_axis_weights is None:
+            weight, bias = fit_category_head(features[rows], data.y[rows], weights, poles, c=params.category_c,
+                                             seed=params.seed)
+        else:
+            weight, bias = fit_per_axis(rows, weights)
         if team_rates:
             team = rows[rows < data.n_team]
             bias = shift_to_team_rates(bias, data.y[team], data.y[rows], weights, poles)
@@ -359,8 +378,26 @@ def load_data(collection: Path, coders: Sequence[str], model_dir: Path, replay: 
                 adapted=adapted,
                 n_team=len(team), base_weight=model.head.weight.detach().numpy().copy(),
                 base_bias=model.head.bias.detach().numpy().copy(),
-                base_thresholds=np.array([metadata.thresholds[c] for c in codebook.code_ids]))
+                base_thresholds=np.array([metadata.thresholds[c] for c in codebook.code_ids]),
+                replay_collections=replay_collections(replay, replay_texts, params.replay_coder) if replay else [])
     return data, records
+
+
+# The replay weighting measured beside the default (README item 16): the field corpus's replay left out of the
+# beleid/beheer and strategisch/operationeel fits, intern/extern as shipped.
+FIELD_COLLECTION = "field"
+WITHOUT_FIELD_REPLAY = {"beleid_beheer": {FIELD_COLLECTION: 0.0}, "strategisch_operationeel": {FIELD_COLLECTION: 0.0}}
+
+
+def replay_collections(prepared: Path, texts: Sequence[str], coder: str) -> list[str]:
+    """The collection of each replay text: that of the train-split codable fragment of `prepared` with that
+    text, coded by `coder` (the fragments `replay_fragments` draws). A text found in several collections gets
+    their names joined by "+" (weighed 1 by any per-collection weighting)."""
+    found: dict[str, set[str]] = {}
+    for row in read_prepared(prepared):
+        if row.split == "train" and row.codable and coder in row.labels:
+            found.setdefault(row.text, set()).add(row.collection)
+    return ["+".join(sorted(found.get(text, set()))) for text in texts]
 
 
 # The systems the default is compared with, fragment by fragment (metrics key -> system name).
@@ -507,6 +544,10 @@ def systems(data: Data, params: AdaptParams, tfidf: TfidfParams, codebook: Codeb
     for c in (0.3, 3.0):
         out[f"axis categories, {default_encoder}, C {c:g}"] = (categories(default_features, category_c=c),
                                                                CATEGORIES, True)
+    if FIELD_COLLECTION in data.replay_collections:  # README item 16 (tools.replay_mix_experiment): not shipped yet
+        out[f"axis categories, {default_encoder}, no field replay on beleid/beheer and strat./oper."] = (
+            category_system(data, params, features=default_features, codebook=codebook,
+                            replay_axis_weights=WITHOUT_FIELD_REPLAY), CATEGORIES, True)
     default = default_system_name(params)
     if params.head == AXIS_CATEGORIES:
         out[default] = (categories(default_features), CATEGORIES, True)

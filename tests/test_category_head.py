@@ -304,3 +304,35 @@ def test_the_review_loop_runs_on_a_categories_model(adapted, tmp_path) -> None:
     again = tmp_path / "again.qdpx"
     result = capcode("predict", str(reviewed), "--model", str(round_one), "-o", str(again), "--params", str(params))
     assert result.returncode == 0, result.stderr
+
+
+def test_crossval_replay_weights_per_axis_refit_each_axis_with_its_own_replay() -> None:
+    """The ablation row of README item 16: a per-collection replay weight on some axes only. With no weights
+    listed it is the ordinary fit; with the field replay at 0 on one axis, that axis is the fit without those
+    rows and the other axes are unchanged."""
+    from pipeline.core.params import load_params
+    from pipeline.crossval import Data, category_system
+
+    rng = np.random.default_rng(3)
+    n_team, n_replay, dim = 12, 40, 5
+    n = n_team + n_replay
+    y = rng.integers(0, 2, size=(n, len(CODEBOOK.code_ids))).astype(float)
+    x = rng.normal(size=(n, dim)) + y[:, :dim] * 2
+    collections = ["field" if k % 2 else "synthetic" for k in range(n_replay)]
+    data = Data(team=None, texts=[""] * n, y=y, tuned=x, frozen=x, adapted=x, n_team=n_team,  # type: ignore[arg-type]
+                base_weight=np.zeros((6, dim)), base_bias=np.zeros(6), base_thresholds=np.full(6, 0.5),
+                replay_collections=collections)
+    params = load_params(DEFAULT_PARAMS).adapt
+    rows = np.arange(n)
+    plain = category_system(data, params, features=x, codebook=CODEBOOK)(rows)(rows)
+    unweighted = category_system(data, params, features=x, codebook=CODEBOOK, replay_axis_weights={})(rows)(rows)
+    np.testing.assert_allclose(unweighted, plain, atol=1e-6)
+
+    axis = CODEBOOK.axes[2].id
+    weighted = category_system(data, params, features=x, codebook=CODEBOOK,
+                               replay_axis_weights={axis: {"field": 0.0}})(rows)(rows)
+    np.testing.assert_allclose(weighted[:, :8], plain[:, :8], atol=1e-6)  # the other two axes
+    kept = np.array([k < n_team or collections[k - n_team] != "field" for k in range(n)])
+    without = category_system(data, params, features=x, codebook=CODEBOOK)(rows[kept])(rows)
+    np.testing.assert_allclose(weighted[:, 8:], without[:, 8:], atol=1e-4)
+    assert not np.allclose(weighted[:, 8:], plain[:, 8:], atol=1e-3)

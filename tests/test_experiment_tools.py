@@ -141,9 +141,8 @@ def test_replay_mix_weighs_each_replay_row_by_its_collection(tmp_path) -> None:
     from dataclasses import replace
     from types import SimpleNamespace
 
-    import pytest
-
-    from pipeline.tools.replay_mix_experiment import MIXES, ReplayMixBench, replay_collections
+    from pipeline.crossval import replay_collections
+    from pipeline.tools.replay_mix_experiment import MIXES, ReplayMixBench
 
     rows = [replace(fragment("s1", 0, "respondent", "clean synthetic answer"), collection="synthetic"),
             fragment("f1", 0, "respondent", "uh field answer"), fragment("f1", 40, "respondent", "shared text"),
@@ -151,8 +150,7 @@ def test_replay_mix_weighs_each_replay_row_by_its_collection(tmp_path) -> None:
     prepared = tmp_path / "fragments.jsonl"
     prepared.write_text("".join(json.dumps(r.to_dict()) + "\n" for r in rows), encoding="utf-8")
     assert replay_collections(prepared, ["uh field answer", "clean synthetic answer"], "A") == ["field", "synthetic"]
-    with pytest.raises(ValueError, match="2 collections"):
-        replay_collections(prepared, ["shared text"], "A")
+    assert replay_collections(prepared, ["shared text", "never seen"], "A") == ["field+synthetic", ""]
 
     team = SimpleNamespace(groups=["1", "2"])
     data = SimpleNamespace(team=team, n_team=2, texts=["q1", "q2", "r1", "r2", "r3"], y=np.zeros((5, 6)))

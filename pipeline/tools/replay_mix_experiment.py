@@ -38,25 +38,6 @@ MIXES: dict[str, dict[str, float]] = {
     "field only": {"synthetic": 0.0, "field": 1.0},
 }
 
-def replay_collections(prepared: Path, texts: Sequence[str], coder: str) -> list[str]:
-    """The collection of each replay text: the train-split codable fragment of `prepared` with that text,
-    coded by `coder` (the fragments `replay_fragments` draws). A text found in two collections is an error:
-    its weight would be ambiguous."""
-    from pipeline.core.documents import read_prepared
-
-    found: dict[str, set[str]] = {}
-    for row in read_prepared(prepared):
-        if row.split == "train" and row.codable and coder in row.labels:
-            found.setdefault(row.text, set()).add(row.collection)
-    out = []
-    for text in texts:
-        collections = found.get(text, set())
-        if len(collections) != 1:
-            raise ValueError(f"replay text {text[:40]!r}... is in {len(collections)} collections of {prepared}")
-        out.append(next(iter(collections)))
-    return out
-
-
 class ReplayMixBench(HeadBench):
     """HeadBench whose replay rows weigh by their collection, one weighting per key."""
 
@@ -88,7 +69,7 @@ def run(prepared: Path) -> dict[str, Any]:
                         codebook, max_fragment_tokens=params.segment.max_fragment_tokens,
                         min_fragment_share=params.prepare.min_fragment_share,
                         min_span_share=params.prepare.min_span_share, group_by=params.crossval.group_by)
-    collections = replay_collections(prepared, data.texts[data.n_team:], params.adapt.replay_coder)
+    collections = data.replay_collections  # crossval.replay_collections, filled by load_data
     counts = {name: collections.count(name) for name in sorted(set(collections))}
     print(f"replay mix: replay fragments per collection {counts}; embedding the test splits", file=sys.stderr)
     share = finetuned_share(params.adapt)
