@@ -12,7 +12,8 @@ compare them with the reference coding (Krippendorff's alpha per axis, four nomi
   regression;
 - the ablation: the poles head (the model's six scores refitted + a decision rule) step by step, the
   axis_categories head (the default of `adapt`: per axis four categories) on either encoder, and the
-  variants tried (replay, weighting, regularisation, calibration to the team's rates), kept or dropped;
+  variants tried (replay, weighting, regularisation, calibration to the team's rates, the field corpus's
+  replay left out of some axes' fits), kept or dropped;
 - paired differences: the default's alpha minus a human's or a baseline's, with a bootstrap interval that
   resamples the same fragments for both (`default_minus` in crossval.json, `adapted_minus` in metrics.json):
   whether the data resolve a gap, which two overlapping separate intervals cannot say;
