@@ -38,6 +38,7 @@ MIXES: dict[str, dict[str, float]] = {
     "field only": {"synthetic": 0.0, "field": 1.0},
 }
 
+
 class ReplayMixBench(HeadBench):
     """HeadBench whose replay rows weigh by their collection, one weighting per key."""
 
@@ -45,7 +46,8 @@ class ReplayMixBench(HeadBench):
                  codebook: Any) -> None:
         super().__init__(data, {name: features for name in MIXES}, params, codebook)
         kinds = np.array(["team"] * data.n_team + list(collections))
-        self.scale = {name: np.array([1.0 if kind == "team" else mix[kind] for kind in kinds])
+        # a text of several collections ("a+b") or of none ("") weighs 1 under every weighting
+        self.scale = {name: np.array([1.0 if kind == "team" else mix.get(kind, 1.0) for kind in kinds])
                       for name, mix in MIXES.items()}
 
     def row_weights(self, key: Any, rows: np.ndarray) -> np.ndarray:
