@@ -29,7 +29,7 @@ import numpy as np
 
 from pipeline.core.codebook import Codebook, load_codebook
 from pipeline.core.params import load_params
-from pipeline.tools import write_result
+from pipeline.tools import study_quotes_data, write_result
 
 
 def fit_predict_axes(x_train: np.ndarray, y_train: np.ndarray, weights: np.ndarray, x_test: np.ndarray,
@@ -46,16 +46,13 @@ def fit_predict_axes(x_train: np.ndarray, y_train: np.ndarray, weights: np.ndarr
 
 def run(*, seed_list: Sequence[int] | None = None) -> dict[str, Any]:
     from pipeline.core.config import REPO_ROOT
-    from pipeline.crossval import _replay_sample, axis_alpha, load_data, summarise_seeds
+    from pipeline.crossval import _replay_sample, axis_alpha, summarise_seeds
 
     params = load_params()
     codebook = load_codebook()
     settings = params.crossval
-    data, _ = load_data(REPO_ROOT / "corpus" / "study-quotes", ["report", "dev"], REPO_ROOT / "models" / "base",
-                        REPO_ROOT / "data" / "prepared" / "fragments.jsonl", params.adapt, codebook,
-                        max_fragment_tokens=params.segment.max_fragment_tokens,
-                        min_fragment_share=params.prepare.min_fragment_share,
-                        min_span_share=params.prepare.min_span_share, group_by=settings.group_by)
+    data = study_quotes_data(REPO_ROOT / "data" / "prepared" / "fragments.jsonl", params, codebook,
+                             REPO_ROOT / "models" / "base")
     groups = np.array(data.team.groups)
     cases = sorted(set(data.team.groups))
     n_replay = len(data.texts) - data.n_team

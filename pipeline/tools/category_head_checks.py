@@ -33,7 +33,7 @@ import numpy as np
 from pipeline.core.codebook import Codebook
 from pipeline.model.category_head import category_probabilities, fit_category_head
 from pipeline.model.decision import N_CATEGORIES, axis_category, axis_pole_indices, decide_categories
-from pipeline.tools import main_on_prepared
+from pipeline.tools import main_on_prepared, study_quotes_data
 
 C_GRID = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0)
 WEIGHT_GRID = (0.0, 1.0, 3.0, 10.0, 30.0)
@@ -119,7 +119,6 @@ def run(prepared: Path) -> dict[str, Any]:
     from pipeline.core.codebook import load_codebook
     from pipeline.core.config import REPO_ROOT
     from pipeline.core.params import load_params
-    from pipeline.crossval import load_data
     from pipeline.model.adaptation import finetuned_share
     from pipeline.model.classifier import read_metadata
 
@@ -127,10 +126,7 @@ def run(prepared: Path) -> dict[str, Any]:
     codebook = load_codebook()
     adapt, settings = params.adapt, params.crossval
     base = REPO_ROOT / "models" / "base"
-    data, _ = load_data(REPO_ROOT / "corpus" / "study-quotes", ["report", "dev"], base, prepared, adapt, codebook,
-                        max_fragment_tokens=params.segment.max_fragment_tokens,
-                        min_fragment_share=params.prepare.min_fragment_share,
-                        min_span_share=params.prepare.min_span_share, group_by=settings.group_by)
+    data = study_quotes_data(prepared, params, codebook, base)
     metadata = read_metadata(base)
     features = data.adapted  # the encoder the shipped head sits on (`adapt.encoder`)
     validation, test = (held_out_sets(prepared, split, adapt.replay_coder, codebook, metadata.backbone["spec"],

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.core.codebook import Codebook
-from pipeline.tools import main_on_prepared
+from pipeline.tools import main_on_prepared, study_quotes_data
 
 SHARES = (0.0, 0.1, 0.2, 0.3, 0.5, 1.0)
 
@@ -192,7 +192,7 @@ def run(prepared: Path, *, model_dir: Path | None = None, shares: Sequence[float
     from pipeline.core.codebook import load_codebook
     from pipeline.core.config import REPO_ROOT
     from pipeline.core.params import load_params
-    from pipeline.crossval import encoder_embeddings, load_data
+    from pipeline.crossval import encoder_embeddings
     from pipeline.model.adaptation import finetuned_share
     from pipeline.model.classifier import read_metadata
     from pipeline.tools.category_head_checks import held_out_texts
@@ -202,10 +202,7 @@ def run(prepared: Path, *, model_dir: Path | None = None, shares: Sequence[float
     adapt, settings = params.adapt, params.crossval
     base = model_dir if model_dir is not None else REPO_ROOT / "models" / "base"
     metadata = read_metadata(base)
-    data, _ = load_data(REPO_ROOT / "corpus" / "study-quotes", ["report", "dev"], base, prepared, adapt, codebook,
-                        max_fragment_tokens=params.segment.max_fragment_tokens,
-                        min_fragment_share=params.prepare.min_fragment_share,
-                        min_span_share=params.prepare.min_span_share, group_by=settings.group_by)
+    data = study_quotes_data(prepared, params, codebook, base)
     embed_with = partial(encoder_embeddings, metadata.backbone["spec"], n_codes=len(codebook.code_ids),
                          prefix=metadata.text_prefix, max_length=metadata.max_length, model_dir=base)
     test = held_out_texts(prepared, "test", adapt.replay_coder, codebook)

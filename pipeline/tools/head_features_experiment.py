@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.tools import main_on_prepared
+from pipeline.tools import main_on_prepared, study_quotes_data
 
 LAYER_VARIANTS = {
     "last layer (shipped)": lambda states: states[:, -1],
@@ -41,7 +41,6 @@ def run(prepared: Path) -> dict[str, Any]:
     from pipeline.core.codebook import load_codebook
     from pipeline.core.config import REPO_ROOT
     from pipeline.core.params import load_params
-    from pipeline.crossval import load_data
     from pipeline.model.adaptation import adaptation_embedder, embed, finetuned_share
     from pipeline.model.backbone import resolve_backbone
     from pipeline.model.classifier import read_metadata
@@ -52,10 +51,7 @@ def run(prepared: Path) -> dict[str, Any]:
     codebook = load_codebook()
     base = REPO_ROOT / "models" / "base"
     metadata = read_metadata(base)
-    data, _ = load_data(REPO_ROOT / "corpus" / "study-quotes", ["report", "dev"], base, prepared, params.adapt,
-                        codebook, max_fragment_tokens=params.segment.max_fragment_tokens,
-                        min_fragment_share=params.prepare.min_fragment_share,
-                        min_span_share=params.prepare.min_span_share, group_by=params.crossval.group_by)
+    data = study_quotes_data(prepared, params, codebook, base)
     share = finetuned_share(params.adapt)
     model, tokenizer = adaptation_embedder(resolve_backbone(metadata.backbone["spec"], cache_dir=REPO_ROOT / "models"),
                                            base, share, len(codebook.code_ids))

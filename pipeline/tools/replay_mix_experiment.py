@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.tools import main_on_prepared
+from pipeline.tools import main_on_prepared, study_quotes_data
 from pipeline.tools.encoder_interpolation_experiment import HeadBench
 
 # replay weight per collection; the team's fragments keep adapt.real_weight
@@ -58,7 +58,7 @@ def run(prepared: Path) -> dict[str, Any]:
     from pipeline.core.codebook import load_codebook
     from pipeline.core.config import REPO_ROOT
     from pipeline.core.params import load_params
-    from pipeline.crossval import encoder_embeddings, load_data
+    from pipeline.crossval import encoder_embeddings
     from pipeline.model.adaptation import finetuned_share
     from pipeline.model.classifier import read_metadata
     from pipeline.tools.category_head_checks import held_out_texts
@@ -67,10 +67,7 @@ def run(prepared: Path) -> dict[str, Any]:
     codebook = load_codebook()
     base = REPO_ROOT / "models" / "base"
     metadata = read_metadata(base)
-    data, _ = load_data(REPO_ROOT / "corpus" / "study-quotes", ["report", "dev"], base, prepared, params.adapt,
-                        codebook, max_fragment_tokens=params.segment.max_fragment_tokens,
-                        min_fragment_share=params.prepare.min_fragment_share,
-                        min_span_share=params.prepare.min_span_share, group_by=params.crossval.group_by)
+    data = study_quotes_data(prepared, params, codebook, base)
     collections = data.replay_collections  # crossval.replay_collections, filled by load_data
     counts = {name: collections.count(name) for name in sorted(set(collections))}
     print(f"replay mix: replay fragments per collection {counts}; embedding the test splits", file=sys.stderr)
