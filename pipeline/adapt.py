@@ -33,6 +33,7 @@ import hashlib
 import json
 import shutil
 import sys
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, replace
 from datetime import datetime, timezone
@@ -54,11 +55,14 @@ from pipeline.model.adaptation import (
     adaptation_embedder,
     builds_encoder,
     check_head_fits_model,
+    check_replay_weights,
+    describe_replay,
     embed,
     finetuned_share,
     head_settings,
     load_replay,
     pretrained_encoder_dir,
+    replay_weight_matrix,
     save_replay,
     team_fragments,
 )
@@ -83,26 +87,26 @@ TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
 
 def replay_embeddings(model_dir: Path, replay: Path | None, *, model: CodeClassifier, tokenizer: Any,
                       metadata: ModelMetadata, params: AdaptParams, codebook: Codebook,
-                      world: World = SINGLE) -> tuple[np.ndarray, np.ndarray]:
-    """Replay embeddings and labels: from `replay` prepared fragments (encoded now, the batches shared by the
-    processes of `world`), or else the ones the base model stored at training time (`replay.safetensors`);
-    at most `adapt.max_replay`, a seeded sample."""
+                      world: World = SINGLE) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Replay embeddings, labels and collections: from `replay` prepared fragments (encoded now, the batches
+    shared by the processes of `world`), or else the ones the base model stored at training time
+    (`replay.safetensors`); at most `adapt.max_replay`, a seeded sample."""
     if replay is not None:
-        texts, labels = replay_fragments(replay, coder=params.replay_coder, codebook=codebook,
-                                         limit=params.max_replay, seed=params.seed)
-        return embed(model, tokenizer, texts, text_prefix=metadata.text_prefix, max_length=metadata.max_length,
-                     world=world), labels
+        fragments = replay_fragments(replay, coder=params.replay_coder, codebook=codebook,
+                                     limit=params.max_replay, seed=params.seed)
+        return embed(model, tokenizer, fragments.texts, text_prefix=metadata.text_prefix,
+                     max_length=metadata.max_length, world=world), fragments.labels, fragments.collections
     stored = load_replay(model_dir)
     if stored is None:
         if world.is_main:
             print(f"adapt: {model_dir} stores no replay fragments and --replay was not given: adapting without "
                   "replay", file=sys.stderr)
-        return np.zeros((0, model.head.in_features), dtype=np.float32), np.zeros((0, len(codebook.code_ids)))
-    x, y = stored
+        return np.zeros((0, model.head.in_features), dtype=np.float32), np.zeros((0, len(codebook.code_ids))), []
+    x, y, collections = stored
     if len(x) > params.max_replay:
         chosen = np.sort(np.random.default_rng(params.seed).choice(len(x), size=params.max_replay, replace=False))
-        x, y = x[chosen], y[chosen]
-    return x, y.astype(float)
+        x, y, collections = x[chosen], y[chosen], [collections[i] for i in chosen]
+    return x, y.astype(float), collections
 
 
 def team_hash(team: TeamFragments) -> str:
@@ -134,14 +138,17 @@ def encoder_description(params: AdaptParams) -> str:
 
 
 def adapt_category_head(team_x: np.ndarray, team: TeamFragments, replay_x: np.ndarray, replay_y: np.ndarray, *,
-                        params: AdaptParams, codebook: Codebook) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
-    """The axis_categories head fitted on all team + replay fragments, and its rule with the out-of-fold
-    agreement per axis (grouped by interview or case) as the estimate `adapt` prints."""
+                        replay_weights: np.ndarray, params: AdaptParams,
+                        codebook: Codebook) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """The axis_categories head fitted on all team + replay fragments (the replay weighing `replay_weights`
+    [n_replay, n_axes] per axis), and its rule with the out-of-fold agreement per axis (grouped by interview or
+    case) as the estimate `adapt` prints."""
     poles = axis_pole_indices(codebook.code_ids, codebook)
-    weight, bias = fit_team_and_replay(team_x, team.labels, replay_x, replay_y, poles,
-                                       real_weight=params.real_weight, c=params.category_c, seed=params.seed)
+    weight, bias = fit_team_and_replay(team_x, team.labels, replay_x, replay_y, poles, real_weight=params.real_weight,
+                                       c=params.category_c, seed=params.seed, replay_weights=replay_weights)
     cv = out_of_fold_alpha(team_x, team.labels, team.groups, replay_x, replay_y, poles,
-                           real_weight=params.real_weight, c=params.category_c, seed=params.seed)
+                           real_weight=params.real_weight, c=params.category_c, seed=params.seed,
+                           replay_weights=replay_weights)
     rule = {"kind": CATEGORIES, "thresholds": {c: 0.5 for c in codebook.code_ids},
             "axes": {axis.id: figures for axis, figures in zip(codebook.axes, cv)}}
     return weight, bias, rule
@@ -150,7 +157,7 @@ def adapt_category_head(team_x: np.ndarray, team: TeamFragments, replay_x: np.nd
 def write_adapted_model(output_dir: Path, *, base_dir: Path, model: CodeClassifier, metadata: ModelMetadata,
                         weight: np.ndarray, bias: np.ndarray, rule: dict[str, Any], adapted: dict[str, Any],
                         team_documents: Sequence[str], pretrained_dir: Path | None = None,
-                        replay: tuple[np.ndarray, np.ndarray] | None = None) -> ModelMetadata:
+                        replay: tuple[np.ndarray, np.ndarray, list[str]] | None = None) -> ModelMetadata:
     """Copy the base model's encoder (or write the one built from the backbone in `pretrained_dir`, `model`'s),
     write the new head and metadata; atomic. A model adapted on a built encoder stores its replay embeddings
     (they are that encoder's), so adapting it again needs no --replay."""
@@ -214,6 +221,7 @@ def adapt(*, inputs: Sequence[Path], coders: Sequence[str], model_dir: Path, out
     if len(team) < 2:
         raise InputError(where, f"{len(team)} coded fragments by {', '.join(coders)}; adapt needs at least 2")
     metadata = check_model_directory(model_dir, codebook)
+    check_replay_weights(params, codebook, params_source=all_params.source)
     pretrained_dir = check_head_and_encoder(params, metadata, model_dir, replay, backbone)
     if pretrained_dir is None:
         model, tokenizer, _ = load_model(model_dir, codebook)
@@ -226,8 +234,9 @@ def adapt(*, inputs: Sequence[Path], coders: Sequence[str], model_dir: Path, out
         model.to(device)
         team_x = embed(model, tokenizer, team.texts, text_prefix=metadata.text_prefix, max_length=metadata.max_length,
                        world=world)
-        replay_x, replay_y = replay_embeddings(model_dir, replay, model=model, tokenizer=tokenizer,
-                                               metadata=metadata, params=params, codebook=codebook, world=world)
+        replay_x, replay_y, collections = replay_embeddings(model_dir, replay, model=model, tokenizer=tokenizer,
+                                                            metadata=metadata, params=params, codebook=codebook,
+                                                            world=world)
     finally:
         leave_world()
     if not world.is_main:
@@ -240,10 +249,15 @@ def adapt(*, inputs: Sequence[Path], coders: Sequence[str], model_dir: Path, out
     grouping = params.group_by + (" or interview" if reviews else "")
     encoder = encoder_description(params) if pretrained_dir is not None else f"model's own ({metadata.encoder})"
     print(f"adapt: {len(team)} team fragments ({len(set(team.groups))} groups by {grouping}), "
-          f"{len(replay_x)} replay fragments, head {params.head} on the {encoder} encoder", file=sys.stderr)
+          f"{describe_replay(collections, params)}, head {params.head} on the {encoder} encoder", file=sys.stderr)
     if params.head == AXIS_CATEGORIES:
-        weight, bias, rule = adapt_category_head(team_x, team, replay_x, replay_y, params=params, codebook=codebook)
+        weights = replay_weight_matrix(collections, params, codebook, params_source=all_params.source)
+        weight, bias, rule = adapt_category_head(team_x, team, replay_x, replay_y, replay_weights=weights,
+                                                 params=params, codebook=codebook)
     else:
+        if any(w != 1.0 for mix in params.replay_weights.values() for w in mix.values()):
+            print("adapt: adapt.replay_weights weigh the axis_categories head's replay; the poles head replays "
+                  "every fragment at weight 1", file=sys.stderr)
         weight, bias, rule = adapt_head(
             team_x, team, replay_x, replay_y, base_weight=model.head.weight.detach().cpu().numpy(),
             base_bias=model.head.bias.detach().cpu().numpy(), settings=head_settings(params),
@@ -256,6 +270,7 @@ def adapt(*, inputs: Sequence[Path], coders: Sequence[str], model_dir: Path, out
         "documents": sorted(set(team.documents)),
         "n_fragments": len(team),
         "n_replay": len(replay_x),
+        "replay_collections": dict(sorted(Counter(c or "unrecorded" for c in collections).items())),
         "team_sha256": team_hash(team),
         "params": asdict(params),
         "encoder": encoder,
@@ -265,7 +280,7 @@ def adapt(*, inputs: Sequence[Path], coders: Sequence[str], model_dir: Path, out
         adapted["review"] = reviews
     new = write_adapted_model(output_dir, base_dir=model_dir, model=model, metadata=metadata, weight=weight,
                               bias=bias, rule=rule, adapted=adapted, team_documents=team.documents,
-                              pretrained_dir=pretrained_dir, replay=(replay_x, replay_y))
+                              pretrained_dir=pretrained_dir, replay=(replay_x, replay_y, collections))
     cv: dict[str, Any] = rule.get("axes") or rule.get("cv") or {}
     summary = "; ".join(f"{a}: " + ", ".join(f"{k} {v}" for k, v in s.items() if k != "n") for a, s in cv.items())
     what = "per axis the most probable of four categories" if rule["kind"] == CATEGORIES else f"'{params.decision}'"

@@ -29,7 +29,7 @@ from __future__ import annotations
 import csv
 import json
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
@@ -39,7 +39,6 @@ import numpy as np
 
 from pipeline.core.codebook import Axis, Codebook, load_codebook
 from pipeline.core.config import REPO_ROOT
-from pipeline.core.documents import read_prepared
 from pipeline.core.errors import InputError
 from pipeline.core.io_utils import atomic_directory
 from pipeline.core.params import AdaptParams, CrossvalParams, TfidfParams, load_params
@@ -59,7 +58,13 @@ from pipeline.model.adaptation import (
     team_fragments,
     tune_rule,
 )
-from pipeline.model.category_head import category_probabilities, fit_category_head, shift_to_team_rates
+from pipeline.model.category_head import (
+    category_probabilities,
+    fit_category_head,
+    replay_axis_weights,
+    shift_to_team_rates,
+    team_and_replay_weights,
+)
 from pipeline.model.classifier import AXIS_CATEGORIES, load_model
 from pipeline.model.decision import (
     CATEGORIES,
@@ -115,34 +120,40 @@ def head_system(data: Data, params: AdaptParams) -> Callable[[np.ndarray], Predi
     return fit
 
 
+def axis_row_weights(data: Data, rows: np.ndarray, params: AdaptParams, codebook: Codebook,
+                     replay_weights: Mapping[str, Mapping[str, float]] | None = None) -> np.ndarray:
+    """[len(rows), n_axes] weights of `rows` in each axis's fit, as `adapt` weighs them: a team row
+    `real_weight`, a replay row its collection's `replay_weights` (None: `adapt.replay_weights`) on that axis."""
+    mix = params.replay_weights if replay_weights is None else replay_weights
+    replay = replay_axis_weights(data.replay_collections or [""] * (len(data.texts) - data.n_team), mix,
+                                 [axis.id for axis in codebook.axes])
+    every = team_and_replay_weights(data.n_team, replay, len(replay), len(codebook.axes), real_weight=params.real_weight)
+    return every[rows]
+
+
+def code_row_weights(data: Data, rows: np.ndarray, params: AdaptParams, codebook: Codebook,
+                     replay_weights: Mapping[str, Mapping[str, float]] | None = None) -> np.ndarray:
+    """[len(rows), n_codes]: `axis_row_weights` for each code (its axis's weight), for the per-code baselines,
+    so that they are trained on the same data, weighed the same way, as the default."""
+    code_axis = np.zeros(len(codebook.code_ids), dtype=int)
+    for a, (i, j) in enumerate(axis_pole_indices(codebook.code_ids, codebook)):
+        code_axis[[i, j]] = a
+    return axis_row_weights(data, rows, params, codebook, replay_weights)[:, code_axis]
+
+
 def category_system(data: Data, params: AdaptParams, *, features: np.ndarray, codebook: Codebook,
                     team_rates: bool = False,
-                    replay_axis_weights: dict[str, dict[str, float]] | None = None) -> Callable[[np.ndarray], Predictor]:
+                    replay_weights: Mapping[str, Mapping[str, float]] | None = None) -> Callable[[np.ndarray], Predictor]:
     """The axis_categories head (what `adapt` writes by default) on `features` (one of `data`'s embeddings, by
     row); its predictor returns category probabilities [n, 4 * n_axes] (decision `categories`).
     `team_rates`: the bias shifted to the training cases' category rates (`shift_to_team_rates`).
-    `replay_axis_weights`: per axis, a weight per replay collection (unlisted: 1) multiplying the replay rows'
-    weight in that axis's fit; the head fits each axis on its own, so this is one fit per axis."""
+    `replay_weights`: per axis, a weight per replay collection in place of `adapt.replay_weights`."""
     poles = axis_pole_indices(codebook.code_ids, codebook)
 
-    def fit_per_axis(rows: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        assert replay_axis_weights is not None
-        collections = np.array(["team"] * data.n_team + data.replay_collections)[rows]
-        blocks = []
-        for axis, pair in zip(codebook.axes, poles):
-            mix = replay_axis_weights.get(axis.id, {})
-            scale = np.array([1.0 if c == "team" else mix.get(c, 1.0) for c in collections])
-            blocks.append(fit_category_head(features[rows], data.y[rows], weights * scale, [pair],
-                                            c=params.category_c, seed=params.seed))
-        return np.vstack([w for w, _ in blocks]), np.concatenate([b for _, b in blocks])
-
     def fit(rows: np.ndarray) -> Predictor:
-        weights = _row_weights(rows, data.n_team, params.real_weight)
-        if replay_axis_weights is None:
-            weight, bias = fit_category_head(features[rows], data.y[rows], weights, poles, c=params.category_c,
-                                             seed=params.seed)
-        else:
-            weight, bias = fit_per_axis(rows, weights)
+        weights = axis_row_weights(data, rows, params, codebook, replay_weights)
+        weight, bias = fit_category_head(features[rows], data.y[rows], weights, poles, c=params.category_c,
+                                         seed=params.seed)
         if team_rates:
             team = rows[rows < data.n_team]
             bias = shift_to_team_rates(bias, data.y[team], data.y[rows], weights, poles)
@@ -157,36 +168,42 @@ def base_system(data: Data) -> Callable[[np.ndarray], Predictor]:
 
 
 def _logistic(x_train: Any, y: np.ndarray, weights: np.ndarray, x_test: Any, seed: int) -> np.ndarray:
+    """One logistic regression per code; `weights` [n] or [n, n_codes] (a row weighing 0 on a code left out)."""
     from sklearn.linear_model import LogisticRegression
 
     out = np.zeros((x_test.shape[0], y.shape[1]))
     for code in range(y.shape[1]):
-        known = ~np.isnan(y[:, code])
+        row_weight = weights[:, code] if weights.ndim == 2 else weights
+        known = ~np.isnan(y[:, code]) & (row_weight > 0)
         target = y[known, code].astype(int)
         if len(set(target)) < 2:
             out[:, code] = float(target[0]) if len(target) else 0.0
             continue
         model = LogisticRegression(C=1.0, solver="liblinear", max_iter=1000, random_state=seed)
-        model.fit(x_train[known], target, sample_weight=weights[known])
+        model.fit(x_train[known], target, sample_weight=row_weight[known])
         out[:, code] = model.predict_proba(x_test)[:, 1]
     return out
 
 
-def frozen_lr_system(data: Data, params: AdaptParams) -> Callable[[np.ndarray], Predictor]:
+def frozen_lr_system(data: Data, params: AdaptParams, codebook: Codebook,
+                     replay_weights: Mapping[str, Mapping[str, float]] | None = None) -> Callable[[np.ndarray], Predictor]:
+    """Frozen-e5 embeddings + one logistic regression per code, weighed as `code_row_weights`."""
     def fit(rows: np.ndarray) -> Predictor:
-        weights = _row_weights(rows, data.n_team, params.real_weight)
+        weights = code_row_weights(data, rows, params, codebook, replay_weights)
         return lambda test: _logistic(data.frozen[rows], data.y[rows], weights, data.frozen[test], params.seed)
     return fit
 
 
-def tfidf_system(data: Data, params: AdaptParams, tfidf: TfidfParams) -> Callable[[np.ndarray], Predictor]:
+def tfidf_system(data: Data, params: AdaptParams, tfidf: TfidfParams, codebook: Codebook,
+                 replay_weights: Mapping[str, Mapping[str, float]] | None = None) -> Callable[[np.ndarray], Predictor]:
+    """TF-IDF n-grams + one logistic regression per code, weighed as `code_row_weights`."""
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     def fit(rows: np.ndarray) -> Predictor:
         vectorizer = TfidfVectorizer(ngram_range=tuple(tfidf.ngram_range), min_df=tfidf.min_df, max_df=tfidf.max_df,
                                      max_features=tfidf.max_features, sublinear_tf=tfidf.sublinear_tf)
         x_train = vectorizer.fit_transform([data.texts[i] for i in rows])
-        weights = _row_weights(rows, data.n_team, params.real_weight)
+        weights = code_row_weights(data, rows, params, codebook, replay_weights)
 
         def predict(test: np.ndarray) -> np.ndarray:
             return _logistic(x_train, data.y[rows], weights, vectorizer.transform([data.texts[i] for i in test]),
@@ -349,8 +366,9 @@ def load_data(collection: Path, coders: Sequence[str], model_dir: Path, replay: 
         raise InputError(collection, f"leave-one-out needs at least two groups by '{group_by}', found "
                                      f"{len(set(team.groups))}")
     model, tokenizer, metadata = load_model(model_dir, codebook)
-    replay_texts, replay_y = replay_fragments(replay, coder=params.replay_coder, codebook=codebook,
-                                              limit=sys.maxsize, seed=params.seed)
+    fragments = replay_fragments(replay, coder=params.replay_coder, codebook=codebook, limit=sys.maxsize,
+                                 seed=params.seed)
+    replay_texts, replay_y, collections = fragments.texts, fragments.labels, fragments.collections
     stored = load_replay(model_dir)
     if stored is not None and len(stored[0]) == len(replay_texts) and np.array_equal(stored[1], replay_y):
         replay_tuned = stored[0]  # the same fragments, encoded by the same frozen encoder at training time
@@ -360,6 +378,7 @@ def load_data(collection: Path, coders: Sequence[str], model_dir: Path, replay: 
     if len(replay_texts) > params.max_replay:
         chosen = np.sort(np.random.default_rng(params.seed).choice(len(replay_texts), params.max_replay, replace=False))
         replay_texts, replay_y, replay_tuned = [replay_texts[i] for i in chosen], replay_y[chosen], replay_tuned[chosen]
+        collections = [collections[i] for i in chosen]
     texts = team.texts + replay_texts
     print(f"crossval: {len(team)} team fragments in {len(set(team.groups))} groups, {len(replay_texts)} replay "
           f"fragments; embedding", file=sys.stderr)
@@ -380,25 +399,8 @@ def load_data(collection: Path, coders: Sequence[str], model_dir: Path, replay: 
                 n_team=len(team), base_weight=model.head.weight.detach().numpy().copy(),
                 base_bias=model.head.bias.detach().numpy().copy(),
                 base_thresholds=np.array([metadata.thresholds[c] for c in codebook.code_ids]),
-                replay_collections=replay_collections(replay, replay_texts, params.replay_coder) if replay else [])
+                replay_collections=collections)
     return data, records
-
-
-# The replay weighting measured beside the default (README item 16): the field corpus's replay left out of the
-# beleid/beheer and strategisch/operationeel fits, intern/extern as shipped.
-FIELD_COLLECTION = "field"
-WITHOUT_FIELD_REPLAY = {"beleid_beheer": {FIELD_COLLECTION: 0.0}, "strategisch_operationeel": {FIELD_COLLECTION: 0.0}}
-
-
-def replay_collections(prepared: Path, texts: Sequence[str], coder: str) -> list[str]:
-    """The collection of each replay text: that of the train-split codable fragment of `prepared` with that
-    text, coded by `coder` (the fragments `replay_fragments` draws). A text found in several collections gets
-    their names joined by "+" (weighed 1 by any per-collection weighting)."""
-    found: dict[str, set[str]] = {}
-    for row in read_prepared(prepared):
-        if row.split == "train" and row.codable and coder in row.labels:
-            found.setdefault(row.text, set()).add(row.collection)
-    return ["+".join(sorted(found.get(text, set()))) for text in texts]
 
 
 # The systems the default is compared with, fragment by fragment (metrics key -> system name).
@@ -530,8 +532,11 @@ def systems(data: Data, params: AdaptParams, tfidf: TfidfParams, codebook: Codeb
         "poles head, six thresholds tuned by grouped CV": (head, "thresholds", True),
         "poles head without replay": (head, params.decision, False),
         "poles head, 'at least one pole' everywhere (min_evidence 0)": (head, params.decision, True),
-        "poles head + frozen-e5 LR (ensemble)": (ensemble(head, frozen_lr_system(data, params)), params.decision, True),
-        "poles head + TF-IDF LR (ensemble)": (ensemble(head, tfidf_system(data, params, tfidf)), params.decision, True),
+        # (the poles head replays every fragment at weight 1: so do its ensemble partners)
+        "poles head + frozen-e5 LR (ensemble)": (ensemble(head, frozen_lr_system(data, params, codebook, {})),
+                                                 params.decision, True),
+        "poles head + TF-IDF LR (ensemble)": (ensemble(head, tfidf_system(data, params, tfidf, codebook, {})),
+                                              params.decision, True),
         f"axis categories on the {default_encoder}, without replay": (categories(default_features), CATEGORIES, False),
     }
     for encoder, features in (("fine-tuned", data.tuned), ("pretrained", data.frozen)):
@@ -545,17 +550,18 @@ def systems(data: Data, params: AdaptParams, tfidf: TfidfParams, codebook: Codeb
     for c in (0.3, 3.0):
         out[f"axis categories, {default_encoder}, C {c:g}"] = (categories(default_features, category_c=c),
                                                                CATEGORIES, True)
-    if FIELD_COLLECTION in data.replay_collections:  # README item 16 (tools.replay_mix_experiment): not shipped yet
-        out[f"axis categories, {default_encoder}, no field replay on beleid/beheer and strat./oper."] = (
-            category_system(data, params, features=default_features, codebook=codebook,
-                            replay_axis_weights=WITHOUT_FIELD_REPLAY), CATEGORIES, True)
+    weighted = {c for mix in params.replay_weights.values() for c, w in mix.items() if w != 1.0}
+    if params.head == AXIS_CATEGORIES and weighted & set(data.replay_collections):  # README item 16
+        out[f"axis categories, {default_encoder}, every replay fragment weighing 1 on every axis"] = (
+            category_system(data, params, features=default_features, codebook=codebook, replay_weights={}),
+            CATEGORIES, True)
     default = default_system_name(params)
     if params.head == AXIS_CATEGORIES:
         out[default] = (categories(default_features), CATEGORIES, True)
     else:
         out[default] = (head, params.decision, True)
-    out["baseline: TF-IDF + LR, same data"] = (tfidf_system(data, params, tfidf), params.decision, True)
-    out["baseline: frozen e5 + LR, same data"] = (frozen_lr_system(data, params), params.decision, True)
+    out["baseline: TF-IDF + LR, same data"] = (tfidf_system(data, params, tfidf, codebook), params.decision, True)
+    out["baseline: frozen e5 + LR, same data"] = (frozen_lr_system(data, params, codebook), params.decision, True)
     return out
 
 

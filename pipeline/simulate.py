@@ -56,6 +56,7 @@ from pipeline.model.adaptation import (
     adaptation_embedder,
     builds_encoder,
     check_head_fits_model,
+    check_replay_weights,
     embed,
     finetuned_share,
     head_settings,
@@ -63,6 +64,7 @@ from pipeline.model.adaptation import (
     pretrained_encoder_dir,
     team_fragments,
 )
+from pipeline.model.category_head import replay_axis_weights
 from pipeline.model.classifier import AXIS_CATEGORIES, check_model_directory, load_model
 from pipeline.model.training_data import labelled_split
 
@@ -108,17 +110,18 @@ class EmbeddingCache:
 
 
 def replay_for(cache: EmbeddingCache, model_dir: Path, fragments: Sequence[PreparedFragment], params: AdaptParams,
-               codebook: Codebook) -> tuple[np.ndarray, np.ndarray] | None:
-    """The replay fragments the model in the loop keeps: for the `axis_categories` head the train split of the
-    prepared fragments as coded by `adapt.replay_coder`, encoded by the encoder adapt builds (what `capcode
-    adapt --replay` replays); for the `poles` head the base model's stored replay embeddings."""
+               codebook: Codebook) -> tuple[np.ndarray, np.ndarray, list[str]] | None:
+    """The replay fragments the model in the loop keeps (embeddings, labels, collections): for the
+    `axis_categories` head the train split of the prepared fragments as coded by `adapt.replay_coder`, encoded
+    by the encoder adapt builds (what `capcode adapt --replay` replays); for the `poles` head the base model's
+    stored replay embeddings."""
     if params.head != AXIS_CATEGORIES:
         return load_replay(model_dir)
     train = labelled_split(fragments, split="train", coder=params.replay_coder, code_ids=codebook.code_ids,
                            source=model_dir)
     if not len(train):
         return None
-    return cache(train.ids, train.texts), np.array(train.labels, dtype=float)
+    return cache(train.ids, train.texts), np.array(train.labels, dtype=float), train.collections
 
 
 def oracle_fragments(fragments: Sequence[PreparedFragment], documents: dict[str, dict[str, Any]],
@@ -167,22 +170,26 @@ def tasks_of(team: TeamFragments, splits: list[str], x: np.ndarray, corpus: Simu
     return tasks
 
 
-def learner_for(corpus: SimulationCorpus, cache: EmbeddingCache, replay: tuple[np.ndarray, np.ndarray] | None,
-                params: AdaptParams, seed: int, codebook: Codebook) -> Learner:
+def learner_for(corpus: SimulationCorpus, cache: EmbeddingCache,
+                replay: tuple[np.ndarray, np.ndarray, list[str]] | None, params: AdaptParams, seed: int,
+                codebook: Codebook) -> Learner:
     """The model in the loop, with the head `adapt.head` names: from the base model's head (the `poles`
-    head) with a seeded replay sample (`base`), or from zero without replay (`empty`)."""
+    head) with a seeded replay sample (`base`; the `axis_categories` head weighs it by `adapt.replay_weights`,
+    as adapt does), or from zero without replay (`empty`)."""
     n_codes = len(codebook.code_ids)
     dim = cache.model.head.in_features
     if corpus.start == "empty" or replay is None:
+        collections: list[str] = []
         replay_x, replay_y = np.zeros((0, dim), dtype=np.float32), np.zeros((0, n_codes))
     else:
-        replay_x, replay_y = replay
+        replay_x, replay_y, collections = replay
         if len(replay_x) > params.max_replay:
             chosen = np.sort(np.random.default_rng([seed, 2]).choice(len(replay_x), params.max_replay, replace=False))
-            replay_x, replay_y = replay_x[chosen], replay_y[chosen]
+            replay_x, replay_y, collections = replay_x[chosen], replay_y[chosen], [collections[i] for i in chosen]
     if params.head == AXIS_CATEGORIES:
+        weights = replay_axis_weights(collections, params.replay_weights, [axis.id for axis in codebook.axes])
         return CategoryLearner(replay_x, np.asarray(replay_y, dtype=float), params.real_weight, params.category_c,
-                               seed, codebook)
+                               seed, codebook, weights)
     settings = head_settings(AdaptParams(**{**asdict(params), "seed": seed}))
     if corpus.start == "empty":
         weight, bias, thresholds = np.zeros((n_codes, dim)), np.zeros(n_codes), [0.5] * n_codes
@@ -288,6 +295,7 @@ def simulate(*, prepared: Path, model_dir: Path, output_dir: Path, params_path: 
     check_output_folder(output_dir.parent)
     metadata = check_model_directory(model_dir, codebook)
     check_head_fits_model(adapt_params, metadata, model_dir)
+    check_replay_weights(adapt_params, codebook, params_source=all_params.source)
     fragments = read_prepared(prepared)
     documents_path = prepared.parent / "documents.jsonl"
     documents = {str(d.get("id")): dict(d.get("metadata") or {}) for d in read_jsonl(documents_path)} \

@@ -283,7 +283,7 @@ def finish_run(run: TrainingRun, model_dir: Path) -> ModelMetadata:
                      max_length=run.max_length, batch_size=params.eval_batch_size)
     with atomic_directory(model_dir) as staging:
         save_model(staging, model, run.tokenizer, metadata)
-        save_replay(staging, replay_x, np.array(run.train_set.labels))
+        save_replay(staging, replay_x, np.array(run.train_set.labels), run.train_set.collections)
     print(f"train: validation macro-F1 {validation['macro_f1_tuned']:.3f} with tuned thresholds "
           f"({validation['macro_f1_at_0.5']:.3f} at 0.5) -> {model_dir}", file=sys.stderr)
     return metadata

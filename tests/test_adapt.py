@@ -241,7 +241,8 @@ def test_training_stores_replay_embeddings_that_adapt_uses(tiny_model, quotes, t
 
     stored = load_replay(tiny_model)
     assert stored is not None
-    x, y = stored
+    x, y, collections = stored
+    assert len(collections) == len(x) and all(collections)  # each fragment's collection, for adapt.replay_weights
     assert x.shape[0] == y.shape[0] > 0 and y.shape[1] == len(CODES) and set(np.unique(y)) <= {0.0, 1.0}
     out = tmp_path / "adapted"
     result = capcode("adapt", str(quotes), "--coder", "report", "--coder", "dev", "--model", str(tiny_model),

@@ -116,6 +116,28 @@ def test_adapt_writes_a_categories_model_on_the_interpolated_encoder(adapted, ti
     assert np.allclose(written[key], 0.8 * pretrained[source] + 0.2 * fine_tuned[key], atol=1e-6)
     assert len(load_file(out / "replay.safetensors")["x"]) == meta["adapted"]["n_replay"] == 50
     assert "most probable of four categories" in stderr and "alpha_cv" in stderr
+    # the replay's collections: counted in the metadata, stored with the embeddings for the next adapt
+    from pipeline.model.adaptation import load_replay
+
+    counts = meta["adapted"]["replay_collections"]
+    assert sum(counts.values()) == 50 and "unrecorded" not in counts
+    stored = load_replay(out)
+    assert stored is not None and sorted(set(stored[2])) == sorted(counts)
+    assert meta["adapted"]["params"]["replay_weights"] == {"beleid_beheer": {"field": 0.0},
+                                                           "strategisch_operationeel": {"field": 0.0}}
+    assert "50 replay fragments (" in stderr
+
+
+def test_adapt_refuses_replay_weights_for_an_axis_the_codebook_lacks(tiny_trained, tiny_backbone, quotes,
+                                                                      tmp_path) -> None:
+    params = categories_params(tmp_path / "params.yaml", replay_weights={"beleid_beheerr": {"field": 0.0}})
+    out = tmp_path / "adapted"
+    result = capcode("adapt", str(quotes), "--coder", "report", "--model", str(tiny_trained.model_dir),
+                     "--replay", str(tiny_trained.prepared), "--backbone", str(tiny_backbone), "-o", str(out),
+                     "--params", str(params))
+    assert result.returncode == 2 and not out.exists()
+    [line] = result.stderr.strip().splitlines()
+    assert str(params) in line and "unknown axis 'beleid_beheerr'" in line and "strategisch_operationeel" in line
 
 
 def test_predict_codes_the_most_probable_category_per_axis(adapted, quotes, tmp_path) -> None:
@@ -307,9 +329,11 @@ def test_the_review_loop_runs_on_a_categories_model(adapted, tmp_path) -> None:
 
 
 def test_crossval_replay_weights_per_axis_refit_each_axis_with_its_own_replay() -> None:
-    """The ablation row of README item 16: a per-collection replay weight on some axes only. With no weights
-    listed it is the ordinary fit; with the field replay at 0 on one axis, that axis is the fit without those
-    rows and the other axes are unchanged."""
+    """adapt.replay_weights as crossval applies them: with none listed it is the ordinary fit; with the field
+    replay at 0 on one axis, that axis is the fit without those rows and the other axes are unchanged; the
+    shipped params weigh the field replay on two axes, and `replay_weights={}` undoes it (the ablation row)."""
+    from dataclasses import replace
+
     from pipeline.core.params import load_params
     from pipeline.crossval import Data, category_system
 
@@ -322,17 +346,69 @@ def test_crossval_replay_weights_per_axis_refit_each_axis_with_its_own_replay() 
     data = Data(team=None, texts=[""] * n, y=y, tuned=x, frozen=x, adapted=x, n_team=n_team,  # type: ignore[arg-type]
                 base_weight=np.zeros((6, dim)), base_bias=np.zeros(6), base_thresholds=np.full(6, 0.5),
                 replay_collections=collections)
-    params = load_params(DEFAULT_PARAMS).adapt
+    shipped = load_params(DEFAULT_PARAMS).adapt
+    params = replace(shipped, replay_weights={})
     rows = np.arange(n)
     plain = category_system(data, params, features=x, codebook=CODEBOOK)(rows)(rows)
-    unweighted = category_system(data, params, features=x, codebook=CODEBOOK, replay_axis_weights={})(rows)(rows)
-    np.testing.assert_allclose(unweighted, plain, atol=1e-6)
+    undone = category_system(data, shipped, features=x, codebook=CODEBOOK, replay_weights={})(rows)(rows)
+    np.testing.assert_allclose(undone, plain, atol=1e-6)
 
     axis = CODEBOOK.axes[2].id
     weighted = category_system(data, params, features=x, codebook=CODEBOOK,
-                               replay_axis_weights={axis: {"field": 0.0}})(rows)(rows)
+                               replay_weights={axis: {"field": 0.0}})(rows)(rows)
     np.testing.assert_allclose(weighted[:, :8], plain[:, :8], atol=1e-6)  # the other two axes
     kept = np.array([k < n_team or collections[k - n_team] != "field" for k in range(n)])
     without = category_system(data, params, features=x, codebook=CODEBOOK)(rows[kept])(rows)
     np.testing.assert_allclose(weighted[:, 8:], without[:, 8:], atol=1e-4)
     assert not np.allclose(weighted[:, 8:], plain[:, 8:], atol=1e-3)
+
+    assert set(shipped.replay_weights) == {"beleid_beheer", "strategisch_operationeel"}
+    default = category_system(data, shipped, features=x, codebook=CODEBOOK)(rows)(rows)
+    np.testing.assert_allclose(default[:, :4], plain[:, :4], atol=1e-6)  # intern/extern keeps the field replay
+    np.testing.assert_allclose(default[:, 4:], without[:, 4:], atol=1e-4)
+
+
+def test_fit_category_head_takes_one_weight_per_row_and_axis() -> None:
+    """Weights [n, n_axes]: each axis fitted with its own column; a column of ones is the plain fit; a row at 0
+    is left out of that axis (a category only such rows have is never predicted)."""
+    from pipeline.model.category_head import fit_category_head, replay_axis_weights
+    from pipeline.model.decision import axis_pole_indices
+
+    poles = axis_pole_indices(CODEBOOK.code_ids, CODEBOOK)
+    rng = np.random.default_rng(5)
+    n, dim = 60, 6
+    y = rng.integers(0, 2, size=(n, 6)).astype(float)
+    x = rng.normal(size=(n, dim)) + y * 1.5
+    flat = fit_category_head(x, y, np.ones(n), poles, c=1.0, seed=0)
+    columns = fit_category_head(x, y, np.ones((n, 3)), poles, c=1.0, seed=0)
+    np.testing.assert_allclose(columns[0], flat[0], atol=1e-8)
+    # on axis 0, rows whose category is "both" weigh 0: that category is then absent from the fit
+    first, second = poles[0]
+    both = (y[:, first] == 1) & (y[:, second] == 1)
+    weights = np.ones((n, 3))
+    weights[both, 0] = 0.0
+    weight, bias = fit_category_head(x, y, weights, poles, c=1.0, seed=0)
+    assert bias[2] == -30.0 and not weight[2].any()  # category 2 of axis 0 = both
+    np.testing.assert_allclose(weight[4:], flat[0][4:], atol=1e-8)  # the other axes as the plain fit
+
+    matrix = replay_axis_weights(["field", "synthetic", "", "field+synthetic"],
+                                 {"beleid_beheer": {"field": 0.0}, "intern_extern": {"synthetic": 2.0}},
+                                 [a.id for a in CODEBOOK.axes])
+    np.testing.assert_array_equal(matrix, [[1, 0, 1], [2, 1, 1], [1, 1, 1], [1, 1, 1]])
+
+
+def test_stored_replay_carries_collections_and_reads_old_files_as_unrecorded(tmp_path) -> None:
+    """A replay stored before collections were recorded loads with "" for each fragment (weighed 1)."""
+    from pipeline.core.params import load_params
+    from pipeline.model.adaptation import describe_replay, load_replay, save_replay
+
+    x, y = np.ones((3, 4), dtype=np.float32), np.zeros((3, 6))
+    save_replay(tmp_path, x, y, ["field", "synthetic", "field"])
+    assert load_replay(tmp_path)[2] == ["field", "synthetic", "field"]  # type: ignore[index]
+    save_replay(tmp_path, x, y)
+    assert load_replay(tmp_path)[2] == ["", "", ""]  # type: ignore[index]
+    with pytest.raises(ValueError):
+        save_replay(tmp_path, x, y, ["field"])
+    text = describe_replay(["field", "synthetic", "field"], load_params(DEFAULT_PARAMS).adapt)
+    assert text == ("3 replay fragments (field 2, synthetic 1; field weighs 0 on beleid_beheer, "
+                    "field weighs 0 on strategisch_operationeel)")

@@ -141,7 +141,7 @@ def test_replay_mix_weighs_each_replay_row_by_its_collection(tmp_path) -> None:
     from dataclasses import replace
     from types import SimpleNamespace
 
-    from pipeline.crossval import replay_collections
+    from pipeline.model.training_data import replay_fragments
     from pipeline.tools.replay_mix_experiment import MIXES, ReplayMixBench
 
     rows = [replace(fragment("s1", 0, "respondent", "clean synthetic answer"), collection="synthetic"),
@@ -149,8 +149,10 @@ def test_replay_mix_weighs_each_replay_row_by_its_collection(tmp_path) -> None:
             replace(fragment("s1", 40, "respondent", "shared text"), collection="synthetic")]
     prepared = tmp_path / "fragments.jsonl"
     prepared.write_text("".join(json.dumps(r.to_dict()) + "\n" for r in rows), encoding="utf-8")
-    assert replay_collections(prepared, ["uh field answer", "clean synthetic answer"], "A") == ["field", "synthetic"]
-    assert replay_collections(prepared, ["shared text", "never seen"], "A") == ["field+synthetic", ""]
+    replay = replay_fragments(prepared, coder="A", codebook=CODEBOOK, limit=10, seed=0)
+    assert list(zip(replay.texts, replay.collections)) == [
+        ("clean synthetic answer", "synthetic"), ("uh field answer", "field"), ("shared text", "field"),
+        ("shared text", "synthetic")]
 
     team = SimpleNamespace(groups=["1", "2"])
     data = SimpleNamespace(team=team, n_team=2, texts=["q1", "q2", "r1", "r2", "r3"], y=np.zeros((5, 6)))

@@ -173,6 +173,10 @@ class AdaptParams:
     # replay: the base model's own training fragments (split train) as coded by this coder, at most this many
     replay_coder: str = "A"
     max_replay: int = 2000
+    # per axis id, per replay collection (the prepared fragment's `collection`): that collection's replay
+    # fragments weigh this much in the axis's fit; unlisted axes and collections: 1. The `axis_categories` head
+    # only (the `poles` head replays every fragment at weight 1, and says so)
+    replay_weights: dict[str, dict[str, float]] = field(default_factory=dict)
     # the head written: `axis_categories` (per axis a 4-way logistic regression over only pole 1 / only pole 2 /
     # both / neither; the most probable is the code) or `poles` (the model's six scores refitted + `decision`)
     head: Literal["axis_categories", "poles"] = "axis_categories"
@@ -196,6 +200,8 @@ class AdaptParams:
         _require(self.steps >= 1, "steps", "expected an integer >= 1")
         _require(self.learning_rate > 0, "learning_rate", "expected a number > 0")
         _require(self.max_replay >= 0, "max_replay", "expected an integer >= 0")
+        _require(all(w >= 0 for mix in self.replay_weights.values() for w in mix.values()), "replay_weights",
+                 "expected per axis a mapping of collection -> weight >= 0 (0 leaves that replay out of the axis)")
         _require(0 <= self.min_evidence <= 1, "min_evidence", "expected a share of the threshold in [0, 1]")
         _require(bool(self.threshold_grid) and all(0 < t < 1 for t in self.threshold_grid), "threshold_grid",
                  "expected a non-empty list of thresholds in (0, 1)")

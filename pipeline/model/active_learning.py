@@ -132,8 +132,8 @@ class FittedCategories:
 @dataclass(frozen=True)
 class CategoryLearner:
     """The `axis_categories` head as `capcode adapt` fits it: per axis a 4-way logistic regression on the coded
-    fragments (weighing `real_weight` each) and the replay fragments (1 each); nothing coded and no replay:
-    every axis "neither" (a head with no data)."""
+    fragments (weighing `real_weight` each) and the replay fragments (per axis `replay_weights` [n_replay,
+    n_axes], None: 1 each); nothing coded and no replay: every axis "neither" (a head with no data)."""
 
     replay_x: np.ndarray
     replay_y: np.ndarray
@@ -141,12 +141,14 @@ class CategoryLearner:
     c: float
     seed: int
     codebook: Codebook
+    replay_weights: np.ndarray | None = None
 
     def fit(self, task: Task, coded: Sequence[int]) -> FittedCategories:
         rows = sorted(coded)
         poles = axis_pole_indices(self.codebook.code_ids, self.codebook)
         weight, bias = fit_team_and_replay(task.pool_x[rows], task.pool_y[rows], self.replay_x, self.replay_y, poles,
-                                           real_weight=self.real_weight, c=self.c, seed=self.seed)
+                                           real_weight=self.real_weight, c=self.c, seed=self.seed,
+                                           replay_weights=self.replay_weights)
         return FittedCategories(weight, bias)
 
 

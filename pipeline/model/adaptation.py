@@ -23,6 +23,8 @@ probabilities: the head is refitted without each group (interview or case) and s
 
 from __future__ import annotations
 
+import json
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,7 +34,9 @@ import numpy as np
 import torch
 
 from pipeline.core.codebook import Codebook
+from pipeline.core.errors import InputError
 from pipeline.core.params import AdaptParams
+from pipeline.model.category_head import replay_axis_weights
 from pipeline.model.classifier import CodeClassifier, ModelMetadata, mean_pool, model_input_text
 from pipeline.model.device import model_device
 from pipeline.model.distributed import SINGLE, World, sum_across
@@ -248,8 +252,9 @@ def adaptation_embedder(pretrained_dir: Path, model_dir: Path, share: float, n_c
     return model, tokenizer
 
 
-def save_replay(directory: Path, x: np.ndarray, y: np.ndarray) -> None:
-    """Store the encoder's embeddings [n, dim] and 0/1 labels [n, codes] of the model's own training fragments.
+def save_replay(directory: Path, x: np.ndarray, y: np.ndarray, collections: Sequence[str] | None = None) -> None:
+    """Store the encoder's embeddings [n, dim] and 0/1 labels [n, codes] of the model's own training fragments,
+    and the collection each came from (in the file's header; `adapt.replay_weights` weighs by it).
 
     The encoder is frozen during adaptation, so these embeddings never change: storing them at training time
     spares `adapt` re-encoding thousands of replay fragments (most of its cost otherwise).
@@ -257,19 +262,59 @@ def save_replay(directory: Path, x: np.ndarray, y: np.ndarray) -> None:
     import torch
     from safetensors.torch import save_file
 
+    if collections is not None and len(collections) != len(x):
+        raise ValueError(f"{len(collections)} collections for {len(x)} replay fragments")
+    header = {"collections": json.dumps(list(collections), ensure_ascii=False)} if collections is not None else None
     save_file({"x": torch.from_numpy(x.astype(np.float32)).contiguous(),
-               "y": torch.from_numpy(y.astype(np.float32)).contiguous()}, directory / REPLAY_FILE)
+               "y": torch.from_numpy(y.astype(np.float32)).contiguous()}, directory / REPLAY_FILE, metadata=header)
 
 
-def load_replay(directory: Path) -> tuple[np.ndarray, np.ndarray] | None:
-    """(embeddings, labels) stored by `save_replay`, or None when the model directory has none."""
-    from safetensors.numpy import load_file
+def load_replay(directory: Path) -> tuple[np.ndarray, np.ndarray, list[str]] | None:
+    """(embeddings, labels, collections) stored by `save_replay`, or None when the model directory has none.
+    A replay stored without collections (models from before they were recorded) has "" for each: weighed 1
+    by any `adapt.replay_weights`."""
+    from safetensors import safe_open
 
     path = directory / REPLAY_FILE
     if not path.is_file():
         return None
-    tensors = load_file(path)
-    return tensors["x"], tensors["y"]
+    with safe_open(str(path), framework="numpy") as stored:
+        x, y = stored.get_tensor("x"), stored.get_tensor("y")
+        header = stored.metadata() or {}
+    collections = json.loads(header["collections"]) if "collections" in header else [""] * len(x)
+    if len(collections) != len(x):
+        raise InputError(path, f"records {len(collections)} collections for {len(x)} replay fragments; "
+                               "retrain or re-adapt the model to rewrite it")
+    return x, y, [str(c) for c in collections]
+
+
+def check_replay_weights(params: AdaptParams, codebook: Codebook, *, params_source: str | Path) -> None:
+    """Refuse an `adapt.replay_weights` axis the codebook does not have, naming the file the params came from."""
+    axis_ids = [axis.id for axis in codebook.axes]
+    unknown = sorted(set(params.replay_weights) - set(axis_ids))
+    if unknown:
+        raise InputError(params_source, f"adapt.replay_weights: unknown axis '{unknown[0]}'; expected axis ids of "
+                                        f"the codebook: {', '.join(axis_ids)}")
+
+
+def replay_weight_matrix(collections: Sequence[str], params: AdaptParams, codebook: Codebook, *,
+                         params_source: str | Path) -> np.ndarray:
+    """[n_replay, n_axes] weights of the replay fragments per axis from `adapt.replay_weights` (checked)."""
+    check_replay_weights(params, codebook, params_source=params_source)
+    return replay_axis_weights(collections, params.replay_weights, [axis.id for axis in codebook.axes])
+
+
+def describe_replay(collections: Sequence[str], params: AdaptParams) -> str:
+    """"2000 replay fragments (field 800, synthetic 1200; field weighs 0 on beleid_beheer, ...)" for logs."""
+    counts = Counter(c or "unrecorded" for c in collections)
+    text = f"{len(collections)} replay fragments"
+    if counts:
+        text += " (" + ", ".join(f"{name} {n}" for name, n in sorted(counts.items()))
+        weighted = [f"{collection} weighs {weight:g} on {axis}" for axis, mix in sorted(params.replay_weights.items())
+                    for collection, weight in sorted(mix.items()) if weight != 1.0] \
+            if params.head == "axis_categories" else []
+        text += ("; " + ", ".join(weighted) if weighted else "") + ")"
+    return text
 
 
 def head_probabilities(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:

@@ -8,14 +8,15 @@ Measured leave one case out on the bundled real quotes (`capcode crossval`, READ
 the pole head on every axis when it sits on the pretrained encoder's embeddings.
 
 The fit is scikit-learn's `LogisticRegression` (lbfgs, L2 strength `1 / C`) on unit-length embeddings, the
-team's fragments weighing `real_weight` each and replay fragments 1; a fragment whose axis the team did
-not code is left out of that axis's fit, never read as "neither". The result is stored as one linear layer
+team's fragments weighing `real_weight` each and replay fragments 1, or per axis the weight
+`adapt.replay_weights` gives their collection (`replay_axis_weights`); a fragment whose axis the team did
+not code, or that weighs 0 on it, is left out of that axis's fit (never read as "neither"). The result is stored as one linear layer
 [4 * n_axes, dim] (`head.safetensors`), so `predict` computes it with the encoder in one pass.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -29,20 +30,41 @@ def unit_rows(x: np.ndarray) -> np.ndarray:
     return x / np.clip(np.linalg.norm(x, axis=1, keepdims=True), 1e-12, None)
 
 
+def replay_axis_weights(collections: Sequence[str], weights: Mapping[str, Mapping[str, float]],
+                        axis_ids: Sequence[str]) -> np.ndarray:
+    """[n_replay, n_axes]: each replay fragment's weight in each axis's fit, `weights[axis][collection]`
+    (`adapt.replay_weights`), 1 where the axis or the collection is not listed. A fragment whose collection
+    is not recorded ("", a replay stored before collections were) or that several collections share
+    ("a+b") weighs 1.
+
+    Why per axis: the replay corpora were coded by different hands, and on the real quotes the field
+    corpus's coding of strategisch/operationeel and beleid/beheer pulls away from the researchers' while its
+    intern/extern helps (README, replay weighting)."""
+    out = np.ones((len(collections), len(axis_ids)))
+    for a, axis in enumerate(axis_ids):
+        mix = weights.get(axis, {})
+        if mix:
+            out[:, a] = [float(mix.get(collection, 1.0)) for collection in collections]
+    return out
+
+
 def fit_category_head(x: np.ndarray, y: np.ndarray, weights: np.ndarray, poles: Sequence[tuple[int, int]], *,
                       c: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """(weight [4 * n_axes, dim], bias [4 * n_axes]) of one 4-way logistic regression per axis.
 
     x: [n, dim] embeddings (made unit length here), y: [n, n_codes] 0/1 with nan where not coded,
-    weights: [n] per-row weight in the loss."""
+    weights: [n] per-row weight in the loss, or [n, n_axes] one per row and axis (a row weighing 0 on an
+    axis is left out of that axis's fit)."""
     from sklearn.linear_model import LogisticRegression
 
     features = unit_rows(np.asarray(x, dtype=np.float64))
+    weights = np.asarray(weights, dtype=np.float64)
     weight = np.zeros((N_CATEGORIES * len(poles), features.shape[1]))
     bias = np.full(N_CATEGORIES * len(poles), ABSENT_LOGIT)
     for a, (i, j) in enumerate(poles):
         category = axis_category(y[:, i], y[:, j])
-        known = ~np.isnan(category)
+        row_weight = weights[:, a] if weights.ndim == 2 else weights
+        known = ~np.isnan(category) & (row_weight > 0)
         target = category[known].astype(int)
         rows = slice(N_CATEGORIES * a, N_CATEGORIES * (a + 1))
         present = sorted(set(target.tolist()))
@@ -50,7 +72,7 @@ def fit_category_head(x: np.ndarray, y: np.ndarray, weights: np.ndarray, poles: 
             bias[N_CATEGORIES * a + (present[0] if present else 3)] = 0.0
             continue
         model = LogisticRegression(C=c, max_iter=2000, random_state=seed)
-        model.fit(features[known], target, sample_weight=weights[known])
+        model.fit(features[known], target, sample_weight=row_weight[known])
         block_w, block_b = weight[rows], bias[rows]
         if len(present) == 2:  # scikit-learn's binary form: one logit for the second class, 0 for the first
             block_w[present[1]], block_b[present[1]] = model.coef_[0], model.intercept_[0]
@@ -61,12 +83,23 @@ def fit_category_head(x: np.ndarray, y: np.ndarray, weights: np.ndarray, poles: 
     return weight.astype(np.float32), bias.astype(np.float32)
 
 
+def team_and_replay_weights(n_team: int, replay_weights: np.ndarray | None, n_replay: int, n_axes: int, *,
+                            real_weight: float) -> np.ndarray:
+    """[n_team + n_replay, n_axes]: `real_weight` for each team fragment, then the replay fragments' weights
+    per axis (`replay_axis_weights`; None: 1 each)."""
+    replay = np.ones((n_replay, n_axes)) if replay_weights is None else np.asarray(replay_weights, dtype=np.float64)
+    if replay.shape != (n_replay, n_axes):
+        raise ValueError(f"replay weights of shape {replay.shape} for {n_replay} replay fragments and {n_axes} axes")
+    return np.vstack([np.full((n_team, n_axes), float(real_weight)), replay])
+
+
 def fit_team_and_replay(team_x: np.ndarray, team_y: np.ndarray, replay_x: np.ndarray, replay_y: np.ndarray,
-                        poles: Sequence[tuple[int, int]], *, real_weight: float, c: float,
-                        seed: int) -> tuple[np.ndarray, np.ndarray]:
+                        poles: Sequence[tuple[int, int]], *, real_weight: float, c: float, seed: int,
+                        replay_weights: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """`fit_category_head` on the team's fragments (weighing `real_weight` each) and the replay fragments
-    (1 each): how `adapt`, its out-of-fold estimate and the simulation's model in the loop fit the head."""
-    weights = np.concatenate([np.full(len(team_x), real_weight), np.ones(len(replay_x))])
+    (per axis `replay_weights` [n_replay, n_axes], from `replay_axis_weights`; None: 1 each): how `adapt`,
+    its out-of-fold estimate and the simulation's model in the loop fit the head."""
+    weights = team_and_replay_weights(len(team_x), replay_weights, len(replay_x), len(poles), real_weight=real_weight)
     return fit_category_head(np.vstack([team_x, replay_x]), np.vstack([team_y, replay_y]), weights, poles, c=c,
                              seed=seed)
 
@@ -74,17 +107,19 @@ def fit_team_and_replay(team_x: np.ndarray, team_y: np.ndarray, replay_x: np.nda
 def shift_to_team_rates(bias: np.ndarray, team_y: np.ndarray, y: np.ndarray, weights: np.ndarray,
                         poles: Sequence[tuple[int, int]]) -> np.ndarray:
     """The bias moved from the categories' rates in the fitted data to the team's own rates (prior-shift
-    correction, log(team rate / fitted rate) per category, add-one smoothed): a calibration on real coding
+    correction, log(team rate / fitted rate) per category, add-one smoothed; `weights` [n] or [n, n_axes] as
+    `fit_category_head` takes them): a calibration on real coding
     that `capcode crossval` measures as an ablation (it did not help: README)."""
     shifted = bias.astype(np.float64).copy()
     for a, (i, j) in enumerate(poles):
         team = axis_category(team_y[:, i], team_y[:, j])
         team = team[~np.isnan(team)].astype(int)
         fitted = axis_category(y[:, i], y[:, j])
+        row_weight = weights[:, a] if weights.ndim == 2 else weights
         known = ~np.isnan(fitted)
         team_rate = (np.bincount(team, minlength=N_CATEGORIES) + 1) / (len(team) + N_CATEGORIES)
-        fitted_rate = (np.bincount(fitted[known].astype(int), weights=weights[known], minlength=N_CATEGORIES) + 1) \
-            / (weights[known].sum() + N_CATEGORIES)
+        fitted_rate = (np.bincount(fitted[known].astype(int), weights=row_weight[known], minlength=N_CATEGORIES) + 1) \
+            / (row_weight[known].sum() + N_CATEGORIES)
         shifted[N_CATEGORIES * a:N_CATEGORIES * (a + 1)] += np.log(team_rate) - np.log(fitted_rate)
     return shifted.astype(np.float32)
 
@@ -96,7 +131,7 @@ def category_probabilities(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) 
 
 def out_of_fold_alpha(x: np.ndarray, y: np.ndarray, groups: Sequence[str], replay_x: np.ndarray,
                       replay_y: np.ndarray, poles: Sequence[tuple[int, int]], *, real_weight: float, c: float,
-                      seed: int) -> list[dict[str, float | int | None]]:
+                      seed: int, replay_weights: np.ndarray | None = None) -> list[dict[str, float | int | None]]:
     """Per axis: alpha of the team's coding against the head refitted without each group (what `adapt`
     reports of a model it writes: an estimate on the team's own material, not a held-out test)."""
     groups_arr = np.array(groups)
@@ -107,7 +142,7 @@ def out_of_fold_alpha(x: np.ndarray, y: np.ndarray, groups: Sequence[str], repla
     for group in unique:
         held = groups_arr == group
         weight, bias = fit_team_and_replay(x[~held], y[~held], replay_x, replay_y, poles, real_weight=real_weight,
-                                           c=c, seed=seed)
+                                           c=c, seed=seed, replay_weights=replay_weights)
         predicted[held] = decide_categories(category_probabilities(x[held], weight, bias), poles, y.shape[1])
     out: list[dict[str, float | int | None]] = []
     for i, j in poles:

@@ -22,6 +22,7 @@ class LabelledFragments:
     labels: list[list[int]]  # [n_fragments][n_codes], codebook order
     synthetic: bool
     documents: list[str]  # the interview of each fragment
+    collections: list[str]  # the corpus collection of each fragment (`adapt.replay_weights` weighs by it)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -39,6 +40,7 @@ def labelled_split(
         labels=[[int(r.labels[coder][code]) for code in code_ids] for r in chosen],
         synthetic=any(r.synthetic for r in chosen),
         documents=[r.document for r in chosen],
+        collections=[r.collection for r in chosen],
     )
 
 
@@ -67,11 +69,23 @@ def data_hash(*parts: LabelledFragments) -> str:
     return digest.hexdigest()
 
 
+@dataclass(frozen=True)
+class ReplayFragments:
+    """The fragments `adapt` replays: texts, labels [n, n_codes] (codebook order) and each one's collection."""
+
+    texts: list[str]
+    labels: np.ndarray
+    collections: list[str]
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+
 def replay_fragments(prepared: Path | None, *, coder: str, codebook: Codebook, limit: int,
-                     seed: int) -> tuple[list[str], np.ndarray]:
+                     seed: int) -> ReplayFragments:
     """The base model's training fragments (split train) coded by `coder`, at most `limit`, seeded sample."""
     if prepared is None or limit == 0:
-        return [], np.zeros((0, len(codebook.code_ids)))
+        return ReplayFragments([], np.zeros((0, len(codebook.code_ids))), [])
     rows = [r for r in read_prepared(prepared) if r.split == "train" and r.codable
             and set(codebook.code_ids) <= set(r.labels.get(coder, {}))]
     if not rows:
@@ -80,4 +94,4 @@ def replay_fragments(prepared: Path | None, *, coder: str, codebook: Codebook, l
         chosen = np.random.default_rng(seed).choice(len(rows), size=limit, replace=False)
         rows = [rows[i] for i in sorted(chosen)]
     labels = np.array([[r.labels[coder][c] for c in codebook.code_ids] for r in rows], dtype=float)
-    return [r.text for r in rows], labels
+    return ReplayFragments([r.text for r in rows], labels, [r.collection for r in rows])
