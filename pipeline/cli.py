@@ -127,7 +127,8 @@ def adapt(
     model: Path = typer.Option(Path("models/base"), "--model", help="The trained model to start from."),
     output_dir: Path = typer.Option(..., "-o", "--output-dir", help="Where to write the adapted model directory."),
     replay: Path | None = typer.Option(None, help="Prepared fragments whose train split is replayed "
-                                       "(data/prepared/fragments.jsonl); none = the replay the model stores."),
+                                       "(data/prepared/fragments.jsonl), weighed per axis and collection by "
+                                       "adapt.replay_weights; none = the replay the model stores."),
     backbone: str | None = typer.Option(None, "--backbone", help="The pretrained encoder the model was trained "
                                         "from, where its metadata names one outside this checkout "
                                         "(adapt.encoder: pretrained or interpolated)."),

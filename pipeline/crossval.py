@@ -8,12 +8,12 @@ compare them with the reference coding (Krippendorff's alpha per axis, four nomi
 - the human reference: other human coders (`--human`, e.g. the blind text-only coder) against the same
   reference on the same fragments;
 - baselines trained on exactly the same data (team fragments of the training cases + the same replay,
-  same weighting, same decision tuning): TF-IDF + logistic regression, frozen-e5 embeddings + logistic
-  regression;
+  same weighting, `adapt.replay_weights` per code included, same decision tuning): TF-IDF + logistic
+  regression, frozen-e5 embeddings + logistic regression;
 - the ablation: the poles head (the model's six scores refitted + a decision rule) step by step, the
   axis_categories head (the default of `adapt`: per axis four categories) on either encoder, and the
-  variants tried (replay, weighting, regularisation, calibration to the team's rates, the field corpus's
-  replay left out of some axes' fits), kept or dropped;
+  variants tried (replay, weighting, regularisation, calibration to the team's rates, every replay fragment
+  weighing 1 on every axis instead of `adapt.replay_weights`), kept or dropped;
 - paired differences: the default's alpha minus a human's or a baseline's, with a bootstrap interval that
   resamples the same fragments for both (`default_minus` in crossval.json, `adapted_minus` in metrics.json):
   whether the data resolve a gap, which two overlapping separate intervals cannot say;

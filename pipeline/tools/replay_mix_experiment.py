@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.model.category_head import replay_axis_weights
 from pipeline.tools import main_on_prepared, study_quotes_data
 from pipeline.tools.encoder_interpolation_experiment import HeadBench
 
@@ -45,9 +46,10 @@ class ReplayMixBench(HeadBench):
     def __init__(self, data: Any, features: np.ndarray, collections: Sequence[str], params: Any,
                  codebook: Any) -> None:
         super().__init__(data, {name: features for name in MIXES}, params, codebook)
-        kinds = np.array(["team"] * data.n_team + list(collections))
-        # a text of several collections ("a+b") or of none ("") weighs 1 under every weighting
-        self.scale = {name: np.array([1.0 if kind == "team" else mix.get(kind, 1.0) for kind in kinds])
+        # adapt's own weighting (`category_head.replay_axis_weights`), one mix for every axis; a collection not
+        # in the mix (or none recorded) weighs 1
+        self.scale = {name: np.concatenate([np.ones(data.n_team),
+                                            replay_axis_weights(collections, {"every": mix}, ["every"])[:, 0]])
                       for name, mix in MIXES.items()}
 
     def row_weights(self, key: Any, rows: np.ndarray) -> np.ndarray:
