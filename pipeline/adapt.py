@@ -103,6 +103,11 @@ def replay_embeddings(model_dir: Path, replay: Path | None, *, model: CodeClassi
                   "replay", file=sys.stderr)
         return np.zeros((0, model.head.in_features), dtype=np.float32), np.zeros((0, len(codebook.code_ids))), []
     x, y, collections = stored
+    weighted = any(w != 1.0 for mix in params.replay_weights.values() for w in mix.values())
+    if world.is_main and weighted and params.head == AXIS_CATEGORIES and len(x) and not any(collections):
+        print(f"adapt: {model_dir}'s stored replay records no collections (a model written before they were): "
+              "adapt.replay_weights cannot tell them apart and every replay fragment weighs 1; pass --replay "
+              "data/prepared/fragments.jsonl to apply them", file=sys.stderr)
     if len(x) > params.max_replay:
         chosen = np.sort(np.random.default_rng(params.seed).choice(len(x), size=params.max_replay, replace=False))
         x, y, collections = x[chosen], y[chosen], [collections[i] for i in chosen]

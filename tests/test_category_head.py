@@ -174,6 +174,27 @@ def test_the_adapted_model_adapts_again_from_its_stored_replay(adapted, quotes, 
     assert meta["adapted"]["n_replay"] == 50  # the stored replay of that encoder, no --replay needed
     assert meta["adapted"]["encoder"] == "model's own (interpolated)"
     assert (again / "encoder" / "model.safetensors").read_bytes() == (out / "encoder" / "model.safetensors").read_bytes()
+    first = json.loads((out / "capcode_model.json").read_text())["adapted"]["replay_collections"]
+    assert meta["adapted"]["replay_collections"] == first  # the collections travel with the stored replay
+
+
+def test_adapting_a_model_whose_replay_records_no_collections_says_the_weights_cannot_apply(adapted, quotes,
+                                                                                            tmp_path) -> None:
+    import shutil
+
+    from pipeline.model.adaptation import load_replay, save_replay
+
+    out, params, _ = adapted
+    old = tmp_path / "old"
+    shutil.copytree(out, old)
+    x, y, _ = load_replay(old)  # type: ignore[misc]
+    save_replay(old, x, y)  # as models written before collections were recorded
+    again = tmp_path / "again"
+    result = capcode("adapt", str(quotes), "--coder", "report", "--coder", "dev", "--model", str(old), "-o",
+                     str(again), "--params", str(params))
+    assert result.returncode == 0, result.stderr
+    assert "records no collections" in result.stderr and "--replay" in result.stderr
+    assert json.loads((again / "capcode_model.json").read_text())["adapted"]["replay_collections"] == {"unrecorded": 50}
 
 
 @pytest.mark.parametrize("encoder", ["pretrained", "interpolated"])
