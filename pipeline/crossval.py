@@ -610,6 +610,13 @@ def _difference_metric(summary: dict[str, Any]) -> dict[str, Any]:
     return {"mean": summary["mean"], "ci_low": low, "ci_high": high}
 
 
+def _write_csv(path: Path, header: list[str], rows: list[list[Any]]) -> None:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
+
+
 def _write(output_dir: Path, output: dict[str, Any], default_predictions: np.ndarray, team: TeamFragments,
            records: list[dict[str, Any]], codebook: Codebook) -> None:
     from pipeline.report.crossval_page import crossval_page
@@ -628,28 +635,16 @@ def _write(output_dir: Path, output: dict[str, Any], default_predictions: np.nda
     with atomic_directory(output_dir) as staging:
         (staging / "crossval.json").write_text(json.dumps(output, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         (staging / "metrics.json").write_text(json.dumps(headline, indent=2) + "\n", encoding="utf-8")
-        with (staging / "learning_curve.csv").open("w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["n_team_fragments", "axis", "alpha_mean", "alpha_min", "alpha_max"])
-            for row in output["learning_curve"]:
-                size = round(row["n_used_mean"], 2)  # fragments actually used (a size above the pool takes all)
-                for axis, s in row["axes"].items():
-                    writer.writerow([size, axis, s["mean"], s["min"], s["max"]])
-        for axis in codebook.axes:  # one file per axis: what `dvc plots` draws as one line each
-            with (staging / f"learning_curve_{axis.id}.csv").open("w", newline="", encoding="utf-8") as handle:
-                writer = csv.writer(handle)
-                writer.writerow(["n_team_fragments", "alpha_mean", "alpha_min", "alpha_max"])
-                for row in output["learning_curve"]:
-                    size = round(row["n_used_mean"], 2)
-                    s = row["axes"][axis.id]
-                    writer.writerow([size, s["mean"], s["min"], s["max"]])
-        with (staging / "ablation.csv").open("w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle)
-            writer.writerow(["system", "axis", "alpha_mean", "alpha_min", "alpha_max", "ci_low", "ci_high"])
-            for name, axes in output["systems"].items():
-                for axis, s in axes.items():
-                    ci = s["ci_mean"] or [None, None]
-                    writer.writerow([name, axis, s["mean"], s["min"], s["max"], ci[0], ci[1]])
+        curve = [(round(row["n_used_mean"], 2), axis, s)  # fragments actually used (a size above the pool: all)
+                 for row in output["learning_curve"] for axis, s in row["axes"].items()]
+        _write_csv(staging / "learning_curve.csv", ["n_team_fragments", "axis", "alpha_mean", "alpha_min", "alpha_max"],
+                   [[size, axis, s["mean"], s["min"], s["max"]] for size, axis, s in curve])
+        for one in codebook.axes:  # one file per axis: what `dvc plots` draws as one line each
+            _write_csv(staging / f"learning_curve_{one.id}.csv", ["n_team_fragments", "alpha_mean", "alpha_min", "alpha_max"],
+                       [[size, s["mean"], s["min"], s["max"]] for size, axis, s in curve if axis == one.id])
+        _write_csv(staging / "ablation.csv", ["system", "axis", "alpha_mean", "alpha_min", "alpha_max", "ci_low", "ci_high"],
+                   [[name, axis, s["mean"], s["min"], s["max"], *(s["ci_mean"] or [None, None])]
+                    for name, axes in output["systems"].items() for axis, s in axes.items()])
         with (staging / "loco_predictions.jsonl").open("w", encoding="utf-8") as handle:
             for k, fragment_id in enumerate(team.ids):
                 row = default_predictions[k]
