@@ -433,3 +433,5 @@ def test_stored_replay_carries_collections_and_reads_old_files_as_unrecorded(tmp
     text = describe_replay(["field", "synthetic", "field"], load_params(DEFAULT_PARAMS).adapt)
     assert text == ("3 replay fragments (field 2, synthetic 1; field weighs 0 on beleid_beheer, "
                     "field weighs 0 on strategisch_operationeel)")
+    assert describe_replay(["synthetic"], load_params(DEFAULT_PARAMS).adapt) == (
+        "1 replay fragments (synthetic 1; adapt.replay_weights names field, which this replay does not hold)")

@@ -305,16 +305,24 @@ def replay_weight_matrix(collections: Sequence[str], params: AdaptParams, codebo
 
 
 def describe_replay(collections: Sequence[str], params: AdaptParams) -> str:
-    """"2000 replay fragments (field 800, synthetic 1200; field weighs 0 on beleid_beheer, ...)" for logs."""
+    """"2000 replay fragments (field 800, synthetic 1200; field weighs 0 on beleid_beheer, ...)" for logs.
+    A weighted collection the replay does not hold is named as such: its weight changes nothing."""
     counts = Counter(c or "unrecorded" for c in collections)
     text = f"{len(collections)} replay fragments"
-    if counts:
-        text += " (" + ", ".join(f"{name} {n}" for name, n in sorted(counts.items()))
-        weighted = [f"{collection} weighs {weight:g} on {axis}" for axis, mix in sorted(params.replay_weights.items())
-                    for collection, weight in sorted(mix.items()) if weight != 1.0] \
-            if params.head == "axis_categories" else []
-        text += ("; " + ", ".join(weighted) if weighted else "") + ")"
-    return text
+    if not counts:
+        return text
+    text += " (" + ", ".join(f"{name} {n}" for name, n in sorted(counts.items()))
+    listed = [(axis, collection, weight) for axis, mix in sorted(params.replay_weights.items())
+              for collection, weight in sorted(mix.items()) if weight != 1.0] \
+        if params.head == "axis_categories" else []
+    weighted = [f"{collection} weighs {weight:g} on {axis}" for axis, collection, weight in listed
+                if collection in counts]
+    absent = sorted({collection for _, collection, _ in listed} - set(counts))
+    if weighted:
+        text += "; " + ", ".join(weighted)
+    if absent:
+        text += f"; adapt.replay_weights names {', '.join(absent)}, which this replay does not hold"
+    return text + ")"
 
 
 def head_probabilities(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
