@@ -62,11 +62,10 @@ from pipeline.model.adaptation import (
     head_settings,
     load_replay,
     pretrained_encoder_dir,
-    replay_weight_matrix,
     save_replay,
     team_fragments,
 )
-from pipeline.model.category_head import fit_team_and_replay, out_of_fold_alpha
+from pipeline.model.category_head import fit_team_and_replay, out_of_fold_alpha, replay_axis_weights
 from pipeline.model.classifier import (
     AXIS_CATEGORIES,
     ENCODER_DIR,
@@ -103,8 +102,8 @@ def replay_embeddings(model_dir: Path, replay: Path | None, *, model: CodeClassi
                   "replay", file=sys.stderr)
         return np.zeros((0, model.head.in_features), dtype=np.float32), np.zeros((0, len(codebook.code_ids))), []
     x, y, collections = stored
-    weighted = any(w != 1.0 for mix in params.replay_weights.values() for w in mix.values())
-    if world.is_main and weighted and params.head == AXIS_CATEGORIES and len(x) and not any(collections):
+    if world.is_main and params.reweighted_collections() and params.head == AXIS_CATEGORIES and len(x) \
+            and not any(collections):
         print(f"adapt: {model_dir}'s stored replay records no collections (a model written before they were): "
               "adapt.replay_weights cannot tell them apart and every replay fragment weighs 1; pass --replay "
               "data/prepared/fragments.jsonl to apply them", file=sys.stderr)
@@ -256,11 +255,11 @@ def adapt(*, inputs: Sequence[Path], coders: Sequence[str], model_dir: Path, out
     print(f"adapt: {len(team)} team fragments ({len(set(team.groups))} groups by {grouping}), "
           f"{describe_replay(collections, params)}, head {params.head} on the {encoder} encoder", file=sys.stderr)
     if params.head == AXIS_CATEGORIES:
-        weights = replay_weight_matrix(collections, params, codebook, params_source=all_params.source)
+        weights = replay_axis_weights(collections, params.replay_weights, [axis.id for axis in codebook.axes])
         weight, bias, rule = adapt_category_head(team_x, team, replay_x, replay_y, replay_weights=weights,
                                                  params=params, codebook=codebook)
     else:
-        if any(w != 1.0 for mix in params.replay_weights.values() for w in mix.values()):
+        if params.reweighted_collections():
             print("adapt: adapt.replay_weights weigh the axis_categories head's replay; the poles head replays "
                   "every fragment at weight 1", file=sys.stderr)
         weight, bias, rule = adapt_head(

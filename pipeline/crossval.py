@@ -550,8 +550,7 @@ def systems(data: Data, params: AdaptParams, tfidf: TfidfParams, codebook: Codeb
     for c in (0.3, 3.0):
         out[f"axis categories, {default_encoder}, C {c:g}"] = (categories(default_features, category_c=c),
                                                                CATEGORIES, True)
-    weighted = {c for mix in params.replay_weights.values() for c, w in mix.items() if w != 1.0}
-    if params.head == AXIS_CATEGORIES and weighted & set(data.replay_collections):  # README item 16
+    if params.head == AXIS_CATEGORIES and params.reweighted_collections() & set(data.replay_collections):  # README item 16
         out[f"axis categories, {default_encoder}, every replay fragment weighing 1 on every axis"] = (
             category_system(data, params, features=default_features, codebook=codebook, replay_weights={}),
             CATEGORIES, True)

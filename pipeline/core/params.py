@@ -206,6 +206,10 @@ class AdaptParams:
         _require(bool(self.threshold_grid) and all(0 < t < 1 for t in self.threshold_grid), "threshold_grid",
                  "expected a non-empty list of thresholds in (0, 1)")
 
+    def reweighted_collections(self) -> set[str]:
+        """The replay collections `replay_weights` weighs other than 1 on some axis (empty: plain replay)."""
+        return {c for mix in self.replay_weights.values() for c, w in mix.items() if w != 1.0}
+
 
 @dataclass(frozen=True)
 class CrossvalParams:

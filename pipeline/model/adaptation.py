@@ -36,7 +36,6 @@ import torch
 from pipeline.core.codebook import Codebook
 from pipeline.core.errors import InputError
 from pipeline.core.params import AdaptParams
-from pipeline.model.category_head import replay_axis_weights
 from pipeline.model.classifier import CodeClassifier, ModelMetadata, mean_pool, model_input_text
 from pipeline.model.device import model_device
 from pipeline.model.distributed import SINGLE, World, sum_across
@@ -297,13 +296,6 @@ def check_replay_weights(params: AdaptParams, codebook: Codebook, *, params_sour
                                         f"the codebook: {', '.join(axis_ids)}")
 
 
-def replay_weight_matrix(collections: Sequence[str], params: AdaptParams, codebook: Codebook, *,
-                         params_source: str | Path) -> np.ndarray:
-    """[n_replay, n_axes] weights of the replay fragments per axis from `adapt.replay_weights` (checked)."""
-    check_replay_weights(params, codebook, params_source=params_source)
-    return replay_axis_weights(collections, params.replay_weights, [axis.id for axis in codebook.axes])
-
-
 def describe_replay(collections: Sequence[str], params: AdaptParams) -> str:
     """"2000 replay fragments (field 800, synthetic 1200; field weighs 0 on beleid_beheer, ...)" for logs.
     A weighted collection the replay does not hold is named as such: its weight changes nothing."""
@@ -317,7 +309,7 @@ def describe_replay(collections: Sequence[str], params: AdaptParams) -> str:
         if params.head == "axis_categories" else []
     weighted = [f"{collection} weighs {weight:g} on {axis}" for axis, collection, weight in listed
                 if collection in counts]
-    absent = sorted({collection for _, collection, _ in listed} - set(counts))
+    absent = sorted(params.reweighted_collections() - set(counts)) if params.head == "axis_categories" else []
     if weighted:
         text += "; " + ", ".join(weighted)
     if absent:
