@@ -200,3 +200,28 @@ def test_head_bench_nested_chooses_inside_each_fold_what_the_training_cases_supp
         else:
             assert set(picked) == {"signal"}
         assert all(s["mean"] > 0.9 for s in result["axes"].values())
+
+
+def test_domain_alignment_moves_each_replay_collection_onto_the_team_statistics() -> None:
+    from pipeline.tools.domain_alignment_experiment import VARIANTS, align_replay
+
+    rng = np.random.default_rng(0)
+    team = rng.normal(loc=2.0, scale=0.5, size=(20, 4))
+    synthetic = rng.normal(loc=-1.0, scale=3.0, size=(30, 4))
+    field = rng.normal(loc=5.0, scale=0.1, size=(25, 4))
+    x = np.concatenate([team, synthetic, field])
+    is_team = np.arange(len(x)) < 20
+    collections = np.array([""] * 20 + ["synthetic"] * 30 + ["field"] * 25, dtype=object)
+
+    assert align_replay(x, is_team, collections, VARIANTS[0]) is x
+    for variant in ("mean", "mean+scale"):
+        out = align_replay(x, is_team, collections, variant)
+        np.testing.assert_array_equal(out[:20], team)  # the team's rows never move
+        for name in ("synthetic", "field"):
+            rows = collections == name
+            np.testing.assert_allclose(out[rows].mean(axis=0), team.mean(axis=0), atol=1e-12)
+            if variant == "mean":  # the shape of the collection is kept
+                np.testing.assert_allclose(out[rows] - out[rows].mean(axis=0), x[rows] - x[rows].mean(axis=0))
+            else:
+                np.testing.assert_allclose(out[rows].std(axis=0), team.std(axis=0), rtol=1e-9)
+    np.testing.assert_array_equal(x[:20], team)  # the input is not changed in place
