@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.tools import main_on_prepared, study_quotes_data
-from pipeline.tools.encoder_interpolation_experiment import HeadBench
+from pipeline.tools.encoder_interpolation_experiment import ShippedWeightsBench
 
 VARIANTS = ("none (shipped)", "mean", "mean+scale")
 MIN_SPREAD = 1e-3
@@ -59,8 +59,8 @@ def align_replay(x: np.ndarray, is_team: np.ndarray, collections: np.ndarray, va
     return out
 
 
-class AlignmentBench(HeadBench):
-    """HeadBench with adapt's per-axis replay weighting, whose replay rows are aligned to the team rows of
+class AlignmentBench(ShippedWeightsBench):
+    """The head with adapt's per-axis replay weighting, whose replay rows are aligned to the team rows of
     each fit before the head is fitted."""
 
     def __init__(self, data: Any, params: Any, codebook: Any) -> None:
@@ -69,11 +69,6 @@ class AlignmentBench(HeadBench):
         unit = unit_rows(np.asarray(data.adapted, dtype=np.float64))
         super().__init__(data, {name: unit for name in VARIANTS}, params, codebook)
         self.collections = np.array([""] * data.n_team + list(data.replay_collections), dtype=object)
-
-    def row_weights(self, key: Any, rows: np.ndarray) -> np.ndarray:
-        from pipeline.crossval import axis_row_weights
-
-        return axis_row_weights(self.data, rows, self.adapt, self.codebook)
 
     def aligned(self, key: str, rows: np.ndarray) -> np.ndarray:
         return align_replay(self.features[key][rows], rows < self.data.n_team, self.collections[rows], key)

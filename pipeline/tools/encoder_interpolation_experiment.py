@@ -185,6 +185,16 @@ class HeadBench:
                      c=self.adapt.category_c, seed=self.adapt.seed)
 
 
+
+class ShippedWeightsBench(HeadBench):
+    """HeadBench whose rows weigh per axis as `adapt` weighs them now (`adapt.replay_weights` by collection;
+    `data.replay_collections` names each replay row's), not every replay row 1 as HeadBench's own tools did."""
+
+    def row_weights(self, key: Any, rows: np.ndarray) -> np.ndarray:
+        from pipeline.crossval import axis_row_weights
+
+        return axis_row_weights(self.data, rows, self.adapt, self.codebook)
+
 def run(prepared: Path, *, model_dir: Path | None = None, shares: Sequence[float] = SHARES,
         nested: bool = True) -> dict[str, Any]:
     """The three measurements above for the encoder of `model_dir` (default `models/base`) at `shares`;
