@@ -123,8 +123,7 @@ def test_adapt_writes_a_categories_model_on_the_interpolated_encoder(adapted, ti
     assert sum(counts.values()) == 50 and "unrecorded" not in counts
     stored = load_replay(out)
     assert stored is not None and sorted(set(stored[2])) == sorted(counts)
-    assert meta["adapted"]["params"]["replay_weights"] == {"beleid_beheer": {"field": 0.0},
-                                                           "strategisch_operationeel": {"field": 0.0}}
+    assert meta["adapted"]["params"]["replay_weights"] == {"strategisch_operationeel": {"field": 0.0}}
     assert "50 replay fragments (" in stderr
 
 
@@ -352,7 +351,8 @@ def test_the_review_loop_runs_on_a_categories_model(adapted, tmp_path) -> None:
 def test_crossval_replay_weights_per_axis_refit_each_axis_with_its_own_replay() -> None:
     """adapt.replay_weights as crossval applies them: with none listed it is the ordinary fit; with the field
     replay at 0 on one axis, that axis is the fit without those rows and the other axes are unchanged; the
-    shipped params weigh the field replay on two axes, and `replay_weights={}` undoes it (the ablation row)."""
+    shipped params leave the field replay out of strat./oper. only, and `replay_weights={}` undoes it (the
+    ablation row)."""
     from dataclasses import replace
 
     from pipeline.core.params import load_params
@@ -383,10 +383,10 @@ def test_crossval_replay_weights_per_axis_refit_each_axis_with_its_own_replay() 
     np.testing.assert_allclose(weighted[:, 8:], without[:, 8:], atol=1e-4)
     assert not np.allclose(weighted[:, 8:], plain[:, 8:], atol=1e-3)
 
-    assert set(shipped.replay_weights) == {"beleid_beheer", "strategisch_operationeel"}
+    assert shipped.replay_weights == {axis: {"field": 0.0}}
     default = category_system(data, shipped, features=x, codebook=CODEBOOK)(rows)(rows)
-    np.testing.assert_allclose(default[:, :4], plain[:, :4], atol=1e-6)  # intern/extern keeps the field replay
-    np.testing.assert_allclose(default[:, 4:], without[:, 4:], atol=1e-4)
+    np.testing.assert_allclose(default[:, :8], plain[:, :8], atol=1e-6)  # the other two keep the field replay
+    np.testing.assert_allclose(default[:, 8:], without[:, 8:], atol=1e-4)
 
 
 def test_fit_category_head_takes_one_weight_per_row_and_axis() -> None:
@@ -431,7 +431,6 @@ def test_stored_replay_carries_collections_and_reads_old_files_as_unrecorded(tmp
     with pytest.raises(ValueError):
         save_replay(tmp_path, x, y, ["field"])
     text = describe_replay(["field", "synthetic", "field"], load_params(DEFAULT_PARAMS).adapt)
-    assert text == ("3 replay fragments (field 2, synthetic 1; field weighs 0 on beleid_beheer, "
-                    "field weighs 0 on strategisch_operationeel)")
+    assert text == "3 replay fragments (field 2, synthetic 1; field weighs 0 on strategisch_operationeel)"
     assert describe_replay(["synthetic"], load_params(DEFAULT_PARAMS).adapt) == (
         "1 replay fragments (synthetic 1; adapt.replay_weights names field, which this replay does not hold)")
