@@ -225,3 +225,28 @@ def test_domain_alignment_moves_each_replay_collection_onto_the_team_statistics(
             else:
                 np.testing.assert_allclose(out[rows].std(axis=0), team.std(axis=0), rtol=1e-9)
     np.testing.assert_array_equal(x[:20], team)  # the input is not changed in place
+
+
+def test_the_selection_bench_weighs_each_key_by_its_spelled_out_replay_weighting() -> None:
+    """The nested-selection tool's weightings are constants (its result must not move with params.yaml): round 7
+    leaves the field replay out of beleid/beheer and strat./oper., round 8 out of strat./oper. only."""
+    from types import SimpleNamespace
+
+    from pipeline.tools.nested_selection_experiment import WEIGHTINGS, SelectionBench
+
+    team = SimpleNamespace(groups=["1", "2"])
+    data = SimpleNamespace(team=team, n_team=2, texts=["q1", "q2", "r1", "r2"], y=np.zeros((4, 6)),
+                           replay_collections=["field", "synthetic"])
+    params = SimpleNamespace(adapt=SimpleNamespace(real_weight=10.0, category_c=1.0, seed=0, replay_weights={}),
+                             crossval=SimpleNamespace(seeds=[1], replay_fraction=1.0))
+    keys = [(0.2, name) for name in WEIGHTINGS]
+    bench = SelectionBench(data, {key: np.zeros((4, 3)) for key in keys}, params, CODEBOOK)
+    every = np.arange(4)
+    # rows: two team fragments, a field and a synthetic replay fragment; columns: the codebook's three axes
+    expected = {"every replay fragment 1": [[10, 10, 10], [10, 10, 10], [1, 1, 1], [1, 1, 1]],
+                "field out of strat./oper. (round 8)": [[10, 10, 10], [10, 10, 10], [1, 1, 0], [1, 1, 1]],
+                "field out of beleid/beheer and strat./oper. (round 7)": [[10, 10, 10], [10, 10, 10], [1, 0, 0],
+                                                                           [1, 1, 1]]}
+    assert [axis.id for axis in CODEBOOK.axes] == ["intern_extern", "beleid_beheer", "strategisch_operationeel"]
+    for key in keys:
+        assert bench.row_weights(key, every).tolist() == expected[key[1]]

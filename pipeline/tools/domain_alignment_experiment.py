@@ -10,8 +10,8 @@ frustratingly easy domain adaptation", AAAI 2016). The target statistics here ar
 fragments (in leave one case out: the two training cases only), so nothing is read off held-out quotes and
 there is nothing to tune; the predictor is unchanged (team-domain inputs are not moved).
 
-Variants, all with the shipped head, encoder, C, real_weight and per-axis replay weighting
-(`adapt.replay_weights`):
+Variants, all with the shipped head, encoder, C and real_weight, and round 7's per-axis replay weighting
+(`encoder_interpolation_experiment.ROUND7_REPLAY_WEIGHTS`, the shipped one when this ran):
 - ``none (shipped)``: no alignment;
 - ``mean``: each replay collection's unit embeddings shifted so that its mean is the team's mean;
 - ``mean+scale``: also scaled per dimension to the team's spread (diagonal CORAL; spreads floored at 1e-3).
@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.tools import main_on_prepared, study_quotes_data
-from pipeline.tools.encoder_interpolation_experiment import ShippedWeightsBench
+from pipeline.tools.encoder_interpolation_experiment import ReplayWeightedBench
 
 VARIANTS = ("none (shipped)", "mean", "mean+scale")
 MIN_SPREAD = 1e-3
@@ -59,7 +59,7 @@ def align_replay(x: np.ndarray, is_team: np.ndarray, collections: np.ndarray, va
     return out
 
 
-class AlignmentBench(ShippedWeightsBench):
+class AlignmentBench(ReplayWeightedBench):
     """The head with adapt's per-axis replay weighting, whose replay rows are aligned to the team rows of
     each fit before the head is fitted."""
 
@@ -113,7 +113,7 @@ def run(prepared: Path) -> dict[str, Any]:
     test_y = {name: y for name, (_, y) in test.items()}
     bench = AlignmentBench(data, params, codebook)
     out: dict[str, Any] = {"what": __doc__.splitlines()[0], "seeds": list(params.crossval.seeds),
-                           "n_quotes": data.n_team, "replay_weights": params.adapt.replay_weights, "variants": {}}
+                           "n_quotes": data.n_team, "replay_weights": ReplayWeightedBench.replay_weights, "variants": {}}
     for name in VARIANTS:
         out["variants"][name] = {
             "loco": bench.loco(name), "held_out": bench.held_out(name, test_x, test_y),

@@ -186,14 +186,25 @@ class HeadBench:
 
 
 
-class ShippedWeightsBench(HeadBench):
-    """HeadBench whose rows weigh per axis as `adapt` weighs them now (`adapt.replay_weights` by collection;
-    `data.replay_collections` names each replay row's), not every replay row 1 as HeadBench's own tools did."""
+
+# `adapt.replay_weights` as shipped in round 7, when experiments 17 and 18 ran: the field replay left out of the
+# beleid/beheer and strat./oper. fits. A constant here (not read from configs/params.yaml, which changed in
+# round 8) so that those tools reproduce their committed JSON.
+ROUND7_REPLAY_WEIGHTS: dict[str, dict[str, float]] = {"beleid_beheer": {"field": 0.0},
+                                                      "strategisch_operationeel": {"field": 0.0}}
+
+
+class ReplayWeightedBench(HeadBench):
+    """HeadBench whose rows weigh per axis as `adapt` weighs them with `replay_weights` (per axis, per replay
+    collection; `data.replay_collections` names each replay row's), not every replay row 1 as HeadBench's first
+    tools did."""
+
+    replay_weights: dict[str, dict[str, float]] = ROUND7_REPLAY_WEIGHTS
 
     def row_weights(self, key: Any, rows: np.ndarray) -> np.ndarray:
         from pipeline.crossval import axis_row_weights
 
-        return axis_row_weights(self.data, rows, self.adapt, self.codebook)
+        return axis_row_weights(self.data, rows, self.adapt, self.codebook, self.replay_weights)
 
 def run(prepared: Path, *, model_dir: Path | None = None, shares: Sequence[float] = SHARES,
         nested: bool = True) -> dict[str, Any]:

@@ -7,7 +7,8 @@ separable than any new text's: the head learns boundaries from features that are
 see (the stacking leak; the remedy is out-of-fold features). The base model's **validation** split (synthetic
 and field interviews used only to stop training and tune thresholds, never for a gradient) is text the
 encoder never fitted, like the team's real speech and like the test splits. This tool fits the shipped head
-(categories, C, `real_weight`, per-axis `adapt.replay_weights`) with three replays, on the encoder at three
+(categories, C, `real_weight`; round 7's per-axis replay weighting, `ROUND7_REPLAY_WEIGHTS`, shipped when
+this ran) with three replays, on the encoder at three
 shares of the fine-tuned weights (0.2 is shipped; the leak should grow with the share):
 
 - ``train (shipped)``: the 2,000 training-split fragments `adapt` replays;
@@ -34,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.tools import main_on_prepared, study_quotes_data
-from pipeline.tools.encoder_interpolation_experiment import ShippedWeightsBench
+from pipeline.tools.encoder_interpolation_experiment import ReplayWeightedBench
 
 SHARES = (0.2, 0.5, 1.0)
 SHIPPED = (0.2, "train (shipped)")
@@ -90,13 +91,13 @@ def run(prepared: Path) -> dict[str, Any]:
                                with_replay(data, list(train_texts) + val_texts, np.vstack([train_y, val_y]),
                                            train_collections + val_collections)),
     }
-    benches = {name: ShippedWeightsBench(replay_data, {share: embedded[share][np.concatenate([team_rows, rows])]
+    benches = {name: ReplayWeightedBench(replay_data, {share: embedded[share][np.concatenate([team_rows, rows])]
                                                        for share in SHARES}, params, codebook)
                for name, (rows, replay_data) in replays.items()}
     shipped_labels = {seed: benches[SHIPPED[1]].loco_labels(SHIPPED[0], seed) for seed in params.crossval.seeds}
     out: dict[str, Any] = {"what": __doc__.splitlines()[0], "seeds": list(params.crossval.seeds),
                            "n_quotes": n_team, "replay_sizes": {name: len(rows) for name, (rows, _) in replays.items()},
-                           "replay_weights": params.adapt.replay_weights, "results": []}
+                           "replay_weights": ReplayWeightedBench.replay_weights, "results": []}
     for share in SHARES:
         test_x = {name: embedded[share][rows] for name, rows in test_rows.items()}
         for name, bench in benches.items():
@@ -112,7 +113,7 @@ def run(prepared: Path) -> dict[str, Any]:
     return out
 
 
-def paired_against(bench: ShippedWeightsBench, share: float, shipped_labels: dict[int, np.ndarray], params: Any,
+def paired_against(bench: ReplayWeightedBench, share: float, shipped_labels: dict[int, np.ndarray], params: Any,
                    codebook: Any) -> dict[str, dict[str, Any]]:
     """`bench` at `share` minus the shipped head on the same quotes, crossval's paired bootstrap per seed."""
     from pipeline.crossval import paired_difference, summarise_seeds
