@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,43 @@ def study_quotes_data(prepared: Path, params: Any, codebook: Any, model_dir: Pat
                         min_fragment_share=params.prepare.min_fragment_share,
                         min_span_share=params.prepare.min_span_share, group_by=params.crossval.group_by)
     return data
+
+
+@dataclass(frozen=True)
+class QuotesSetup:
+    """What every quotes experiment starts from: the params and codebook in force, the model directory and its
+    metadata, and `study_quotes_data` (the quotes + replay as `capcode crossval` loads them)."""
+
+    prepared: Path
+    params: Any
+    codebook: Any
+    model_dir: Path
+    metadata: Any
+    data: Any
+
+    def held_out(self, split: str, share: float) -> dict[str, tuple[Any, Any]]:
+        """Per collection of `split` (synthetic, field): the replay coder's fully coded fragments, embedded by
+        the encoder adapt builds at `share`, and their labels (`category_head_checks.held_out_sets`)."""
+        from pipeline.tools.category_head_checks import held_out_sets
+
+        return held_out_sets(self.prepared, split, self.params.adapt.replay_coder, self.codebook,
+                             self.metadata.backbone["spec"], model_dir=self.model_dir, share=share,
+                             prefix=self.metadata.text_prefix, max_length=self.metadata.max_length)
+
+
+def load_quotes_setup(prepared: Path, model_dir: Path | None = None) -> QuotesSetup:
+    """The `QuotesSetup` of `prepared` and the model in `model_dir` (default `models/base`)."""
+    from pipeline.core.codebook import load_codebook
+    from pipeline.core.config import REPO_ROOT
+    from pipeline.core.params import load_params
+    from pipeline.model.classifier import read_metadata
+
+    params = load_params()
+    codebook = load_codebook()
+    base = model_dir if model_dir is not None else REPO_ROOT / "models" / "base"
+    metadata = read_metadata(base)
+    return QuotesSetup(prepared, params, codebook, base, metadata,
+                       study_quotes_data(prepared, params, codebook, base))
 
 
 def main_on_prepared(description: str, run: Callable[[Path], dict[str, Any]],

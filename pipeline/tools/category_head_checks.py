@@ -33,7 +33,7 @@ import numpy as np
 from pipeline.core.codebook import Codebook
 from pipeline.model.category_head import category_probabilities, fit_category_head
 from pipeline.model.decision import N_CATEGORIES, axis_category, axis_pole_indices, decide_categories
-from pipeline.tools import main_on_prepared, study_quotes_data
+from pipeline.tools import load_quotes_setup, main_on_prepared
 
 C_GRID = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0)
 WEIGHT_GRID = (0.0, 1.0, 3.0, 10.0, 30.0)
@@ -116,23 +116,13 @@ def both_probabilities(data: Any, features: np.ndarray, codebook: Codebook, *, r
 
 
 def run(prepared: Path) -> dict[str, Any]:
-    from pipeline.core.codebook import load_codebook
-    from pipeline.core.config import REPO_ROOT
-    from pipeline.core.params import load_params
     from pipeline.model.adaptation import finetuned_share
-    from pipeline.model.classifier import read_metadata
 
-    params = load_params()
-    codebook = load_codebook()
+    setup = load_quotes_setup(prepared)
+    params, codebook, data = setup.params, setup.codebook, setup.data
     adapt, settings = params.adapt, params.crossval
-    base = REPO_ROOT / "models" / "base"
-    data = study_quotes_data(prepared, params, codebook, base)
-    metadata = read_metadata(base)
     features = data.adapted  # the encoder the shipped head sits on (`adapt.encoder`)
-    validation, test = (held_out_sets(prepared, split, adapt.replay_coder, codebook, metadata.backbone["spec"],
-                                      model_dir=base, share=finetuned_share(adapt), prefix=metadata.text_prefix,
-                                      max_length=metadata.max_length)
-                        for split in ("validation", "test"))
+    validation, test = (setup.held_out(split, finetuned_share(adapt)) for split in ("validation", "test"))
     rows = np.arange(len(data.texts))
     out: dict[str, Any] = {
         "fitted_on": f"{data.n_team} bundled quotes (report, dev) + {len(rows) - data.n_team} replay fragments "

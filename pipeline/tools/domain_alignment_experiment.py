@@ -28,14 +28,14 @@ Run: ``python -m pipeline.tools.domain_alignment_experiment -o reports/experimen
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from pipeline.tools import main_on_prepared, study_quotes_data
-from pipeline.tools.encoder_interpolation_experiment import ReplayWeightedBench
+from pipeline.tools import load_quotes_setup, main_on_prepared
+from pipeline.tools.encoder_interpolation_experiment import ReplayWeightedBench, held_out_line, means_line
 
 VARIANTS = ("none (shipped)", "mean", "mean+scale")
 MIN_SPREAD = 1e-3
@@ -70,61 +70,30 @@ class AlignmentBench(ReplayWeightedBench):
         super().__init__(data, {name: unit for name in VARIANTS}, params, codebook)
         self.collections = np.array([""] * data.n_team + list(data.replay_collections), dtype=object)
 
-    def aligned(self, key: str, rows: np.ndarray) -> np.ndarray:
+    def fit_features(self, key: Any, rows: np.ndarray) -> np.ndarray:
         return align_replay(self.features[key][rows], rows < self.data.n_team, self.collections[rows], key)
-
-    def fitted(self, key: Any, rows: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
-        from pipeline.model.category_head import category_probabilities, fit_category_head
-
-        weight, bias = fit_category_head(self.aligned(key, rows), self.data.y[rows], self.row_weights(key, rows),
-                                         self.poles, c=self.adapt.category_c, seed=self.adapt.seed)
-        return lambda x: category_probabilities(x, weight, bias)
-
-    def held_out(self, key: Any, test_x: dict[str, np.ndarray], test_y: dict[str, np.ndarray]) -> dict[str, Any]:
-        from pipeline.tools.category_head_checks import score
-
-        rows = np.arange(len(self.data.texts))
-        return score(self.aligned(key, rows), self.data.y, self.row_weights(key, rows),
-                     {name: (test_x[name], y) for name, y in test_y.items()}, self.codebook,
-                     c=self.adapt.category_c, seed=self.adapt.seed)
 
 
 def run(prepared: Path) -> dict[str, Any]:
-    from pipeline.core.codebook import load_codebook
-    from pipeline.core.config import REPO_ROOT
-    from pipeline.core.params import load_params
-    from pipeline.crossval import encoder_embeddings
     from pipeline.model.adaptation import finetuned_share
-    from pipeline.model.classifier import read_metadata
-    from pipeline.tools.category_head_checks import held_out_texts
 
-    params = load_params()
-    codebook = load_codebook()
-    base = REPO_ROOT / "models" / "base"
-    metadata = read_metadata(base)
-    data = study_quotes_data(prepared, params, codebook, base)
+    setup = load_quotes_setup(prepared)
+    params, data = setup.params, setup.data
     print("domain alignment: embedding the test splits", file=sys.stderr)
-    share = finetuned_share(params.adapt)
-    test = held_out_texts(prepared, "test", params.adapt.replay_coder, codebook)
-    test_x = {name: encoder_embeddings(metadata.backbone["spec"], texts, len(codebook.code_ids),
-                                       prefix=metadata.text_prefix, max_length=metadata.max_length, model_dir=base,
-                                       share=share)
-              for name, (texts, _) in test.items()}
+    test = setup.held_out("test", finetuned_share(params.adapt))
+    test_x = {name: x for name, (x, _) in test.items()}
     test_y = {name: y for name, (_, y) in test.items()}
-    bench = AlignmentBench(data, params, codebook)
+    bench = AlignmentBench(data, params, setup.codebook)
     out: dict[str, Any] = {"what": __doc__.splitlines()[0], "seeds": list(params.crossval.seeds),
                            "n_quotes": data.n_team, "replay_weights": ReplayWeightedBench.replay_weights, "variants": {}}
     for name in VARIANTS:
         out["variants"][name] = {
             "loco": bench.loco(name), "held_out": bench.held_out(name, test_x, test_y),
             "loco_minus_shipped": bench.loco_minus(name, VARIANTS[0]) if name != VARIANTS[0] else None}
-        print(f"domain alignment: {name}: loco " + " ".join(
-            f"{s['mean']:.3f}" for s in out["variants"][name]["loco"].values()) + "; held out " + " ".join(
-            f"{split} " + "/".join("-" if v is None else f"{v:.2f}" for v in scores.values())
-            for split, scores in out["variants"][name]["held_out"].items()), file=sys.stderr)
+        print(f"domain alignment: {name}: loco {means_line(out['variants'][name]['loco'])}; held out "
+              f"{held_out_line(out['variants'][name]['held_out'])}", file=sys.stderr)
     out["nested"] = bench.nested(list(VARIANTS))
-    print("domain alignment: chosen inside each fold: " + " ".join(
-        f"{s['mean']:.3f}" for s in out["nested"]["axes"].values()), file=sys.stderr)
+    print(f"domain alignment: chosen inside each fold: {means_line(out['nested']['axes'])}", file=sys.stderr)
     return out
 
 

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.core.codebook import Codebook
-from pipeline.tools import main_on_prepared, study_quotes_data
+from pipeline.tools import load_quotes_setup, main_on_prepared
 
 SHARES = (0.0, 0.1, 0.2, 0.3, 0.5, 1.0)
 
@@ -49,6 +49,17 @@ def summary(per_seed: np.ndarray, codebook: Codebook) -> dict[str, dict[str, flo
     """Mean, min and max over seeds per axis of an array [seeds, axes]."""
     return {axis.id: {"mean": round(float(per_seed[:, k].mean()), 4), "min": round(float(per_seed[:, k].min()), 4),
                       "max": round(float(per_seed[:, k].max()), 4)} for k, axis in enumerate(codebook.axes)}
+
+
+def means_line(per_axis: dict[str, dict[str, float]]) -> str:
+    """"0.511 0.485 0.675": the mean per axis of a `summary`, for progress lines."""
+    return " ".join(f"{s['mean']:.3f}" for s in per_axis.values())
+
+
+def held_out_line(held_out: dict[str, dict[str, float | None]]) -> str:
+    """"field 0.42/0.34/0.32 synthetic 0.60/0.56/0.51": alpha per axis of each test split, for progress lines."""
+    return " ".join(f"{split} " + "/".join("-" if v is None else f"{v:.2f}" for v in scores.values())
+                    for split, scores in held_out.items())
 
 
 def used_categories(y: np.ndarray, poles: Sequence[tuple[int, int]]) -> np.ndarray:
@@ -88,11 +99,16 @@ class HeadBench:
 
         return _row_weights(rows, self.data.n_team, self.adapt.real_weight)
 
+    def fit_features(self, key: Any, rows: np.ndarray) -> np.ndarray:
+        """The features of `rows` the head is fitted on (an experiment that transforms them overrides this; what
+        it predicts on is never transformed)."""
+        return self.features[key][rows]
+
     def fitted(self, key: Any, rows: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
         """The head adapt fits (crossval's category system) on `rows`: category probabilities of embeddings."""
         from pipeline.model.category_head import category_probabilities, fit_category_head
 
-        weight, bias = fit_category_head(self.features[key][rows], self.data.y[rows], self.row_weights(key, rows),
+        weight, bias = fit_category_head(self.fit_features(key, rows), self.data.y[rows], self.row_weights(key, rows),
                                          self.poles, c=self.adapt.category_c, seed=self.adapt.seed)
         return lambda x: category_probabilities(x, weight, bias)
 
@@ -126,13 +142,16 @@ class HeadBench:
     def loco_minus(self, key: Any, other: Any) -> dict[str, dict[str, Any]]:
         """Leave one case out, `key` minus `other` in alpha per axis on the same quotes, with crossval's paired
         bootstrap interval per seed (`crossval.paired_difference`), summarised over seeds like crossval's."""
+        return self.loco_minus_labels(key, {seed: self.loco_labels(other, seed) for seed in self.settings.seeds})
+
+    def loco_minus_labels(self, key: Any, other: dict[int, np.ndarray]) -> dict[str, dict[str, Any]]:
+        """`loco_minus` against labels already predicted per seed (another bench's, say)."""
         from pipeline.crossval import paired_difference, summarise_seeds
 
         reference = self.data.team.labels
-        return summarise_seeds([paired_difference(reference, self.loco_labels(key, seed),
-                                                  self.loco_labels(other, seed), self.codebook,
-                                                  n_boot=self.settings.n_boot, confidence=self.settings.confidence,
-                                                  seed=seed)
+        return summarise_seeds([paired_difference(reference, self.loco_labels(key, seed), other[seed],
+                                                  self.codebook, n_boot=self.settings.n_boot,
+                                                  confidence=self.settings.confidence, seed=seed)
                                 for seed in self.settings.seeds])
 
     def nested(self, keys: Sequence[Any], *, per_axis: bool = False) -> dict[str, Any]:
@@ -180,7 +199,7 @@ class HeadBench:
         from pipeline.tools.category_head_checks import score
 
         rows = np.arange(len(self.data.texts))
-        return score(self.features[key], self.data.y, self.row_weights(key, rows),
+        return score(self.fit_features(key, rows), self.data.y, self.row_weights(key, rows),
                      {name: (test_x[name], y) for name, y in test_y.items()}, self.codebook,
                      c=self.adapt.category_c, seed=self.adapt.seed)
 
@@ -206,24 +225,18 @@ class ReplayWeightedBench(HeadBench):
 
         return axis_row_weights(self.data, rows, self.adapt, self.codebook, self.replay_weights)
 
+
 def run(prepared: Path, *, model_dir: Path | None = None, shares: Sequence[float] = SHARES,
         nested: bool = True) -> dict[str, Any]:
     """The three measurements above for the encoder of `model_dir` (default `models/base`) at `shares`;
     `nested` False leaves out the third (the training-length tool needs only the first two)."""
-    from pipeline.core.codebook import load_codebook
-    from pipeline.core.config import REPO_ROOT
-    from pipeline.core.params import load_params
     from pipeline.crossval import encoder_embeddings
     from pipeline.model.adaptation import finetuned_share
-    from pipeline.model.classifier import read_metadata
     from pipeline.tools.category_head_checks import held_out_texts
 
-    params = load_params()
-    codebook = load_codebook()
+    setup = load_quotes_setup(prepared, model_dir)
+    params, codebook, base, metadata, data = setup.params, setup.codebook, setup.model_dir, setup.metadata, setup.data
     adapt, settings = params.adapt, params.crossval
-    base = model_dir if model_dir is not None else REPO_ROOT / "models" / "base"
-    metadata = read_metadata(base)
-    data = study_quotes_data(prepared, params, codebook, base)
     embed_with = partial(encoder_embeddings, metadata.backbone["spec"], n_codes=len(codebook.code_ids),
                          prefix=metadata.text_prefix, max_length=metadata.max_length, model_dir=base)
     test = held_out_texts(prepared, "test", adapt.replay_coder, codebook)

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.tools import main_on_prepared, study_quotes_data
+from pipeline.tools import load_quotes_setup, main_on_prepared
 
 LAYER_VARIANTS = {
     "last layer (shipped)": lambda states: states[:, -1],
@@ -38,20 +38,14 @@ LAYER_VARIANTS = {
 
 
 def run(prepared: Path) -> dict[str, Any]:
-    from pipeline.core.codebook import load_codebook
     from pipeline.core.config import REPO_ROOT
-    from pipeline.core.params import load_params
     from pipeline.model.adaptation import adaptation_embedder, embed, finetuned_share
     from pipeline.model.backbone import resolve_backbone
-    from pipeline.model.classifier import read_metadata
     from pipeline.tools.category_head_checks import held_out_texts
     from pipeline.tools.encoder_interpolation_experiment import HeadBench
 
-    params = load_params()
-    codebook = load_codebook()
-    base = REPO_ROOT / "models" / "base"
-    metadata = read_metadata(base)
-    data = study_quotes_data(prepared, params, codebook, base)
+    setup = load_quotes_setup(prepared)
+    params, codebook, base, metadata, data = setup.params, setup.codebook, setup.model_dir, setup.metadata, setup.data
     share = finetuned_share(params.adapt)
     model, tokenizer = adaptation_embedder(resolve_backbone(metadata.backbone["spec"], cache_dir=REPO_ROOT / "models"),
                                            base, share, len(codebook.code_ids))

@@ -30,8 +30,8 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.tools import main_on_prepared, study_quotes_data
-from pipeline.tools.encoder_interpolation_experiment import ROUND7_REPLAY_WEIGHTS, HeadBench
+from pipeline.tools import load_quotes_setup, main_on_prepared
+from pipeline.tools.encoder_interpolation_experiment import ROUND7_REPLAY_WEIGHTS, HeadBench, means_line
 
 SHARES = (0.0, 0.1, 0.2, 0.3)
 # the earlier weighting wins a tie in the nested choice (on an axis two weightings leave alike, they fit alike)
@@ -53,18 +53,11 @@ class SelectionBench(HeadBench):
 
 
 def run(prepared: Path) -> dict[str, Any]:
-    from pipeline.core.codebook import load_codebook
-    from pipeline.core.config import REPO_ROOT
-    from pipeline.core.params import load_params
     from pipeline.crossval import encoder_embeddings
     from pipeline.model.adaptation import finetuned_share
-    from pipeline.model.classifier import read_metadata
 
-    params = load_params()
-    codebook = load_codebook()
-    base = REPO_ROOT / "models" / "base"
-    metadata = read_metadata(base)
-    data = study_quotes_data(prepared, params, codebook, base)
+    setup = load_quotes_setup(prepared)
+    params, codebook, metadata, data = setup.params, setup.codebook, setup.metadata, setup.data
     shipped_share = finetuned_share(params.adapt)
     embedded: dict[float, np.ndarray] = {0.0: data.frozen, shipped_share: data.adapted}
     for share in SHARES:
@@ -72,7 +65,7 @@ def run(prepared: Path) -> dict[str, Any]:
             print(f"nested selection: embedding at share {share:g}", file=sys.stderr)
             embedded[share] = encoder_embeddings(metadata.backbone["spec"], data.texts, len(codebook.code_ids),
                                                  prefix=metadata.text_prefix, max_length=metadata.max_length,
-                                                 model_dir=base, share=share)
+                                                 model_dir=setup.model_dir, share=share)
     keys = [(share, weighting) for share in SHARES for weighting in WEIGHTINGS]
     bench = SelectionBench(data, {key: embedded[key[0]] for key in keys}, params, codebook)
     out: dict[str, Any] = {"what": __doc__.splitlines()[0], "seeds": list(params.crossval.seeds),
@@ -80,8 +73,7 @@ def run(prepared: Path) -> dict[str, Any]:
     for key in keys:
         loco = bench.loco(key)
         out["grid"].append({"share": key[0], "weighting": key[1], "loco": loco})
-        print(f"nested selection: share {key[0]:g}, {key[1]}: loco " + " ".join(
-            f"{s['mean']:.3f}" for s in loco.values()), file=sys.stderr)
+        print(f"nested selection: share {key[0]:g}, {key[1]}: loco {means_line(loco)}", file=sys.stderr)
     for kind, per_axis in (("one_for_all_axes", False), ("per_axis", True)):
         found = bench.nested(keys, per_axis=per_axis)
         for choice in found["chosen"]:  # JSON keys: "share / weighting"
@@ -89,8 +81,8 @@ def run(prepared: Path) -> dict[str, Any]:
             choice["key"] = ({axis: f"{k[0]:g} / {k[1]}" for axis, k in key.items()} if isinstance(key, dict)
                              else f"{key[0]:g} / {key[1]}")
         out[f"nested_{kind}"] = found
-        print(f"nested selection: chosen inside each fold, {kind.replace('_', ' ')}: " + " ".join(
-            f"{s['mean']:.3f}" for s in found["axes"].values()), file=sys.stderr)
+        print(f"nested selection: chosen inside each fold, {kind.replace('_', ' ')}: {means_line(found['axes'])}",
+              file=sys.stderr)
     return out
 
 

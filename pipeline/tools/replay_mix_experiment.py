@@ -28,8 +28,8 @@ from typing import Any
 import numpy as np
 
 from pipeline.model.category_head import replay_axis_weights
-from pipeline.tools import main_on_prepared, study_quotes_data
-from pipeline.tools.encoder_interpolation_experiment import HeadBench
+from pipeline.tools import load_quotes_setup, main_on_prepared
+from pipeline.tools.encoder_interpolation_experiment import HeadBench, means_line
 
 # replay weight per collection; the team's fragments keep adapt.real_weight
 MIXES: dict[str, dict[str, float]] = {
@@ -57,28 +57,15 @@ class ReplayMixBench(HeadBench):
 
 
 def run(prepared: Path) -> dict[str, Any]:
-    from pipeline.core.codebook import load_codebook
-    from pipeline.core.config import REPO_ROOT
-    from pipeline.core.params import load_params
-    from pipeline.crossval import encoder_embeddings
     from pipeline.model.adaptation import finetuned_share
-    from pipeline.model.classifier import read_metadata
-    from pipeline.tools.category_head_checks import held_out_texts
 
-    params = load_params()
-    codebook = load_codebook()
-    base = REPO_ROOT / "models" / "base"
-    metadata = read_metadata(base)
-    data = study_quotes_data(prepared, params, codebook, base)
+    setup = load_quotes_setup(prepared)
+    params, codebook, data = setup.params, setup.codebook, setup.data
     collections = data.replay_collections  # crossval.replay_collections, filled by load_data
     counts = {name: collections.count(name) for name in sorted(set(collections))}
     print(f"replay mix: replay fragments per collection {counts}; embedding the test splits", file=sys.stderr)
-    share = finetuned_share(params.adapt)
-    test = held_out_texts(prepared, "test", params.adapt.replay_coder, codebook)
-    test_x = {name: encoder_embeddings(metadata.backbone["spec"], texts, len(codebook.code_ids),
-                                       prefix=metadata.text_prefix, max_length=metadata.max_length, model_dir=base,
-                                       share=share)
-              for name, (texts, _) in test.items()}
+    test = setup.held_out("test", finetuned_share(params.adapt))
+    test_x = {name: x for name, (x, _) in test.items()}
     test_y = {name: y for name, (_, y) in test.items()}
     bench = ReplayMixBench(data, data.adapted, collections, params, codebook)
     out: dict[str, Any] = {"what": __doc__.splitlines()[0], "replay_per_collection": counts,
@@ -87,12 +74,11 @@ def run(prepared: Path) -> dict[str, Any]:
     for name, mix in MIXES.items():
         out["mixes"][name] = {"weights": mix, "loco": bench.loco(name), "held_out": bench.held_out(name, test_x, test_y),
                               "loco_minus_shipped": bench.loco_minus(name, shipped) if name != shipped else None}
-        print(f"replay mix: {name}: loco " + " ".join(
-            f"{s['mean']:.3f}" for s in out["mixes"][name]["loco"].values()), file=sys.stderr)
+        print(f"replay mix: {name}: loco {means_line(out['mixes'][name]['loco'])}", file=sys.stderr)
     for kind, per_axis in (("one_for_all_axes", False), ("per_axis", True)):
         out[f"nested_{kind}"] = bench.nested(list(MIXES), per_axis=per_axis)
-        print(f"replay mix: chosen inside each fold, {kind.replace('_', ' ')}: " + " ".join(
-            f"{s['mean']:.3f}" for s in out[f"nested_{kind}"]["axes"].values()), file=sys.stderr)
+        print(f"replay mix: chosen inside each fold, {kind.replace('_', ' ')}: "
+              f"{means_line(out[f'nested_{kind}']['axes'])}", file=sys.stderr)
     return out
 
 

@@ -34,8 +34,8 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.tools import main_on_prepared, study_quotes_data
-from pipeline.tools.encoder_interpolation_experiment import ReplayWeightedBench
+from pipeline.tools import load_quotes_setup, main_on_prepared
+from pipeline.tools.encoder_interpolation_experiment import ReplayWeightedBench, held_out_line, means_line
 
 SHARES = (0.2, 0.5, 1.0)
 SHIPPED = (0.2, "train (shipped)")
@@ -48,18 +48,11 @@ def with_replay(data: Any, texts: Sequence[str], y: np.ndarray, collections: Seq
 
 
 def run(prepared: Path) -> dict[str, Any]:
-    from pipeline.core.codebook import load_codebook
-    from pipeline.core.config import REPO_ROOT
-    from pipeline.core.params import load_params
     from pipeline.crossval import encoder_embeddings
-    from pipeline.model.classifier import read_metadata
     from pipeline.tools.category_head_checks import held_out_texts
 
-    params = load_params()
-    codebook = load_codebook()
-    base = REPO_ROOT / "models" / "base"
-    metadata = read_metadata(base)
-    data = study_quotes_data(prepared, params, codebook, base)
+    setup = load_quotes_setup(prepared)
+    params, codebook, metadata, data = setup.params, setup.codebook, setup.metadata, setup.data
     n_team, coder = data.n_team, params.adapt.replay_coder
     train_texts = data.texts[n_team:]
     train_y, train_collections = data.y[n_team:], list(data.replay_collections)
@@ -74,7 +67,7 @@ def run(prepared: Path) -> dict[str, Any]:
           f"{len(test_texts)} test fragments; embedding at shares {list(SHARES)}", file=sys.stderr)
     embedded = {share: encoder_embeddings(metadata.backbone["spec"], every, len(codebook.code_ids),
                                           prefix=metadata.text_prefix, max_length=metadata.max_length,
-                                          model_dir=base, share=share)
+                                          model_dir=setup.model_dir, share=share)
                 for share in SHARES}
     team_rows = np.arange(n_team)
     train_rows = n_team + np.arange(len(train_texts))
@@ -104,25 +97,11 @@ def run(prepared: Path) -> dict[str, Any]:
             result: dict[str, Any] = {"share": share, "replay": name, "loco": bench.loco(share),
                                       "held_out": bench.held_out(share, test_x, test_y)}
             if (share, name) != SHIPPED:
-                result["loco_minus_shipped"] = paired_against(bench, share, shipped_labels, params, codebook)
+                result["loco_minus_shipped"] = bench.loco_minus_labels(share, shipped_labels)
             out["results"].append(result)
-            print(f"replay split: share {share:g}, {name}: loco " + " ".join(
-                f"{s['mean']:.3f}" for s in result["loco"].values()) + "; held out " + " ".join(
-                f"{split} " + "/".join("-" if v is None else f"{v:.2f}" for v in scores.values())
-                for split, scores in result["held_out"].items()), file=sys.stderr)
+            print(f"replay split: share {share:g}, {name}: loco {means_line(result['loco'])}; held out "
+                  f"{held_out_line(result['held_out'])}", file=sys.stderr)
     return out
-
-
-def paired_against(bench: ReplayWeightedBench, share: float, shipped_labels: dict[int, np.ndarray], params: Any,
-                   codebook: Any) -> dict[str, dict[str, Any]]:
-    """`bench` at `share` minus the shipped head on the same quotes, crossval's paired bootstrap per seed."""
-    from pipeline.crossval import paired_difference, summarise_seeds
-
-    reference = bench.data.team.labels
-    return summarise_seeds([paired_difference(reference, bench.loco_labels(share, seed), shipped_labels[seed],
-                                              codebook, n_boot=params.crossval.n_boot,
-                                              confidence=params.crossval.confidence, seed=seed)
-                            for seed in params.crossval.seeds])
 
 
 def main(argv: Sequence[str] | None = None) -> None:
