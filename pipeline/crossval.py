@@ -288,22 +288,51 @@ def _columns(rows: np.ndarray, units: np.ndarray) -> np.ndarray:
     return rows[:, units]
 
 
+def _mean_alpha(rows: np.ndarray) -> float:
+    """The mean over rows 1.. of alpha(row 0, row k): how well several codings agree with the reference row 0
+    on average (what one coder of their kind would reach)."""
+    return float(np.mean([krippendorff_alpha(rows[[0, k]], level="nominal") for k in range(1, len(rows))]))
+
+
 def _alpha_difference(rows: np.ndarray) -> float:
-    """alpha(row 0, row 1) - alpha(row 0, row 2): how much better coding 1 agrees with the reference than coding 2."""
-    return float(krippendorff_alpha(rows[[0, 1]], level="nominal") - krippendorff_alpha(rows[[0, 2]], level="nominal"))
+    """alpha(row 0, row 1) minus the mean of alpha(row 0, row k) over rows 2..: how much better coding 1 agrees
+    with the reference than coding 2 (or than the other codings on average)."""
+    return float(krippendorff_alpha(rows[[0, 1]], level="nominal") - _mean_alpha(rows[[0, *range(2, len(rows))]]))
 
 
-def paired_difference(reference: np.ndarray, labels: np.ndarray, other: np.ndarray, codebook: Codebook, *,
-                      n_boot: int, confidence: float, seed: int) -> dict[str, dict[str, Any]]:
-    """Per axis: alpha(reference, labels) - alpha(reference, other) on the same fragments, with a paired interval.
+def mean_coder_alpha(reference: np.ndarray, codings: Sequence[np.ndarray], codebook: Codebook, *, n_boot: int,
+               confidence: float, seed: int) -> dict[str, dict[str, Any]]:
+    """Per axis: the mean of the codings' alphas against the reference, with a bootstrap interval that resamples
+    the same fragments for every coding: the agreement of one coder of their kind (the blind text-only
+    coders, who differ from each other by as much as the model's gaps to any one of them). Same keys as
+    `axis_alpha`."""
+    out = {}
+    for axis, stacked in axis_category_rows(codebook, reference, *codings):
+        stacked = stacked[:, ~np.isnan(stacked).any(axis=0)]
+        try:
+            value: float | None = _mean_alpha(stacked)
+        except UndefinedCoefficient:
+            value = None
+        interval = bootstrap_intervals({"mean": _mean_alpha}, stacked.shape[1], resample=partial(_columns, stacked),
+                                       n_boot=n_boot, seed=seed, confidence=confidence)["mean"] \
+            if n_boot and value is not None else None
+        out[axis.id] = {"alpha": value, "ci": list(interval) if interval else None, "n": int(stacked.shape[1])}
+    return out
+
+
+def paired_difference(reference: np.ndarray, labels: np.ndarray, other: np.ndarray | Sequence[np.ndarray],
+                      codebook: Codebook, *, n_boot: int, confidence: float, seed: int) -> dict[str, dict[str, Any]]:
+    """Per axis: alpha(reference, labels) - alpha(reference, other) on the same fragments, with a paired interval;
+    `other` a list of codings: minus the mean of their alphas (`mean_coder_alpha`), resampled on the same fragments.
 
     Two alphas with overlapping intervals can still differ reliably (or not): their intervals come from
     separate resamples. Here every bootstrap resample draws the same fragments for both codings, so the
     interval is that of the difference itself; it excludes 0 only when the data resolve which coding agrees
     better with the reference. Same keys as `axis_alpha` ("alpha" holds the difference), so
     `summarise_seeds` summarises it over seeds."""
+    others = [other] if isinstance(other, np.ndarray) else list(other)
     out = {}
-    for axis, stacked in axis_category_rows(codebook, reference, labels, other):
+    for axis, stacked in axis_category_rows(codebook, reference, labels, *others):
         stacked = stacked[:, ~np.isnan(stacked[0])]  # fragments the reference did not code on this axis
         try:
             value: float | None = _alpha_difference(stacked)
@@ -467,13 +496,19 @@ def crossval(*, collection: Path, coders: Sequence[str], humans: Sequence[str] =
     for name in variants:
         results[name] = summarise_seeds(per_variant[name])
 
-    def versus(other: dict[int, np.ndarray]) -> dict[str, dict[str, Any]]:
+    def versus(other: dict[int, Any]) -> dict[str, dict[str, Any]]:
         """The default's paired difference to another coding, per seed (the default's labels of that seed)."""
         return summarise_seeds([paired_difference(reference, labels_by_seed[default_name, seed], other[seed],
                                                   codebook, n_boot=settings.n_boot, confidence=settings.confidence,
                                                   seed=seed) for seed in settings.seeds])
 
     comparisons = {f"human_{h}": versus({seed: human_labels[h] for seed in settings.seeds}) for h in humans}
+    human_mean = None
+    if len(humans) > 1:  # one person's reading varies as much as the gaps: the mean of several is the reference
+        together = [human_labels[h] for h in humans]
+        human_mean = summarise_seeds([mean_coder_alpha(reference, together, codebook, n_boot=settings.n_boot,
+                                                 confidence=settings.confidence, seed=settings.seeds[0])])
+        comparisons["human_mean"] = versus({seed: together for seed in settings.seeds})
     for key, name in COMPARED_SYSTEMS.items():
         comparisons[key] = versus({seed: labels_by_seed[name, seed] for seed in settings.seeds})
 
@@ -487,6 +522,7 @@ def crossval(*, collection: Path, coders: Sequence[str], humans: Sequence[str] =
         "seeds": list(settings.seeds),
         "what_a_seed_changes": "the replay sample and, on the learning curve, the team fragments drawn",
         "humans": humans_out,
+        "human_mean": human_mean,
         "systems": results,
         "default": default_name,
         "default_minus": comparisons,
@@ -629,6 +665,8 @@ def _write(output_dir: Path, output: dict[str, Any], default_predictions: np.nda
         headline["loco"][key] = {axis: s["mean"] for axis, s in output["systems"][name].items()}
     for human, summary in output["humans"].items():
         headline["loco"][f"human_{human}"] = {axis: s["mean"] for axis, s in summary.items()}
+    if output.get("human_mean"):
+        headline["loco"]["human_mean"] = {axis: s["mean"] for axis, s in output["human_mean"].items()}
     headline["adapted_minus"] = {key: {axis: _difference_metric(s) for axis, s in summary.items()}
                                  for key, summary in output["default_minus"].items()}
     with atomic_directory(output_dir) as staging:

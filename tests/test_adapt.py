@@ -167,9 +167,11 @@ def test_crossval_reports_held_out_figures_curve_and_ablation(tiny_model, tiny_b
     params = fast_params(tmp_path / "params.yaml")
     (quotes / "metadata.jsonl").read_text()
     out = tmp_path / "crossval"
+    # the two reference coders double as "human" coders here (each leaves the other's axes empty: "neither"),
+    # enough to exercise the human rows and the mean of several humans
     result = capcode("crossval", str(quotes), "--coder", "report", "--coder", "dev", "--model", str(tiny_model),
                      "--replay", str(prepared_mini / "fragments.jsonl"), "-o", str(out), "--params", str(params),
-                     "--backbone", str(tiny_backbone))
+                     "--backbone", str(tiny_backbone), "--human", "report", "--human", "dev")
     assert result.returncode == 0, result.stderr
     output = json.loads((out / "crossval.json").read_text())
     assert output["cases"] == ["1", "2", "3"] and output["n_fragments"] == 18
@@ -179,8 +181,13 @@ def test_crossval_reports_held_out_figures_curve_and_ablation(tiny_model, tiny_b
     assert [r["n_team_fragments"] for r in output["learning_curve"]] == [0, 4, "all"]
     assert output["learning_curve"][-1]["n_used_mean"] == 12  # two training cases of 6 quotes
     metrics = json.loads((out / "metrics.json").read_text())
-    assert set(metrics["loco"]) >= {"adapted", "base", "tfidf", "frozen_lr"}
-    assert set(metrics["adapted_minus"]) == {"base", "tfidf", "frozen_lr"}
+    assert set(metrics["loco"]) >= {"adapted", "base", "tfidf", "frozen_lr", "human_report", "human_dev", "human_mean"}
+    assert set(metrics["adapted_minus"]) == {"base", "tfidf", "frozen_lr", "human_report", "human_dev", "human_mean"}
+    for axis in ("intern_extern", "strategisch_operationeel"):  # one human is the reference there, one is not
+        both = [metrics["loco"][f"human_{h}"][axis] for h in ("report", "dev")]
+        assert metrics["loco"]["human_mean"][axis] == pytest.approx(np.mean(both), abs=2e-4)
+        assert metrics["adapted_minus"]["human_mean"][axis]["mean"] == pytest.approx(
+            np.mean([metrics["adapted_minus"][f"human_{h}"][axis]["mean"] for h in ("report", "dev")]), abs=2e-4)
     for key, axes in metrics["adapted_minus"].items():  # paired on the same seeds: the difference of the means
         for axis, difference in axes.items():
             if difference["mean"] is not None:
@@ -190,6 +197,7 @@ def test_crossval_reports_held_out_figures_curve_and_ablation(tiny_model, tiny_b
     assert len(rows) == 18 and {r["case"] for r in rows} == {"1", "2", "3"}
     html = (out / "report.html").read_text()
     assert "Learning curve" in html and "<svg" in html and "Ablation" in html and "Paired differences" in html
+    assert "human: mean of report, dev" in html and "the coders&#x27; mean" in html
 
 
 def _codings(categories: list[int]) -> np.ndarray:
@@ -234,6 +242,34 @@ def test_paired_difference_leaves_out_fragments_the_reference_did_not_code() -> 
     expected = (krippendorff_alpha(np.vstack([category(reference), category(one)]), level="nominal")
                 - krippendorff_alpha(np.vstack([category(reference), category(two)]), level="nominal"))
     assert result[first]["alpha"] == pytest.approx(expected)
+
+
+def test_paired_difference_to_several_codings_is_the_difference_to_their_mean_alpha() -> None:
+    from pipeline.crossval import mean_coder_alpha, paired_difference
+
+    rng = np.random.default_rng(7)
+    truth = rng.integers(0, 4, 50)
+    reference = _codings(list(truth))
+    coders = [_codings([t if rng.random() < share else int(rng.integers(0, 4)) for t in truth])
+              for share in (0.9, 0.7, 0.5)]
+    model = _codings([t if rng.random() < 0.8 else (t + 1) % 4 for t in truth])
+    together = paired_difference(reference, model, coders, CODEBOOK, n_boot=200, confidence=0.95, seed=2)
+    each = [paired_difference(reference, model, c, CODEBOOK, n_boot=0, confidence=0.95, seed=2) for c in coders]
+    mean = mean_coder_alpha(reference, coders, CODEBOOK, n_boot=200, confidence=0.95, seed=2)
+    alone = [mean_coder_alpha(reference, [c], CODEBOOK, n_boot=0, confidence=0.95, seed=2) for c in coders]
+    for axis in together:
+        # the difference to the mean alpha is the mean of the differences to each coder
+        assert together[axis]["alpha"] == pytest.approx(np.mean([e[axis]["alpha"] for e in each]))
+        assert together[axis]["ci"][0] <= together[axis]["alpha"] <= together[axis]["ci"][1]
+        # the coders' mean alpha is the mean of their alphas, inside its own interval
+        assert mean[axis]["alpha"] == pytest.approx(np.mean([a[axis]["alpha"] for a in alone]))
+        assert mean[axis]["ci"][0] <= mean[axis]["alpha"] <= mean[axis]["ci"][1] and mean[axis]["n"] == 50
+    # the most careful coder agrees best: the order the shares were drawn in
+    first = CODEBOOK.axes[0].id
+    assert alone[0][first]["alpha"] > alone[2][first]["alpha"]
+    # one coding in a list is the same as that coding alone
+    single = paired_difference(reference, model, [coders[0]], CODEBOOK, n_boot=100, confidence=0.95, seed=3)
+    assert single == paired_difference(reference, model, coders[0], CODEBOOK, n_boot=100, confidence=0.95, seed=3)
 
 
 def test_training_stores_replay_embeddings_that_adapt_uses(tiny_model, quotes, tmp_path) -> None:

@@ -250,3 +250,30 @@ def test_the_selection_bench_weighs_each_key_by_its_spelled_out_replay_weighting
     assert [axis.id for axis in CODEBOOK.axes] == ["intern_extern", "beleid_beheer", "strategisch_operationeel"]
     for key in keys:
         assert bench.row_weights(key, every).tolist() == expected[key[1]]
+
+
+def test_team_finetune_targets_mask_uncoded_axes_and_the_loss_weighs_rows_per_axis() -> None:
+    import torch
+
+    from pipeline.model.decision import axis_pole_indices
+    from pipeline.tools.team_finetune_experiment import axis_cross_entropy, category_targets
+
+    poles = axis_pole_indices(CODEBOOK.code_ids, CODEBOOK)
+    y = np.array([[1, 0, 1, 1, 0, 0],
+                  [0, 1, 0, 1, np.nan, np.nan]], dtype=float)
+    targets = category_targets(y, poles)
+    assert targets.tolist() == [[0, 2, 3], [1, 1, -1]]
+    logits = torch.zeros(2, 12)
+    logits[0, 0] = 4.0  # row 0, first axis: confident and right
+    weights = torch.ones(2, 3)
+    uniform = float(np.log(4))
+    # axis 3: only row 0 counts (row 1 is not coded there), so that axis's loss is row 0's alone
+    loss = axis_cross_entropy(logits, torch.from_numpy(targets), weights)
+    first = (float(torch.nn.functional.cross_entropy(logits[:1, :4], torch.tensor([0]))) + uniform) / 2
+    assert abs(float(loss) - (first + uniform + uniform) / 3) < 1e-6
+    # a row weighing 0 on an axis leaves it out of that axis's mean; an axis nobody weighs is left out
+    weights[1, 0] = 0.0
+    weights[:, 2] = 0.0
+    loss = axis_cross_entropy(logits, torch.from_numpy(targets), weights)
+    row0 = float(torch.nn.functional.cross_entropy(logits[:1, :4], torch.tensor([0])))
+    assert abs(float(loss) - (row0 + uniform) / 2) < 1e-6

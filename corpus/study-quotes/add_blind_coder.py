@@ -10,6 +10,7 @@ in each quote's `coders` in `metadata.jsonl` (so a quote it left without a code 
 
     python corpus/study-quotes/add_blind_coder.py corpus/study-quotes/blind coding_blind.jsonl blind
     python corpus/study-quotes/add_blind_coder.py corpus/study-quotes/blind2 coding_blind2.jsonl blind2
+    python corpus/study-quotes/add_blind_coder.py corpus/study-quotes/blind3 coding_blind3.jsonl blind3
 
 Run on `blind` it rewrites `codings.jsonl` byte for byte as committed.
 """

@@ -297,7 +297,7 @@ def check_replay_weights(params: AdaptParams, codebook: Codebook, *, params_sour
 
 
 def describe_replay(collections: Sequence[str], params: AdaptParams) -> str:
-    """"2000 replay fragments (field 800, synthetic 1200; field weighs 0 on beleid_beheer, ...)" for logs.
+    """"2000 replay fragments (field 800, synthetic 1200; field weighs 0 on strategisch_operationeel)" for logs.
     A weighted collection the replay does not hold is named as such: its weight changes nothing."""
     counts = Counter(c or "unrecorded" for c in collections)
     text = f"{len(collections)} replay fragments"

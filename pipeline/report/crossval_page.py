@@ -44,8 +44,9 @@ def _difference_cell(summary: dict[str, Any] | None) -> str:
 
 
 def learning_curve_svg(curve: list[dict[str, Any]], codebook: Codebook, humans: dict[str, Any],
-                       width: int = 640, height: int = 300) -> str:
-    """Alpha (y, -0.2..1) against team fragments used (x), one line per axis, dashed human reference."""
+                       width: int = 640, height: int = 300, reference_label: str = "human reference") -> str:
+    """Alpha (y, -0.2..1) against team fragments used (x), one line per axis, dashed: each of `humans` (per
+    axis summaries), named `reference_label` in the legend."""
     left, right, top, bottom = 60, width - 170, 30, height - 45
     xs = [float(r["n_used_mean"]) for r in curve]  # fragments actually used (a size above the pool takes all)
     x_max = max(xs + [1.0])
@@ -86,7 +87,7 @@ def learning_curve_svg(curve: list[dict[str, Any]], codebook: Codebook, humans: 
         parts.append(f'<rect x="{right + 12}" y="{top + 20 * k}" width="12" height="12" fill="{colour}"/>'
                      f'<text x="{right + 30}" y="{top + 20 * k + 11}" font-size="12">{escape(axis.id)}</text>')
     parts.append(f'<text x="{right + 12}" y="{top + 20 * len(codebook.axes) + 11}" font-size="11">'
-                 "dashed: human reference</text>")
+                 f"dashed: {escape(reference_label)}</text>")
     return (f'<svg xmlns="http://www.w3.org/2000/svg" role="img" width="{width}" height="{height}" '
             f'viewBox="0 0 {width} {height}"><title>Learning curve: Krippendorff alpha per axis</title>'
             + "".join(parts) + "</svg>")
@@ -103,6 +104,11 @@ def crossval_sections(output: dict[str, Any], codebook: Codebook) -> list[str]:
     default = output["default"]
     humans = output["humans"]
     headline = [(f"human: {h}", s) for h, s in humans.items()]
+    reference_lines, reference_label = humans, "human reference"
+    if output.get("human_mean"):
+        headline.append((f"human: mean of {', '.join(humans)}", output["human_mean"]))
+        # the curve's dashed reference: one line per axis (the coders' mean), not one per coder
+        reference_lines, reference_label = {"mean": output["human_mean"]}, "human reference (the coders' mean)"
     headline += [(name, systems[name]) for name in (default, "base model (no adaptation)",
                                                      "baseline: TF-IDF + LR, same data",
                                                      "baseline: frozen e5 + LR, same data")]
@@ -127,7 +133,7 @@ def crossval_sections(output: dict[str, Any], codebook: Codebook) -> list[str]:
                  _table([(f"default minus {name}", axes) for name, axes in output.get("default_minus", {}).items()],
                         codebook, "Paired differences in alpha", first_column="comparison",
                         cell=_difference_cell)),
-        _section("Learning curve: how much must a team code?", learning_curve_svg(curve, codebook, humans),
-                 curve_table),
+        _section("Learning curve: how much must a team code?",
+                 learning_curve_svg(curve, codebook, reference_lines, reference_label=reference_label), curve_table),
         _section("Ablation: what each step changed", _table(list(systems.items()), codebook, "All systems")),
     ]

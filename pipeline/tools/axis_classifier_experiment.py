@@ -19,7 +19,6 @@ Run: ``python -m pipeline.tools.axis_classifier_experiment -o reports/experiment
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,9 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.core.codebook import Codebook, load_codebook
-from pipeline.core.params import load_params
-from pipeline.tools import study_quotes_data, write_result
+from pipeline.core.codebook import Codebook
+from pipeline.tools import load_quotes_setup, main_on_prepared
 
 
 def fit_predict_axes(x_train: np.ndarray, y_train: np.ndarray, weights: np.ndarray, x_test: np.ndarray,
@@ -44,15 +42,13 @@ def fit_predict_axes(x_train: np.ndarray, y_train: np.ndarray, weights: np.ndarr
     return decide_categories(category_probabilities(x_test, weight, bias), poles, len(codebook.code_ids))
 
 
-def run(*, seed_list: Sequence[int] | None = None) -> dict[str, Any]:
-    from pipeline.core.config import REPO_ROOT
+def run(prepared: Path, *, seed_list: Sequence[int] | None = None) -> dict[str, Any]:
+    """Both systems above, leave one case out, on the quotes + the replay of `prepared` (models/base's encoder)."""
     from pipeline.crossval import _replay_sample, axis_alpha, summarise_seeds
 
-    params = load_params()
-    codebook = load_codebook()
+    setup = load_quotes_setup(prepared)
+    params, codebook, data = setup.params, setup.codebook, setup.data
     settings = params.crossval
-    data = study_quotes_data(REPO_ROOT / "data" / "prepared" / "fragments.jsonl", params, codebook,
-                             REPO_ROOT / "models" / "base")
     groups = np.array(data.team.groups)
     cases = sorted(set(data.team.groups))
     n_replay = len(data.texts) - data.n_team
@@ -83,11 +79,7 @@ def run(*, seed_list: Sequence[int] | None = None) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("-o", "--output", type=Path, required=True)
-    args = parser.parse_args(argv)
-    result = run()
-    write_result(args.output, result)
+    main_on_prepared(__doc__.splitlines()[0], run, argv)
 
 
 if __name__ == "__main__":
