@@ -147,7 +147,8 @@ def adapt(
 def crossval(
     collection: Path = typer.Argument(..., help="A real coded collection with a case (or other group) field."),
     coder: list[str] = typer.Option(..., "--coder", help="Reference coder(s), per axis the first that coded it."),
-    human: list[str] = typer.Option([], "--human", help="Other human coders to show as the human reference."),
+    human: list[str] = typer.Option([], "--human", help="Other human coders to show as the human reference "
+                                    "(two or more: also their mean)."),
     model: Path = typer.Option(Path("models/base"), "--model", help="The base model (not adapted on this collection)."),
     replay: Path | None = typer.Option(None, help="Prepared fragments whose train split is replayed."),
     output_dir: Path = typer.Option(Path("reports/crossval"), "-o", "--output-dir", help="Where to write the results."),

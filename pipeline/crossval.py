@@ -5,8 +5,10 @@ rest? On a real collection (the study's quotes, cases 1-3), for every case in tu
 base model on the other cases, score the held-out case; pool the held-out predictions over the cases and
 compare them with the reference coding (Krippendorff's alpha per axis, four nominal categories). Beside it:
 
-- the human reference: other human coders (`--human`, e.g. the blind text-only coder) against the same
-  reference on the same fragments;
+- the human reference: other human coders (`--human`, e.g. the blind text-only coders) against the same
+  reference on the same fragments, and with two or more of them their mean alpha (`human_mean`): one
+  person's reading varies by as much as the gaps to be judged, so the mean is the reference for "a coder
+  of their kind";
 - baselines trained on exactly the same data (team fragments of the training cases + the same replay,
   same weighting, `adapt.replay_weights` per code included, same decision tuning): TF-IDF + logistic
   regression, frozen-e5 embeddings + logistic regression;
@@ -14,7 +16,7 @@ compare them with the reference coding (Krippendorff's alpha per axis, four nomi
   axis_categories head (the default of `adapt`: per axis four categories) on either encoder, and the
   variants tried (replay, weighting, regularisation, calibration to the team's rates, every replay fragment
   weighing 1 on every axis instead of `adapt.replay_weights`), kept or dropped;
-- paired differences: the default's alpha minus a human's or a baseline's, with a bootstrap interval that
+- paired differences: the default's alpha minus a human's, the humans' mean or a baseline's, with a bootstrap interval that
   resamples the same fragments for both (`default_minus` in crossval.json, `adapted_minus` in metrics.json):
   whether the data resolve a gap, which two overlapping separate intervals cannot say;
 - the learning curve: agreement on the held-out case against the number of the team's own coded fragments.
