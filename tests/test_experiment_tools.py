@@ -277,3 +277,22 @@ def test_team_finetune_targets_mask_uncoded_axes_and_the_loss_weighs_rows_per_ax
     loss = axis_cross_entropy(logits, torch.from_numpy(targets), weights)
     row0 = float(torch.nn.functional.cross_entropy(logits[:1, :4], torch.tensor([0])))
     assert abs(float(loss) - (row0 + uniform) / 2) < 1e-6
+
+
+def test_the_training_seed_tool_changes_only_the_seed_and_summarises_over_models(tmp_path) -> None:
+    import yaml
+
+    from pipeline.core.config import DEFAULT_PARAMS
+    from pipeline.core.params import load_params
+    from pipeline.tools.training_seed_experiment import params_with_seed, spread
+
+    written = params_with_seed(DEFAULT_PARAMS, 1234, tmp_path / "params.yaml")
+    shipped, changed = yaml.safe_load(DEFAULT_PARAMS.read_text()), yaml.safe_load(written.read_text())
+    assert changed["train"].pop("seed") == 1234 and shipped["train"].pop("seed") != 1234
+    assert changed == shipped
+    assert load_params(written).train.seed == 1234
+    rows = [{"a": {"b": {"x": {"mean": 0.2}, "y": 0.5}}},
+            {"a": {"b": {"x": {"mean": 0.4}, "y": None}}},
+            {"a": {"b": {"x": {"mean": 0.6}, "y": 0.7}}}]
+    assert spread(rows, ("a", "b")) == {"x": {"mean": 0.4, "min": 0.2, "max": 0.6},
+                                        "y": {"mean": 0.6, "min": 0.5, "max": 0.7}}

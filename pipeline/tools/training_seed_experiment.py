@@ -1,0 +1,141 @@
+"""How much the headline figures move with the base model's own training seed (`train.seed`).
+
+Every range in the README's quality tables is over crossval's seeds (1-3), which change the replay sample and
+the learning-curve draws; the base model itself is trained once, with `train.seed` 42, so its training
+variance is in none of them. This tool trains the base model again with other seeds (every other setting as
+shipped, same prepared data) into a scratch folder and measures, for the shipped `models/base` and each
+retrained one:
+
+1. ``base_model``: its own poles head and tuned thresholds on the test splits (synthetic, field; coder A) and
+   on the 47 quotes (`gold`), as `capcode evaluate` scores them;
+2. ``adapted``: the default `adapt` builds on it (the categories head on the encoder interpolated
+   `adapt.interpolation` towards that model's encoder, rows weighed by `adapt.replay_weights`):
+   - ``loco``: leave one case out on the 47 quotes, crossval's seeds and replay samples (mean, min, max);
+   - ``held_out``: the synthetic and field test splits, the head fitted on all quotes + the replay, as
+     `adapt` fits the shipped model (the README's "synthetic held-out test" figure of the default).
+
+For the shipped `models/base` both reproduce the `dvc repro` figures (a check of the tool). The spread over
+training seeds says how much of a difference between two settings, or of the gap to a target, a single
+training run can show.
+
+Run: ``python -m pipeline.tools.training_seed_experiment -o reports/experiments/training_seed.json`` (about 30
+minutes on 2 cores for two more seeds: each trains for about 7 minutes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from pipeline.tools import load_quotes_setup, write_result
+
+SEEDS = (43, 44)
+
+
+def params_with_seed(source: Path, seed: int, target: Path) -> Path:
+    """A copy of the params file `source` with `train.seed` set to `seed` (everything else as shipped)."""
+    from pipeline.core.config import read_yaml
+
+    params = read_yaml(source)
+    params["train"]["seed"] = seed
+    target.write_text(yaml.safe_dump(params, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    return target
+
+
+def adapted_scores(prepared: Path, model_dir: Path) -> dict[str, Any]:
+    """The default adapt builds on the base model in `model_dir`: leave one case out on the quotes, and the
+    test splits with the head fitted on all quotes + replay."""
+    from pipeline.model.adaptation import finetuned_share
+    from pipeline.tools.team_finetune_experiment import ShippedBench
+
+    setup = load_quotes_setup(prepared, model_dir)
+    bench = ShippedBench(setup.data, {"default": setup.data.adapted}, setup.params, setup.codebook)
+    test = setup.held_out("test", finetuned_share(setup.params.adapt))
+    return {"loco": bench.loco("default"),
+            "held_out": bench.held_out("default", {name: x for name, (x, _) in test.items()},
+                                       {name: y for name, (_, y) in test.items()})}
+
+
+def spread(rows: list[dict[str, Any]], path: Sequence[str]) -> dict[str, dict[str, float]]:
+    """Mean, min and max over models of the per-axis figures found at `path` in each row."""
+    values: dict[str, list[float]] = {}
+    for row in rows:
+        found: Any = row
+        for key in path:
+            found = found[key]
+        for axis, value in found.items():
+            value = value["mean"] if isinstance(value, dict) else value
+            if value is not None:
+                values.setdefault(axis, []).append(float(value))
+    return {axis: {"mean": round(float(np.mean(v)), 4), "min": round(float(np.min(v)), 4),
+                   "max": round(float(np.max(v)), 4)} for axis, v in values.items()}
+
+
+def run(prepared: Path, *, seeds: Sequence[int], work_dir: Path) -> dict[str, Any]:
+    """The measurements above for the shipped base model and one retrained per seed in `seeds`."""
+    from pipeline.core.config import DEFAULT_PARAMS, REPO_ROOT
+    from pipeline.core.params import load_params
+    from pipeline.model.classifier import read_metadata
+    from pipeline.tools.training_length_experiment import base_model_scores
+    from pipeline.train import train
+
+    shipped = load_params().train
+    models = [(shipped.seed, REPO_ROOT / "models" / "base", DEFAULT_PARAMS)]
+    for seed in seeds:
+        params_path = params_with_seed(DEFAULT_PARAMS, seed, work_dir / f"params-{seed}.yaml")
+        model_dir = work_dir / f"base-seed-{seed}"
+        print(f"training seed: training the base model with train.seed {seed}", file=sys.stderr)
+        train(prepared=prepared, model_dir=model_dir, checkpoint_dir=work_dir / f"checkpoints-{seed}",
+              params_path=params_path)
+        models.append((seed, model_dir, params_path))
+    rows = []
+    for seed, model_dir, params_path in models:
+        print(f"training seed: scoring the base model of train.seed {seed}", file=sys.stderr)
+        metadata = read_metadata(model_dir)
+        row: dict[str, Any] = {"train_seed": seed, "shipped": seed == shipped.seed, "precision": metadata.precision,
+               "validation": metadata.validation,
+               "base_model": base_model_scores(prepared, model_dir, work_dir / f"eval-{seed}", params_path),
+               "adapted": adapted_scores(prepared, model_dir)}
+        print(f"training seed {seed}: adapted loco " + " ".join(f"{s['mean']:.3f}" for s in row["adapted"]["loco"].values())
+              + "; synthetic test " + "/".join(f"{v:.2f}" for v in row["adapted"]["held_out"]["synthetic"].values()),
+              file=sys.stderr)
+        rows.append(row)
+    return {
+        "what": "the base model retrained with other train.seed values, everything else as shipped; the "
+                "adapted default built on each",
+        "models": rows,
+        "over_training_seeds": {
+            "adapted_loco": spread(rows, ("adapted", "loco")),
+            "adapted_synthetic_test": spread(rows, ("adapted", "held_out", "synthetic")),
+            "adapted_field_test": spread(rows, ("adapted", "held_out", "field")),
+            "base_synthetic_test": spread(rows, ("base_model", "test_synthetic", "alpha")),
+        },
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--prepared", type=Path, default=Path("data/prepared/fragments.jsonl"))
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS), help="train.seed values to retrain with")
+    parser.add_argument("--work-dir", type=Path, default=None,
+                        help="where the retrained models go (default: a temporary folder, removed after)")
+    parser.add_argument("-o", "--output", type=Path, required=True)
+    args = parser.parse_args(argv)
+    if args.work_dir is not None:
+        args.work_dir.mkdir(parents=True, exist_ok=True)
+        result = run(args.prepared, seeds=args.seeds, work_dir=args.work_dir)
+    else:
+        with tempfile.TemporaryDirectory(prefix="capcode-seeds-") as scratch:
+            result = run(args.prepared, seeds=args.seeds, work_dir=Path(scratch))
+    write_result(args.output, result)
+
+
+if __name__ == "__main__":
+    main()
