@@ -302,24 +302,34 @@ def _alpha_difference(rows: np.ndarray) -> float:
     return float(krippendorff_alpha(rows[[0, 1]], level="nominal") - _mean_alpha(rows[[0, *range(2, len(rows))]]))
 
 
+def _per_axis_statistic(codebook: Codebook, codings: Sequence[np.ndarray], statistic: Callable[[np.ndarray], float],
+                        *, n_boot: int, confidence: float, seed: int) -> dict[str, dict[str, Any]]:
+    """Per axis: `statistic` of the codings' category rows (row 0 the reference; fragments it left uncoded on the
+    axis dropped), with a bootstrap interval that resamples the same fragments for every row. Same keys as
+    `axis_alpha` ("alpha" holds the statistic), so `summarise_seeds` summarises it over seeds."""
+    out = {}
+    for axis, stacked in axis_category_rows(codebook, *codings):
+        stacked = stacked[:, ~np.isnan(stacked[0])]  # fragments the reference did not code on this axis
+        try:
+            value: float | None = statistic(stacked)
+        except UndefinedCoefficient:
+            value = None
+        interval = bootstrap_intervals({"statistic": statistic}, stacked.shape[1],
+                                       resample=partial(_columns, stacked), n_boot=n_boot,
+                                       seed=seed, confidence=confidence)["statistic"] \
+            if n_boot and value is not None else None
+        out[axis.id] = {"alpha": value, "ci": list(interval) if interval else None, "n": int(stacked.shape[1])}
+    return out
+
+
 def mean_coder_alpha(reference: np.ndarray, codings: Sequence[np.ndarray], codebook: Codebook, *, n_boot: int,
-               confidence: float, seed: int) -> dict[str, dict[str, Any]]:
+                     confidence: float, seed: int) -> dict[str, dict[str, Any]]:
     """Per axis: the mean of the codings' alphas against the reference, with a bootstrap interval that resamples
     the same fragments for every coding: the agreement of one coder of their kind (the blind text-only
     coders, who differ from each other by as much as the model's gaps to any one of them). Same keys as
     `axis_alpha`."""
-    out = {}
-    for axis, stacked in axis_category_rows(codebook, reference, *codings):
-        stacked = stacked[:, ~np.isnan(stacked).any(axis=0)]
-        try:
-            value: float | None = _mean_alpha(stacked)
-        except UndefinedCoefficient:
-            value = None
-        interval = bootstrap_intervals({"mean": _mean_alpha}, stacked.shape[1], resample=partial(_columns, stacked),
-                                       n_boot=n_boot, seed=seed, confidence=confidence)["mean"] \
-            if n_boot and value is not None else None
-        out[axis.id] = {"alpha": value, "ci": list(interval) if interval else None, "n": int(stacked.shape[1])}
-    return out
+    return _per_axis_statistic(codebook, [reference, *codings], _mean_alpha, n_boot=n_boot, confidence=confidence,
+                               seed=seed)
 
 
 def paired_difference(reference: np.ndarray, labels: np.ndarray, other: np.ndarray | Sequence[np.ndarray],
@@ -333,19 +343,8 @@ def paired_difference(reference: np.ndarray, labels: np.ndarray, other: np.ndarr
     better with the reference. Same keys as `axis_alpha` ("alpha" holds the difference), so
     `summarise_seeds` summarises it over seeds."""
     others = [other] if isinstance(other, np.ndarray) else list(other)
-    out = {}
-    for axis, stacked in axis_category_rows(codebook, reference, labels, *others):
-        stacked = stacked[:, ~np.isnan(stacked[0])]  # fragments the reference did not code on this axis
-        try:
-            value: float | None = _alpha_difference(stacked)
-        except UndefinedCoefficient:
-            value = None
-        interval = bootstrap_intervals({"difference": _alpha_difference}, stacked.shape[1],
-                                       resample=partial(_columns, stacked), n_boot=n_boot,
-                                       seed=seed, confidence=confidence)["difference"] \
-            if n_boot and value is not None else None
-        out[axis.id] = {"alpha": value, "ci": list(interval) if interval else None, "n": int(stacked.shape[1])}
-    return out
+    return _per_axis_statistic(codebook, [reference, labels, *others], _alpha_difference, n_boot=n_boot,
+                               confidence=confidence, seed=seed)
 
 
 def summarise_seeds(per_seed: list[dict[str, dict[str, Any]]]) -> dict[str, dict[str, Any]]:

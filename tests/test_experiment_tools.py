@@ -4,6 +4,7 @@ the pieces of the training-length, interpolation and head-features experiments."
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from pipeline.core.codebook import load_codebook
 from pipeline.core.documents import PreparedFragment
@@ -50,8 +51,6 @@ def test_the_axis_classifier_learns_separable_categories_per_axis() -> None:
 def test_quote_copies_are_scorable_by_the_benchmark_and_refuse_a_missing_collection(tmp_path) -> None:
     import json
 
-    import pytest
-
     from pipeline.core.errors import InputError
     from pipeline.tools.quotes_bench_input import quote_copies
 
@@ -67,18 +66,29 @@ def test_quote_copies_are_scorable_by_the_benchmark_and_refuse_a_missing_collect
         quote_copies(prepared, "field", 2)
 
 
-def test_the_training_length_tool_changes_only_the_epochs_and_the_params_still_load(tmp_path) -> None:
+@pytest.mark.parametrize("setting, value", [("epochs", 7), ("seed", 1234)])  # training length, training seed
+def test_the_retraining_tools_change_only_their_train_setting_and_the_params_still_load(tmp_path, setting,
+                                                                                          value) -> None:
     import yaml
 
     from pipeline.core.config import DEFAULT_PARAMS
     from pipeline.core.params import load_params
-    from pipeline.tools.training_length_experiment import params_with_epochs
+    from pipeline.tools import params_with_train
 
-    written = params_with_epochs(DEFAULT_PARAMS, 7, tmp_path / "params.yaml")
+    written = params_with_train(DEFAULT_PARAMS, tmp_path / "params.yaml", **{setting: value})
     shipped, changed = yaml.safe_load(DEFAULT_PARAMS.read_text()), yaml.safe_load(written.read_text())
-    assert changed["train"].pop("epochs") == 7 and shipped["train"].pop("epochs") != 7
+    assert changed["train"].pop(setting) == value and shipped["train"].pop(setting) != value
     assert changed == shipped
-    assert load_params(written).train.epochs == 7
+    assert getattr(load_params(written).train, setting) == value
+
+
+def test_an_experiment_work_dir_is_kept_when_named_and_removed_when_temporary(tmp_path) -> None:
+    from pipeline.tools import in_work_dir
+
+    named = tmp_path / "work" / "here"
+    assert in_work_dir(named, "capcode-test-", lambda folder: folder) == named and named.is_dir()
+    scratch = in_work_dir(None, "capcode-test-", lambda folder: (folder.is_dir(), folder))
+    assert scratch[0] and scratch[1].name.startswith("capcode-test-") and not scratch[1].exists()
 
 
 def test_used_categories_marks_each_axis_category_the_coding_uses() -> None:
@@ -279,18 +289,9 @@ def test_team_finetune_targets_mask_uncoded_axes_and_the_loss_weighs_rows_per_ax
     assert abs(float(loss) - (row0 + uniform) / 2) < 1e-6
 
 
-def test_the_training_seed_tool_changes_only_the_seed_and_summarises_over_models(tmp_path) -> None:
-    import yaml
+def test_the_training_seed_tool_summarises_each_axis_over_models() -> None:
+    from pipeline.tools.training_seed_experiment import spread
 
-    from pipeline.core.config import DEFAULT_PARAMS
-    from pipeline.core.params import load_params
-    from pipeline.tools.training_seed_experiment import params_with_seed, spread
-
-    written = params_with_seed(DEFAULT_PARAMS, 1234, tmp_path / "params.yaml")
-    shipped, changed = yaml.safe_load(DEFAULT_PARAMS.read_text()), yaml.safe_load(written.read_text())
-    assert changed["train"].pop("seed") == 1234 and shipped["train"].pop("seed") != 1234
-    assert changed == shipped
-    assert load_params(written).train.seed == 1234
     rows = [{"a": {"b": {"x": {"mean": 0.2}, "y": 0.5}}},
             {"a": {"b": {"x": {"mean": 0.4}, "y": None}}},
             {"a": {"b": {"x": {"mean": 0.6}, "y": 0.7}}}]

@@ -7,13 +7,40 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 def write_result(path: Path, result: dict[str, Any]) -> None:
     """Write an experiment's result as indented JSON, creating the folder (`reports/experiments/`)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+
+
+def params_with_train(source: Path, target: Path, **settings: Any) -> Path:
+    """A copy of the params file `source` at `target` with the given `train` settings changed (`epochs=6`,
+    `seed=43`; everything else as shipped): the params of an experiment that retrains the base model."""
+    import yaml
+
+    from pipeline.core.config import read_yaml
+
+    params = read_yaml(source)
+    params["train"].update(settings)
+    target.write_text(yaml.safe_dump(params, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    return target
+
+
+def in_work_dir(work_dir: Path | None, prefix: str, run: Callable[[Path], T]) -> T:
+    """`run(folder)` in `work_dir` (created, and kept after) or, where None, in a temporary folder whose name
+    starts with `prefix`, removed after: where an experiment that trains models puts them."""
+    import tempfile
+
+    if work_dir is not None:
+        work_dir.mkdir(parents=True, exist_ok=True)
+        return run(work_dir)
+    with tempfile.TemporaryDirectory(prefix=prefix) as scratch:
+        return run(Path(scratch))
 
 
 def study_quotes_data(prepared: Path, params: Any, codebook: Any, model_dir: Path) -> Any:

@@ -104,12 +104,20 @@ class HeadBench:
         it predicts on is never transformed)."""
         return self.features[key][rows]
 
-    def fitted(self, key: Any, rows: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
-        """The head adapt fits (crossval's category system) on `rows`: category probabilities of embeddings."""
-        from pipeline.model.category_head import category_probabilities, fit_category_head
+    def head_weights(self, key: Any, rows: np.ndarray, features: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(weight, bias) of the head adapt fits (crossval's category system) on `rows`, on `features` of those
+        rows where given (embeddings of another encoder, say) or else `fit_features`."""
+        from pipeline.model.category_head import fit_category_head
 
-        weight, bias = fit_category_head(self.fit_features(key, rows), self.data.y[rows], self.row_weights(key, rows),
-                                         self.poles, c=self.adapt.category_c, seed=self.adapt.seed)
+        x = self.fit_features(key, rows) if features is None else features
+        return fit_category_head(x, self.data.y[rows], self.row_weights(key, rows), self.poles,
+                                 c=self.adapt.category_c, seed=self.adapt.seed)
+
+    def fitted(self, key: Any, rows: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+        """The head adapt fits on `rows` (`head_weights`): category probabilities of embeddings."""
+        from pipeline.model.category_head import category_probabilities
+
+        weight, bias = self.head_weights(key, rows)
         return lambda x: category_probabilities(x, weight, bias)
 
     def held_out_labels(self, key: Any, train: np.ndarray, held: np.ndarray, seed: int, *,
@@ -260,15 +268,13 @@ def run(prepared: Path, *, model_dir: Path | None = None, shares: Sequence[float
     for share in shares:
         out["loco"][f"{share:g}"] = bench.loco(share)
         out["held_out"][f"{share:g}"] = bench.held_out(share, test_x[share], test_y)
-        print(f"interpolation: share {share:g}: loco " + " ".join(
-            f"{s['mean']:.3f}" for s in out["loco"][f"{share:g}"].values()), file=sys.stderr)
+        print(f"interpolation: share {share:g}: loco {means_line(out['loco'][f'{share:g}'])}", file=sys.stderr)
     if not nested:
         return out
     out["nested"] = bench.nested(list(shares))
     for entry in out["nested"]["chosen"]:  # the record as before: one share per fold
         entry["share"] = entry.pop("key")
-    print("interpolation: nested " + " ".join(f"{s['mean']:.3f}" for s in out["nested"]["axes"].values()),
-          file=sys.stderr)
+    print(f"interpolation: nested {means_line(out['nested']['axes'])}", file=sys.stderr)
     return out
 
 

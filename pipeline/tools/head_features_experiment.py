@@ -42,7 +42,7 @@ def run(prepared: Path) -> dict[str, Any]:
     from pipeline.model.adaptation import adaptation_embedder, embed, finetuned_share
     from pipeline.model.backbone import resolve_backbone
     from pipeline.tools.category_head_checks import held_out_texts
-    from pipeline.tools.encoder_interpolation_experiment import HeadBench
+    from pipeline.tools.encoder_interpolation_experiment import HeadBench, means_line
 
     setup = load_quotes_setup(prepared)
     params, codebook, base, metadata, data = setup.params, setup.codebook, setup.model_dir, setup.metadata, setup.data
@@ -66,13 +66,12 @@ def run(prepared: Path) -> dict[str, Any]:
     for name, pick in LAYER_VARIANTS.items():
         out["layers"][name] = {"loco": bench.loco(name),
                                "held_out": bench.held_out(name, {n: pick(s) for n, s in test_states.items()}, test_y)}
-        print(f"head features: {name}: loco " + " ".join(
-            f"{s['mean']:.3f}" for s in out["layers"][name]["loco"].values()), file=sys.stderr)
+        print(f"head features: {name}: loco {means_line(out['layers'][name]['loco'])}", file=sys.stderr)
     shipped = next(iter(LAYER_VARIANTS))
     out["only_used_categories"] = {"loco": bench.loco(shipped, only_used=True),
                                    "shipped_loco": out["layers"][shipped]["loco"]}
-    print("head features: only used categories: loco " + " ".join(
-        f"{s['mean']:.3f}" for s in out["only_used_categories"]["loco"].values()), file=sys.stderr)
+    print(f"head features: only used categories: loco {means_line(out['only_used_categories']['loco'])}",
+          file=sys.stderr)
     return out
 
 

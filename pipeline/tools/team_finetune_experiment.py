@@ -152,7 +152,7 @@ def run(prepared: Path, settings: Sequence[FinetuneSetting] = SETTINGS, seeds: S
 
     from pipeline.crossval import paired_difference, summarise_seeds
     from pipeline.model.adaptation import embed, finetuned_share
-    from pipeline.model.category_head import category_probabilities, fit_category_head
+    from pipeline.model.category_head import category_probabilities
     from pipeline.model.decision import decide_categories, softmax_per_axis
 
     setup = load_quotes_setup(prepared)
@@ -168,8 +168,7 @@ def run(prepared: Path, settings: Sequence[FinetuneSetting] = SETTINGS, seeds: S
         for case in bench.cases:
             held, train = np.flatnonzero(groups == case), np.flatnonzero(groups != case)
             rows = np.concatenate([train, bench.replay[seed]])
-            head = fit_category_head(data.adapted[rows], data.y[rows], bench.row_weights("shipped", rows),
-                                     bench.poles, c=params.adapt.category_c, seed=params.adapt.seed)
+            head = bench.head_weights("shipped", rows)
             labels["shipped"][seed][held] = decide_categories(category_probabilities(data.adapted[held], *head),
                                                               bench.poles, n_codes)
             for setting in settings:
@@ -180,8 +179,7 @@ def run(prepared: Path, settings: Sequence[FinetuneSetting] = SETTINGS, seeds: S
                 own = softmax_per_axis(model.head(torch.nn.functional.normalize(
                     torch.from_numpy(embedded[len(rows):]), dim=-1)).detach().numpy())
                 labels[f"{setting.name}: head"][seed][held] = decide_categories(own, bench.poles, n_codes)
-                refit = fit_category_head(embedded[:len(rows)], data.y[rows], bench.row_weights("shipped", rows),
-                                          bench.poles, c=params.adapt.category_c, seed=params.adapt.seed)
+                refit = bench.head_weights("shipped", rows, features=embedded[:len(rows)])
                 labels[f"{setting.name}: refit"][seed][held] = decide_categories(
                     category_probabilities(embedded[len(rows):], *refit), bench.poles, n_codes)
                 seconds.append(time.perf_counter() - started)

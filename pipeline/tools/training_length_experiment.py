@@ -23,26 +23,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from pipeline.tools import write_result
+from pipeline.tools import in_work_dir, params_with_train, write_result
 
 SPLITS = ("test_synthetic", "test_field", "gold")
-
-
-def params_with_epochs(source: Path, epochs: int, target: Path) -> Path:
-    """A copy of the params file `source` with `train.epochs` set to `epochs` (everything else as shipped)."""
-    from pipeline.core.config import read_yaml
-
-    params = read_yaml(source)
-    params["train"]["epochs"] = epochs
-    target.write_text(yaml.safe_dump(params, sort_keys=False, allow_unicode=True), encoding="utf-8")
-    return target
 
 
 def base_model_scores(prepared: Path, model_dir: Path, output_dir: Path, params_path: Path) -> dict[str, Any]:
@@ -64,7 +51,7 @@ def run(prepared: Path, *, epochs: int, shares: Sequence[float], work_dir: Path)
     from pipeline.train import train
 
     shipped = load_params().train
-    params_path = params_with_epochs(DEFAULT_PARAMS, epochs, work_dir / "params.yaml")
+    params_path = params_with_train(DEFAULT_PARAMS, work_dir / "params.yaml", epochs=epochs)
     longer = work_dir / f"base-{epochs}-epochs"
     print(f"training length: training the base model for {epochs} epochs (shipped: {shipped.epochs})", file=sys.stderr)
     train(prepared=prepared, model_dir=longer, checkpoint_dir=work_dir / "checkpoints", params_path=params_path)
@@ -93,13 +80,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                         help="where the longer-trained model goes (default: a temporary folder, removed after)")
     parser.add_argument("-o", "--output", type=Path, required=True)
     args = parser.parse_args(argv)
-    if args.work_dir is not None:
-        args.work_dir.mkdir(parents=True, exist_ok=True)
-        result = run(args.prepared, epochs=args.epochs, shares=args.shares, work_dir=args.work_dir)
-    else:
-        with tempfile.TemporaryDirectory(prefix="capcode-epochs-") as scratch:
-            result = run(args.prepared, epochs=args.epochs, shares=args.shares, work_dir=Path(scratch))
-    write_result(args.output, result)
+    write_result(args.output, in_work_dir(args.work_dir, "capcode-epochs-", lambda work_dir: run(
+        args.prepared, epochs=args.epochs, shares=args.shares, work_dir=work_dir)))
 
 
 if __name__ == "__main__":

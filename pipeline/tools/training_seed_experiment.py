@@ -26,27 +26,16 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
-from pipeline.tools import load_quotes_setup, write_result
+from pipeline.tools import in_work_dir, load_quotes_setup, params_with_train, write_result
+from pipeline.tools.encoder_interpolation_experiment import held_out_line, means_line
 
 SEEDS = (43, 44)
-
-
-def params_with_seed(source: Path, seed: int, target: Path) -> Path:
-    """A copy of the params file `source` with `train.seed` set to `seed` (everything else as shipped)."""
-    from pipeline.core.config import read_yaml
-
-    params = read_yaml(source)
-    params["train"]["seed"] = seed
-    target.write_text(yaml.safe_dump(params, sort_keys=False, allow_unicode=True), encoding="utf-8")
-    return target
 
 
 def adapted_scores(prepared: Path, model_dir: Path) -> dict[str, Any]:
@@ -89,7 +78,7 @@ def run(prepared: Path, *, seeds: Sequence[int], work_dir: Path) -> dict[str, An
     shipped = load_params().train
     models = [(shipped.seed, REPO_ROOT / "models" / "base", DEFAULT_PARAMS)]
     for seed in seeds:
-        params_path = params_with_seed(DEFAULT_PARAMS, seed, work_dir / f"params-{seed}.yaml")
+        params_path = params_with_train(DEFAULT_PARAMS, work_dir / f"params-{seed}.yaml", seed=seed)
         model_dir = work_dir / f"base-seed-{seed}"
         print(f"training seed: training the base model with train.seed {seed}", file=sys.stderr)
         train(prepared=prepared, model_dir=model_dir, checkpoint_dir=work_dir / f"checkpoints-{seed}",
@@ -99,13 +88,13 @@ def run(prepared: Path, *, seeds: Sequence[int], work_dir: Path) -> dict[str, An
     for seed, model_dir, params_path in models:
         print(f"training seed: scoring the base model of train.seed {seed}", file=sys.stderr)
         metadata = read_metadata(model_dir)
-        row: dict[str, Any] = {"train_seed": seed, "shipped": seed == shipped.seed, "precision": metadata.precision,
-               "validation": metadata.validation,
-               "base_model": base_model_scores(prepared, model_dir, work_dir / f"eval-{seed}", params_path),
-               "adapted": adapted_scores(prepared, model_dir)}
-        print(f"training seed {seed}: adapted loco " + " ".join(f"{s['mean']:.3f}" for s in row["adapted"]["loco"].values())
-              + "; synthetic test " + "/".join(f"{v:.2f}" for v in row["adapted"]["held_out"]["synthetic"].values()),
-              file=sys.stderr)
+        row: dict[str, Any] = {
+            "train_seed": seed, "shipped": seed == shipped.seed, "precision": metadata.precision,
+            "validation": metadata.validation,
+            "base_model": base_model_scores(prepared, model_dir, work_dir / f"eval-{seed}", params_path),
+            "adapted": adapted_scores(prepared, model_dir)}
+        print(f"training seed {seed}: adapted loco {means_line(row['adapted']['loco'])}; "
+              f"{held_out_line(row['adapted']['held_out'])}", file=sys.stderr)
         rows.append(row)
     return {
         "what": "the base model retrained with other train.seed values, everything else as shipped; the "
@@ -128,13 +117,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                         help="where the retrained models go (default: a temporary folder, removed after)")
     parser.add_argument("-o", "--output", type=Path, required=True)
     args = parser.parse_args(argv)
-    if args.work_dir is not None:
-        args.work_dir.mkdir(parents=True, exist_ok=True)
-        result = run(args.prepared, seeds=args.seeds, work_dir=args.work_dir)
-    else:
-        with tempfile.TemporaryDirectory(prefix="capcode-seeds-") as scratch:
-            result = run(args.prepared, seeds=args.seeds, work_dir=Path(scratch))
-    write_result(args.output, result)
+    write_result(args.output, in_work_dir(args.work_dir, "capcode-seeds-",
+                                          lambda work_dir: run(args.prepared, seeds=args.seeds, work_dir=work_dir)))
 
 
 if __name__ == "__main__":
