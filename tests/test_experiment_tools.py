@@ -297,3 +297,39 @@ def test_the_training_seed_tool_summarises_each_axis_over_models() -> None:
             {"a": {"b": {"x": {"mean": 0.6}, "y": 0.7}}}]
     assert spread(rows, ("a", "b")) == {"x": {"mean": 0.4, "min": 0.2, "max": 0.6},
                                         "y": {"mean": 0.6, "min": 0.5, "max": 0.7}}
+
+
+def test_the_soup_of_models_holds_the_mean_of_their_weights_and_loads_as_a_model(tiny_model, tmp_path) -> None:
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    from pipeline.core.codebook import load_codebook
+    from pipeline.model.classifier import ENCODER_DIR, HEAD_FILE, load_model
+    from pipeline.tools.training_seed_settings_experiment import average_models
+
+    shifted = shutil.copytree(tiny_model, tmp_path / "shifted")
+    for path in [*(shifted / ENCODER_DIR).glob("*.safetensors"), shifted / HEAD_FILE]:
+        tensors = load_file(path)
+        save_file({name: t + 2.0 if t.is_floating_point() else t for name, t in tensors.items()}, path)
+    soup = average_models([tiny_model, shifted], tmp_path / "soup")
+    for path in [*(tiny_model / ENCODER_DIR).glob("*.safetensors"), tiny_model / HEAD_FILE]:
+        relative = path.relative_to(tiny_model)
+        original, averaged = load_file(path), load_file(soup / relative)
+        assert set(averaged) == set(original)
+        for name, tensor in original.items():
+            expected = tensor + 1.0 if tensor.is_floating_point() else tensor
+            assert np.allclose(averaged[name].float().numpy(), expected.float().numpy(), atol=1e-5), name
+    load_model(soup, load_codebook())  # a complete model directory
+
+
+def test_the_seed_settings_tool_averages_each_grid_point_over_the_trained_models() -> None:
+    from pipeline.tools.training_seed_settings_experiment import grid_over_models
+
+    def result(i_e: float, s_o: float) -> dict:
+        return {"grid": [{"share": 0.2, "weighting": "w", "loco": {"ie": {"mean": i_e}, "so": {"mean": s_o}}}]}
+
+    rows = grid_over_models([result(0.5, 0.6), result(0.3, 0.7), result(0.4, 0.5)])
+    assert rows == [{"share": 0.2, "weighting": "w", "mean_over_axes": 0.5,
+                     "loco": {"ie": {"mean": 0.4, "min": 0.3, "max": 0.5},
+                              "so": {"mean": 0.6, "min": 0.5, "max": 0.7}}}]

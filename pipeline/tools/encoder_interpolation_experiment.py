@@ -223,10 +223,10 @@ ROUND7_REPLAY_WEIGHTS: dict[str, dict[str, float]] = {"beleid_beheer": {"field":
 
 class ReplayWeightedBench(HeadBench):
     """HeadBench whose rows weigh per axis as `adapt` weighs them with `replay_weights` (per axis, per replay
-    collection; `data.replay_collections` names each replay row's), not every replay row 1 as HeadBench's first
-    tools did."""
+    collection; `data.replay_collections` names each replay row's; None: `adapt.replay_weights` as configured),
+    not every replay row 1 as HeadBench's first tools did."""
 
-    replay_weights: dict[str, dict[str, float]] = ROUND7_REPLAY_WEIGHTS
+    replay_weights: dict[str, dict[str, float]] | None = ROUND7_REPLAY_WEIGHTS
 
     def row_weights(self, key: Any, rows: np.ndarray) -> np.ndarray:
         from pipeline.crossval import axis_row_weights
@@ -284,3 +284,10 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+class ShippedBench(ReplayWeightedBench):
+    """HeadBench with the rows weighed as the shipped `adapt` weighs them (`adapt.replay_weights` of the params
+    in force): the default's own fit."""
+
+    replay_weights = None

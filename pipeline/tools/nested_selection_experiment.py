@@ -52,17 +52,20 @@ class SelectionBench(HeadBench):
         return axis_row_weights(self.data, rows, self.adapt, self.codebook, WEIGHTINGS[weighting])
 
 
-def run(prepared: Path) -> dict[str, Any]:
+def run(prepared: Path, *, model_dir: Path | None = None, nested: bool = True,
+        label: str = "nested selection") -> dict[str, Any]:
+    """The grid's leave-one-case-out figures and the nested choices on the base model in `model_dir` (default
+    `models/base`); `nested` False leaves out the choices (the grid alone); `label` starts the progress lines."""
     from pipeline.crossval import encoder_embeddings
     from pipeline.model.adaptation import finetuned_share
 
-    setup = load_quotes_setup(prepared)
+    setup = load_quotes_setup(prepared, model_dir)
     params, codebook, metadata, data = setup.params, setup.codebook, setup.metadata, setup.data
     shipped_share = finetuned_share(params.adapt)
     embedded: dict[float, np.ndarray] = {0.0: data.frozen, shipped_share: data.adapted}
     for share in SHARES:
         if share not in embedded:
-            print(f"nested selection: embedding at share {share:g}", file=sys.stderr)
+            print(f"{label}: embedding at share {share:g}", file=sys.stderr)
             embedded[share] = encoder_embeddings(metadata.backbone["spec"], data.texts, len(codebook.code_ids),
                                                  prefix=metadata.text_prefix, max_length=metadata.max_length,
                                                  model_dir=setup.model_dir, share=share)
@@ -73,7 +76,9 @@ def run(prepared: Path) -> dict[str, Any]:
     for key in keys:
         loco = bench.loco(key)
         out["grid"].append({"share": key[0], "weighting": key[1], "loco": loco})
-        print(f"nested selection: share {key[0]:g}, {key[1]}: loco {means_line(loco)}", file=sys.stderr)
+        print(f"{label}: share {key[0]:g}, {key[1]}: loco {means_line(loco)}", file=sys.stderr)
+    if not nested:
+        return out
     for kind, per_axis in (("one_for_all_axes", False), ("per_axis", True)):
         found = bench.nested(keys, per_axis=per_axis)
         for choice in found["chosen"]:  # JSON keys: "share / weighting"
@@ -81,7 +86,7 @@ def run(prepared: Path) -> dict[str, Any]:
             choice["key"] = ({axis: f"{k[0]:g} / {k[1]}" for axis, k in key.items()} if isinstance(key, dict)
                              else f"{key[0]:g} / {key[1]}")
         out[f"nested_{kind}"] = found
-        print(f"nested selection: chosen inside each fold, {kind.replace('_', ' ')}: {means_line(found['axes'])}",
+        print(f"{label}: chosen inside each fold, {kind.replace('_', ' ')}: {means_line(found['axes'])}",
               file=sys.stderr)
     return out
 

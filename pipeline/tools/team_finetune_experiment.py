@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from pipeline.tools import load_quotes_setup, main_on_prepared
-from pipeline.tools.encoder_interpolation_experiment import HeadBench, mean_alpha, means_line, summary
+from pipeline.tools.encoder_interpolation_experiment import ShippedBench, mean_alpha, means_line, summary
 
 
 @dataclass(frozen=True)
@@ -61,16 +61,6 @@ SETTINGS = (
     FinetuneSetting("lr 2e-5, 32 steps", steps=32, learning_rate=2e-5, head_learning_rate=1e-4, team=8, replay=8),
     FinetuneSetting("lr 5e-5, 64 steps", steps=64, learning_rate=5e-5, head_learning_rate=2e-4, team=8, replay=8),
 )
-
-
-class ShippedBench(HeadBench):
-    """HeadBench on the shipped encoder's embeddings, rows weighed per axis as adapt weighs them (its
-    `adapt.replay_weights`)."""
-
-    def row_weights(self, key: Any, rows: np.ndarray) -> np.ndarray:
-        from pipeline.crossval import axis_row_weights
-
-        return axis_row_weights(self.data, rows, self.adapt, self.codebook)
 
 
 def category_targets(y: np.ndarray, poles: Sequence[tuple[int, int]]) -> np.ndarray:

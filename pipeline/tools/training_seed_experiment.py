@@ -42,7 +42,7 @@ def adapted_scores(prepared: Path, model_dir: Path) -> dict[str, Any]:
     """The default adapt builds on the base model in `model_dir`: leave one case out on the quotes, and the
     test splits with the head fitted on all quotes + replay."""
     from pipeline.model.adaptation import finetuned_share
-    from pipeline.tools.team_finetune_experiment import ShippedBench
+    from pipeline.tools.encoder_interpolation_experiment import ShippedBench
 
     setup = load_quotes_setup(prepared, model_dir)
     bench = ShippedBench(setup.data, {"default": setup.data.adapted}, setup.params, setup.codebook)
@@ -67,23 +67,37 @@ def spread(rows: list[dict[str, Any]], path: Sequence[str]) -> dict[str, dict[st
                    "max": round(float(np.max(v)), 4)} for axis, v in values.items()}
 
 
-def run(prepared: Path, *, seeds: Sequence[int], work_dir: Path) -> dict[str, Any]:
-    """The measurements above for the shipped base model and one retrained per seed in `seeds`."""
+def trained_base_models(prepared: Path, seeds: Sequence[int], work_dir: Path) -> list[tuple[int, Path, Path]]:
+    """(train.seed, model dir, params file) of the shipped `models/base` and of a base model trained with each
+    of `seeds` (everything else as shipped) in `work_dir/base-seed-SEED`; a model already there (a kept
+    `--work-dir` of an earlier run) is used as it is, not trained again."""
     from pipeline.core.config import DEFAULT_PARAMS, REPO_ROOT
     from pipeline.core.params import load_params
-    from pipeline.model.classifier import read_metadata
-    from pipeline.tools.training_length_experiment import base_model_scores
+    from pipeline.model.classifier import METADATA_FILE
     from pipeline.train import train
 
-    shipped = load_params().train
-    models = [(shipped.seed, REPO_ROOT / "models" / "base", DEFAULT_PARAMS)]
+    models = [(load_params().train.seed, REPO_ROOT / "models" / "base", DEFAULT_PARAMS)]
     for seed in seeds:
         params_path = params_with_train(DEFAULT_PARAMS, work_dir / f"params-{seed}.yaml", seed=seed)
         model_dir = work_dir / f"base-seed-{seed}"
-        print(f"training seed: training the base model with train.seed {seed}", file=sys.stderr)
-        train(prepared=prepared, model_dir=model_dir, checkpoint_dir=work_dir / f"checkpoints-{seed}",
-              params_path=params_path)
+        if (model_dir / METADATA_FILE).is_file():
+            print(f"training seed: using the base model of train.seed {seed} in {model_dir}", file=sys.stderr)
+        else:
+            print(f"training seed: training the base model with train.seed {seed}", file=sys.stderr)
+            train(prepared=prepared, model_dir=model_dir, checkpoint_dir=work_dir / f"checkpoints-{seed}",
+                  params_path=params_path)
         models.append((seed, model_dir, params_path))
+    return models
+
+
+def run(prepared: Path, *, seeds: Sequence[int], work_dir: Path) -> dict[str, Any]:
+    """The measurements above for the shipped base model and one retrained per seed in `seeds`."""
+    from pipeline.core.params import load_params
+    from pipeline.model.classifier import read_metadata
+    from pipeline.tools.training_length_experiment import base_model_scores
+
+    shipped = load_params().train
+    models = trained_base_models(prepared, seeds, work_dir)
     rows = []
     for seed, model_dir, params_path in models:
         print(f"training seed: scoring the base model of train.seed {seed}", file=sys.stderr)
