@@ -181,8 +181,10 @@ def test_crossval_reports_held_out_figures_curve_and_ablation(tiny_model, tiny_b
     assert [r["n_team_fragments"] for r in output["learning_curve"]] == [0, 4, "all"]
     assert output["learning_curve"][-1]["n_used_mean"] == 12  # two training cases of 6 quotes
     metrics = json.loads((out / "metrics.json").read_text())
-    assert set(metrics["loco"]) >= {"adapted", "base", "tfidf", "frozen_lr", "human_report", "human_dev", "human_mean"}
-    assert set(metrics["adapted_minus"]) == {"base", "tfidf", "frozen_lr", "human_report", "human_dev", "human_mean"}
+    baselines = {"base", "tfidf", "frozen_lr", "tfidf_categories", "frozen_categories"}
+    assert set(metrics["loco"]) >= baselines | {"adapted", "human_report", "human_dev", "human_mean"}
+    assert set(metrics["adapted_minus"]) == baselines | {"human_report", "human_dev", "human_mean"}
+    assert output["compared_systems"]["tfidf_categories"] in output["systems"]
     for axis in ("intern_extern", "strategisch_operationeel"):  # one human is the reference there, one is not
         both = [metrics["loco"][f"human_{h}"][axis] for h in ("report", "dev")]
         assert metrics["loco"]["human_mean"][axis] == pytest.approx(np.mean(both), abs=2e-4)

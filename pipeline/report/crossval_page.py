@@ -109,9 +109,7 @@ def crossval_sections(output: dict[str, Any], codebook: Codebook) -> list[str]:
         headline.append((f"human: mean of {', '.join(humans)}", output["human_mean"]))
         # the curve's dashed reference: one line per axis (the coders' mean), not one per coder
         reference_lines, reference_label = {"mean": output["human_mean"]}, "human reference (the coders' mean)"
-    headline += [(name, systems[name]) for name in (default, "base model (no adaptation)",
-                                                     "baseline: TF-IDF + LR, same data",
-                                                     "baseline: frozen e5 + LR, same data")]
+    headline += [(name, systems[name]) for name in (default, *output.get("compared_systems", {}).values())]
     intro = (f"<p>Leave-one-case-out on <code>{escape(output['collection'])}</code>: {output['n_fragments']} real "
              f"fragments in cases {', '.join(map(escape, output['cases']))}; the model is adapted on the other cases "
              "and scored on the held-out one, the predictions of all cases pooled. Krippendorff's alpha per axis "
