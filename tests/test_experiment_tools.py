@@ -201,8 +201,10 @@ def test_head_bench_nested_chooses_inside_each_fold_what_the_training_cases_supp
     assert all(s["mean"] > 0.5 and s["ci_mean"][0] > 0 for s in ahead.values())
     same = bench.loco_minus("noise", "noise")
     assert all(s["mean"] == 0 and s["ci_mean"] == [0, 0] for s in same.values())
+    fits = {}
     for per_axis in (False, True):
         result = bench.nested(["noise", "signal"], per_axis=per_axis)
+        fits[per_axis] = bench.fits
         assert len(result["chosen"]) == 6  # two seeds x three held-out cases
         picked = [c["key"] for c in result["chosen"]]
         if per_axis:
@@ -210,6 +212,8 @@ def test_head_bench_nested_chooses_inside_each_fold_what_the_training_cases_supp
         else:
             assert set(picked) == {"signal"}
         assert all(s["mean"] > 0.9 for s in result["axes"].values())
+    # the per-axis choice reuses every fit of the first (inner fits and the held-out fits loco already made)
+    assert fits[True] == fits[False]
 
 
 def test_domain_alignment_moves_each_replay_collection_onto_the_team_statistics() -> None:

@@ -91,6 +91,8 @@ class HeadBench:
         n_replay = len(data.texts) - data.n_team
         self.replay = {seed: _replay_sample(data, n_replay, self.settings.replay_fraction, seed)
                        for seed in self.settings.seeds}
+        self.fits = 0  # heads fitted so far (`held_out_labels` computes each distinct one once)
+        self._labels: dict[tuple[Any, ...], np.ndarray] = {}
 
     def row_weights(self, key: Any, rows: np.ndarray) -> np.ndarray:
         """Each row's weight in the head's loss, as adapt weighs them (team rows `real_weight`, replay rows 1);
@@ -123,13 +125,21 @@ class HeadBench:
     def held_out_labels(self, key: Any, train: np.ndarray, held: np.ndarray, seed: int, *,
                         only_used: bool = False) -> np.ndarray:
         """0/1 labels of the team rows `held` by the head fitted on the team rows `train` + the seed's replay;
-        `only_used`: a category the training rows' team coding never uses is never predicted."""
+        `only_used`: a category the training rows' team coding never uses is never predicted.
+
+        Remembered per (key, seed, rows): the fits are deterministic, and the nested choice repeats the
+        leave-one-case-out fits and, for its per-axis form, its own inner ones (a bench's features and
+        weighting never change after it is built)."""
         from pipeline.model.decision import decide_categories
 
-        probabilities = self.fitted(key, np.concatenate([train, self.replay[seed]]))(self.features[key][held])
-        if only_used:
-            probabilities = probabilities * used_categories(self.data.y[train], self.poles)
-        return decide_categories(probabilities, self.poles, len(self.codebook.code_ids))
+        memo = (key, seed, only_used, np.asarray(train).tobytes(), np.asarray(held).tobytes())
+        if memo not in self._labels:
+            probabilities = self.fitted(key, np.concatenate([train, self.replay[seed]]))(self.features[key][held])
+            if only_used:
+                probabilities = probabilities * used_categories(self.data.y[train], self.poles)
+            self._labels[memo] = decide_categories(probabilities, self.poles, len(self.codebook.code_ids))
+            self.fits += 1
+        return self._labels[memo].copy()
 
     def loco_labels(self, key: Any, seed: int, *, only_used: bool = False) -> np.ndarray:
         """0/1 labels of every team row, each predicted by the head fitted without its case (seed's replay)."""
