@@ -20,9 +20,10 @@ a setting that is best on that mean was not chosen for one training run's noise.
 47 quotes, crossval's seeds and replay samples, as everywhere in the quality section.
 
 Run: ``python -m pipeline.tools.training_seed_settings_experiment --work-dir /tmp/capcode-seeds -o
-reports/experiments/training_seed_settings.json`` (about 75 minutes on 2 cores with the two trainings, about
-60 with them kept in `--work-dir`; `--shipped-result reports/experiments/nested_selection.json` reads the
-shipped model's grid from item 19's JSON instead of computing it again, 15 minutes less).
+reports/experiments/training_seed_settings.json`` (about 40 minutes on a 2-core AMX machine: two trainings of
+5 minutes, then about 9 minutes per model; longer where bf16 is not computed on AMX tiles; models kept in
+`--work-dir` are not trained again). `--shipped-result PATH` reads the shipped model's grid from a JSON of
+`nested_selection_experiment` run on the same model instead of computing it again.
 """
 
 from __future__ import annotations
@@ -87,8 +88,9 @@ def grid_over_models(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def run(prepared: Path, *, seeds: Sequence[int], work_dir: Path, shipped_result: Path | None = None) -> dict[str, Any]:
     """Item 19's grid and nested choices on the shipped and retrained base models, the grid on their soup.
-    `shipped_result`: item 19's JSON (`nested_selection_experiment` on the shipped model) read instead of
-    computed again, which saves a quarter of the time (the same function on the same model)."""
+    `shipped_result`: a `nested_selection_experiment` JSON of the shipped `models/base` read instead of
+    computed again (the same function on the same model; a `models/base` trained on another CPU is another
+    model, so only a JSON made from this checkout's model will do)."""
     from pipeline.tools.nested_selection_experiment import run as selection
 
     models = trained_base_models(prepared, seeds, work_dir)
@@ -127,8 +129,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                         help="where the retrained models and the soup go (default: a temporary folder, removed "
                              "after); models already there are reused")
     parser.add_argument("--shipped-result", type=Path, default=None,
-                        help="item 19's JSON (reports/experiments/nested_selection.json) for the shipped model "
-                             "instead of computing it again")
+                        help="a nested_selection_experiment JSON made from this checkout's models/base, read "
+                             "instead of computing the shipped model's grid again")
     parser.add_argument("-o", "--output", type=Path, required=True)
     args = parser.parse_args(argv)
     write_result(args.output, in_work_dir(args.work_dir, "capcode-seed-settings-",
