@@ -66,7 +66,7 @@ def test_quote_copies_are_scorable_by_the_benchmark_and_refuse_a_missing_collect
         quote_copies(prepared, "field", 2)
 
 
-@pytest.mark.parametrize("setting, value", [("epochs", 7), ("seed", 1234)])  # training length, training seed
+@pytest.mark.parametrize("setting, value", [("epochs", 7), ("seed", 1234), ("precision", "fp32")])  # length, seed, precision
 def test_the_retraining_tools_change_only_their_train_setting_and_the_params_still_load(tmp_path, setting,
                                                                                           value) -> None:
     import yaml

@@ -1,0 +1,74 @@
+"""How much the training precision (`train.precision`: bf16 autocast or fp32) changes the base model and the default.
+
+`train.precision: auto` trains with bf16 autocast where the CPU computes bf16 natively (AVX512-BF16, AMX) and
+in fp32 elsewhere, so the same `dvc.lock` inputs give different models on different CPUs (README item 23
+measured AMX against AVX512-BF16, both bf16). This tool trains the base model again on the same machine with
+`train.precision: fp32`, everything else as shipped (seed included), and measures it as
+`training_seed_experiment` measures a retrained model: the base model's own poles head and thresholds on the
+test splits and the quotes, and the default `adapt` builds on it (leave one case out on the 47 quotes, and
+the synthetic and field test splits). The shipped `models/base` (trained with `precision: auto`) is measured
+beside it, so the difference is the precision's alone on one CPU.
+
+Run: ``python -m pipeline.tools.training_precision_experiment -o reports/experiments/training_precision.json``
+(fp32 training takes about twice bf16's on an AMX machine).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pipeline.tools import in_work_dir, params_with_train, write_result
+from pipeline.tools.encoder_interpolation_experiment import held_out_line, means_line
+
+
+def run(prepared: Path, *, work_dir: Path) -> dict[str, Any]:
+    """The shipped base model and one trained with `train.precision: fp32`, each scored with its adapted default."""
+    import time
+
+    from pipeline.core.config import DEFAULT_PARAMS, REPO_ROOT
+    from pipeline.model.classifier import METADATA_FILE, read_metadata
+    from pipeline.tools.training_length_experiment import base_model_scores
+    from pipeline.tools.training_seed_experiment import adapted_scores
+    from pipeline.train import train
+
+    fp32_params = params_with_train(DEFAULT_PARAMS, work_dir / "params-fp32.yaml", precision="fp32")
+    fp32_dir = work_dir / "base-fp32"
+    seconds = None
+    if not (fp32_dir / METADATA_FILE).is_file():
+        print("training precision: training the base model with train.precision fp32", file=sys.stderr)
+        start = time.perf_counter()
+        train(prepared=prepared, model_dir=fp32_dir, checkpoint_dir=work_dir / "checkpoints-fp32",
+              params_path=fp32_params)
+        seconds = round(time.perf_counter() - start, 1)
+    rows = []
+    for name, model_dir, params_path in (("shipped (precision auto)", REPO_ROOT / "models" / "base", DEFAULT_PARAMS),
+                                         ("fp32", fp32_dir, fp32_params)):
+        metadata = read_metadata(model_dir)
+        row: dict[str, Any] = {"model": name, "precision": metadata.precision, "validation": metadata.validation,
+                               "base_model": base_model_scores(prepared, model_dir, work_dir / f"eval-{metadata.precision}",
+                                                               params_path),
+                               "adapted": adapted_scores(prepared, model_dir)}
+        print(f"training precision {metadata.precision}: adapted loco {means_line(row['adapted']['loco'])}; "
+              f"{held_out_line(row['adapted']['held_out'])}", file=sys.stderr)
+        rows.append(row)
+    return {"what": __doc__.splitlines()[0], "fp32_training_seconds": seconds, "models": rows}
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--prepared", type=Path, default=Path("data/prepared/fragments.jsonl"))
+    parser.add_argument("--work-dir", type=Path, default=None,
+                        help="where the fp32 model goes (default: a temporary folder, removed after); a model "
+                             "already there is reused")
+    parser.add_argument("-o", "--output", type=Path, required=True)
+    args = parser.parse_args(argv)
+    write_result(args.output, in_work_dir(args.work_dir, "capcode-precision-",
+                                          lambda work_dir: run(args.prepared, work_dir=work_dir)))
+
+
+if __name__ == "__main__":
+    main()
