@@ -102,3 +102,18 @@ def main_on_prepared(description: str, run: Callable[[Path], dict[str, Any]],
     parser.add_argument("-o", "--output", type=Path, required=True)
     args = parser.parse_args(argv)
     write_result(args.output, run(args.prepared))
+
+
+def main_with_work_dir(description: str, prefix: str, work_dir_help: str,
+                       run: Callable[[argparse.Namespace, Path], dict[str, Any]], argv: Sequence[str] | None = None,
+                       add_arguments: Callable[[argparse.ArgumentParser], None] | None = None) -> None:
+    """The command line of an experiment that trains models: `[--prepared P] [its own options] [--work-dir D]
+    -o OUT.json`; `run(args, folder)` runs in `in_work_dir(--work-dir, prefix)` and its result is written to OUT."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--prepared", type=Path, default=Path("data/prepared/fragments.jsonl"))
+    if add_arguments is not None:
+        add_arguments(parser)
+    parser.add_argument("--work-dir", type=Path, default=None, help=work_dir_help)
+    parser.add_argument("-o", "--output", type=Path, required=True)
+    args = parser.parse_args(argv)
+    write_result(args.output, in_work_dir(args.work_dir, prefix, lambda work_dir: run(args, work_dir)))

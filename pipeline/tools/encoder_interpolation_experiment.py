@@ -244,6 +244,13 @@ class ReplayWeightedBench(HeadBench):
         return axis_row_weights(self.data, rows, self.adapt, self.codebook, self.replay_weights)
 
 
+class ShippedBench(ReplayWeightedBench):
+    """HeadBench with the rows weighed as the shipped `adapt` weighs them (`adapt.replay_weights` of the params
+    in force): the default's own fit."""
+
+    replay_weights = None
+
+
 def run(prepared: Path, *, model_dir: Path | None = None, shares: Sequence[float] = SHARES,
         nested: bool = True) -> dict[str, Any]:
     """The three measurements above for the encoder of `model_dir` (default `models/base`) at `shares`;
@@ -294,10 +301,3 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 if __name__ == "__main__":
     main()
-
-
-class ShippedBench(ReplayWeightedBench):
-    """HeadBench with the rows weighed as the shipped `adapt` weighs them (`adapt.replay_weights` of the params
-    in force): the default's own fit."""
-
-    replay_weights = None

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pipeline.tools import in_work_dir, params_with_train, write_result
+from pipeline.tools import main_with_work_dir, params_with_train
 
 SPLITS = ("test_synthetic", "test_field", "gold")
 
@@ -71,17 +71,16 @@ def run(prepared: Path, *, epochs: int, shares: Sequence[float], work_dir: Path)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--prepared", type=Path, default=Path("data/prepared/fragments.jsonl"))
-    parser.add_argument("--epochs", type=int, default=6, help="epochs of the longer training (shipped: train.epochs)")
-    parser.add_argument("--shares", type=float, nargs="+", default=[0.2, 1.0],
-                        help="interpolation shares towards the longer-trained encoder for the adapted head")
-    parser.add_argument("--work-dir", type=Path, default=None,
-                        help="where the longer-trained model goes (default: a temporary folder, removed after)")
-    parser.add_argument("-o", "--output", type=Path, required=True)
-    args = parser.parse_args(argv)
-    write_result(args.output, in_work_dir(args.work_dir, "capcode-epochs-", lambda work_dir: run(
-        args.prepared, epochs=args.epochs, shares=args.shares, work_dir=work_dir)))
+    def options(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--epochs", type=int, default=6,
+                            help="epochs of the longer training (shipped: train.epochs)")
+        parser.add_argument("--shares", type=float, nargs="+", default=[0.2, 1.0],
+                            help="interpolation shares towards the longer-trained encoder for the adapted head")
+
+    main_with_work_dir(__doc__.splitlines()[0], "capcode-epochs-",
+                       "where the longer-trained model goes (default: a temporary folder, removed after)",
+                       lambda args, work_dir: run(args.prepared, epochs=args.epochs, shares=args.shares,
+                                                  work_dir=work_dir), argv, options)
 
 
 if __name__ == "__main__":

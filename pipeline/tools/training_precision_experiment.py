@@ -15,14 +15,12 @@ Run: ``python -m pipeline.tools.training_precision_experiment -o reports/experim
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pipeline.tools import in_work_dir, params_with_train, write_result
-from pipeline.tools.encoder_interpolation_experiment import held_out_line, means_line
+from pipeline.tools import main_with_work_dir, params_with_train
 
 
 def run(prepared: Path, *, work_dir: Path) -> dict[str, Any]:
@@ -31,8 +29,7 @@ def run(prepared: Path, *, work_dir: Path) -> dict[str, Any]:
 
     from pipeline.core.config import DEFAULT_PARAMS, REPO_ROOT
     from pipeline.model.classifier import METADATA_FILE, read_metadata
-    from pipeline.tools.training_length_experiment import base_model_scores
-    from pipeline.tools.training_seed_experiment import adapted_scores
+    from pipeline.tools.training_seed_experiment import scored_model
     from pipeline.train import train
 
     fp32_params = params_with_train(DEFAULT_PARAMS, work_dir / "params-fp32.yaml", precision="fp32")
@@ -47,27 +44,16 @@ def run(prepared: Path, *, work_dir: Path) -> dict[str, Any]:
     rows = []
     for name, model_dir, params_path in (("shipped (precision auto)", REPO_ROOT / "models" / "base", DEFAULT_PARAMS),
                                          ("fp32", fp32_dir, fp32_params)):
-        metadata = read_metadata(model_dir)
-        row: dict[str, Any] = {"model": name, "precision": metadata.precision, "validation": metadata.validation,
-                               "base_model": base_model_scores(prepared, model_dir, work_dir / f"eval-{metadata.precision}",
-                                                               params_path),
-                               "adapted": adapted_scores(prepared, model_dir)}
-        print(f"training precision {metadata.precision}: adapted loco {means_line(row['adapted']['loco'])}; "
-              f"{held_out_line(row['adapted']['held_out'])}", file=sys.stderr)
-        rows.append(row)
+        precision = read_metadata(model_dir).precision
+        rows.append({"model": name, **scored_model(prepared, model_dir, params_path, work_dir / f"eval-{precision}",
+                                                   f"training precision {precision}")})
     return {"what": __doc__.splitlines()[0], "fp32_training_seconds": seconds, "models": rows}
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--prepared", type=Path, default=Path("data/prepared/fragments.jsonl"))
-    parser.add_argument("--work-dir", type=Path, default=None,
-                        help="where the fp32 model goes (default: a temporary folder, removed after); a model "
-                             "already there is reused")
-    parser.add_argument("-o", "--output", type=Path, required=True)
-    args = parser.parse_args(argv)
-    write_result(args.output, in_work_dir(args.work_dir, "capcode-precision-",
-                                          lambda work_dir: run(args.prepared, work_dir=work_dir)))
+    main_with_work_dir(__doc__.splitlines()[0], "capcode-precision-",
+                       "where the fp32 model goes (default: a temporary folder, removed after); a model already "
+                       "there is reused", lambda args, work_dir: run(args.prepared, work_dir=work_dir), argv)
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.tools import in_work_dir, load_quotes_setup, params_with_train, write_result
+from pipeline.tools import load_quotes_setup, main_with_work_dir, params_with_train
 from pipeline.tools.encoder_interpolation_experiment import held_out_line, means_line
 
 SEEDS = (43, 44)
@@ -50,6 +50,22 @@ def adapted_scores(prepared: Path, model_dir: Path) -> dict[str, Any]:
     return {"loco": bench.loco("default"),
             "held_out": bench.held_out("default", {name: x for name, (x, _) in test.items()},
                                        {name: y for name, (_, y) in test.items()})}
+
+
+def scored_model(prepared: Path, model_dir: Path, params_path: Path, eval_dir: Path, label: str) -> dict[str, Any]:
+    """What the retraining tools record of one base model: the precision it was trained with, its validation
+    summary, its own poles head on the test splits and the quotes (`base_model_scores`, evaluate's output in
+    `eval_dir`) and the default adapt builds on it (`adapted_scores`); `label` names it in the progress line."""
+    from pipeline.model.classifier import read_metadata
+    from pipeline.tools.training_length_experiment import base_model_scores
+
+    metadata = read_metadata(model_dir)
+    row: dict[str, Any] = {"precision": metadata.precision, "validation": metadata.validation,
+                           "base_model": base_model_scores(prepared, model_dir, eval_dir, params_path),
+                           "adapted": adapted_scores(prepared, model_dir)}
+    print(f"{label}: adapted loco {means_line(row['adapted']['loco'])}; {held_out_line(row['adapted']['held_out'])}",
+          file=sys.stderr)
+    return row
 
 
 def spread(rows: list[dict[str, Any]], path: Sequence[str]) -> dict[str, dict[str, float]]:
@@ -93,23 +109,15 @@ def trained_base_models(prepared: Path, seeds: Sequence[int], work_dir: Path) ->
 def run(prepared: Path, *, seeds: Sequence[int], work_dir: Path) -> dict[str, Any]:
     """The measurements above for the shipped base model and one retrained per seed in `seeds`."""
     from pipeline.core.params import load_params
-    from pipeline.model.classifier import read_metadata
-    from pipeline.tools.training_length_experiment import base_model_scores
 
     shipped = load_params().train
     models = trained_base_models(prepared, seeds, work_dir)
     rows = []
     for seed, model_dir, params_path in models:
         print(f"training seed: scoring the base model of train.seed {seed}", file=sys.stderr)
-        metadata = read_metadata(model_dir)
-        row: dict[str, Any] = {
-            "train_seed": seed, "shipped": seed == shipped.seed, "precision": metadata.precision,
-            "validation": metadata.validation,
-            "base_model": base_model_scores(prepared, model_dir, work_dir / f"eval-{seed}", params_path),
-            "adapted": adapted_scores(prepared, model_dir)}
-        print(f"training seed {seed}: adapted loco {means_line(row['adapted']['loco'])}; "
-              f"{held_out_line(row['adapted']['held_out'])}", file=sys.stderr)
-        rows.append(row)
+        rows.append({"train_seed": seed, "shipped": seed == shipped.seed,
+                     **scored_model(prepared, model_dir, params_path, work_dir / f"eval-{seed}",
+                                    f"training seed {seed}")})
     return {
         "what": "the base model retrained with other train.seed values, everything else as shipped; the "
                 "adapted default built on each",
@@ -124,15 +132,14 @@ def run(prepared: Path, *, seeds: Sequence[int], work_dir: Path) -> dict[str, An
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--prepared", type=Path, default=Path("data/prepared/fragments.jsonl"))
-    parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS), help="train.seed values to retrain with")
-    parser.add_argument("--work-dir", type=Path, default=None,
-                        help="where the retrained models go (default: a temporary folder, removed after)")
-    parser.add_argument("-o", "--output", type=Path, required=True)
-    args = parser.parse_args(argv)
-    write_result(args.output, in_work_dir(args.work_dir, "capcode-seeds-",
-                                          lambda work_dir: run(args.prepared, seeds=args.seeds, work_dir=work_dir)))
+    def options(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS),
+                            help="train.seed values to retrain with")
+
+    main_with_work_dir(__doc__.splitlines()[0], "capcode-seeds-",
+                       "where the retrained models go (default: a temporary folder, removed after); models "
+                       "already there are reused",
+                       lambda args, work_dir: run(args.prepared, seeds=args.seeds, work_dir=work_dir), argv, options)
 
 
 if __name__ == "__main__":

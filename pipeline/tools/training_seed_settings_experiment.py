@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.tools import in_work_dir, write_result
+from pipeline.tools import main_with_work_dir
 from pipeline.tools.training_seed_experiment import SEEDS, trained_base_models
 
 
@@ -122,20 +122,18 @@ def run(prepared: Path, *, seeds: Sequence[int], work_dir: Path, shipped_result:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--prepared", type=Path, default=Path("data/prepared/fragments.jsonl"))
-    parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS), help="train.seed values to retrain with")
-    parser.add_argument("--work-dir", type=Path, default=None,
-                        help="where the retrained models and the soup go (default: a temporary folder, removed "
-                             "after); models already there are reused")
-    parser.add_argument("--shipped-result", type=Path, default=None,
-                        help="a nested_selection_experiment JSON made from this checkout's models/base, read "
-                             "instead of computing the shipped model's grid again")
-    parser.add_argument("-o", "--output", type=Path, required=True)
-    args = parser.parse_args(argv)
-    write_result(args.output, in_work_dir(args.work_dir, "capcode-seed-settings-",
-                                          lambda work_dir: run(args.prepared, seeds=args.seeds, work_dir=work_dir,
-                                                               shipped_result=args.shipped_result)))
+    def options(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS),
+                            help="train.seed values to retrain with")
+        parser.add_argument("--shipped-result", type=Path, default=None,
+                            help="a nested_selection_experiment JSON made from this checkout's models/base, read "
+                                 "instead of computing the shipped model's grid again")
+
+    main_with_work_dir(__doc__.splitlines()[0], "capcode-seed-settings-",
+                       "where the retrained models and the soup go (default: a temporary folder, removed after); "
+                       "models already there are reused",
+                       lambda args, work_dir: run(args.prepared, seeds=args.seeds, work_dir=work_dir,
+                                                  shipped_result=args.shipped_result), argv, options)
 
 
 if __name__ == "__main__":
