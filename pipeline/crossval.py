@@ -12,7 +12,8 @@ compare them with the reference coding (Krippendorff's alpha per axis, four nomi
 - baselines trained on exactly the same data (team fragments of the training cases + the same replay,
   same weighting, `adapt.replay_weights` per code included): TF-IDF + logistic regression and frozen-e5
   embeddings + logistic regression, each in two forms: one regression per code with the decision read off
-  the team's coding rates (as first built; its thresholds are the base model's), and the default's own form,
+  the team's coding rates (as first built) on the baseline's own thresholds, tuned per fit on the replay
+  coder's validation split as the base model tuned its own (`ValidationSplit`), and the default's own form,
   four categories per axis (`tfidf_category_system`; on frozen e5 that is the default's head on the
   pretrained encoder), so that a lead over a baseline is not only the decision form's;
 - the ablation: the poles head (the model's six scores refitted + a decision rule) step by step, the
@@ -35,6 +36,7 @@ from __future__ import annotations
 import csv
 import json
 import sys
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import partial
@@ -81,7 +83,8 @@ from pipeline.model.decision import (
     pole_probabilities,
     threshold_rule,
 )
-from pipeline.model.training_data import replay_fragments
+from pipeline.model.thresholds import tune_thresholds
+from pipeline.model.training_data import labelled_split, replay_fragments
 from pipeline.reliability.coefficients import (
     UndefinedCoefficient,
     bootstrap_ci,
@@ -90,6 +93,19 @@ from pipeline.reliability.coefficients import (
 )
 
 Predictor = Callable[[np.ndarray], np.ndarray]  # row indices -> probabilities [n, n_codes]
+
+
+@dataclass(frozen=True)
+class ValidationSplit:
+    """The replay coder's validation split of `--replay`: interviews no system here trains on, where the per-code
+    baselines tune their own decision thresholds, as the base model tuned its own on the same split (the base
+    model's thresholds fit its scores, not a logistic regression's: borrowing them made a baseline's figure
+    move with the machine the base model was trained on)."""
+
+    texts: list[str]
+    y: np.ndarray  # [n, codes] 0/1
+    frozen: np.ndarray  # [n, dim] pretrained-encoder embeddings (what the frozen-e5 baseline reads)
+    collections: list[str]  # per fragment, its collection (weighed per axis as `adapt.replay_weights` says)
 
 
 @dataclass
@@ -107,6 +123,19 @@ class Data:
     base_bias: np.ndarray
     base_thresholds: np.ndarray
     replay_collections: list[str] = field(default_factory=list)  # per replay row, its collection in --replay
+    validation: ValidationSplit | None = None  # None: --replay has no validation split (thresholds 0.5)
+
+
+@dataclass(frozen=True)
+class ThresholdedPredictor:
+    """A per-code system's predictor with its own per-code decision thresholds, which the decision rule uses in
+    place of the base model's (`predict_held_out`)."""
+
+    predict: Predictor
+    thresholds: np.ndarray  # [n_codes]
+
+    def __call__(self, test: np.ndarray) -> np.ndarray:
+        return self.predict(test)
 
 
 # --------------------------------------------------------------------------- systems
@@ -173,48 +202,100 @@ def base_system(data: Data) -> Callable[[np.ndarray], Predictor]:
     return fit
 
 
-def _logistic(x_train: Any, y: np.ndarray, weights: np.ndarray, x_test: Any, seed: int) -> np.ndarray:
-    """One logistic regression per code; `weights` [n] or [n, n_codes] (a row weighing 0 on a code left out)."""
+def _fit_logistic(x_train: Any, y: np.ndarray, weights: np.ndarray, seed: int) -> list[Any]:
+    """One logistic regression per code; `weights` [n] or [n, n_codes] (a row weighing 0 on a code left out).
+    Per code the fitted model, or the one value its training rows hold (a float) where they hold one only."""
     from sklearn.linear_model import LogisticRegression
 
-    out = np.zeros((x_test.shape[0], y.shape[1]))
+    models: list[Any] = []
     for code in range(y.shape[1]):
         row_weight = weights[:, code] if weights.ndim == 2 else weights
         known = ~np.isnan(y[:, code]) & (row_weight > 0)
         target = y[known, code].astype(int)
         if len(set(target)) < 2:
-            out[:, code] = float(target[0]) if len(target) else 0.0
+            models.append(float(target[0]) if len(target) else 0.0)
             continue
         model = LogisticRegression(C=1.0, solver="liblinear", max_iter=1000, random_state=seed)
         model.fit(x_train[known], target, sample_weight=row_weight[known])
-        out[:, code] = model.predict_proba(x_test)[:, 1]
+        models.append(model)
+    return models
+
+
+def _predict_logistic(models: Sequence[Any], x_test: Any) -> np.ndarray:
+    """Probabilities [n, n_codes] of `_fit_logistic`'s models."""
+    out = np.zeros((x_test.shape[0], len(models)))
+    for code, model in enumerate(models):
+        out[:, code] = model if isinstance(model, float) else model.predict_proba(x_test)[:, 1]
     return out
 
 
+def _logistic(x_train: Any, y: np.ndarray, weights: np.ndarray, x_test: Any, seed: int) -> np.ndarray:
+    """One logistic regression per code (`_fit_logistic`), probabilities of `x_test`."""
+    return _predict_logistic(_fit_logistic(x_train, y, weights, seed), x_test)
+
+
+def own_thresholds(data: Data, params: AdaptParams, codebook: Codebook,
+                   validation_probabilities: np.ndarray | None,
+                   replay_weights: Mapping[str, Mapping[str, float]] | None = None) -> np.ndarray:
+    """Per code, the `adapt.threshold_grid` value with the best F1 on the validation split (`tune_thresholds`,
+    the base model's procedure), counting the fragments of the collections that weigh more than 0 on the code's
+    axis (`adapt.replay_weights`, or `replay_weights`): a system that leaves a collection out of an axis's fit
+    does not tune that axis on it. 0.5 for every code where `data` has no validation split."""
+    n_codes = len(codebook.code_ids)
+    if data.validation is None or validation_probabilities is None:
+        return np.full(n_codes, 0.5)
+    mix = params.replay_weights if replay_weights is None else replay_weights
+    axis_weights = replay_axis_weights(data.validation.collections, mix, [axis.id for axis in codebook.axes])
+    chosen = np.full(n_codes, 0.5)
+    for a, pair in enumerate(axis_pole_indices(codebook.code_ids, codebook)):
+        counted = axis_weights[:, a] > 0
+        if counted.any():
+            columns = np.array(pair)
+            chosen[columns] = tune_thresholds(data.validation.y[np.ix_(counted, columns)],
+                                              validation_probabilities[np.ix_(counted, columns)],
+                                              list(params.threshold_grid))
+    return chosen
+
+
 def frozen_lr_system(data: Data, params: AdaptParams, codebook: Codebook,
-                     replay_weights: Mapping[str, Mapping[str, float]] | None = None) -> Callable[[np.ndarray], Predictor]:
-    """Frozen-e5 embeddings + one logistic regression per code, weighed as `code_row_weights`."""
+                     replay_weights: Mapping[str, Mapping[str, float]] | None = None, *,
+                     own: bool = True) -> Callable[[np.ndarray], Predictor]:
+    """Frozen-e5 embeddings + one logistic regression per code, weighed as `code_row_weights`; with `own`, its
+    own thresholds (`own_thresholds`), else the decision takes the base model's."""
     def fit(rows: np.ndarray) -> Predictor:
-        weights = code_row_weights(data, rows, params, codebook, replay_weights)
-        return lambda test: _logistic(data.frozen[rows], data.y[rows], weights, data.frozen[test], params.seed)
+        models = _fit_logistic(data.frozen[rows], data.y[rows],
+                               code_row_weights(data, rows, params, codebook, replay_weights), params.seed)
+
+        def predict(test: np.ndarray) -> np.ndarray:
+            return _predict_logistic(models, data.frozen[test])
+        if not own:
+            return predict
+        validation = None if data.validation is None else _predict_logistic(models, data.validation.frozen)
+        return ThresholdedPredictor(predict, own_thresholds(data, params, codebook, validation, replay_weights))
     return fit
 
 
 def tfidf_system(data: Data, params: AdaptParams, tfidf: TfidfParams, codebook: Codebook,
-                 replay_weights: Mapping[str, Mapping[str, float]] | None = None) -> Callable[[np.ndarray], Predictor]:
-    """TF-IDF n-grams + one logistic regression per code, weighed as `code_row_weights`."""
+                 replay_weights: Mapping[str, Mapping[str, float]] | None = None, *,
+                 own: bool = True) -> Callable[[np.ndarray], Predictor]:
+    """TF-IDF n-grams + one logistic regression per code, weighed as `code_row_weights`; with `own`, its own
+    thresholds (`own_thresholds`), else the decision takes the base model's."""
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     def fit(rows: np.ndarray) -> Predictor:
         vectorizer = TfidfVectorizer(ngram_range=tuple(tfidf.ngram_range), min_df=tfidf.min_df, max_df=tfidf.max_df,
                                      max_features=tfidf.max_features, sublinear_tf=tfidf.sublinear_tf)
         x_train = vectorizer.fit_transform([data.texts[i] for i in rows])
-        weights = code_row_weights(data, rows, params, codebook, replay_weights)
+        models = _fit_logistic(x_train, data.y[rows], code_row_weights(data, rows, params, codebook, replay_weights),
+                               params.seed)
 
         def predict(test: np.ndarray) -> np.ndarray:
-            return _logistic(x_train, data.y[rows], weights, vectorizer.transform([data.texts[i] for i in test]),
-                             params.seed)
-        return predict
+            return _predict_logistic(models, vectorizer.transform([data.texts[i] for i in test]))
+        if not own:
+            return predict
+        validation = None if data.validation is None else \
+            _predict_logistic(models, vectorizer.transform(data.validation.texts))
+        return ThresholdedPredictor(predict, own_thresholds(data, params, codebook, validation, replay_weights))
     return fit
 
 
@@ -222,9 +303,8 @@ def tfidf_category_system(data: Data, params: AdaptParams, tfidf: TfidfParams,
                           codebook: Codebook) -> Callable[[np.ndarray], Predictor]:
     """TF-IDF n-grams (vocabulary from the training rows) under the default's own head: four categories per
     axis, rows weighed as `adapt` weighs them, `adapt.category_c`. The text-only baseline in the decision form
-    the default uses, so a lead over it is the encoder's, not the form's; the per-code `tfidf_system` reads its
-    decision from the team's coding rates and the base model's thresholds, which were tuned on another model's
-    scores."""
+    the default uses, so a lead over it is the encoder's, not the form's (the per-code `tfidf_system` reads its
+    decision from the team's coding rates and its own thresholds)."""
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     poles = axis_pole_indices(codebook.code_ids, codebook)
@@ -255,29 +335,31 @@ def predict_held_out(fit: Callable[[np.ndarray], Predictor], data: Data, train_t
                      test_team: np.ndarray, replay_rows: np.ndarray, *, decision: str | None, grid: Sequence[float],
                      codebook: Codebook, min_evidence: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
     """(probabilities, labels) of the held-out team rows; the decision rule is tuned by grouped CV inside
-    the training cases (`decision` None = the base model's own thresholds)."""
+    the training cases (`decision` None = the thresholds alone: the base model's, or a per-code baseline's own)."""
     code_ids = codebook.code_ids
     if decision == CATEGORIES:  # nothing to tune: per axis the most probable category
         poles = axis_pole_indices(code_ids, codebook)
         categories = fit(np.concatenate([train_team, replay_rows]))(test_team)
         return pole_probabilities(categories, poles, len(code_ids)), decide_categories(categories, poles, len(code_ids))
+    predictor = fit(np.concatenate([train_team, replay_rows]))
+    # a per-code baseline brings its own thresholds (`ThresholdedPredictor`); the model's heads keep the base model's
+    thresholds = getattr(predictor, "thresholds", data.base_thresholds).tolist()
     if decision is None:
-        rule = threshold_rule(code_ids, data.base_thresholds.tolist())
+        rule = threshold_rule(code_ids, thresholds)
     elif decision == "rates":  # read off the training cases' coding: no inner cross-validation needed
         rule = tune_rule(data.y[train_team], data.y[train_team], code_ids, codebook, kind=decision, grid=grid,
-                         base_thresholds=data.base_thresholds.tolist(), min_evidence=min_evidence)
+                         base_thresholds=thresholds, min_evidence=min_evidence)
     else:
         groups = np.array([data.team.groups[i] for i in train_team])
         oof = np.zeros((len(train_team), len(code_ids)))
         for group in sorted(set(groups)):
             inner_test = train_team[groups == group]
             inner_train = train_team[groups != group]
-            predictor = fit(np.concatenate([inner_train, replay_rows])) if len(inner_train) else \
+            inner = fit(np.concatenate([inner_train, replay_rows])) if len(inner_train) else \
                 base_system(data)(replay_rows)
-            oof[groups == group] = predictor(inner_test)
+            oof[groups == group] = inner(inner_test)
         rule = tune_rule(oof, data.y[train_team], code_ids, codebook, kind=decision, grid=grid,
-                         base_thresholds=data.base_thresholds.tolist())
-    predictor = fit(np.concatenate([train_team, replay_rows]))
+                         base_thresholds=thresholds)
     probabilities = predictor(test_team)
     return probabilities, apply_decision(probabilities, rule, code_ids, codebook)
 
@@ -411,6 +493,25 @@ def encoder_embeddings(backbone_spec: str, texts: Sequence[str], n_codes: int, *
     return embed(model, tokenizer, list(texts), text_prefix=prefix, max_length=max_length)
 
 
+def validation_split(replay: Path | None, coder: str, codebook: Codebook, backbone_spec: str, *, prefix: str,
+                     max_length: int) -> ValidationSplit | None:
+    """The fragments of `replay`'s validation split fully coded by `coder` (`adapt.replay_coder`), with their
+    pretrained-encoder embeddings; None where there is no replay or it has no such fragments."""
+    from pipeline.core.documents import read_prepared
+
+    if replay is None:
+        return None
+    chosen = labelled_split(read_prepared(replay), split="validation", coder=coder, code_ids=codebook.code_ids,
+                            source=replay)
+    if not len(chosen):
+        return None
+    print(f"crossval: {len(chosen)} validation fragments (the per-code baselines' thresholds); embedding",
+          file=sys.stderr)
+    frozen = encoder_embeddings(backbone_spec, list(chosen.texts), len(codebook.code_ids), prefix=prefix,
+                                max_length=max_length)
+    return ValidationSplit(list(chosen.texts), np.array(chosen.labels, dtype=float), frozen, list(chosen.collections))
+
+
 def load_data(collection: Path, coders: Sequence[str], model_dir: Path, replay: Path | None,
               params: AdaptParams, codebook: Codebook, *, max_fragment_tokens: int, min_fragment_share: float,
               min_span_share: float, group_by: str, backbone: str | None = None) -> tuple[Data, list[dict[str, Any]]]:
@@ -450,8 +551,10 @@ def load_data(collection: Path, coders: Sequence[str], model_dir: Path, replay: 
         print(f"crossval: embedding with the {params.encoder} encoder ({share:g} fine-tuned)", file=sys.stderr)
         adapted = encoder_embeddings(spec, texts, len(codebook.code_ids), prefix=metadata.text_prefix,
                                      max_length=metadata.max_length, model_dir=model_dir, share=share)
+    validation = validation_split(replay, params.replay_coder, codebook, spec, prefix=metadata.text_prefix,
+                                  max_length=metadata.max_length)
     data = Data(team=team, texts=texts, y=np.vstack([team.labels, replay_y]), tuned=tuned, frozen=frozen,
-                adapted=adapted,
+                adapted=adapted, validation=validation,
                 n_team=len(team), base_weight=model.head.weight.detach().numpy().copy(),
                 base_bias=model.head.bias.detach().numpy().copy(),
                 base_thresholds=np.array([metadata.thresholds[c] for c in codebook.code_ids]),
@@ -463,11 +566,27 @@ def load_data(collection: Path, coders: Sequence[str], model_dir: Path, replay: 
 # and each baseline twice, per code with the team's rates as decision (as first built) and in the default's own
 # form, four categories per axis (frozen e5 that way is the default's head on the pretrained encoder). A system
 # that is the default itself (a default on the pretrained encoder) is not compared with itself.
+TFIDF = "baseline: TF-IDF + LR, same data"
+FROZEN_LR = "baseline: frozen e5 + LR, same data"
+# the per-code baselines as built until round 10: the decision on the base model's thresholds, tuned on another
+# model's scores (kept beside their own-threshold form, which does worse on the quotes: a comparison with the
+# weaker form alone would flatter the default)
+BORROWED = ", the base model's thresholds"
 TFIDF_CATEGORIES = "baseline: TF-IDF + four categories per axis (the default's head), same data"
 FROZEN_CATEGORIES = "axis categories on the pretrained encoder"
-COMPARED_SYSTEMS = {"base": "base model (no adaptation)", "tfidf": "baseline: TF-IDF + LR, same data",
-                    "frozen_lr": "baseline: frozen e5 + LR, same data", "tfidf_categories": TFIDF_CATEGORIES,
-                    "frozen_categories": FROZEN_CATEGORIES}
+COMPARED_SYSTEMS = {"base": "base model (no adaptation)", "tfidf": TFIDF, "frozen_lr": FROZEN_LR,
+                    "tfidf_base_thresholds": TFIDF + BORROWED, "frozen_lr_base_thresholds": FROZEN_LR + BORROWED,
+                    "tfidf_categories": TFIDF_CATEGORIES, "frozen_categories": FROZEN_CATEGORIES}
+
+
+def baseline_thresholds_note(data: Data, params: AdaptParams) -> str:
+    """Where the per-code baselines' decision thresholds come from, for crossval.json."""
+    if data.validation is None:
+        return "0.5 for every code: the replay has no validation split to tune them on"
+    counts = Counter(data.validation.collections)
+    return (f"tuned per fit on the replay's validation split ({len(data.validation.texts)} fragments coded by "
+            f"{params.replay_coder}: " + ", ".join(f"{name} {n}" for name, n in sorted(counts.items()))
+            + "), per code the best F1 over adapt.threshold_grid, a collection weighing 0 on an axis left out of it")
 
 
 def compared_systems(measured: Mapping[str, Any]) -> dict[str, str]:
@@ -548,7 +667,8 @@ def crossval(*, collection: Path, coders: Sequence[str], humans: Sequence[str] =
         human_mean = summarise_seeds([mean_coder_alpha(reference, together, codebook, n_boot=settings.n_boot,
                                                        confidence=settings.confidence, seed=settings.seeds[0])])
         comparisons["human_mean"] = versus({seed: together for seed in settings.seeds})
-    for key, name in compared_systems(variants).items():
+    compared = compared_systems(variants)
+    for key, name in compared.items():
         comparisons[key] = versus({seed: labels_by_seed[name, seed] for seed in settings.seeds})
 
     curve = learning_curve(data, groups, cases, reference, params, settings, codebook, boot)
@@ -564,7 +684,8 @@ def crossval(*, collection: Path, coders: Sequence[str], humans: Sequence[str] =
         "human_mean": human_mean,
         "systems": results,
         "default": default_name,
-        "compared_systems": compared_systems(results),
+        "compared_systems": compared,
+        "baseline_thresholds": baseline_thresholds_note(data, params),
         "default_minus": comparisons,
         "learning_curve": curve,
         "params": {"adapt": asdict(params), "crossval": asdict(settings)},
@@ -609,10 +730,10 @@ def systems(data: Data, params: AdaptParams, tfidf: TfidfParams, codebook: Codeb
         "poles head without replay": (head, params.decision, False),
         "poles head, 'at least one pole' everywhere (min_evidence 0)": (head, params.decision, True),
         # (the poles head replays every fragment at weight 1: so do its ensemble partners)
-        "poles head + frozen-e5 LR (ensemble)": (ensemble(head, frozen_lr_system(data, params, codebook, {})),
-                                                 params.decision, True),
-        "poles head + TF-IDF LR (ensemble)": (ensemble(head, tfidf_system(data, params, tfidf, codebook, {})),
-                                              params.decision, True),
+        "poles head + frozen-e5 LR (ensemble)": (
+            ensemble(head, frozen_lr_system(data, params, codebook, {}, own=False)), params.decision, True),
+        "poles head + TF-IDF LR (ensemble)": (
+            ensemble(head, tfidf_system(data, params, tfidf, codebook, {}, own=False)), params.decision, True),
         f"axis categories on the {default_encoder}, without replay": (categories(default_features), CATEGORIES, False),
     }
     for encoder, features in (("fine-tuned", data.tuned), ("pretrained", data.frozen)):
@@ -635,8 +756,10 @@ def systems(data: Data, params: AdaptParams, tfidf: TfidfParams, codebook: Codeb
         out[default] = (categories(default_features), CATEGORIES, True)
     else:
         out[default] = (head, params.decision, True)
-    out["baseline: TF-IDF + LR, same data"] = (tfidf_system(data, params, tfidf, codebook), params.decision, True)
-    out["baseline: frozen e5 + LR, same data"] = (frozen_lr_system(data, params, codebook), params.decision, True)
+    out[TFIDF] = (tfidf_system(data, params, tfidf, codebook), params.decision, True)
+    out[FROZEN_LR] = (frozen_lr_system(data, params, codebook), params.decision, True)
+    out[TFIDF + BORROWED] = (tfidf_system(data, params, tfidf, codebook, own=False), params.decision, True)
+    out[FROZEN_LR + BORROWED] = (frozen_lr_system(data, params, codebook, own=False), params.decision, True)
     out[TFIDF_CATEGORIES] = (tfidf_category_system(data, params, tfidf, codebook), CATEGORIES, True)
     return out
 

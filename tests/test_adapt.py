@@ -181,10 +181,12 @@ def test_crossval_reports_held_out_figures_curve_and_ablation(tiny_model, tiny_b
     assert [r["n_team_fragments"] for r in output["learning_curve"]] == [0, 4, "all"]
     assert output["learning_curve"][-1]["n_used_mean"] == 12  # two training cases of 6 quotes
     metrics = json.loads((out / "metrics.json").read_text())
-    baselines = {"base", "tfidf", "frozen_lr", "tfidf_categories", "frozen_categories"}
+    baselines = {"base", "tfidf", "frozen_lr", "tfidf_base_thresholds", "frozen_lr_base_thresholds", "tfidf_categories",
+                 "frozen_categories"}
     assert set(metrics["loco"]) >= baselines | {"adapted", "human_report", "human_dev", "human_mean"}
     assert set(metrics["adapted_minus"]) == baselines | {"human_report", "human_dev", "human_mean"}
     assert output["compared_systems"]["tfidf_categories"] in output["systems"]
+    assert output["baseline_thresholds"].startswith("tuned per fit on the replay's validation split")
     for axis in ("intern_extern", "strategisch_operationeel"):  # one human is the reference there, one is not
         both = [metrics["loco"][f"human_{h}"][axis] for h in ("report", "dev")]
         assert metrics["loco"]["human_mean"][axis] == pytest.approx(np.mean(both), abs=2e-4)
@@ -200,6 +202,65 @@ def test_crossval_reports_held_out_figures_curve_and_ablation(tiny_model, tiny_b
     html = (out / "report.html").read_text()
     assert "Learning curve" in html and "<svg" in html and "Ablation" in html and "Paired differences" in html
     assert "human: mean of report, dev" in html and "the coders&#x27; mean" in html
+
+
+def _threshold_data(collections: list[str], validation_y: np.ndarray):
+    """A `crossval.Data` of 4 team + 4 replay rows (nothing fitted on it) with a validation split of the given
+    collections and coding."""
+    from pipeline.crossval import Data, ValidationSplit
+
+    n = len(validation_y)
+    x = np.zeros((8, 3))
+    return Data(team=None, texts=[""] * 8, y=np.zeros((8, 6)), tuned=x, frozen=x, adapted=x,  # type: ignore[arg-type]
+                n_team=4, base_weight=np.zeros((6, 3)), base_bias=np.zeros(6), base_thresholds=np.full(6, 0.9),
+                replay_collections=["synthetic"] * 4,
+                validation=ValidationSplit([""] * n, validation_y, np.zeros((n, 3)), collections))
+
+
+def test_per_code_baselines_tune_their_own_thresholds_on_the_validation_split() -> None:
+    """`own_thresholds`: per code the grid value with the best validation F1, the base model's procedure; a
+    collection that weighs 0 on an axis (adapt.replay_weights) is not tuned on for that axis; 0.5 everywhere
+    without a validation split."""
+    from dataclasses import replace
+
+    from pipeline.core.params import load_params
+    from pipeline.crossval import own_thresholds
+
+    params = replace(load_params(DEFAULT_PARAMS).adapt, threshold_grid=[0.2, 0.4, 0.6, 0.8],
+                     replay_weights={"strategisch_operationeel": {"field": 0.0}})
+    # rows 0-3 synthetic, 4-7 field; code 0 (intern) positive on rows 0, 1, 4 with scores that separate it at
+    # 0.6 on every row; code 4 (strategisch) positive on rows 0, 4, 5: the field rows, scored low, would pull
+    # its threshold down, but they do not count on strat./oper.
+    y = np.zeros((8, 6))
+    y[[0, 1, 4], 0] = 1
+    y[[0, 4, 5], 4] = 1
+    probabilities = np.full((8, 6), 0.1)
+    probabilities[[0, 1, 4], 0] = 0.7
+    probabilities[[2, 3], 0] = 0.5
+    probabilities[0, 4] = 0.9
+    probabilities[[1, 2], 4] = 0.7
+    probabilities[[4, 5], 4] = 0.3
+    data = _threshold_data(["synthetic"] * 4 + ["field"] * 4, y)
+    chosen = own_thresholds(data, params, CODEBOOK, probabilities)
+    assert chosen[0] == pytest.approx(0.6)
+    assert chosen[4] == pytest.approx(0.8)  # on the synthetic rows alone; with the field rows it would be 0.2
+    assert own_thresholds(replace(data, validation=None), params, CODEBOOK, None).tolist() == [0.5] * 6
+
+
+def test_a_baseline_with_its_own_thresholds_decides_on_them_not_on_the_base_models() -> None:
+    """`predict_held_out` with a `ThresholdedPredictor`: its thresholds, not `data.base_thresholds`, decide;
+    a plain predictor (the model's heads) keeps the base model's."""
+    from pipeline.crossval import ThresholdedPredictor, predict_held_out
+
+    data = _threshold_data(["synthetic"], np.zeros((1, 6)))
+    scores = np.full((4, 6), 0.5)
+    own = ThresholdedPredictor(lambda test: scores[: len(test)], np.full(6, 0.4))
+    _, labels = predict_held_out(lambda rows: own, data, np.array([0, 1]), np.array([2, 3]), np.array([], int),
+                                 decision=None, grid=[0.5], codebook=CODEBOOK)
+    assert labels.tolist() == [[1] * 6] * 2  # 0.5 >= its own 0.4
+    _, labels = predict_held_out(lambda rows: own.predict, data, np.array([0, 1]), np.array([2, 3]),
+                                 np.array([], int), decision=None, grid=[0.5], codebook=CODEBOOK)
+    assert labels.tolist() == [[0] * 6] * 2  # 0.5 < the base model's 0.9
 
 
 def _codings(categories: list[int]) -> np.ndarray:
