@@ -202,6 +202,7 @@ def test_crossval_reports_held_out_figures_curve_and_ablation(tiny_model, tiny_b
     html = (out / "report.html").read_text()
     assert "Learning curve" in html and "<svg" in html and "Ablation" in html and "Paired differences" in html
     assert "human: mean of report, dev" in html and "the coders&#x27; mean" in html
+    assert "baselines' own thresholds: tuned per fit on the replay&#x27;s validation split" in html
 
 
 def _threshold_data(collections: list[str], validation_y: np.ndarray):

@@ -337,3 +337,40 @@ def test_the_seed_settings_tool_averages_each_grid_point_over_the_trained_models
     assert rows == [{"share": 0.2, "weighting": "w", "mean_over_axes": 0.5,
                      "loco": {"ie": {"mean": 0.4, "min": 0.3, "max": 0.5},
                               "so": {"mean": 0.6, "min": 0.5, "max": 0.7}}}]
+
+
+def test_a_quote_is_cut_into_sentences_at_stops_and_omission_marks() -> None:
+    from pipeline.tools.representation_experiment import sentences
+
+    text = "We hebben een plan gemaakt. Dat plan (..) werkt nog niet goed. Ja. En de dienst [...] doet het zelf"
+    # "Dat plan" and "Ja." are under 3 words: no sentence of their own
+    assert sentences(text) == ["We hebben een plan gemaakt.", "werkt nog niet goed.", "En de dienst", "doet het zelf"]
+    assert sentences("Ja. Nee.") == ["Ja. Nee."]  # no piece of 3 words: the whole text
+
+
+def test_the_sentence_rule_turns_one_pole_into_both_only_where_a_sentence_says_the_other() -> None:
+    from pipeline.model.decision import axis_pole_indices
+    from pipeline.tools.representation_experiment import sentence_rule
+
+    poles = axis_pole_indices(CODEBOOK.code_ids, CODEBOOK)
+    one_pole = [0.7, 0.2, 0.05, 0.05]  # only pole 1 on every axis
+    fragment = np.array([one_pole * 3, one_pole * 3])
+    other = [0.1, 0.8, 0.05, 0.05]  # only pole 2, probability 0.8
+    sentence = np.array([one_pole * 3, other * 3, one_pole * 3])  # fragment 0: both kinds; fragment 1: its pole
+    owner = np.array([0, 0, 1])
+    plain = sentence_rule(fragment, sentence, owner, poles, 6, None)
+    assert plain.tolist() == [[1, 0] * 3] * 2
+    assert sentence_rule(fragment, sentence, owner, poles, 6, 0.5).tolist() == [[1, 1] * 3, [1, 0] * 3]
+    assert sentence_rule(fragment, sentence, owner, poles, 6, 0.9).tolist() == plain.tolist()  # 0.8 not above 0.9
+
+
+def test_definition_anchors_append_the_cosine_to_each_definition_at_the_vectors_weight() -> None:
+    from pipeline.tools.representation_experiment import with_anchors
+
+    vectors = np.array([[3.0, 0.0], [0.0, 2.0]])
+    definitions = np.array([[1.0, 0.0], [0.0, 5.0], [1.0, 1.0], [1.0, -1.0]])
+    out = with_anchors(vectors, definitions)
+    assert out.shape == (2, 6)
+    np.testing.assert_allclose(out[:, :2], [[1, 0], [0, 1]])
+    np.testing.assert_allclose(out[0, 2:], np.array([1, 0, 2 ** -0.5, 2 ** -0.5]) / 2)
+    assert np.linalg.norm(out[0, 2:]) <= 1.0

@@ -116,7 +116,9 @@ def crossval_sections(output: dict[str, Any], codebook: Codebook) -> list[str]:
              "(four nominal categories: only pole 1, only pole 2, both, neither) against the reference coding "
              f"({escape(', '.join(output['reference_coders']))}); mean over seeds {output['seeds']} with the range, "
              "and the mean of the seeds' 95% bootstrap intervals over fragments. What a seed changes: "
-             f"{escape(output['what_a_seed_changes'])}.</p>")
+             f"{escape(output['what_a_seed_changes'])}."
+             + (f" The per-code baselines' own thresholds: {escape(output['baseline_thresholds'])}."
+                if output.get("baseline_thresholds") else "") + "</p>")
     curve = output["learning_curve"]
     curve_rows = [(f"{r['n_team_fragments']} (used {r['n_used_mean']:.0f})", r["axes"]) for r in curve]
     curve_table = _table(curve_rows, codebook, "Learning curve", first_column="team fragments")
