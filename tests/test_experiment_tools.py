@@ -374,3 +374,22 @@ def test_definition_anchors_append_the_cosine_to_each_definition_at_the_vectors_
     np.testing.assert_allclose(out[:, :2], [[1, 0], [0, 1]])
     np.testing.assert_allclose(out[0, 2:], np.array([1, 0, 2 ** -0.5, 2 ** -0.5]) / 2)
     assert np.linalg.norm(out[0, 2:]) <= 1.0
+
+
+def test_the_neighbour_vote_weighs_the_nearest_training_quotes_per_axis() -> None:
+    from pipeline.model.decision import axis_pole_indices
+    from pipeline.tools.representation_experiment import category_one_hot, neighbour_vote
+
+    poles = axis_pole_indices(CODEBOOK.code_ids, CODEBOOK)
+    y = np.array([[1, 0, 1, 0, 1, 0], [0, 1, 1, 1, 0, 0], [1, 1, 0, 0, np.nan, np.nan]])
+    one_hot = category_one_hot(y, poles)
+    assert one_hot.tolist() == [[1, 0, 0, 0] * 3, [0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1],
+                                [0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0]]  # the third leaves strat./oper. uncoded
+    train_x = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 0.05]])
+    vote = neighbour_vote(train_x, one_hot, np.array([[1.0, 0.0]]), k=2)
+    # the two nearest are rows 0 and 2 (cosine 1 and 0.999), about equally weighed; row 1 is not among them
+    np.testing.assert_allclose(vote[0, :4], [0.5, 0, 0.5, 0], atol=0.02)
+    np.testing.assert_allclose(vote[0, 8:], [1, 0, 0, 0])  # row 2 has no vote on strat./oper.
+    assert vote[0, 4:8].sum() == pytest.approx(1.0)
+    alone = neighbour_vote(train_x, one_hot, np.array([[0.0, 1.0]]), k=1)
+    assert alone[0].tolist() == one_hot[1].tolist()

@@ -1,8 +1,8 @@
-"""Three more tries at the quotes under the shipped head: other pooled representations, the codebook's definitions
-as anchors, and a quote read sentence by sentence to find "both" (round 11).
+"""Four more tries at the quotes under the shipped head: other pooled representations, the codebook's definitions
+as anchors, a quote read sentence by sentence to find "both", and a vote of the team's nearest quotes (round 11).
 
 The shipped head reads one vector per fragment: the mean over tokens of the last layer of the interpolated
-encoder, with e5's "query: " prefix. Three things that vector may lose, each tried under the head `adapt` fits
+encoder, with e5's "query: " prefix. Four things the head may miss, each tried under the head `adapt` fits
 (`ShippedBench`: adapt's C, `real_weight` and `replay_weights`):
 
 1. ``pooling``: other representations of the same forward pass: the max over tokens, the first token (<s>),
@@ -17,6 +17,11 @@ encoder, with e5's "query: " prefix. Three things that vector may lose, each tri
    split (synthetic + field interviews, coder A, never fitted on; head fitted on all quotes + the replay, the
    best mean alpha over the axes and collections, no rule on a tie): the honest choice. Every `tau` is shown on
    the quotes as well.
+4. ``neighbours``: the head's category probabilities blended with a vote of the `k` training-case quotes most
+   similar to the held-out one (cosine of the shipped vectors, each vote weighed by exp(cosine / 0.05)): the
+   replay outweighs the team's 31 quotes in the head's fit, and a vote of the team's own quotes keeps the
+   team's reading of its closest examples. Every (weight, k) of the grid is shown; read off the quotes, the
+   best would be optimistic.
 
 Each is scored leave one case out on the 47 quotes (seeds 1-3, crossval's replay draws; with the paired
 difference to the shipped vector) and, for 1 and 2, on the synthetic and field test splits (head fitted on all
@@ -39,6 +44,8 @@ import numpy as np
 from pipeline.tools import load_quotes_setup, main_on_prepared
 
 SHIPPED = "mean over tokens, query prefix (shipped)"
+NEIGHBOUR_GRID = ((0.25, 5), (0.5, 5), (0.25, 10), (0.5, 10))  # (weight of the vote, k)
+NEIGHBOUR_TEMPERATURE = 0.05
 TAUS: tuple[float | None, ...] = (None, 0.0, 0.4, 0.5, 0.6, 0.7, 0.8)  # None: no sentence rule (shipped)
 # a sentence ends at . ? or ! before a capital or an opening bracket or quote, or at an omission mark: "(..)",
 # "(...)", "[...]"; pieces of fewer than 3 words stay with no sentence of their own
@@ -124,6 +131,37 @@ def sentence_rule(fragment: np.ndarray, sentence: np.ndarray, owner: np.ndarray,
     return labels
 
 
+def neighbour_vote(train_x: np.ndarray, train_categories: np.ndarray, test_x: np.ndarray, *, k: int,
+                   temperature: float = NEIGHBOUR_TEMPERATURE) -> np.ndarray:
+    """[n_test, 4 * axes]: per test row, the one-hot categories `train_categories` [n_train, 4 * axes] of its `k`
+    most cosine-similar training rows, each weighed by exp(cosine / temperature), normalised to sum 1 per axis
+    (a training row with an uncoded axis, all zeros there, adds no vote on it)."""
+    from pipeline.model.category_head import unit_rows
+    from pipeline.model.decision import N_CATEGORIES
+
+    similarity = unit_rows(np.asarray(test_x, dtype=np.float64)) @ unit_rows(np.asarray(train_x, dtype=np.float64)).T
+    out = np.zeros((len(test_x), train_categories.shape[1]))
+    for row in range(len(test_x)):
+        nearest = np.argsort(-similarity[row])[:k]
+        weights = np.exp((similarity[row, nearest] - similarity[row, nearest].max()) / temperature)
+        out[row] = weights @ train_categories[nearest]
+    blocks = out.reshape(len(out), -1, N_CATEGORIES)
+    totals = blocks.sum(axis=2, keepdims=True)
+    return np.divide(blocks, totals, out=np.full_like(blocks, 1.0 / N_CATEGORIES), where=totals > 0).reshape(out.shape)
+
+
+def category_one_hot(y: np.ndarray, poles: Sequence[tuple[int, int]]) -> np.ndarray:
+    """[n, 4 * axes] one-hot category per axis of the 0/1 coding `y` [n, codes] (zeros where an axis is uncoded)."""
+    from pipeline.model.decision import N_CATEGORIES, axis_category
+
+    out = np.zeros((len(y), N_CATEGORIES * len(poles)))
+    for a, (i, j) in enumerate(poles):
+        category = axis_category(y[:, i], y[:, j])
+        coded = ~np.isnan(category)
+        out[np.flatnonzero(coded), N_CATEGORIES * a + category[coded].astype(int)] = 1.0
+    return out
+
+
 def run(prepared: Path) -> dict[str, Any]:
     from pipeline.core.config import REPO_ROOT
     from pipeline.model.adaptation import adaptation_embedder, finetuned_share
@@ -199,6 +237,26 @@ def run(prepared: Path) -> dict[str, Any]:
         print(f"representation: sentences, tau {tau}: loco {on_quotes[str(tau)]}", file=sys.stderr)
     out["sentences"] = {"sentences_per_quote": np.bincount([len(s) for s in team_sentences]).tolist(),
                         "validation": on_validation, "tau_chosen_on_validation": chosen, "loco": on_quotes}
+
+    # 4. the head blended with a vote of the training cases' nearest quotes
+    from pipeline.model.decision import decide_categories
+
+    shipped, one_hot = features[SHIPPED], category_one_hot(data.y, poles)
+    out["neighbours"] = {}
+    for weight, k in NEIGHBOUR_GRID:
+        per_seed = []
+        for seed in bench.settings.seeds:
+            labels = np.zeros(reference.shape, dtype=int)
+            for case in bench.cases:
+                held, train = np.flatnonzero(bench.groups == case), np.flatnonzero(bench.groups != case)
+                head_probabilities = bench.fitted(SHIPPED, np.concatenate([train, bench.replay[seed]]))(shipped[held])
+                vote = neighbour_vote(shipped[train], one_hot[train], shipped[held], k=k)
+                labels[held] = decide_categories((1 - weight) * head_probabilities + weight * vote, poles, n_codes)
+            per_seed.append(mean_alpha(reference, labels, codebook))
+        key = f"vote weight {weight:g}, k {k}"
+        out["neighbours"][key] = {axis.id: round(float(np.mean([s[a] for s in per_seed])), 4)
+                                  for a, axis in enumerate(codebook.axes)}
+        print(f"representation: neighbours, {key}: loco {out['neighbours'][key]}", file=sys.stderr)
     return out
 
 
