@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +64,7 @@ def pooled(model: Any, tokenizer: Any, texts: Sequence[str], *, prefix: str, max
     (fp32, the first `max_length` tokens: no fragment here is longer)."""
     import torch
 
-    from pipeline.model.classifier import model_input_text
+    from pipeline.model.classifier import mean_pool, model_input_text
 
     order = np.argsort([len(t) for t in texts])
     out = {kind: np.zeros((len(texts), model.head.in_features), dtype=np.float32) for kind in ("mean", "max", "first")}
@@ -76,8 +76,8 @@ def pooled(model: Any, tokenizer: Any, texts: Sequence[str], *, prefix: str, max
                               max_length=max_length, padding=True, return_tensors="pt")
             states = model.encoder(input_ids=batch["input_ids"],
                                    attention_mask=batch["attention_mask"]).last_hidden_state.float()
-            mask = batch["attention_mask"].unsqueeze(-1).float()
-            out["mean"][chosen] = ((states * mask).sum(1) / mask.sum(1)).numpy()
+            out["mean"][chosen] = mean_pool(states, batch["attention_mask"]).numpy()
+            mask = batch["attention_mask"].unsqueeze(-1)
             out["max"][chosen] = states.masked_fill(mask == 0, -1e4).max(1).values.numpy()
             out["first"][chosen] = states[:, 0].numpy()
     return out
@@ -162,6 +162,24 @@ def category_one_hot(y: np.ndarray, poles: Sequence[tuple[int, int]]) -> np.ndar
     return out
 
 
+def loco_with_rule(bench: Any, decide: Callable[[np.ndarray, np.ndarray, Callable[[np.ndarray], np.ndarray]], np.ndarray]
+                   ) -> dict[str, float]:
+    """Leave one case out on the quotes, seeds as `bench` draws them: per held-out case, `decide(held, train,
+    head)` gives the 0/1 labels of the `held` rows from the shipped head fitted on the `train` rows + the seed's
+    replay; the mean alpha over seeds per axis."""
+    from pipeline.tools.encoder_interpolation_experiment import mean_alpha
+
+    reference = bench.data.team.labels
+    per_seed = []
+    for seed in bench.settings.seeds:
+        labels = np.zeros(reference.shape, dtype=int)
+        for case in bench.cases:
+            held, train = np.flatnonzero(bench.groups == case), np.flatnonzero(bench.groups != case)
+            labels[held] = decide(held, train, bench.fitted(SHIPPED, np.concatenate([train, bench.replay[seed]])))
+        per_seed.append(mean_alpha(reference, labels, bench.codebook))
+    return {axis.id: round(float(np.mean([s[a] for s in per_seed])), 4) for a, axis in enumerate(bench.codebook.axes)}
+
+
 def run(prepared: Path) -> dict[str, Any]:
     from pipeline.core.config import REPO_ROOT
     from pipeline.model.adaptation import adaptation_embedder, finetuned_share
@@ -219,21 +237,14 @@ def run(prepared: Path) -> dict[str, Any]:
                                                     codebook).round(4).tolist()
                                    for name, (x, sx, own, y) in validation.items()}
     chosen = max(TAUS, key=lambda t: (float(np.nanmean(list(on_validation[str(t)].values()))), t is None))
-    reference = data.team.labels
     on_quotes = {}
     for tau in TAUS:
-        per_seed = []
-        for seed in bench.settings.seeds:
-            labels = np.zeros(reference.shape, dtype=int)
-            for case in bench.cases:
-                held, train = np.flatnonzero(bench.groups == case), np.flatnonzero(bench.groups != case)
-                fitted = bench.fitted(SHIPPED, np.concatenate([train, bench.replay[seed]]))
-                mine = np.isin(owner, held)
-                labels[held] = sentence_rule(fitted(features[SHIPPED][held]), fitted(sentence_x[mine]),
-                                             np.searchsorted(held, owner[mine]), poles, n_codes, tau)
-            per_seed.append(mean_alpha(reference, labels, codebook))
-        on_quotes[str(tau)] = {axis.id: round(float(np.mean([s[k] for s in per_seed])), 4)
-                               for k, axis in enumerate(codebook.axes)}
+        def by_sentence(held: np.ndarray, train: np.ndarray, fitted: Callable[[np.ndarray], np.ndarray],
+                        tau: float | None = tau) -> np.ndarray:
+            mine = np.isin(owner, held)
+            return sentence_rule(fitted(features[SHIPPED][held]), fitted(sentence_x[mine]),
+                                 np.searchsorted(held, owner[mine]), poles, n_codes, tau)
+        on_quotes[str(tau)] = loco_with_rule(bench, by_sentence)
         print(f"representation: sentences, tau {tau}: loco {on_quotes[str(tau)]}", file=sys.stderr)
     out["sentences"] = {"sentences_per_quote": np.bincount([len(s) for s in team_sentences]).tolist(),
                         "validation": on_validation, "tau_chosen_on_validation": chosen, "loco": on_quotes}
@@ -244,18 +255,12 @@ def run(prepared: Path) -> dict[str, Any]:
     shipped, one_hot = features[SHIPPED], category_one_hot(data.y, poles)
     out["neighbours"] = {}
     for weight, k in NEIGHBOUR_GRID:
-        per_seed = []
-        for seed in bench.settings.seeds:
-            labels = np.zeros(reference.shape, dtype=int)
-            for case in bench.cases:
-                held, train = np.flatnonzero(bench.groups == case), np.flatnonzero(bench.groups != case)
-                head_probabilities = bench.fitted(SHIPPED, np.concatenate([train, bench.replay[seed]]))(shipped[held])
-                vote = neighbour_vote(shipped[train], one_hot[train], shipped[held], k=k)
-                labels[held] = decide_categories((1 - weight) * head_probabilities + weight * vote, poles, n_codes)
-            per_seed.append(mean_alpha(reference, labels, codebook))
+        def blended(held: np.ndarray, train: np.ndarray, fitted: Callable[[np.ndarray], np.ndarray],
+                    weight: float = weight, k: int = k) -> np.ndarray:
+            vote = neighbour_vote(shipped[train], one_hot[train], shipped[held], k=k)
+            return decide_categories((1 - weight) * fitted(shipped[held]) + weight * vote, poles, n_codes)
         key = f"vote weight {weight:g}, k {k}"
-        out["neighbours"][key] = {axis.id: round(float(np.mean([s[a] for s in per_seed])), 4)
-                                  for a, axis in enumerate(codebook.axes)}
+        out["neighbours"][key] = loco_with_rule(bench, blended)
         print(f"representation: neighbours, {key}: loco {out['neighbours'][key]}", file=sys.stderr)
     return out
 
