@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -46,19 +47,42 @@ from pipeline.model.distributed import SINGLE, World, barrier, join_world, leave
 from pipeline.model.precision import resolve_precision
 from pipeline.model.scoring import score_texts
 from pipeline.model.thresholds import macro_f1, tune_thresholds
-from pipeline.model.training_data import LabelledFragments, data_hash, load_training_splits
+from pipeline.model.training_data import LabelledFragments, data_hash, label_weight_matrix, load_training_splits
 
 
-def _dataset(fragments: LabelledFragments, tokenizer, *, prefix: str, max_length: int):
+def _dataset(fragments: LabelledFragments, tokenizer, *, prefix: str, max_length: int,
+             loss_weights: np.ndarray | None = None):
     from datasets import Dataset
 
     encoded = tokenizer([model_input_text(t, prefix) for t in fragments.texts], truncation=True, max_length=max_length)
-    return Dataset.from_dict({
+    columns = {
         "input_ids": encoded["input_ids"],
         "attention_mask": encoded["attention_mask"],
         "labels": [[float(v) for v in row] for row in fragments.labels],
         "length": [len(ids) for ids in encoded["input_ids"]],
-    })
+    }
+    if loss_weights is not None:  # `train.label_weights`: CodeClassifier.forward weighs each label's loss
+        columns["loss_weights"] = [[float(v) for v in row] for row in loss_weights]
+    return Dataset.from_dict(columns)
+
+
+def check_label_weights(params: TrainParams, codebook: Codebook, *, params_source: str | Path) -> None:
+    """Refuse a `train.label_weights` axis the codebook does not have, naming the file the params came from."""
+    axis_ids = [axis.id for axis in codebook.axes]
+    unknown = sorted(set(params.label_weights) - set(axis_ids))
+    if unknown:
+        raise InputError(params_source, f"train.label_weights: unknown axis '{unknown[0]}'; expected axis ids of "
+                                        f"the codebook: {', '.join(axis_ids)}")
+
+
+def describe_label_weights(collections: list[str], params: TrainParams) -> str:
+    """"; field's strategisch_operationeel coding weighs 0 (1,919 fragments)" for the training log ("" where
+    every label weighs 1)."""
+    present = Counter(collections)
+    parts = [f"{collection}'s {axis} coding weighs {weight:g} ({present[collection]} fragments)"
+             for axis, mix in sorted(params.label_weights.items()) for collection, weight in sorted(mix.items())
+             if weight != 1.0 and present[collection]]
+    return "; " + ", ".join(parts) if parts else ""
 
 
 def _compute_metrics(prediction) -> dict[str, float]:
@@ -69,14 +93,18 @@ def _compute_metrics(prediction) -> dict[str, float]:
     return {"macro_f1": macro_f1(labels.astype(int), probabilities, np.full(labels.shape[1], 0.5))}
 
 
-def build_classifier(backbone_dir: Path, n_codes: int, params: TrainParams, train_labels: torch.Tensor):
+def build_classifier(backbone_dir: Path, n_codes: int, params: TrainParams, train_labels: torch.Tensor,
+                     counted: torch.Tensor | None = None):
+    """The classifier on the backbone, with positive-class weights from the training labels (`counted`: only
+    the labels the loss reads, see `train.label_weights`), and its tokenizer."""
     from transformers import AutoTokenizer
 
     tokenizer = AutoTokenizer.from_pretrained(backbone_dir, local_files_only=True)
     encoder = load_encoder(backbone_dir)
     if params.freeze_word_embeddings:
         encoder.get_input_embeddings().weight.requires_grad_(False)
-    weights = positive_weights(train_labels, scheme=params.pos_weight, cap=float(params.max_pos_weight))
+    weights = positive_weights(train_labels, scheme=params.pos_weight, cap=float(params.max_pos_weight),
+                               counted=counted)
     model = CodeClassifier(encoder, n_codes, dropout=float(params.dropout), pos_weight=weights)
     return model, tokenizer
 
@@ -172,6 +200,7 @@ def prepare_run(
     all_params = load_params(params_path)
     params, compute = all_params.train, all_params.compute
     codebook = load_codebook(codebook_path)
+    check_label_weights(params, codebook, params_source=all_params.source)
     train_set, validation_set = load_training_splits(prepared, coder=params.label_coder, code_ids=codebook.code_ids)
     device = select_device(compute.device)
     world = join_world(device)  # one process without a launcher; the Trainer reuses the launcher's group
@@ -185,8 +214,10 @@ def prepare_run(
     backbone_dir = resolve_backbone(backbone_spec, cache_dir=REPO_ROOT / "models")
     if world.is_main:
         barrier(world)
+    loss_weights = label_weight_matrix(train_set.collections, params.label_weights, codebook)
     model, tokenizer = build_classifier(backbone_dir, len(codebook.code_ids), params,
-                                        torch.tensor(train_set.labels, dtype=torch.float))
+                                        torch.tensor(train_set.labels, dtype=torch.float),
+                                        counted=None if loss_weights is None else torch.tensor(loss_weights > 0))
     # never longer than the encoder's position table: a longer window would index past it
     max_length = min(int(params.max_length), int(model.encoder.config.max_position_embeddings))
     if max_length < int(params.max_length):
@@ -196,7 +227,8 @@ def prepare_run(
     batching = {"device": device.type, "processes": world.size, "per_device_batch_size": per_device,
                 "gradient_accumulation_steps": accumulation, "effective_batch_size": per_device * accumulation * world.size}
     if world.is_main:
-        print(f"train: {len(train_set)} train / {len(validation_set)} validation fragments, backbone {backbone_spec}, "
+        print(f"train: {len(train_set)} train / {len(validation_set)} validation fragments"
+              f"{describe_label_weights(train_set.collections, params)}, backbone {backbone_spec}, "
               f"precision {precision}, device {device.type}"
               + (f", {world.size} processes x batch {per_device} x accumulation {accumulation}" if world.distributed
                  or accumulation > 1 else ""), file=sys.stderr)
@@ -225,7 +257,7 @@ def prepare_run(
                                  save_checkpoints=save_checkpoints, device_type=device.type,
                                  per_device_batch=per_device, accumulation=accumulation,
                                  distributed=world.distributed),
-        train_dataset=_dataset(train_set, tokenizer, prefix=prefix, max_length=max_length),
+        train_dataset=_dataset(train_set, tokenizer, prefix=prefix, max_length=max_length, loss_weights=loss_weights),
         eval_dataset=_dataset(validation_set, tokenizer, prefix=prefix, max_length=max_length),
         data_collator=DataCollatorWithPadding(tokenizer),
         processing_class=tokenizer,

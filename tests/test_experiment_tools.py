@@ -66,7 +66,8 @@ def test_quote_copies_are_scorable_by_the_benchmark_and_refuse_a_missing_collect
         quote_copies(prepared, "field", 2)
 
 
-@pytest.mark.parametrize("setting, value", [("epochs", 7), ("seed", 1234), ("precision", "fp32")])  # length, seed, precision
+@pytest.mark.parametrize("setting, value", [("epochs", 7), ("seed", 1234), ("precision", "fp32"),  # length, seed, precision
+                                            ("label_weights", {"strategisch_operationeel": {"field": 0.0}})])  # labels
 def test_the_retraining_tools_change_only_their_train_setting_and_the_params_still_load(tmp_path, setting,
                                                                                           value) -> None:
     import yaml
@@ -80,6 +81,22 @@ def test_the_retraining_tools_change_only_their_train_setting_and_the_params_sti
     assert changed["train"].pop(setting) == value and shipped["train"].pop(setting) != value
     assert changed == shipped
     assert getattr(load_params(written).train, setting) == value
+
+
+def test_the_training_labels_tool_reuses_its_models_and_takes_the_shipped_base_for_the_shipped_seed(tmp_path) -> None:
+    from pipeline.core.config import REPO_ROOT
+    from pipeline.core.params import load_params
+    from pipeline.model.classifier import METADATA_FILE
+    from pipeline.tools.training_labels_experiment import MASKED_LABELS, base_model
+
+    prepared = tmp_path / "fragments.jsonl"  # never read: nothing is trained here
+    shipped = load_params().train.seed
+    assert base_model(prepared, tmp_path, shipped, variant=None)[0] == REPO_ROOT / "models" / "base"
+    (tmp_path / "base-masked-seed-7").mkdir()
+    (tmp_path / "base-masked-seed-7" / METADATA_FILE).write_text("{}", encoding="utf-8")
+    model_dir, params_path = base_model(prepared, tmp_path, 7, variant="masked")
+    assert model_dir == tmp_path / "base-masked-seed-7"
+    assert load_params(params_path).train.seed == 7 and load_params(params_path).train.label_weights == MASKED_LABELS
 
 
 def test_an_experiment_work_dir_is_kept_when_named_and_removed_when_temporary(tmp_path) -> None:

@@ -1,5 +1,5 @@
-"""What training promises besides a model: frozen word embeddings, early stopping that stops, and the
-precision `auto` picks (CPU flags mocked)."""
+"""What training promises besides a model: frozen word embeddings, early stopping that stops, labels left out
+of the loss by `train.label_weights`, and the precision `auto` picks (CPU flags mocked)."""
 
 from __future__ import annotations
 
@@ -68,6 +68,98 @@ def test_early_stopping_stops(tiny_backbone, prepared_mini, tmp_path):
     train_set, _ = load_training_splits(prepared, coder="A", code_ids=load_codebook().code_ids)
     steps_per_epoch = math.ceil(len(train_set) / 16)
     assert metadata.validation["steps"] == (1 + 2) * steps_per_epoch < 40 * steps_per_epoch
+
+
+# --------------------------------------------------------------------------- train.label_weights
+
+
+def test_label_weight_matrix_weighs_a_collections_coding_of_an_axis():
+    import numpy as np
+
+    from pipeline.core.codebook import load_codebook
+    from pipeline.model.training_data import label_weight_matrix
+
+    codebook = load_codebook()
+    assert label_weight_matrix(["field", "synthetic"], {}, codebook) is None
+    assert label_weight_matrix(["synthetic"], {"strategisch_operationeel": {"field": 0.0}}, codebook) is None
+    matrix = label_weight_matrix(["field", "synthetic", ""], {"strategisch_operationeel": {"field": 0.0},
+                                                              "beleid_beheer": {"synthetic": 2.0}}, codebook)
+    assert matrix is not None
+    code = {c: i for i, c in enumerate(codebook.code_ids)}
+    assert matrix[0, code["strategisch"]] == matrix[0, code["operationeel"]] == 0.0
+    assert matrix[1, code["beleid"]] == matrix[1, code["beheer"]] == 2.0
+    np.testing.assert_array_equal(matrix[2], np.ones(len(code)))  # collection not recorded: weighs 1
+    assert matrix[0, code["intern"]] == matrix[1, code["strategisch"]] == 1.0
+
+
+def test_loss_weights_leave_a_label_out_and_weigh_the_rest(tiny_backbone):
+    """Weights of 1 give the plain loss; a label weighing 0 does not move the loss whatever its value."""
+    from pipeline.core.params import TrainParams
+    from pipeline.train import build_classifier
+
+    torch.manual_seed(0)
+    model, _ = build_classifier(tiny_backbone, 6, TrainParams(), torch.ones(4, 6))
+    model.eval()
+    ids, mask = torch.randint(5, 50, (3, 7)), torch.ones(3, 7, dtype=torch.long)
+    labels = torch.tensor([[1., 0., 1., 0., 1., 0.], [0., 1., 0., 1., 0., 1.], [1., 1., 0., 0., 1., 1.]])
+    plain = model(ids, mask, labels=labels)["loss"]
+    assert torch.allclose(model(ids, mask, labels=labels, loss_weights=torch.ones(3, 6))["loss"], plain)
+    weights = torch.ones(3, 6)
+    weights[0, 4:] = 0.0  # the first fragment's strat./oper. coding left out
+    flipped = labels.clone()
+    flipped[0, 4:] = 1 - flipped[0, 4:]
+    left_out = model(ids, mask, labels=labels, loss_weights=weights)["loss"]
+    assert torch.allclose(model(ids, mask, labels=flipped, loss_weights=weights)["loss"], left_out)
+    assert not torch.allclose(model(ids, mask, labels=flipped, loss_weights=torch.ones(3, 6))["loss"], plain)
+
+
+def test_positive_weights_count_only_the_labels_the_loss_reads():
+    from pipeline.model.classifier import positive_weights
+
+    labels = torch.tensor([[1., 0.], [0., 1.], [0., 1.], [0., 1.]])
+    counted = torch.tensor([[1., 1.], [1., 0.], [1., 0.], [1., 1.]])
+    # code 0: 1 positive of 4 counted (ratio 3); code 1: 1 positive of the 2 counted (ratio 1)
+    assert positive_weights(labels, scheme="linear", cap=10.0, counted=counted).tolist() == [3.0, 1.0]
+    assert torch.equal(positive_weights(labels, scheme="linear", cap=10.0, counted=torch.ones(4, 2)),
+                       positive_weights(labels, scheme="linear", cap=10.0))
+
+
+def test_training_reads_label_weights(tiny_backbone, prepared_mini, tmp_path):
+    """Every label of the collection weighing 0 (and no weight decay): the loss is 0, so two steps of training
+    leave every weight where it was; the metadata records the setting."""
+    from pipeline.train import train
+
+    params = yaml.safe_load(_default_params_text())
+    params["train"].update(epochs=1, batch_size=16, warmup_ratio=0.0, weight_decay=0.0, precision="fp32",
+                           max_length=32, save_total_limit=1,
+                           label_weights={axis: {"mini": 0.0} for axis in
+                                          ("intern_extern", "beleid_beheer", "strategisch_operationeel")})
+    params_path = tmp_path / "params.yaml"
+    params_path.write_text(yaml.safe_dump(params), encoding="utf-8")
+    metadata = train(prepared=prepared_mini / "fragments.jsonl", model_dir=tmp_path / "model",
+                     checkpoint_dir=tmp_path / "checkpoints", params_path=params_path, max_steps=2,
+                     backbone=str(tiny_backbone))
+    assert metadata is not None and metadata.params["label_weights"]["beleid_beheer"] == {"mini": 0.0}
+    before, after = _weights(tiny_backbone), _weights(tmp_path / "model" / "encoder")
+    assert all(torch.equal(before[name], after[name]) for name in before if name in after)
+
+
+def test_label_weights_on_an_unknown_axis_are_bad_input(prepared_mini, tmp_path):
+    from pipeline.train import train
+
+    params = yaml.safe_load(_default_params_text())
+    params["train"]["label_weights"] = {"strategic": {"mini": 0.0}}
+    params_path = tmp_path / "params.yaml"
+    params_path.write_text(yaml.safe_dump(params), encoding="utf-8")
+    with pytest.raises(InputError, match="train.label_weights: unknown axis 'strategic'"):
+        train(prepared=prepared_mini / "fragments.jsonl", model_dir=tmp_path / "model",
+              checkpoint_dir=tmp_path / "checkpoints", params_path=params_path, max_steps=1)
+
+
+def _default_params_text() -> str:
+    from pipeline.core.config import DEFAULT_PARAMS
+
+    return DEFAULT_PARAMS.read_text(encoding="utf-8")
 
 
 # --------------------------------------------------------------------------- precision `auto`

@@ -80,8 +80,14 @@ class TrainParams:
     precision: Literal["auto", "bf16", "fp32"] = "auto"
     threshold_grid: list[float] = field(default_factory=lambda: [round(0.1 + 0.05 * i, 2) for i in range(17)])
     save_total_limit: int = 2
+    # per axis id, per training collection (the prepared fragment's `collection`): the weight of that
+    # collection's coding of the axis's codes in the loss; unlisted axes and collections: 1, 0 leaves the coding
+    # out (masked, never read as "not coded"). Empty: every label weighs 1 (the plain loss).
+    label_weights: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        _require(all(w >= 0 for mix in self.label_weights.values() for w in mix.values()), "label_weights",
+                 "expected per axis a mapping of collection -> weight >= 0 (0 leaves that coding out of the loss)")
         for key in ("max_length", "epochs", "batch_size", "eval_batch_size", "save_total_limit"):
             _require(getattr(self, key) >= 1, key, "expected an integer >= 1")
         _require(self.max_length <= 512, "max_length", "expected at most 512 (the encoder's positions)")

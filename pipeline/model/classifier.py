@@ -64,26 +64,40 @@ class CodeClassifier(nn.Module):
         self.register_buffer("pos_weight", weight.float(), persistent=False)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                labels: torch.Tensor | None = None, **_: Any) -> dict[str, torch.Tensor]:
+                labels: torch.Tensor | None = None, loss_weights: torch.Tensor | None = None,
+                **_: Any) -> dict[str, torch.Tensor]:
+        """Logits per code; with `labels` also the loss: binary cross-entropy per code and fragment, averaged,
+        or with `loss_weights` ([batch, n_codes], `train.label_weights`) their weighted mean, a 0 weight
+        leaving that fragment's code out."""
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         pooled = mean_pool(hidden, attention_mask)
         if self.normalize:
             pooled = nn.functional.normalize(pooled.float(), dim=-1).to(pooled.dtype)
         logits = self.head(self.dropout(pooled))
         output = {"logits": logits}
-        if labels is not None:
+        if labels is None:
+            return output
+        if loss_weights is None:
             output["loss"] = nn.functional.binary_cross_entropy_with_logits(
                 logits.float(), labels.float(), pos_weight=self.pos_weight
             )
+        else:
+            per_label = nn.functional.binary_cross_entropy_with_logits(
+                logits.float(), labels.float(), pos_weight=self.pos_weight, reduction="none")
+            weights = loss_weights.float()
+            output["loss"] = (per_label * weights).sum() / weights.sum().clamp(min=1e-12)
         return output
 
 
-def positive_weights(label_matrix: torch.Tensor, *, scheme: str, cap: float) -> torch.Tensor:
-    """Per-code positive weights from a [n_examples, n_codes] 0/1 matrix: none, sqrt or linear neg/pos."""
+def positive_weights(label_matrix: torch.Tensor, *, scheme: str, cap: float,
+                     counted: torch.Tensor | None = None) -> torch.Tensor:
+    """Per-code positive weights from a [n_examples, n_codes] 0/1 matrix: none, sqrt or linear neg/pos;
+    `counted` (0/1, the same shape): only the labels it marks count (a label left out of the loss does not)."""
     if scheme not in ("none", "sqrt", "linear"):
         raise InputError("configs/params.yaml", f"train.pos_weight must be none, sqrt or linear, found {scheme!r}")
-    positives = label_matrix.sum(dim=0).clamp(min=1.0)
-    ratio = (label_matrix.shape[0] - positives) / positives
+    mask = torch.ones_like(label_matrix) if counted is None else counted.float()
+    positives = (label_matrix * mask).sum(dim=0).clamp(min=1.0)
+    ratio = (mask.sum(dim=0) - positives).clamp(min=0.0) / positives
     if scheme == "none":
         return torch.ones(label_matrix.shape[1])
     weight = ratio.sqrt() if scheme == "sqrt" else ratio

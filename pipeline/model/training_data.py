@@ -69,6 +69,24 @@ def data_hash(*parts: LabelledFragments) -> str:
     return digest.hexdigest()
 
 
+def label_weight_matrix(collections: Sequence[str], weights: dict[str, dict[str, float]],
+                        codebook: Codebook) -> np.ndarray | None:
+    """[n_fragments, n_codes]: the weight of each fragment's coding of each code in the training loss,
+    `train.label_weights[axis][collection]` for the code's axis (1 where not listed); None where every
+    weight is 1, so the plain loss runs unchanged.
+
+    Why: the training collections were coded by different hands, and where one collection's reading of an
+    axis pulls away from the researchers' (the field corpus on strategisch/operationeel, README item 16) the
+    base model can learn that axis from the others alone (README item 25)."""
+    from pipeline.model.category_head import replay_axis_weights
+
+    axis_ids = [axis.id for axis in codebook.axes]
+    per_axis = replay_axis_weights(collections, weights, axis_ids)
+    code_axes = [axis_ids.index(codebook.code(code).axis) for code in codebook.code_ids]
+    matrix = per_axis[:, code_axes]
+    return None if np.all(matrix == 1.0) else matrix
+
+
 @dataclass(frozen=True)
 class ReplayFragments:
     """The fragments `adapt` replays: texts, labels [n, n_codes] (codebook order) and each one's collection."""
