@@ -24,9 +24,13 @@ beside the base model trained with the same seed on every label (the shipped `mo
 `base-seed-N` in the work folder for the others), and the paired difference on the quotes (masked minus
 plain, crossval's paired bootstrap, per crossval seed). A model already in the work folder is reused.
 
+`--variant field2` trains the opposite dose instead: the field corpus's coding of every axis weighing 2
+against the synthetic corpus's 1 (README item 25).
+
 Run: ``python -m pipeline.tools.training_labels_experiment --seeds 42 43 44 --work-dir W -o
-reports/experiments/training_labels.json`` (about 12 minutes per seed on 2 cores, 7 of them training; half
-that for a seed whose models are already in W).
+reports/experiments/training_labels.json`` and ``... --variant field2 ... -o
+reports/experiments/training_labels_field2.json`` (about 12 minutes per seed on 2 cores, 7 of them training;
+half that for a seed whose models are already in W).
 """
 
 from __future__ import annotations
