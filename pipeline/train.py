@@ -32,7 +32,7 @@ from pipeline.core.config import REPO_ROOT
 from pipeline.core.errors import InputError
 from pipeline.core.io_utils import atomic_directory
 from pipeline.core.params import TrainParams, as_dict, load_params
-from pipeline.model.adaptation import embed, save_replay
+from pipeline.model.adaptation import check_weighted_axes, embed, save_replay
 from pipeline.model.backbone import backbone_identity, portable_spec, resolve_backbone
 from pipeline.model.classifier import (
     CodeClassifier,
@@ -64,15 +64,6 @@ def _dataset(fragments: LabelledFragments, tokenizer, *, prefix: str, max_length
     if loss_weights is not None:  # `train.label_weights`: CodeClassifier.forward weighs each label's loss
         columns["loss_weights"] = [[float(v) for v in row] for row in loss_weights]
     return Dataset.from_dict(columns)
-
-
-def check_label_weights(params: TrainParams, codebook: Codebook, *, params_source: str | Path) -> None:
-    """Refuse a `train.label_weights` axis the codebook does not have, naming the file the params came from."""
-    axis_ids = [axis.id for axis in codebook.axes]
-    unknown = sorted(set(params.label_weights) - set(axis_ids))
-    if unknown:
-        raise InputError(params_source, f"train.label_weights: unknown axis '{unknown[0]}'; expected axis ids of "
-                                        f"the codebook: {', '.join(axis_ids)}")
 
 
 def describe_label_weights(collections: list[str], params: TrainParams) -> str:
@@ -200,7 +191,8 @@ def prepare_run(
     all_params = load_params(params_path)
     params, compute = all_params.train, all_params.compute
     codebook = load_codebook(codebook_path)
-    check_label_weights(params, codebook, params_source=all_params.source)
+    check_weighted_axes(params.label_weights, codebook, setting="train.label_weights",
+                        params_source=all_params.source)
     train_set, validation_set = load_training_splits(prepared, coder=params.label_coder, code_ids=codebook.code_ids)
     device = select_device(compute.device)
     world = join_world(device)  # one process without a launcher; the Trainer reuses the launcher's group

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -289,10 +289,17 @@ def load_replay(directory: Path) -> tuple[np.ndarray, np.ndarray, list[str]] | N
 
 def check_replay_weights(params: AdaptParams, codebook: Codebook, *, params_source: str | Path) -> None:
     """Refuse an `adapt.replay_weights` axis the codebook does not have, naming the file the params came from."""
+    check_weighted_axes(params.replay_weights, codebook, setting="adapt.replay_weights", params_source=params_source)
+
+
+def check_weighted_axes(weights: Mapping[str, Any], codebook: Codebook, *, setting: str,
+                        params_source: str | Path) -> None:
+    """Refuse a per-axis weighting (`adapt.replay_weights`, `train.label_weights`) keyed by an axis the codebook
+    does not have, naming the setting and the file the params came from."""
     axis_ids = [axis.id for axis in codebook.axes]
-    unknown = sorted(set(params.replay_weights) - set(axis_ids))
+    unknown = sorted(set(weights) - set(axis_ids))
     if unknown:
-        raise InputError(params_source, f"adapt.replay_weights: unknown axis '{unknown[0]}'; expected axis ids of "
+        raise InputError(params_source, f"{setting}: unknown axis '{unknown[0]}'; expected axis ids of "
                                         f"the codebook: {', '.join(axis_ids)}")
 
 

@@ -31,6 +31,24 @@ def params_with_train(source: Path, target: Path, **settings: Any) -> Path:
     return target
 
 
+def trained_unless_present(prepared: Path, model_dir: Path, params_path: Path, checkpoint_dir: Path,
+                           tool: str) -> Path:
+    """`model_dir`, trained on `prepared` with the params in `params_path` unless a model is there already (a kept
+    `--work-dir` of an earlier run: the retraining tools reuse it rather than train it again); `tool` names the
+    tool in the progress line."""
+    import sys
+
+    from pipeline.model.classifier import METADATA_FILE
+    from pipeline.train import train
+
+    if (model_dir / METADATA_FILE).is_file():
+        print(f"{tool}: using the base model in {model_dir}", file=sys.stderr)
+    else:
+        print(f"{tool}: training {model_dir.name}", file=sys.stderr)
+        train(prepared=prepared, model_dir=model_dir, checkpoint_dir=checkpoint_dir, params_path=params_path)
+    return model_dir
+
+
 def in_work_dir(work_dir: Path | None, prefix: str, run: Callable[[Path], T]) -> T:
     """`run(folder)` in `work_dir` (created, and kept after) or, where None, in a temporary folder whose name
     starts with `prefix`, removed after: where an experiment that trains models puts them."""

@@ -41,9 +41,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from pipeline.tools import load_quotes_setup, main_with_work_dir, params_with_train
+from pipeline.tools import main_with_work_dir, params_with_train, trained_unless_present
 from pipeline.tools.encoder_interpolation_experiment import held_out_line, means_line
 from pipeline.tools.training_seed_experiment import spread
 
@@ -58,57 +56,20 @@ VARIANTS: dict[str, dict[str, dict[str, float]]] = {
 SEEDS = (42, 43, 44)
 
 
-def adapted_on(prepared: Path, model_dir: Path) -> tuple[dict[str, Any], dict[int, np.ndarray], np.ndarray]:
-    """The default adapt builds on the base model in `model_dir` (`training_seed_experiment.adapted_scores`),
-    its leave-one-case-out labels per crossval seed (for pairing with another model's) and the quotes'
-    reference coding."""
-    from pipeline.model.adaptation import finetuned_share
-    from pipeline.tools.encoder_interpolation_experiment import ShippedBench
-
-    setup = load_quotes_setup(prepared, model_dir)
-    bench = ShippedBench(setup.data, {"default": setup.data.adapted}, setup.params, setup.codebook)
-    test = setup.held_out("test", finetuned_share(setup.params.adapt))
-    scores = {"loco": bench.loco("default"),
-              "held_out": bench.held_out("default", {name: x for name, (x, _) in test.items()},
-                                         {name: y for name, (_, y) in test.items()})}
-    labels = {seed: bench.loco_labels("default", seed) for seed in setup.params.crossval.seeds}
-    return scores, labels, setup.data.team.labels
-
-
-def paired(reference: np.ndarray, variant: dict[int, np.ndarray], plain: dict[int, np.ndarray]) -> dict[str, Any]:
-    """The variant minus plain in alpha per axis on the same quotes, crossval's paired bootstrap per seed."""
-    from pipeline.core.codebook import load_codebook
-    from pipeline.core.params import load_params
-    from pipeline.crossval import paired_difference, summarise_seeds
-
-    settings, codebook = load_params().crossval, load_codebook()
-    return summarise_seeds([paired_difference(reference, variant[seed], plain[seed], codebook,
-                                              n_boot=settings.n_boot, confidence=settings.confidence, seed=seed)
-                            for seed in settings.seeds])
-
-
 def base_model(prepared: Path, work_dir: Path, seed: int, *, variant: str | None) -> tuple[Path, Path]:
     """(model dir, params file) of the base model trained with `train.seed` `seed`, on every label (`variant`
     None) or with the `VARIANTS[variant]` label weights; trained into `work_dir` unless it is there already
     (the shipped `models/base` is the plain model of the shipped seed)."""
     from pipeline.core.config import DEFAULT_PARAMS, REPO_ROOT
     from pipeline.core.params import load_params
-    from pipeline.model.classifier import METADATA_FILE
-    from pipeline.train import train
 
     if variant is None and seed == load_params().train.seed:
         return REPO_ROOT / "models" / "base", DEFAULT_PARAMS
     name = f"base-{variant}-seed-{seed}" if variant else f"base-seed-{seed}"
     settings: dict[str, Any] = {"seed": seed, **({"label_weights": VARIANTS[variant]} if variant else {})}
     params_path = params_with_train(DEFAULT_PARAMS, work_dir / f"params-{name}.yaml", **settings)
-    model_dir = work_dir / name
-    if (model_dir / METADATA_FILE).is_file():
-        print(f"training labels: using {model_dir}", file=sys.stderr)
-    else:
-        print(f"training labels: training {name}", file=sys.stderr)
-        train(prepared=prepared, model_dir=model_dir, checkpoint_dir=work_dir / f"checkpoints-{name}",
-              params_path=params_path)
-    return model_dir, params_path
+    return trained_unless_present(prepared, work_dir / name, params_path, work_dir / f"checkpoints-{name}",
+                                  "training labels"), params_path
 
 
 def run(prepared: Path, *, seeds: Sequence[int], work_dir: Path, variant: str = "masked") -> dict[str, Any]:
@@ -116,15 +77,16 @@ def run(prepared: Path, *, seeds: Sequence[int], work_dir: Path, variant: str = 
     head."""
     from pipeline.model.classifier import read_metadata
     from pipeline.tools.training_length_experiment import base_model_scores
+    from pipeline.tools.training_seed_experiment import adapted_bench
 
     rows: list[dict[str, Any]] = []
     for seed in seeds:
         row: dict[str, Any] = {"train_seed": seed}
-        labels: dict[str, dict[int, np.ndarray]] = {}
+        benches: dict[str, Any] = {}
         for kind, chosen in (("plain", None), (variant, variant)):
             model_dir, params_path = base_model(prepared, work_dir, seed, variant=chosen)
             metadata = read_metadata(model_dir)
-            adapted, labels[kind], reference = adapted_on(prepared, model_dir)
+            adapted, benches[kind] = adapted_bench(prepared, model_dir)
             row[kind] = {"label_weights": metadata.params.get("label_weights", {}), "precision": metadata.precision,
                          "validation": metadata.validation,
                          "base_model": base_model_scores(prepared, model_dir, work_dir / f"eval-{kind}-{seed}",
@@ -132,7 +94,10 @@ def run(prepared: Path, *, seeds: Sequence[int], work_dir: Path, variant: str = 
                          "adapted": adapted}
             print(f"training labels: seed {seed}, {kind}: adapted loco {means_line(adapted['loco'])}; "
                   f"{held_out_line(adapted['held_out'])}", file=sys.stderr)
-        row[f"{variant}_minus_plain_loco"] = paired(reference, labels[variant], labels["plain"])
+        # the variant minus plain on the same quotes, crossval's paired bootstrap per crossval seed
+        plain = benches["plain"]
+        row[f"{variant}_minus_plain_loco"] = benches[variant].loco_minus_labels(
+            "default", {seed: plain.loco_labels("default", seed) for seed in plain.settings.seeds})
         rows.append(row)
     over = {f"{kind}_{what}": spread([row[kind] for row in rows], path)
             for kind in ("plain", variant)

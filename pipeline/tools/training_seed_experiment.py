@@ -32,15 +32,15 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.tools import load_quotes_setup, main_with_work_dir, params_with_train
+from pipeline.tools import load_quotes_setup, main_with_work_dir, params_with_train, trained_unless_present
 from pipeline.tools.encoder_interpolation_experiment import held_out_line, means_line
 
 SEEDS = (43, 44)
 
 
-def adapted_scores(prepared: Path, model_dir: Path) -> dict[str, Any]:
-    """The default adapt builds on the base model in `model_dir`: leave one case out on the quotes, and the
-    test splits with the head fitted on all quotes + replay."""
+def adapted_bench(prepared: Path, model_dir: Path) -> tuple[dict[str, Any], Any]:
+    """`adapted_scores`, and the `ShippedBench` that scored it (key "default"), for a tool that also pairs its
+    leave-one-case-out labels with another model's."""
     from pipeline.model.adaptation import finetuned_share
     from pipeline.tools.encoder_interpolation_experiment import ShippedBench
 
@@ -49,7 +49,13 @@ def adapted_scores(prepared: Path, model_dir: Path) -> dict[str, Any]:
     test = setup.held_out("test", finetuned_share(setup.params.adapt))
     return {"loco": bench.loco("default"),
             "held_out": bench.held_out("default", {name: x for name, (x, _) in test.items()},
-                                       {name: y for name, (_, y) in test.items()})}
+                                       {name: y for name, (_, y) in test.items()})}, bench
+
+
+def adapted_scores(prepared: Path, model_dir: Path) -> dict[str, Any]:
+    """The default adapt builds on the base model in `model_dir`: leave one case out on the quotes, and the
+    test splits with the head fitted on all quotes + replay."""
+    return adapted_bench(prepared, model_dir)[0]
 
 
 def scored_model(prepared: Path, model_dir: Path, params_path: Path, eval_dir: Path, label: str) -> dict[str, Any]:
@@ -89,19 +95,12 @@ def trained_base_models(prepared: Path, seeds: Sequence[int], work_dir: Path) ->
     `--work-dir` of an earlier run) is used as it is, not trained again."""
     from pipeline.core.config import DEFAULT_PARAMS, REPO_ROOT
     from pipeline.core.params import load_params
-    from pipeline.model.classifier import METADATA_FILE
-    from pipeline.train import train
 
     models = [(load_params().train.seed, REPO_ROOT / "models" / "base", DEFAULT_PARAMS)]
     for seed in seeds:
         params_path = params_with_train(DEFAULT_PARAMS, work_dir / f"params-{seed}.yaml", seed=seed)
-        model_dir = work_dir / f"base-seed-{seed}"
-        if (model_dir / METADATA_FILE).is_file():
-            print(f"training seed: using the base model of train.seed {seed} in {model_dir}", file=sys.stderr)
-        else:
-            print(f"training seed: training the base model with train.seed {seed}", file=sys.stderr)
-            train(prepared=prepared, model_dir=model_dir, checkpoint_dir=work_dir / f"checkpoints-{seed}",
-                  params_path=params_path)
+        model_dir = trained_unless_present(prepared, work_dir / f"base-seed-{seed}", params_path,
+                                           work_dir / f"checkpoints-{seed}", "training seed")
         models.append((seed, model_dir, params_path))
     return models
 
