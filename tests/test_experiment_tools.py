@@ -410,3 +410,36 @@ def test_the_neighbour_vote_weighs_the_nearest_training_quotes_per_axis() -> Non
     assert vote[0, 4:8].sum() == pytest.approx(1.0)
     alone = neighbour_vote(train_x, one_hot, np.array([[0.0, 1.0]]), k=1)
     assert alone[0].tolist() == one_hot[1].tolist()
+
+
+@pytest.mark.parametrize("scaling", ["standardised", "whitened"])
+def test_a_scaled_head_folds_into_one_layer_on_unit_rows_and_equals_the_fit_on_scaled_features(scaling) -> None:
+    from pipeline.model.category_head import category_probabilities, fit_category_logits, unit_rows
+    from pipeline.tools.head_scaling_experiment import fit_scaled_head, scaling_transform
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(120, 6)) * np.array([5.0, 1.0, 0.2, 0.2, 0.1, 3.0]) + 2.0
+    y = np.zeros((120, 2))
+    y[:, 0] = x[:, 2] > 2.0
+    y[:, 1] = x[:, 3] > 2.1
+    y[:5, 1] = np.nan  # an uncoded axis stays out of the fit
+    poles = [(0, 1)]
+    weights = np.ones(120)
+    shift, matrix = scaling_transform(unit_rows(x), scaling)
+    scaled = (unit_rows(x) - shift) @ matrix
+    if scaling == "standardised":
+        assert np.allclose(scaled.mean(axis=0), 0.0, atol=1e-9) and np.allclose(scaled.std(axis=0), 1.0)
+    else:  # whitened: the shrunk covariance it was estimated from becomes the identity
+        from sklearn.covariance import LedoitWolf
+
+        covariance = LedoitWolf().fit(unit_rows(x)).covariance_
+        assert np.allclose(matrix @ covariance @ matrix.T, np.eye(6), atol=1e-6)
+        assert np.allclose(scaled.mean(axis=0), 0.0, atol=1e-9)
+    folded = fit_scaled_head(x, y, weights, poles, scaling=scaling, c=1.0, seed=0)
+    direct = fit_category_logits(scaled, y, weights, poles, c=1.0, seed=0)
+    logits = scaled @ direct[0].T.astype(np.float64) + direct[1]
+    expected = np.exp(logits - logits.max(axis=1, keepdims=True))
+    expected /= expected.sum(axis=1, keepdims=True)
+    assert np.allclose(category_probabilities(x, *folded), expected, atol=1e-4)
+    with pytest.raises(ValueError, match="unknown scaling"):
+        scaling_transform(unit_rows(x), "centred")

@@ -55,9 +55,16 @@ def fit_category_head(x: np.ndarray, y: np.ndarray, weights: np.ndarray, poles: 
     x: [n, dim] embeddings (made unit length here), y: [n, n_codes] 0/1 with nan where not coded,
     weights: [n] per-row weight in the loss, or [n, n_axes] one per row and axis (a row weighing 0 on an
     axis is left out of that axis's fit)."""
+    return fit_category_logits(unit_rows(np.asarray(x, dtype=np.float64)), y, weights, poles, c=c, seed=seed)
+
+
+def fit_category_logits(features: np.ndarray, y: np.ndarray, weights: np.ndarray, poles: Sequence[tuple[int, int]],
+                        *, c: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """`fit_category_head` on `features` exactly as given (no unit length): the fit itself, for an experiment
+    that transforms the embeddings first (README item 26 scales them per dimension, a dead end)."""
     from sklearn.linear_model import LogisticRegression
 
-    features = unit_rows(np.asarray(x, dtype=np.float64))
+    features = np.asarray(features, dtype=np.float64)
     weights = np.asarray(weights, dtype=np.float64)
     weight = np.zeros((N_CATEGORIES * len(poles), features.shape[1]))
     bias = np.full(N_CATEGORIES * len(poles), ABSENT_LOGIT)
