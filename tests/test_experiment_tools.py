@@ -443,3 +443,25 @@ def test_a_scaled_head_folds_into_one_layer_on_unit_rows_and_equals_the_fit_on_s
     assert np.allclose(category_probabilities(x, *folded), expected, atol=1e-4)
     with pytest.raises(ValueError, match="unknown scaling"):
         scaling_transform(unit_rows(x), "centred")
+
+
+def test_a_replay_subset_keeps_the_team_rows_and_cuts_every_replay_array_to_the_same_seeded_rows() -> None:
+    from pipeline.crossval import Data
+    from pipeline.tools.replay_size_experiment import replay_subset
+
+    n_team, n_replay = 3, 12
+    rows = np.arange(n_team + n_replay, dtype=float)[:, None]
+    data = Data(team=None, texts=[f"row {i}" for i in range(n_team + n_replay)],  # type: ignore[arg-type]
+                y=np.hstack([rows, -rows]), tuned=rows * 2, frozen=rows * 3, adapted=rows * 4, n_team=n_team,
+                base_weight=np.zeros(1), base_bias=np.zeros(1), base_thresholds=np.zeros(1),
+                replay_collections=[f"collection of row {n_team + i}" for i in range(n_replay)])
+    cut = replay_subset(data, 5, seed=42)
+    # crossval.load_data's draw for adapt.max_replay 5, adapt.seed 42, in replay order
+    kept = n_team + np.sort(np.random.default_rng(42).choice(n_replay, 5, replace=False))
+    expected = np.concatenate([np.arange(n_team), kept])
+    assert cut.texts == [f"row {i}" for i in expected] and cut.n_team == n_team
+    for name, factor in (("tuned", 2), ("frozen", 3), ("adapted", 4)):
+        assert getattr(cut, name)[:, 0].tolist() == (expected * factor).tolist()
+    assert cut.y[:, 0].tolist() == expected.tolist() and cut.y[:, 1].tolist() == (-expected).tolist()
+    assert cut.replay_collections == [f"collection of row {i}" for i in kept]
+    assert replay_subset(data, None, seed=42) is data and replay_subset(data, 12, seed=42) is data

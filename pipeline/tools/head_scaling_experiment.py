@@ -19,8 +19,8 @@ the best mean alpha over axes and collections), as item 11 chose C for the shipp
 shipped head (`ShippedBench`: real_weight, replay and its weighting per axis). Scored leave one case out on the 47
 quotes (seeds 1-3, with the paired difference to the shipped head) and on the synthetic / field test splits.
 
-Run: ``python -m pipeline.tools.head_scaling_experiment -o reports/experiments/head_scaling.json`` (about 6
-minutes on 2 cores).
+Run: ``python -m pipeline.tools.head_scaling_experiment -o reports/experiments/head_scaling.json`` (5-7
+minutes on 2 cores after `make run`).
 """
 
 from __future__ import annotations
