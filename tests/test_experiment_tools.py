@@ -465,3 +465,52 @@ def test_a_replay_subset_keeps_the_team_rows_and_cuts_every_replay_array_to_the_
     assert cut.y[:, 0].tolist() == expected.tolist() and cut.y[:, 1].tolist() == (-expected).tolist()
     assert cut.replay_collections == [f"collection of row {i}" for i in kept]
     assert replay_subset(data, None, seed=42) is data and replay_subset(data, 12, seed=42) is data
+
+
+def test_a_training_ensemble_decides_on_the_mean_probabilities_and_one_member_is_that_member() -> None:
+    from types import SimpleNamespace
+
+    from pipeline.model.decision import axis_pole_indices, decide_categories
+    from pipeline.tools.encoder_interpolation_experiment import HeadBench
+    from pipeline.tools.training_ensemble_experiment import averaged_labels, ensemble_loco_labels, ensemble_split_labels
+
+    poles = axis_pole_indices(CODEBOOK.code_ids, CODEBOOK)
+    n_codes, n_axes = len(CODEBOOK.code_ids), len(CODEBOOK.axes)
+    # member A leans to "only pole 1" on every axis, member B is sure of "only pole 2": the mean follows B
+    leaning = np.tile([0.5, 0.4, 0.05, 0.05], (1, n_axes))
+    sure = np.tile([0.1, 0.9, 0.0, 0.0], (1, n_axes))
+    assert (averaged_labels([leaning], poles, n_codes) == decide_categories(leaning, poles, n_codes)).all()
+    together = averaged_labels([leaning, sure], poles, n_codes)
+    assert (together == decide_categories(sure, poles, n_codes)).all()
+    assert not (together == decide_categories(leaning, poles, n_codes)).all()
+
+    rng = np.random.default_rng(1)
+    n = 30
+    groups = [str(k % 3) for k in range(n)]
+    categories = rng.integers(0, 2, size=(n, n_axes))
+    y = np.zeros((n, n_codes))
+    for a, axis in enumerate(CODEBOOK.axes):
+        y[:, CODEBOOK.code_ids.index(axis.poles[0])] = categories[:, a] == 0
+        y[:, CODEBOOK.code_ids.index(axis.poles[1])] = categories[:, a] == 1
+    informative = np.hstack([np.eye(2)[categories[:, a]] for a in range(n_axes)])
+    features = {"weak": informative + rng.normal(size=(n, 6)), "noise": rng.normal(size=(n, 6))}
+    data = SimpleNamespace(team=SimpleNamespace(groups=groups, labels=y), n_team=n, texts=[""] * n, y=y)
+    params = SimpleNamespace(adapt=SimpleNamespace(real_weight=1.0, category_c=1.0, seed=0),
+                             crossval=SimpleNamespace(seeds=[1, 2], replay_fraction=1.0, n_boot=50, confidence=0.9))
+    bench = HeadBench(data, features, params, CODEBOOK)
+    for seed in (1, 2):
+        alone = bench.loco_labels("weak", seed)
+        assert (ensemble_loco_labels([(bench, "weak")], seed) == alone).all()
+        assert (ensemble_loco_labels([(bench, "weak"), (bench, "weak")], seed) == alone).all()
+    # two different members: each held-out row decided on the mean of the two heads' probabilities
+    train, held = np.flatnonzero(bench.groups != "0"), np.flatnonzero(bench.groups == "0")
+    mixed = ensemble_loco_labels([(bench, "weak"), (bench, "noise")], 1)[held]
+    expected = decide_categories((bench.fitted("weak", train)(features["weak"][held])
+                                  + bench.fitted("noise", train)(features["noise"][held])) / 2, poles, n_codes)
+    assert (mixed == expected).all()
+    split = rng.normal(size=(7, 6))
+    every = np.arange(n)
+    assert (ensemble_split_labels([(bench, "weak", split)])
+            == decide_categories(bench.fitted("weak", every)(split), poles, n_codes)).all()
+    same = {seed: bench.loco_labels("weak", seed) for seed in (1, 2)}
+    assert all(s["mean"] == 0 and s["ci_mean"] == [0, 0] for s in bench.labels_minus(same, same).values())

@@ -164,12 +164,17 @@ class HeadBench:
 
     def loco_minus_labels(self, key: Any, other: dict[int, np.ndarray]) -> dict[str, dict[str, Any]]:
         """`loco_minus` against labels already predicted per seed (another bench's, say)."""
+        return self.labels_minus({seed: self.loco_labels(key, seed) for seed in self.settings.seeds}, other)
+
+    def labels_minus(self, labels: dict[int, np.ndarray], other: dict[int, np.ndarray]) -> dict[str, dict[str, Any]]:
+        """Two sets of leave-one-case-out labels of the team rows per seed (`labels` minus `other`), compared as
+        `loco_minus` compares two keys: crossval's paired bootstrap per seed, summarised over seeds."""
         from pipeline.crossval import paired_difference, summarise_seeds
 
         reference = self.data.team.labels
-        return summarise_seeds([paired_difference(reference, self.loco_labels(key, seed), other[seed],
-                                                  self.codebook, n_boot=self.settings.n_boot,
-                                                  confidence=self.settings.confidence, seed=seed)
+        return summarise_seeds([paired_difference(reference, labels[seed], other[seed], self.codebook,
+                                                  n_boot=self.settings.n_boot, confidence=self.settings.confidence,
+                                                  seed=seed)
                                 for seed in self.settings.seeds])
 
     def nested(self, keys: Sequence[Any], *, per_axis: bool = False) -> dict[str, Any]:
