@@ -135,3 +135,17 @@ def main_with_work_dir(description: str, prefix: str, work_dir_help: str,
     parser.add_argument("-o", "--output", type=Path, required=True)
     args = parser.parse_args(argv)
     write_result(args.output, in_work_dir(args.work_dir, prefix, lambda work_dir: run(args, work_dir)))
+
+
+def main_over_training_seeds(description: str, prefix: str, run: Callable[..., dict[str, Any]],
+                             default_seeds: Sequence[int], argv: Sequence[str] | None = None) -> None:
+    """The command line of a tool that trains the base model again per `train.seed`: `[--prepared P] [--seeds S
+    ...] [--work-dir D] -o OUT.json`, calling `run(prepared, seeds=..., work_dir=...)`."""
+    def options(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--seeds", type=int, nargs="+", default=list(default_seeds),
+                            help=f"train.seed values to retrain with (default: {' '.join(map(str, default_seeds))})")
+
+    main_with_work_dir(description, prefix,
+                       "where the retrained models go (default: a temporary folder, removed after); models "
+                       "already there are reused",
+                       lambda args, work_dir: run(args.prepared, seeds=args.seeds, work_dir=work_dir), argv, options)

@@ -20,12 +20,12 @@ so every member's head in a fold is fitted on the same rows and only the encoder
 
 Run: ``python -m pipeline.tools.training_ensemble_experiment --work-dir W -o
 reports/experiments/training_ensemble.json`` (after `make run`; it trains `train.seed` 43 and 44 as
-`training_seed_experiment` does, about 5-7 minutes each on 2 cores, and reuses models already in W).
+`training_seed_experiment` does, about 4.5 minutes each on the 2-core AMX machine, reusing models already in W,
+then scores for about 5 minutes).
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.tools import main_with_work_dir
+from pipeline.tools import main_over_training_seeds
 
 SEEDS = (43, 44)
 KEY = "default"  # the feature key `training_seed_experiment.adapted_bench` scores under
@@ -132,14 +132,7 @@ def run(prepared: Path, *, seeds: Sequence[int], work_dir: Path) -> dict[str, An
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    def options(parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS),
-                            help="train.seed of each base model trained beside the shipped one (default 43 44)")
-
-    main_with_work_dir(__doc__.splitlines()[0], "capcode-ensemble-",
-                       "where the retrained models go (default: a temporary folder, removed after); models "
-                       "already there are reused",
-                       lambda args, work_dir: run(args.prepared, seeds=args.seeds, work_dir=work_dir), argv, options)
+    main_over_training_seeds(__doc__.splitlines()[0], "capcode-ensemble-", run, SEEDS, argv)
 
 
 if __name__ == "__main__":

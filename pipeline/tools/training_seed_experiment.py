@@ -24,7 +24,6 @@ minutes on 2 cores for two more seeds: each trains for about 7 minutes).
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -32,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.tools import load_quotes_setup, main_with_work_dir, params_with_train, trained_unless_present
+from pipeline.tools import load_quotes_setup, main_over_training_seeds, params_with_train, trained_unless_present
 from pipeline.tools.encoder_interpolation_experiment import held_out_line, means_line
 
 SEEDS = (43, 44)
@@ -131,14 +130,7 @@ def run(prepared: Path, *, seeds: Sequence[int], work_dir: Path) -> dict[str, An
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    def options(parser: argparse.ArgumentParser) -> None:
-        parser.add_argument("--seeds", type=int, nargs="+", default=list(SEEDS),
-                            help="train.seed values to retrain with")
-
-    main_with_work_dir(__doc__.splitlines()[0], "capcode-seeds-",
-                       "where the retrained models go (default: a temporary folder, removed after); models "
-                       "already there are reused",
-                       lambda args, work_dir: run(args.prepared, seeds=args.seeds, work_dir=work_dir), argv, options)
+    main_over_training_seeds(__doc__.splitlines()[0], "capcode-seeds-", run, SEEDS, argv)
 
 
 if __name__ == "__main__":
