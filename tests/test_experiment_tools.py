@@ -514,3 +514,56 @@ def test_a_training_ensemble_decides_on_the_mean_probabilities_and_one_member_is
             == decide_categories(bench.fitted("weak", every)(split), poles, n_codes)).all()
     same = {seed: bench.loco_labels("weak", seed) for seed in (1, 2)}
     assert all(s["mean"] == 0 and s["ci_mean"] == [0, 0] for s in bench.labels_minus(same, same).values())
+
+
+def test_sentence_rows_take_the_training_quotes_with_two_or_more_sentences_weighed_by_the_dose() -> None:
+    from pipeline.tools.sentence_augmentation_experiment import sentence_rows
+
+    owner = np.array([0, 1, 1, 1, 2, 2, 3])  # quote 0 and 3: one sentence each; 1: three; 2: two
+    chosen, factor = sentence_rows(np.array([0, 1, 3]), owner, "share")
+    assert chosen.tolist() == [1, 2, 3] and np.allclose(factor, 1 / 3)
+    chosen, factor = sentence_rows(np.array([1, 2]), owner, "full")
+    assert chosen.tolist() == [1, 2, 3, 4, 5] and factor.tolist() == [1] * 5
+    assert sentence_rows(np.array([0, 3]), owner, "share")[0].tolist() == []
+    with pytest.raises(ValueError, match="unknown dose"):
+        sentence_rows(np.array([1]), owner, "half")
+
+
+def test_sentences_that_repeat_their_quote_weigh_like_the_quote_counted_once_more() -> None:
+    from types import SimpleNamespace
+
+    from pipeline.model.category_head import category_probabilities, fit_category_head
+    from pipeline.tools.encoder_interpolation_experiment import HeadBench
+    from pipeline.tools.sentence_augmentation_experiment import KEY, augmented_head, augmented_loco_labels
+
+    rng = np.random.default_rng(3)
+    n = 24
+    groups = [str(k % 3) for k in range(n)]
+    categories = rng.integers(0, 2, size=(n, len(CODEBOOK.axes)))
+    y = np.zeros((n, len(CODEBOOK.code_ids)))
+    for a, axis in enumerate(CODEBOOK.axes):
+        y[:, CODEBOOK.code_ids.index(axis.poles[0])] = categories[:, a] == 0
+        y[:, CODEBOOK.code_ids.index(axis.poles[1])] = categories[:, a] == 1
+    x = np.hstack([np.eye(2)[categories[:, a]] for a in range(len(CODEBOOK.axes))]) + rng.normal(size=(n, 6))
+    data = SimpleNamespace(team=SimpleNamespace(groups=groups, labels=y), n_team=n, texts=[""] * n, y=y)
+    params = SimpleNamespace(adapt=SimpleNamespace(real_weight=2.0, category_c=1.0, seed=0),
+                             crossval=SimpleNamespace(seeds=[1], replay_fraction=1.0, n_boot=20, confidence=0.9))
+    bench = HeadBench(data, {KEY: x}, params, CODEBOOK)
+    every = np.arange(n)
+    # without a dose: the shipped fit exactly
+    assert all(np.array_equal(a, b) for a, b in zip(augmented_head(bench, every, x, every, None),
+                                                    bench.head_weights(KEY, every), strict=True))
+    assert (augmented_loco_labels(bench, x, every, None, 1) == bench.loco_labels(KEY, 1)).all()
+    # quotes 0-5 have two sentences each, both the quote's own vector: "share" adds each quote once more
+    owner = np.concatenate([np.repeat(np.arange(6), 2), np.arange(6, n)])
+    sentence_x = x[owner]
+    weights = np.full(n, 2.0)
+    weights[:6] = 4.0
+    expected = category_probabilities(x, *fit_category_head(x, y, weights, bench.poles, c=1.0, seed=0))
+    got = category_probabilities(x, *augmented_head(bench, every, sentence_x, owner, "share"))
+    assert np.allclose(got, expected, atol=1e-3)
+    # "full": each of the two sentences weighs as the quote, so the quote counts three times
+    weights[:6] = 6.0
+    expected = category_probabilities(x, *fit_category_head(x, y, weights, bench.poles, c=1.0, seed=0))
+    got = category_probabilities(x, *augmented_head(bench, every, sentence_x, owner, "full"))
+    assert np.allclose(got, expected, atol=1e-3)

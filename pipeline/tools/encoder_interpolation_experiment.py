@@ -56,6 +56,23 @@ def means_line(per_axis: dict[str, dict[str, float]]) -> str:
     return " ".join(f"{s['mean']:.3f}" for s in per_axis.values())
 
 
+def head_split_alphas(weight: np.ndarray, bias: np.ndarray, split: dict[str, tuple[np.ndarray, np.ndarray]],
+                      poles: Sequence[tuple[int, int]], codebook: Codebook) -> dict[str, list[float]]:
+    """Alpha per axis (4 decimals) of the categories head (`weight`, `bias`) on each collection of a held-out
+    split, given as {collection: (embeddings, 0/1 labels)} (`QuotesSetup.held_out`)."""
+    from pipeline.model.category_head import category_probabilities
+    from pipeline.model.decision import decide_categories
+
+    return {name: mean_alpha(y, decide_categories(category_probabilities(x, weight, bias), poles, y.shape[1]),
+                             codebook).round(4).tolist()
+            for name, (x, y) in split.items()}
+
+
+def entry_line(entry: dict[str, Any]) -> str:
+    """"loco 0.523 0.452 0.675; validation {...}; test {...}": a setting's result, for progress lines."""
+    return f"loco {means_line(entry['loco'])}; validation {entry['validation']}; test {entry['test']}"
+
+
 def held_out_line(held_out: dict[str, dict[str, float | None]]) -> str:
     """"field 0.42/0.34/0.32 synthetic 0.60/0.56/0.51": alpha per axis of each test split, for progress lines."""
     return " ".join(f"{split} " + "/".join("-" if v is None else f"{v:.2f}" for v in scores.values())

@@ -57,10 +57,8 @@ def run(prepared: Path) -> dict[str, Any]:
     from pipeline.core.config import REPO_ROOT
     from pipeline.core.params import load_params
     from pipeline.model.adaptation import finetuned_share
-    from pipeline.model.category_head import category_probabilities
     from pipeline.model.classifier import read_metadata
-    from pipeline.model.decision import decide_categories
-    from pipeline.tools.encoder_interpolation_experiment import ShippedBench, mean_alpha, means_line
+    from pipeline.tools.encoder_interpolation_experiment import ShippedBench, entry_line, head_split_alphas
 
     params, codebook = load_params(), load_codebook()
     if params.adapt.max_replay != SHIPPED:
@@ -81,10 +79,8 @@ def run(prepared: Path) -> dict[str, Any]:
 
     def on_split(size: int | None, split: str) -> dict[str, list[float]]:
         bench = benches[size]
-        weight, bias = bench.head_weights(size, np.arange(len(bench.data.texts)))
-        return {name: mean_alpha(y, decide_categories(category_probabilities(x, weight, bias), bench.poles,
-                                                      y.shape[1]), codebook).round(4).tolist()
-                for name, (x, y) in splits[split].items()}
+        return head_split_alphas(*bench.head_weights(size, np.arange(len(bench.data.texts))), splits[split],
+                                 bench.poles, codebook)
 
     def label(size: int | None) -> str:
         return f"all {n_replay}" if size is None else f"{size}" + (" (shipped)" if size == SHIPPED else "")
@@ -100,8 +96,7 @@ def run(prepared: Path) -> dict[str, Any]:
             "loco_minus_shipped": None if size == SHIPPED else bench.loco_minus_labels(size, shipped),
             "validation": on_split(size, "validation"), "test": on_split(size, "test")}
         out["sizes"][label(size)] = entry
-        print(f"replay size: {label(size)}: loco {means_line(entry['loco'])}; validation {entry['validation']}; "
-              f"test {entry['test']}", file=sys.stderr)
+        print(f"replay size: {label(size)}: {entry_line(entry)}", file=sys.stderr)
     return out
 
 
