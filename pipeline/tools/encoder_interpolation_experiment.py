@@ -167,6 +167,19 @@ class HeadBench:
                                                 only_used=only_used)
         return labels
 
+    def loco_labels_from(self, seed: int, probabilities: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> np.ndarray:
+        """Leave one case out with a head of the caller's: every team row labelled by the most probable categories
+        `probabilities(held, rows)` gives for the `held` rows of a case, `rows` being the other cases' team rows +
+        the seed's replay (the rows `loco_labels` fits on). Not remembered: for heads this bench does not fit."""
+        from pipeline.model.decision import decide_categories
+
+        labels = np.zeros(self.data.team.labels.shape, dtype=int)
+        for case in self.cases:
+            held = np.flatnonzero(self.groups == case)
+            rows = np.concatenate([np.flatnonzero(self.groups != case), self.replay[seed]])
+            labels[held] = decide_categories(probabilities(held, rows), self.poles, len(self.codebook.code_ids))
+        return labels
+
     def loco(self, key: Any, *, only_used: bool = False) -> dict[str, dict[str, float]]:
         """Leave one case out on the team rows, per seed; mean, min and max over seeds per axis."""
         reference = self.data.team.labels

@@ -72,16 +72,9 @@ def augmented_loco_labels(bench: Any, sentence_x: np.ndarray, owner: np.ndarray,
     """Leave one case out: every team row labelled by the head fitted on the other cases' quotes (and, with a
     dose, their sentences) + the seed's replay."""
     from pipeline.model.category_head import category_probabilities
-    from pipeline.model.decision import decide_categories
 
-    labels = np.zeros(bench.data.team.labels.shape, dtype=int)
-    for case in bench.cases:
-        held = np.flatnonzero(bench.groups == case)
-        rows = np.concatenate([np.flatnonzero(bench.groups != case), bench.replay[seed]])
-        weight, bias = augmented_head(bench, rows, sentence_x, owner, dose)
-        labels[held] = decide_categories(category_probabilities(bench.features[KEY][held], weight, bias),
-                                         bench.poles, len(bench.codebook.code_ids))
-    return labels
+    return bench.loco_labels_from(seed, lambda held, rows: category_probabilities(
+        bench.features[KEY][held], *augmented_head(bench, rows, sentence_x, owner, dose)))
 
 
 def run(prepared: Path) -> dict[str, Any]:
@@ -117,10 +110,10 @@ def run(prepared: Path) -> dict[str, Any]:
         return head_split_alphas(*augmented_head(bench, every, sentence_x, owner, dose), splits[split], bench.poles,
                                  codebook)
 
-    multi = int(np.sum(np.bincount(owner) >= 2))
+    counts = np.bincount(owner)  # sentences per quote
     out: dict[str, Any] = {"what": __doc__.splitlines()[0], "seeds": seeds, "n_quotes": data.n_team,
-                           "n_quotes_with_two_or_more_sentences": multi,
-                           "n_sentences_of_those": int(np.sum(np.bincount(owner)[np.bincount(owner) >= 2])),
+                           "n_quotes_with_two_or_more_sentences": int(np.sum(counts >= 2)),
+                           "n_sentences_of_those": int(np.sum(counts[counts >= 2])),
                            "axes": [axis.id for axis in codebook.axes], "doses": {}}
     for name, dose in {"none (shipped)": None, **DOSES}.items():
         labels = shipped if dose is None else {seed: augmented_loco_labels(bench, sentence_x, owner, dose, seed)

@@ -50,14 +50,9 @@ def ensemble_loco_labels(members: Sequence[tuple[Any, Any]], seed: int) -> np.nd
     """Leave one case out: every team row labelled by the mean probabilities of the members' heads, each
     (bench, key) fitted without the row's case on the training cases + the seed's replay, as
     `HeadBench.loco_labels` fits one."""
-    first = members[0][0]
-    labels = np.zeros(first.data.team.labels.shape, dtype=int)
-    for case in first.cases:
-        held = np.flatnonzero(first.groups == case)
-        rows = np.concatenate([np.flatnonzero(first.groups != case), first.replay[seed]])
-        labels[held] = averaged_labels([bench.fitted(key, rows)(bench.features[key][held]) for bench, key in members],
-                                       first.poles, len(first.codebook.code_ids))
-    return labels
+    return members[0][0].loco_labels_from(
+        seed, lambda held, rows: np.mean([bench.fitted(key, rows)(bench.features[key][held])
+                                          for bench, key in members], axis=0))
 
 
 def ensemble_split_labels(members: Sequence[tuple[Any, Any, np.ndarray]]) -> np.ndarray:
@@ -74,7 +69,13 @@ def run(prepared: Path, *, seeds: Sequence[int], work_dir: Path) -> dict[str, An
     from pipeline.core.params import load_params
     from pipeline.model.adaptation import finetuned_share
     from pipeline.tools import load_quotes_setup
-    from pipeline.tools.encoder_interpolation_experiment import ShippedBench, mean_alpha, means_line, summary
+    from pipeline.tools.encoder_interpolation_experiment import (
+        ShippedBench,
+        head_split_alphas,
+        mean_alpha,
+        means_line,
+        summary,
+    )
     from pipeline.tools.training_seed_experiment import trained_base_models
 
     shipped_seed = load_params().train.seed
@@ -93,19 +94,13 @@ def run(prepared: Path, *, seeds: Sequence[int], work_dir: Path) -> dict[str, An
             raise RuntimeError(f"training ensemble: the rows of train.seed {seed} differ from the shipped model's")
     test_y = {name: y for name, (_, y) in tests[shipped_seed].items()}
 
-    def split_scores(labels_of: dict[str, np.ndarray]) -> dict[str, list[float]]:
-        return {name: mean_alpha(test_y[name], labels, codebook).round(4).tolist() for name, labels in labels_of.items()}
-
     members: dict[str, Any] = {}
     member_labels: dict[int, dict[int, np.ndarray]] = {}
     for seed, bench in benches.items():
-        every = np.arange(len(bench.data.texts))
         member_labels[seed] = {s: bench.loco_labels(KEY, s) for s in crossval_seeds}
-        members[str(seed)] = {
-            "shipped": seed == shipped_seed, "loco": bench.loco(KEY),
-            "test": split_scores({name: averaged_labels([bench.fitted(KEY, every)(x)], bench.poles,
-                                                        len(codebook.code_ids))
-                                  for name, (x, _) in tests[seed].items()})}
+        weight, bias = bench.head_weights(KEY, np.arange(len(bench.data.texts)))
+        members[str(seed)] = {"shipped": seed == shipped_seed, "loco": bench.loco(KEY),
+                              "test": head_split_alphas(weight, bias, tests[seed], bench.poles, codebook)}
         print(f"training ensemble: train.seed {seed}: loco {means_line(members[str(seed)]['loco'])}; "
               f"test {members[str(seed)]['test']}", file=sys.stderr)
 
@@ -116,9 +111,10 @@ def run(prepared: Path, *, seeds: Sequence[int], work_dir: Path) -> dict[str, An
         "loco_minus_shipped": first.labels_minus(labels, member_labels[shipped_seed]),
         "loco_minus_members": {str(seed): first.labels_minus(labels, member_labels[seed])
                                for seed in benches},
-        "test": split_scores({name: ensemble_split_labels([(bench, KEY, tests[seed][name][0])
-                                                           for seed, bench in benches.items()])
-                              for name in test_y})}
+        "test": {name: mean_alpha(y, ensemble_split_labels([(bench, KEY, tests[seed][name][0])
+                                                            for seed, bench in benches.items()]),
+                                  codebook).round(4).tolist()
+                 for name, y in test_y.items()}}
     print(f"training ensemble: ensemble: loco {means_line(ensemble['loco'])}; test {ensemble['test']}",
           file=sys.stderr)
     axes = [axis.id for axis in codebook.axes]
