@@ -567,3 +567,123 @@ def test_sentences_that_repeat_their_quote_weigh_like_the_quote_counted_once_mor
     expected = category_probabilities(x, *fit_category_head(x, y, weights, bench.poles, c=1.0, seed=0))
     got = category_probabilities(x, *augmented_head(bench, every, sentence_x, owner, "full"))
     assert np.allclose(got, expected, atol=1e-3)
+
+
+def test_importance_weights_keep_the_replay_mean_at_one_and_cut_the_largest() -> None:
+    from pipeline.tools.replay_importance_experiment import effective_sample_size, importance_weights
+
+    odds = np.array([0.01, 0.1, 0.5, 1.0, 2.0, 50.0, 1000.0])
+    for power in (0.5, 1.0):
+        weights = importance_weights(odds, power, clip=3.0)
+        assert weights.mean() == pytest.approx(1.0)
+        assert weights.max() <= 3.0 + 1e-9
+        assert (np.diff(weights) >= -1e-12).all()  # more like real speech never weighs less
+    assert np.allclose(importance_weights(odds, 0.0), 1.0)
+    assert effective_sample_size(np.ones(40)) == pytest.approx(40.0)
+    assert effective_sample_size(np.r_[np.zeros(39), 1.0]) == pytest.approx(1.0)
+
+
+def test_the_density_ratio_favours_replay_that_sits_where_the_real_speech_is() -> None:
+    from pipeline.tools.replay_importance_experiment import density_ratio
+
+    rng = np.random.default_rng(0)
+    real = rng.normal(size=(20, 5)) * 0.2 + np.array([3.0, 0, 0, 0, 0])
+    near = rng.normal(size=(30, 5)) * 0.2 + np.array([3.0, 0, 0, 0, 0])
+    far = rng.normal(size=(30, 5)) * 0.2 + np.array([0, 3.0, 0, 0, 0])
+    odds = density_ratio(real, np.vstack([near, far]), seed=0)
+    assert odds.shape == (60,)
+    assert odds[:30].min() > odds[30:].max()
+
+
+def test_the_importance_bench_reweighs_only_replay_rows_from_its_pool_of_real_speech() -> None:
+    from types import SimpleNamespace
+
+    from pipeline.tools.replay_importance_experiment import SHIPPED, ImportanceBench
+
+    rng = np.random.default_rng(1)
+    n_team, n_replay = 12, 40
+    x = rng.normal(size=(n_team + n_replay, 4))
+    x[:6, 0] += 4.0  # case "a" sits far along the first direction, case "b" does not
+    x[n_team:n_team + 20, 0] += 4.0  # half the replay sits with case "a"
+    groups = ["a"] * 6 + ["b"] * 6
+    data = SimpleNamespace(team=SimpleNamespace(groups=groups, labels=np.zeros((n_team, 6))), n_team=n_team,
+                           texts=[""] * (n_team + n_replay), y=np.zeros((n_team + n_replay, 6)),
+                           replay_collections=["field", "synthetic"] * (n_replay // 2))
+    params = SimpleNamespace(adapt=SimpleNamespace(real_weight=10.0, category_c=1.0, seed=0,
+                                                   replay_weights={"strategisch_operationeel": {"field": 0.0}}),
+                             crossval=SimpleNamespace(seeds=[1], replay_fraction=1.0))
+    keys = [SHIPPED, ("transductive", 1.0), ("inductive", 1.0)]
+    bench = ImportanceBench(data, {key: x for key in keys}, params, CODEBOOK)
+    case_a = np.r_[np.arange(6), np.arange(n_team, n_team + n_replay)]
+    shipped = bench.row_weights(SHIPPED, case_a)
+    for key in keys[1:]:
+        weights = bench.row_weights(key, case_a)
+        assert (weights[:6] == 10.0).all()  # team rows as adapt weighs them
+        assert (weights[6:][shipped[6:] == 0] == 0).all()  # the field replay stays out of strat./oper.
+        ratio = weights[6:, 0] / shipped[6:, 0]
+        assert ratio.mean() == pytest.approx(1.0)
+    # the inductive pool is case "a" alone: the replay that sits with it weighs more than the rest
+    inductive = bench.row_weights(("inductive", 1.0), case_a)[6:, 0]
+    assert inductive[:20].mean() > 2 * inductive[20:].mean()
+    # the transductive pool is both cases whatever the fit's team rows are
+    case_b = np.r_[np.arange(6, 12), np.arange(n_team, n_team + n_replay)]
+    assert np.allclose(bench.row_weights(("transductive", 1.0), case_b)[6:],
+                       bench.row_weights(("transductive", 1.0), case_a)[6:])
+    assert not np.allclose(bench.row_weights(("inductive", 1.0), case_b)[6:], bench.row_weights(("inductive", 1.0),
+                                                                                                 case_a)[6:])
+
+
+def test_pseudo_labels_take_the_most_probable_category_and_mask_an_unsure_axis() -> None:
+    from pipeline.model.decision import axis_pole_indices, decide_categories
+    from pipeline.tools.self_training_experiment import pseudo_labels
+
+    poles = axis_pole_indices(CODEBOOK.code_ids, CODEBOOK)
+    probabilities = np.array([[0.9, 0.05, 0.03, 0.02, 0.3, 0.3, 0.2, 0.2, 0.1, 0.1, 0.6, 0.2]])
+    labels = pseudo_labels(probabilities, poles, len(CODEBOOK.code_ids), threshold=0.5)
+    decided = decide_categories(probabilities, poles, len(CODEBOOK.code_ids))
+    (i0, j0), (i1, j1), (i2, j2) = poles
+    assert labels[0, i0] == 1 and labels[0, j0] == 0  # only pole 1 at 0.9
+    assert np.isnan(labels[0, i1]) and np.isnan(labels[0, j1])  # 0.3 is below the threshold: masked
+    assert labels[0, i2] == 1 and labels[0, j2] == 1  # "both" at 0.6
+    assert np.array_equal(pseudo_labels(probabilities, poles, len(CODEBOOK.code_ids), threshold=0.0), decided)
+
+
+def test_self_training_with_no_pseudo_weight_is_the_plain_fit_and_the_bench_keeps_the_shipped_head() -> None:
+    from types import SimpleNamespace
+
+    from pipeline.model.category_head import category_probabilities, fit_category_head
+    from pipeline.tools.encoder_interpolation_experiment import HeadBench
+    from pipeline.tools.self_training_experiment import SHIPPED, SelfTrainingBench, self_trained_probabilities
+
+    rng = np.random.default_rng(4)
+    n = 30
+    groups = [str(k % 3) for k in range(n)]
+    categories = rng.integers(0, 2, size=(n, len(CODEBOOK.axes)))
+    y = np.zeros((n, len(CODEBOOK.code_ids)))
+    for a, axis in enumerate(CODEBOOK.axes):
+        y[:, CODEBOOK.code_ids.index(axis.poles[0])] = categories[:, a] == 0
+        y[:, CODEBOOK.code_ids.index(axis.poles[1])] = categories[:, a] == 1
+    x = np.hstack([np.eye(2)[categories[:, a]] for a in range(len(CODEBOOK.axes))]) + rng.normal(size=(n, 6))
+    poles = HeadBench(SimpleNamespace(team=SimpleNamespace(groups=groups, labels=y), n_team=n, texts=[""] * n, y=y),
+                      {}, SimpleNamespace(adapt=SimpleNamespace(real_weight=1.0, category_c=1.0, seed=0),
+                                          crossval=SimpleNamespace(seeds=[1], replay_fraction=1.0)), CODEBOOK).poles
+    coded, uncoded = np.arange(20), np.arange(20, n)
+    weights = np.ones((20, len(poles)))
+    plain = category_probabilities(x[uncoded], *fit_category_head(x[coded], y[coded], weights, poles, c=1.0, seed=0))
+    for threshold, weight in ((0.0, 0.0), (1.01, 5.0)):  # pseudo rows weigh nothing / none is sure enough
+        got = self_trained_probabilities(x[coded], y[coded], weights, x[uncoded], poles, threshold=threshold,
+                                         weight=weight, c=1.0, seed=0)
+        assert np.allclose(got, plain, atol=1e-6)
+    # a weighed pseudo-labelled round moves the probabilities towards the head's own decisions
+    moved = self_trained_probabilities(x[coded], y[coded], weights, x[uncoded], poles, threshold=0.0, weight=5.0,
+                                       c=1.0, seed=0)
+    assert not np.allclose(moved, plain, atol=1e-3)
+    data = SimpleNamespace(team=SimpleNamespace(groups=groups, labels=y), n_team=n, texts=[""] * n, y=y,
+                           replay_collections=[])
+    params = SimpleNamespace(adapt=SimpleNamespace(real_weight=1.0, category_c=1.0, seed=0, replay_weights={}),
+                             crossval=SimpleNamespace(seeds=[1], replay_fraction=1.0, n_boot=20, confidence=0.9))
+    keys = [SHIPPED, (0.0, 0.0)]
+    bench = SelfTrainingBench(data, {key: x for key in keys}, params, CODEBOOK)
+    reference = HeadBench(data, {SHIPPED: x}, params, CODEBOOK)
+    assert (bench.loco_labels(SHIPPED, 1) == reference.loco_labels(SHIPPED, 1)).all()
+    assert (bench.loco_labels((0.0, 0.0), 1) == reference.loco_labels(SHIPPED, 1)).all()
