@@ -15,6 +15,18 @@ CODEBOOK = load_codebook()
 ZERO = {c: 0 for c in CODEBOOK.code_ids}
 
 
+def single_pole_team(rng: np.random.Generator, n: int) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """(groups, categories [n, axes], 0/1 labels [n, codes]) of `n` team fragments in three cases, each coded
+    with only pole 1 or only pole 2 on every axis, drawn from `rng`: the coding the head bench tests fit on."""
+    groups = [str(k % 3) for k in range(n)]
+    categories = rng.integers(0, 2, size=(n, len(CODEBOOK.axes)))
+    y = np.zeros((n, len(CODEBOOK.code_ids)))
+    for a, axis in enumerate(CODEBOOK.axes):
+        y[:, CODEBOOK.code_ids.index(axis.poles[0])] = categories[:, a] == 0
+        y[:, CODEBOOK.code_ids.index(axis.poles[1])] = categories[:, a] == 1
+    return groups, categories, y
+
+
 def fragment(document: str, start: int, role: str, text: str, *, coded: bool = True) -> PreparedFragment:
     return PreparedFragment(id=f"{document}@{start}", document=document, speaker=None, role=role, start=start,
                             end=start + len(text), text=text, turn=0, timestamp=None,
@@ -202,12 +214,7 @@ def test_head_bench_nested_chooses_inside_each_fold_what_the_training_cases_supp
 
     rng = np.random.default_rng(0)
     n = 36
-    groups = [str(k % 3) for k in range(n)]  # three cases, 12 fragments each
-    categories = rng.integers(0, 2, size=(n, len(CODEBOOK.axes)))  # only pole 1 or only pole 2 per axis
-    y = np.zeros((n, len(CODEBOOK.code_ids)))
-    for a, axis in enumerate(CODEBOOK.axes):
-        y[:, CODEBOOK.code_ids.index(axis.poles[0])] = categories[:, a] == 0
-        y[:, CODEBOOK.code_ids.index(axis.poles[1])] = categories[:, a] == 1
+    groups, categories, y = single_pole_team(rng, n)  # three cases of 12
     informative = np.hstack([np.eye(2)[categories[:, a]] * 3 for a in range(len(CODEBOOK.axes))])
     features = {"noise": rng.normal(size=(n, 6)), "signal": informative + rng.normal(size=(n, 6)) * 0.1}
     data = SimpleNamespace(team=SimpleNamespace(groups=groups, labels=y), n_team=n, texts=[""] * n, y=y)
@@ -538,12 +545,7 @@ def test_sentences_that_repeat_their_quote_weigh_like_the_quote_counted_once_mor
 
     rng = np.random.default_rng(3)
     n = 24
-    groups = [str(k % 3) for k in range(n)]
-    categories = rng.integers(0, 2, size=(n, len(CODEBOOK.axes)))
-    y = np.zeros((n, len(CODEBOOK.code_ids)))
-    for a, axis in enumerate(CODEBOOK.axes):
-        y[:, CODEBOOK.code_ids.index(axis.poles[0])] = categories[:, a] == 0
-        y[:, CODEBOOK.code_ids.index(axis.poles[1])] = categories[:, a] == 1
+    groups, categories, y = single_pole_team(rng, n)
     x = np.hstack([np.eye(2)[categories[:, a]] for a in range(len(CODEBOOK.axes))]) + rng.normal(size=(n, 6))
     data = SimpleNamespace(team=SimpleNamespace(groups=groups, labels=y), n_team=n, texts=[""] * n, y=y)
     params = SimpleNamespace(adapt=SimpleNamespace(real_weight=2.0, category_c=1.0, seed=0),
@@ -614,19 +616,24 @@ def test_the_importance_bench_reweighs_only_replay_rows_from_its_pool_of_real_sp
                              crossval=SimpleNamespace(seeds=[1], replay_fraction=1.0))
     keys = [SHIPPED, ("transductive", 1.0), ("inductive", 1.0)]
     bench = ImportanceBench(data, {key: x for key in keys}, params, CODEBOOK)
-    case_a = np.r_[np.arange(6), np.arange(n_team, n_team + n_replay)]
+    # a fit on case "a" + half the replay, a seed's sample: the replay rows are a subset, not every one
+    sample = np.sort(np.random.default_rng(2).choice(np.arange(n_team, n_team + n_replay), 20, replace=False))
+    case_a = np.r_[np.arange(6), sample]
     shipped = bench.row_weights(SHIPPED, case_a)
+    assert shipped[6:, 2][np.array(data.replay_collections)[sample - n_team] == "field"].max() == 0
     for key in keys[1:]:
         weights = bench.row_weights(key, case_a)
         assert (weights[:6] == 10.0).all()  # team rows as adapt weighs them
         assert (weights[6:][shipped[6:] == 0] == 0).all()  # the field replay stays out of strat./oper.
-        ratio = weights[6:, 0] / shipped[6:, 0]
-        assert ratio.mean() == pytest.approx(1.0)
+        for a in range(len(CODEBOOK.axes)):  # on every axis the replay weighs in all what it weighs shipped
+            assert weights[6:, a].sum() == pytest.approx(shipped[6:, a].sum())
+            assert not np.allclose(weights[6:, a], shipped[6:, a])
     # the inductive pool is case "a" alone: the replay that sits with it weighs more than the rest
     inductive = bench.row_weights(("inductive", 1.0), case_a)[6:, 0]
-    assert inductive[:20].mean() > 2 * inductive[20:].mean()
+    near = sample < n_team + 20
+    assert inductive[near].mean() > 2 * inductive[~near].mean()
     # the transductive pool is both cases whatever the fit's team rows are
-    case_b = np.r_[np.arange(6, 12), np.arange(n_team, n_team + n_replay)]
+    case_b = np.r_[np.arange(6, 12), sample]
     assert np.allclose(bench.row_weights(("transductive", 1.0), case_b)[6:],
                        bench.row_weights(("transductive", 1.0), case_a)[6:])
     assert not np.allclose(bench.row_weights(("inductive", 1.0), case_b)[6:], bench.row_weights(("inductive", 1.0),
@@ -648,25 +655,19 @@ def test_pseudo_labels_take_the_most_probable_category_and_mask_an_unsure_axis()
     assert np.array_equal(pseudo_labels(probabilities, poles, len(CODEBOOK.code_ids), threshold=0.0), decided)
 
 
-def test_self_training_with_no_pseudo_weight_is_the_plain_fit_and_the_bench_keeps_the_shipped_head() -> None:
+def test_self_training_with_no_pseudo_weight_is_the_plain_fit_and_never_reads_the_held_out_codes() -> None:
     from types import SimpleNamespace
 
     from pipeline.model.category_head import category_probabilities, fit_category_head
+    from pipeline.model.decision import axis_pole_indices, decide_categories
     from pipeline.tools.encoder_interpolation_experiment import HeadBench
     from pipeline.tools.self_training_experiment import SHIPPED, SelfTrainingBench, self_trained_probabilities
 
     rng = np.random.default_rng(4)
     n = 30
-    groups = [str(k % 3) for k in range(n)]
-    categories = rng.integers(0, 2, size=(n, len(CODEBOOK.axes)))
-    y = np.zeros((n, len(CODEBOOK.code_ids)))
-    for a, axis in enumerate(CODEBOOK.axes):
-        y[:, CODEBOOK.code_ids.index(axis.poles[0])] = categories[:, a] == 0
-        y[:, CODEBOOK.code_ids.index(axis.poles[1])] = categories[:, a] == 1
+    groups, categories, y = single_pole_team(rng, n)
     x = np.hstack([np.eye(2)[categories[:, a]] for a in range(len(CODEBOOK.axes))]) + rng.normal(size=(n, 6))
-    poles = HeadBench(SimpleNamespace(team=SimpleNamespace(groups=groups, labels=y), n_team=n, texts=[""] * n, y=y),
-                      {}, SimpleNamespace(adapt=SimpleNamespace(real_weight=1.0, category_c=1.0, seed=0),
-                                          crossval=SimpleNamespace(seeds=[1], replay_fraction=1.0)), CODEBOOK).poles
+    poles = axis_pole_indices(CODEBOOK.code_ids, CODEBOOK)
     coded, uncoded = np.arange(20), np.arange(20, n)
     weights = np.ones((20, len(poles)))
     plain = category_probabilities(x[uncoded], *fit_category_head(x[coded], y[coded], weights, poles, c=1.0, seed=0))
@@ -678,12 +679,31 @@ def test_self_training_with_no_pseudo_weight_is_the_plain_fit_and_the_bench_keep
     moved = self_trained_probabilities(x[coded], y[coded], weights, x[uncoded], poles, threshold=0.0, weight=5.0,
                                        c=1.0, seed=0)
     assert not np.allclose(moved, plain, atol=1e-3)
-    data = SimpleNamespace(team=SimpleNamespace(groups=groups, labels=y), n_team=n, texts=[""] * n, y=y,
-                           replay_collections=[])
-    params = SimpleNamespace(adapt=SimpleNamespace(real_weight=1.0, category_c=1.0, seed=0, replay_weights={}),
-                             crossval=SimpleNamespace(seeds=[1], replay_fraction=1.0, n_boot=20, confidence=0.9))
-    keys = [SHIPPED, (0.0, 0.0)]
-    bench = SelfTrainingBench(data, {key: x for key in keys}, params, CODEBOOK)
-    reference = HeadBench(data, {SHIPPED: x}, params, CODEBOOK)
+    # the bench: the 30 rows as three cases of team fragments, beside 24 replay rows (half of them a seed's sample)
+    _, replay_categories, replay_y = single_pole_team(rng, 24)
+    replay_x = np.hstack([np.eye(2)[replay_categories[:, a]] for a in range(len(CODEBOOK.axes))]) \
+        + rng.normal(size=(24, 6))
+    every_x, every_y = np.vstack([x, replay_x]), np.vstack([y, replay_y])
+    data = SimpleNamespace(team=SimpleNamespace(groups=groups, labels=y), n_team=n, texts=[""] * len(every_x),
+                           y=every_y, replay_collections=["synthetic"] * 24)
+    params = SimpleNamespace(adapt=SimpleNamespace(real_weight=3.0, category_c=1.0, seed=0, replay_weights={}),
+                             crossval=SimpleNamespace(seeds=[1], replay_fraction=0.5, n_boot=20, confidence=0.9))
+    keys = [SHIPPED, (0.0, 0.0), (0.0, 5.0)]
+    bench = SelfTrainingBench(data, {key: every_x for key in keys}, params, CODEBOOK)
+    reference = HeadBench(data, {SHIPPED: every_x}, params, CODEBOOK)
     assert (bench.loco_labels(SHIPPED, 1) == reference.loco_labels(SHIPPED, 1)).all()
     assert (bench.loco_labels((0.0, 0.0), 1) == reference.loco_labels(SHIPPED, 1)).all()
+    # a held-out case is labelled by the head fitted on the other cases + the seed's replay, self-trained on it
+    held, train = np.flatnonzero(np.array(groups) == "0"), np.flatnonzero(np.array(groups) != "0")
+    rows = np.concatenate([train, bench.replay[1]])
+    expected = decide_categories(self_trained_probabilities(
+        every_x[rows], every_y[rows], bench.row_weights((0.0, 5.0), rows), every_x[held], poles, threshold=0.0,
+        weight=5.0, c=1.0, seed=0), poles, len(CODEBOOK.code_ids))
+    got = bench.held_out_labels((0.0, 5.0), train, held, 1)
+    assert (got == expected).all()
+    # and its own codes are never read: scrambled, the same labels come out
+    scrambled_y = every_y.copy()
+    scrambled_y[held] = 1 - scrambled_y[held]
+    scrambled = SelfTrainingBench(SimpleNamespace(**{**vars(data), "y": scrambled_y}), {key: every_x for key in keys},
+                                  params, CODEBOOK)
+    assert (scrambled.held_out_labels((0.0, 5.0), train, held, 1) == got).all()

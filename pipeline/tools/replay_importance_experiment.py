@@ -14,9 +14,11 @@ The domain classifier is scikit-learn's logistic regression (C 1, classes balanc
 unit-length embeddings the head reads (the interpolated encoder's), real speech against every replay fragment,
 each replay fragment scored out of fold (5 folds) so that no weight is the classifier's memory of its own row. A
 replay fragment's weight is its odds p / (1 - p) raised to `power` (1: the plain density ratio, 0.5: tempered, the
-usual guard against a few fragments taking all the weight), scaled to a mean of 1 over the replay, cut at
-`CLIP` times the mean and scaled back: the replay's total weight against the team's quotes is the shipped one, only
-its spread over the fragments changes. It multiplies `adapt.replay_weights`. Two pools of real speech:
+usual guard against a few fragments taking all the weight), times its shipped weight (`adapt.replay_weights`),
+scaled per axis among the replay rows of the fit that weigh on that axis so that their mean importance is 1 with
+none above `CLIP` times it, and their total is the shipped one: on every axis and in every fit the replay weighs as
+much against the team's quotes as shipped, only its spread over the fragments changes (a fragment that weighs 0 on
+an axis stays 0). Two pools of real speech:
 
 - ``transductive``: the texts of every quote (all three cases, no codes read): what a team has when it adapts,
   its coded interviews and the uncoded ones it will pre-code. No label of the held-out case is used.
@@ -111,33 +113,46 @@ class ImportanceBench(ShippedBench):
             self._odds[memo] = density_ratio(x[real_rows], x[self.data.n_team:], seed=self.adapt.seed)
         return self._odds[memo]
 
-    def replay_importance(self, key: Any, team_rows: np.ndarray) -> np.ndarray:
-        """[n_replay] each replay row's importance weight under `key` when the fit's team rows are `team_rows`."""
-        n_replay = len(self.data.texts) - self.data.n_team
-        if key == SHIPPED:
-            return np.ones(n_replay)
-        pool, power = key
-        real_rows = np.arange(self.data.n_team) if pool == "transductive" else team_rows
-        return importance_weights(self.replay_odds(real_rows), power)
-
     def row_weights(self, key: Any, rows: np.ndarray) -> np.ndarray:
+        """The shipped weights of `rows` [len(rows), n_axes], the replay rows' re-weighed per axis: on each axis the
+        replay rows the fit weighs there (shipped weight > 0) take their importance weights among themselves
+        (`importance_weights` over those rows: mean 1, cut at `CLIP`), times the shipped weight, scaled so that
+        the replay's total weight on that axis is the shipped total. Team rows and rows that weigh 0 stay."""
         weights = super().row_weights(key, rows)
-        replay = rows >= self.data.n_team
-        importance = self.replay_importance(key, rows[~replay])
-        return weights * np.where(replay, importance[np.maximum(rows - self.data.n_team, 0)], 1.0)[:, None]
+        if key == SHIPPED:
+            return weights
+        pool, power = key
+        replay = np.flatnonzero(rows >= self.data.n_team)
+        real_rows = np.arange(self.data.n_team) if pool == "transductive" else rows[rows < self.data.n_team]
+        odds = self.replay_odds(real_rows)[rows[replay] - self.data.n_team]
+        out = weights.copy()
+        for a in range(weights.shape[1]):
+            kept = weights[replay, a] > 0
+            if not kept.any():
+                continue
+            shipped = weights[replay[kept], a]
+            reweighed = shipped * importance_weights(odds[kept], power)
+            out[replay[kept], a] = reweighed * shipped.sum() / reweighed.sum()
+        return out
 
 
 def weighting_summary(bench: ImportanceBench, key: Any) -> dict[str, Any]:
-    """Effective sample size and the share of the replay's weight per collection, with all quotes as real speech
-    (the head fitted for the test splits; for the transductive pool, every fit's weighting)."""
-    weights = bench.replay_importance(key, np.arange(bench.data.n_team))
+    """Per axis, the replay's weights in the head fitted on every quote and replay row (the test splits' head; a
+    leave-one-case-out fit re-weighs its own sample of the replay alike): their effective sample size, the largest
+    weight and each collection's share of the axis's total replay weight, beside its share of the fragments."""
+    every = np.arange(len(bench.data.texts))
+    replay = bench.row_weights(key, every)[bench.data.n_team:]
     collections = np.array(bench.data.replay_collections)
-    return {"effective_sample_size": round(effective_sample_size(weights), 1), "n_replay": len(weights),
-            "max_weight": round(float(weights.max()), 3),
-            "weight_share": {name: round(float(weights[collections == name].sum() / weights.sum()), 4)
-                             for name in sorted(set(collections))},
-            "fragment_share": {name: round(float(np.mean(collections == name)), 4)
-                               for name in sorted(set(collections))}}
+    names = sorted(set(collections))
+    out: dict[str, Any] = {"n_replay": len(replay),
+                           "fragment_share": {name: round(float(np.mean(collections == name)), 4) for name in names}}
+    for a, axis in enumerate(bench.codebook.axes):
+        weights = replay[:, a]
+        out[axis.id] = {"effective_sample_size": round(effective_sample_size(weights), 1),
+                        "max_weight": round(float(weights.max()), 3),
+                        "weight_share": {name: round(float(weights[collections == name].sum() / weights.sum()), 4)
+                                         for name in names}}
+    return out
 
 
 def label(key: Any) -> str:
@@ -146,7 +161,7 @@ def label(key: Any) -> str:
 
 def run(prepared: Path) -> dict[str, Any]:
     from pipeline.model.adaptation import finetuned_share
-    from pipeline.tools.encoder_interpolation_experiment import entry_line, head_split_alphas
+    from pipeline.tools.encoder_interpolation_experiment import entry_line, head_split_alphas, means_line
 
     setup = load_quotes_setup(prepared)
     data, params, codebook = setup.data, setup.params, setup.codebook
@@ -167,15 +182,14 @@ def run(prepared: Path) -> dict[str, Any]:
             **{split: head_split_alphas(*bench.head_weights(key, every_row), splits[split], bench.poles, codebook)
                for split in ("validation", "test")}}
         out["settings"][label(key)] = entry
-        print(f"replay importance: {label(key)}: {entry_line(entry)}; effective sample size "
-              f"{entry['weighting']['effective_sample_size']}", file=sys.stderr)
+        print(f"replay importance: {label(key)}: {entry_line(entry)}; effective sample size per axis "
+              f"{[entry['weighting'][axis.id]['effective_sample_size'] for axis in codebook.axes]}", file=sys.stderr)
     for pool in POOLS:
         choices = [SHIPPED] + [(pool, power) for power in POWERS]
         nested = bench.nested(choices)
         nested["chosen"] = [{**c, "key": label(c["key"])} for c in nested["chosen"]]
         out[f"nested_{pool}"] = nested
-        print(f"replay importance: chosen inside each fold ({pool}): "
-              + " ".join(f"{v['mean']:.3f}" for v in nested["axes"].values()), file=sys.stderr)
+        print(f"replay importance: chosen inside each fold ({pool}): {means_line(nested['axes'])}", file=sys.stderr)
     return out
 
 

@@ -122,7 +122,7 @@ def label(key: Any) -> str:
 
 def run(prepared: Path) -> dict[str, Any]:
     from pipeline.model.adaptation import finetuned_share
-    from pipeline.tools.encoder_interpolation_experiment import entry_line
+    from pipeline.tools.encoder_interpolation_experiment import entry_line, means_line
 
     setup = load_quotes_setup(prepared)
     data, params, codebook = setup.data, setup.params, setup.codebook
@@ -144,8 +144,7 @@ def run(prepared: Path) -> dict[str, Any]:
     nested = bench.nested(keys)
     nested["chosen"] = [{**c, "key": label(c["key"])} for c in nested["chosen"]]
     out["nested"] = nested
-    print("self-training: chosen inside each fold: " + " ".join(f"{v['mean']:.3f}" for v in nested["axes"].values()),
-          file=sys.stderr)
+    print(f"self-training: chosen inside each fold: {means_line(nested['axes'])}", file=sys.stderr)
     return out
 
 
