@@ -707,3 +707,44 @@ def test_self_training_with_no_pseudo_weight_is_the_plain_fit_and_never_reads_th
     scrambled = SelfTrainingBench(SimpleNamespace(**{**vars(data), "y": scrambled_y}), {key: every_x for key in keys},
                                   params, CODEBOOK)
     assert (scrambled.held_out_labels((0.0, 5.0), train, held, 1) == got).all()
+
+
+def test_the_surest_share_takes_the_largest_gaps_and_the_earlier_row_on_a_tie() -> None:
+    from pipeline.tools.confidence_experiment import surest
+
+    margins = np.array([0.1, 0.9, 0.5, 0.5, 0.0])
+    assert surest(margins, 0.5).tolist() == [1, 2, 3]  # ceil(2.5) = 3 rows
+    assert surest(margins, 0.4).tolist() == [1, 2]  # the tie at 0.5: the earlier row
+    assert surest(margins, 1.0).tolist() == [0, 1, 2, 3, 4]
+
+
+def test_confidence_figures_count_flags_score_each_share_and_pair_the_model_with_the_humans() -> None:
+    from pipeline.model.decision import axis_pole_indices
+    from pipeline.tools.confidence_experiment import same_category, seed_figures, summarise
+
+    poles = axis_pole_indices(CODEBOOK.code_ids, CODEBOOK)
+    rng = np.random.default_rng(5)
+    _, categories, reference = single_pole_team(rng, 40)
+    labels = reference.copy()
+    wrong = np.arange(0, 40, 4)  # every fourth row is put on the other pole of every axis
+    for i, j in poles:
+        labels[np.ix_(wrong, [i, j])] = labels[np.ix_(wrong, [j, i])]
+    right = same_category(reference, labels, poles)
+    assert right.shape == (40, 3) and (~right[wrong]).all() and right.sum() == 30 * 3
+    margins = np.tile(np.where(np.isin(np.arange(40), wrong), 0.05, 0.6)[:, None], (1, 3))  # unsure where wrong
+    humans = {"h1": reference.copy(), "h2": labels.copy()}
+    figures = seed_figures(reference, labels, margins, humans, poles, CODEBOOK, 0.1, n_boot=50, confidence=0.9, seed=0)
+    for axis in CODEBOOK.axes:
+        flag = figures[axis.id]["flag"]
+        assert flag["n_flagged"] == 10 and flag["right_when_flagged"] == 0.0 and flag["right_when_not_flagged"] == 1.0
+        half = figures[axis.id]["coverage"]["0.5"]
+        assert half["n"] == 20 and half["model"] == 1.0  # the surest half holds only the right rows
+        assert half["humans"]["h1"] == 1.0 and half["human_mean"] == 1.0 and half["model_minus_human_mean"] == 0.0
+        everything = figures[axis.id]["coverage"]["1"]
+        assert everything["n"] == 40 and everything["model"] < 1.0
+        assert everything["model_minus_human_mean"] == pytest.approx(
+            everything["model"] - np.mean([everything["humans"]["h1"], everything["humans"]["h2"]]), abs=1e-3)
+    over_seeds = summarise([figures, figures])
+    assert over_seeds["intern_extern"]["flag"]["n_flagged"] == {"mean": 10.0, "min": 10.0, "max": 10.0}
+    interval = over_seeds["intern_extern"]["coverage"]["1"]["model_minus_human_mean_ci"]["mean"]
+    assert interval == pytest.approx(figures["intern_extern"]["coverage"]["1"]["model_minus_human_mean_ci"], abs=1e-4)

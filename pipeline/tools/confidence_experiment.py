@@ -1,0 +1,178 @@
+"""Where the suggestions can be trusted: agreement on the real quotes by the model's own confidence, against the
+blind coders on the same quotes (README item 32).
+
+A researcher reviews capcode's suggestions; the question that decides whether they help is not only how well the
+model agrees overall, but whether it knows when it is right. `capcode predict` marks a fragment "nakijken"
+(review) on an axis when that axis's two most probable categories lie within twice `predict.review_margin` of each
+other. This tool measures, leave one case out on the 47 quotes (seeds 1-3, the shipped head, crossval's replay
+draws), per axis:
+
+1. ``flag``: how many quotes the review flag marks, and how often the model's category is the researchers' on
+   the flagged and on the unflagged quotes: does the flag point at the errors?
+2. ``coverage``: alpha against the researchers on the quotes the model is surest of (the largest gap between the
+   two most probable categories; the surest half, three quarters, all), and on the same quotes the alpha of
+   each blind text-only coder and their mean: is the model better than a person where it is sure, or does its
+   confidence only pick the quotes a person also finds easy?
+
+Nothing is chosen here: the gap is the head's own, and the flag's width is `predict.review_margin` as shipped.
+
+Run: ``python -m pipeline.tools.confidence_experiment -o reports/experiments/confidence.json`` (about 3
+minutes on 2 cores after `make run`).
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pipeline.tools import main_on_prepared
+
+HUMANS = ("blind", "blind2", "blind3")  # the blind text-only coders `dvc.yaml`'s crossval stage compares
+COVERAGES = (0.5, 0.75, 1.0)
+KEY = "shipped"
+
+
+def surest(margins: np.ndarray, coverage: float) -> np.ndarray:
+    """Row indices of the `coverage` share (rounded up) of rows with the largest `margins`, the earlier row first
+    on a tie."""
+    n = math.ceil(coverage * len(margins))
+    return np.sort(np.argsort(-margins, kind="stable")[:n])
+
+
+def on_rows(reference: np.ndarray, labels: np.ndarray, rows: np.ndarray, axis: int, codebook: Any) -> float | None:
+    """Alpha on axis `axis` of `labels` against `reference` on `rows` only."""
+    from pipeline.tools.encoder_interpolation_experiment import mean_alpha
+
+    value = mean_alpha(reference[rows], labels[rows], codebook)[axis]
+    return None if np.isnan(value) else round(float(value), 4)
+
+
+def same_category(reference: np.ndarray, labels: np.ndarray, poles: Sequence[tuple[int, int]]) -> np.ndarray:
+    """[n, n_axes] True where `labels` put a row in the reference's category of that axis."""
+    from pipeline.model.decision import axis_category
+
+    return np.stack([axis_category(reference[:, i], reference[:, j]) == axis_category(labels[:, i], labels[:, j])
+                     for i, j in poles], axis=1)
+
+
+def human_labels(records: Sequence[dict[str, Any]], ids: Sequence[str], human: str, codebook: Any) -> np.ndarray:
+    """0/1 labels [len(ids), n_codes] of coder `human` on the team fragments `ids` (as `capcode crossval` reads a
+    human coder: an uncoded code 0)."""
+    from pipeline.model.adaptation import team_fragments
+
+    coded = team_fragments(records, coders=[human], codebook=codebook, group_by="group")
+    by_id = dict(zip(coded.ids, coded.labels))
+    return np.nan_to_num(np.array([by_id[i] for i in ids]), nan=0.0)
+
+
+def seed_figures(reference: np.ndarray, labels: np.ndarray, margins: np.ndarray, humans: dict[str, np.ndarray],
+                 poles: Sequence[tuple[int, int]], codebook: Any, flag_gap: float, *, n_boot: int, confidence: float,
+                 seed: int) -> dict[str, Any]:
+    """One seed's `flag` and `coverage` figures per axis (module docstring); on each coverage also the model's
+    alpha minus the blind coders' mean alpha on those quotes, with crossval's paired bootstrap interval."""
+    from pipeline.crossval import paired_difference
+
+    right = same_category(reference, labels, poles)
+    out: dict[str, Any] = {}
+    for a, axis in enumerate(codebook.axes):
+        flagged = margins[:, a] < flag_gap
+        coverage = {}
+        for share in COVERAGES:
+            rows = surest(margins[:, a], share)
+            by_human = {name: on_rows(reference, coding, rows, a, codebook) for name, coding in humans.items()}
+            known = [v for v in by_human.values() if v is not None]
+            difference = paired_difference(reference[rows], labels[rows], [h[rows] for h in humans.values()],
+                                           codebook, n_boot=n_boot, confidence=confidence, seed=seed)[axis.id]
+            coverage[f"{share:g}"] = {"n": int(len(rows)), "model": on_rows(reference, labels, rows, a, codebook),
+                                      "humans": by_human,
+                                      "human_mean": round(float(np.mean(known)), 4) if known else None,
+                                      "model_minus_human_mean": None if difference["alpha"] is None
+                                      else round(float(difference["alpha"]), 4),
+                                      "model_minus_human_mean_ci": difference["ci"]}
+        out[axis.id] = {
+            "flag": {"n_flagged": int(flagged.sum()), "n": len(flagged),
+                     "right_when_flagged": round(float(right[flagged, a].mean()), 4) if flagged.any() else None,
+                     "right_when_not_flagged": round(float(right[~flagged, a].mean()), 4) if (~flagged).any()
+                     else None},
+            "coverage": coverage}
+    return out
+
+
+def summarise(per_seed: list[dict[str, Any]]) -> dict[str, Any]:
+    """Mean, min and max over seeds of every number in the seeds' figures (None where a seed has none); of an
+    interval, the mean of each bound."""
+    first = per_seed[0]
+    if isinstance(first, dict):
+        return {key: summarise([s[key] for s in per_seed]) for key in first}
+    if isinstance(first, list) or first is None and any(isinstance(s, list) for s in per_seed):
+        bounds = [s for s in per_seed if s is not None]  # an interval per seed: the mean of each bound
+        return {"mean": [round(float(np.mean([b[k] for b in bounds])), 4) for k in range(2)]} if bounds \
+            else {"mean": None}
+    values = [v for v in per_seed if v is not None]
+    if not values:
+        return {"mean": None}
+    return {"mean": round(float(np.mean(values)), 4), "min": round(float(np.min(values)), 4),
+            "max": round(float(np.max(values)), 4)}
+
+
+def loco_probabilities(bench: Any, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Leave one case out with the shipped head (`bench`, key `KEY`): every quote's 0/1 labels and its category
+    probabilities [n, 4 * n_axes], each from the head fitted without its case (the seed's replay)."""
+    from pipeline.model.category_head import category_probabilities
+
+    probabilities = np.zeros((bench.data.n_team, 4 * len(bench.poles)))
+
+    def held_out(held: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        probabilities[held] = category_probabilities(bench.features[KEY][held], *bench.head_weights(KEY, rows))
+        return probabilities[held]
+
+    return bench.loco_labels_from(seed, held_out), probabilities
+
+
+def run(prepared: Path) -> dict[str, Any]:
+    from pipeline.core.codebook import load_codebook
+    from pipeline.core.config import REPO_ROOT
+    from pipeline.core.params import load_params
+    from pipeline.crossval import load_data
+    from pipeline.model.decision import category_margins
+    from pipeline.tools.encoder_interpolation_experiment import ShippedBench
+
+    params, codebook = load_params(), load_codebook()
+    collection = REPO_ROOT / "corpus" / "study-quotes"
+    data, records = load_data(collection, ["report", "dev"], REPO_ROOT / "models" / "base", prepared, params.adapt,
+                              codebook, max_fragment_tokens=params.segment.max_fragment_tokens,
+                              min_fragment_share=params.prepare.min_fragment_share,
+                              min_span_share=params.prepare.min_span_share, group_by=params.crossval.group_by)
+    bench = ShippedBench(data, {KEY: data.adapted}, params, codebook)
+    humans = {name: human_labels(records, data.team.ids, name, codebook) for name in HUMANS}
+    flag_gap = 2 * float(params.predict.review_margin)
+    reference = data.team.labels
+    per_seed = []
+    for seed in params.crossval.seeds:
+        labels, probabilities = loco_probabilities(bench, seed)
+        per_seed.append(seed_figures(reference, labels, category_margins(probabilities), humans, bench.poles,
+                                     codebook, flag_gap, n_boot=params.crossval.n_boot,
+                                     confidence=params.crossval.confidence, seed=seed))
+    axes = summarise(per_seed)
+    for axis, figures in axes.items():
+        line = " ".join(f"{share}: model {c['model']['mean']} humans {c['human_mean']['mean']}"
+                        for share, c in figures["coverage"].items())
+        print(f"confidence: {axis}: flagged {figures['flag']['n_flagged']['mean']:.1f}, right when flagged "
+              f"{figures['flag']['right_when_flagged']['mean']}, otherwise {figures['flag']['right_when_not_flagged']['mean']}; "
+              f"{line}", file=sys.stderr)
+    return {"what": __doc__.splitlines()[0], "seeds": list(params.crossval.seeds), "n_quotes": data.n_team,
+            "humans": list(HUMANS), "flag_gap": flag_gap, "coverages": list(COVERAGES), "axes": axes,
+            "per_seed": dict(zip(map(str, params.crossval.seeds), per_seed))}
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    main_on_prepared(__doc__.splitlines()[0], run, argv)
+
+
+if __name__ == "__main__":
+    main()
