@@ -718,33 +718,88 @@ def test_the_surest_share_takes_the_largest_gaps_and_the_earlier_row_on_a_tie() 
     assert surest(margins, 1.0).tolist() == [0, 1, 2, 3, 4]
 
 
-def test_confidence_figures_count_flags_score_each_share_and_pair_the_model_with_the_humans() -> None:
+def test_confidence_figures_count_flags_score_each_share_per_axis_and_pair_the_model_with_the_humans() -> None:
     from pipeline.model.decision import axis_pole_indices
-    from pipeline.tools.confidence_experiment import same_category, seed_figures, summarise
+    from pipeline.tools.confidence_experiment import same_category, seed_figures
 
     poles = axis_pole_indices(CODEBOOK.code_ids, CODEBOOK)
     rng = np.random.default_rng(5)
     _, categories, reference = single_pole_team(rng, 40)
     labels = reference.copy()
-    wrong = np.arange(0, 40, 4)  # every fourth row is put on the other pole of every axis
-    for i, j in poles:
-        labels[np.ix_(wrong, [i, j])] = labels[np.ix_(wrong, [j, i])]
+    wrong = {0: np.arange(0, 40, 4), 1: np.arange(1, 40, 4), 2: np.arange(0, 40, 2)}  # other rows per axis
+    for a, (i, j) in enumerate(poles):  # those rows are put on the axis's other pole
+        labels[np.ix_(wrong[a], [i, j])] = labels[np.ix_(wrong[a], [j, i])]
     right = same_category(reference, labels, poles)
-    assert right.shape == (40, 3) and (~right[wrong]).all() and right.sum() == 30 * 3
-    margins = np.tile(np.where(np.isin(np.arange(40), wrong), 0.05, 0.6)[:, None], (1, 3))  # unsure where wrong
+    for a in range(3):
+        assert (~right[wrong[a], a]).all() and right[:, a].sum() == 40 - len(wrong[a])
+    # each axis unsure exactly where it is wrong: its own column of margins
+    margins = np.stack([np.where(np.isin(np.arange(40), wrong[a]), 0.05, 0.6) for a in range(3)], axis=1)
     humans = {"h1": reference.copy(), "h2": labels.copy()}
     figures = seed_figures(reference, labels, margins, humans, poles, CODEBOOK, 0.1, n_boot=50, confidence=0.9, seed=0)
-    for axis in CODEBOOK.axes:
+    for a, axis in enumerate(CODEBOOK.axes):
         flag = figures[axis.id]["flag"]
-        assert flag["n_flagged"] == 10 and flag["right_when_flagged"] == 0.0 and flag["right_when_not_flagged"] == 1.0
+        assert flag["n_flagged"] == len(wrong[a])
+        assert flag["right_when_flagged"] == 0.0 and flag["right_when_not_flagged"] == 1.0
         half = figures[axis.id]["coverage"]["0.5"]
-        assert half["n"] == 20 and half["model"] == 1.0  # the surest half holds only the right rows
-        assert half["humans"]["h1"] == 1.0 and half["human_mean"] == 1.0 and half["model_minus_human_mean"] == 0.0
+        assert half["n"] == 20
+        # the surest half holds only right rows on the two axes wrong on a quarter; on the axis wrong on half the
+        # rows it is exactly the right ones as well
+        assert half["model"] == 1.0 and half["humans"]["h1"] == 1.0 and half["model_minus_human_mean"] == 0.0
         everything = figures[axis.id]["coverage"]["1"]
         assert everything["n"] == 40 and everything["model"] < 1.0
         assert everything["model_minus_human_mean"] == pytest.approx(
             everything["model"] - np.mean([everything["humans"]["h1"], everything["humans"]["h2"]]), abs=1e-3)
-    over_seeds = summarise([figures, figures])
-    assert over_seeds["intern_extern"]["flag"]["n_flagged"] == {"mean": 10.0, "min": 10.0, "max": 10.0}
-    interval = over_seeds["intern_extern"]["coverage"]["1"]["model_minus_human_mean_ci"]["mean"]
-    assert interval == pytest.approx(figures["intern_extern"]["coverage"]["1"]["model_minus_human_mean_ci"], abs=1e-4)
+    # with the margins of axis 0 read for axis 2, the surest half of axis 2 would hold wrong rows
+    swapped = seed_figures(reference, labels, margins[:, [0, 1, 0]], humans, poles, CODEBOOK, 0.1, n_boot=0,
+                           confidence=0.9, seed=0)
+    assert swapped["strategisch_operationeel"]["coverage"]["0.5"]["model"] < 1.0
+
+
+def test_confidence_summaries_take_mean_min_max_over_seeds_skip_missing_values_and_average_interval_bounds() -> None:
+    from pipeline.tools.confidence_experiment import summarise
+
+    seeds = [{"axis": {"n": 8, "right": 0.5, "ci": [-0.2, 0.4]}},
+             {"axis": {"n": 6, "right": None, "ci": None}},
+             {"axis": {"n": 10, "right": 0.7, "ci": [0.0, 0.6]}}]
+    out = summarise(seeds)["axis"]
+    assert out["n"] == {"mean": 8.0, "min": 6.0, "max": 10.0}
+    assert out["right"] == {"mean": 0.6, "min": 0.5, "max": 0.7}
+    assert out["ci"] == {"mean": [-0.1, 0.5]}
+    assert summarise([{"x": None}, {"x": None}])["x"] == {"mean": None}
+
+
+def test_confidence_reads_the_humans_by_id_and_the_held_out_probabilities_never_see_their_codes() -> None:
+    from types import SimpleNamespace
+
+    from pipeline.tools.confidence_experiment import KEY, human_labels, loco_probabilities
+    from pipeline.tools.encoder_interpolation_experiment import HeadBench
+
+    records = [{"id": f"q{k}", "text": "", "document": f"d{k}", "group": str(k % 3),
+                "labels": {"h": {"intern": k % 2, "extern": 1 - k % 2}}} for k in range(6)]
+    ids = ["q5", "q0", "q3", "q1", "q4", "q2"]  # another order than the records'
+    found = human_labels(records, ids, "h", CODEBOOK)
+    intern, extern = CODEBOOK.code_ids.index("intern"), CODEBOOK.code_ids.index("extern")
+    assert found[:, intern].tolist() == [1, 0, 1, 1, 0, 0]
+    assert found[:, extern].tolist() == [0, 1, 0, 0, 1, 1]
+    assert np.sum(np.delete(found, [intern, extern], axis=1)) == 0  # axes h did not code read 0, as crossval does
+
+    rng = np.random.default_rng(6)
+    n = 30
+    groups, categories, y = single_pole_team(rng, n)
+    x = np.hstack([np.eye(2)[categories[:, a]] for a in range(len(CODEBOOK.axes))]) + rng.normal(size=(n, 6))
+    params = SimpleNamespace(adapt=SimpleNamespace(real_weight=1.0, category_c=1.0, seed=0),
+                             crossval=SimpleNamespace(seeds=[1], replay_fraction=1.0))
+
+    def bench(codes: np.ndarray) -> HeadBench:
+        data = SimpleNamespace(team=SimpleNamespace(groups=groups, labels=codes), n_team=n, texts=[""] * n, y=codes)
+        return HeadBench(data, {KEY: x}, params, CODEBOOK)
+
+    labels, probabilities = loco_probabilities(bench(y), 1)
+    assert (labels == bench(y).loco_labels(KEY, 1)).all()
+    assert np.allclose(probabilities.reshape(n, 3, 4).sum(axis=2), 1.0)
+    held = np.flatnonzero(np.array(groups) == "0")
+    scrambled = y.copy()
+    scrambled[held] = 1 - scrambled[held]
+    _, again = loco_probabilities(bench(scrambled), 1)
+    assert np.allclose(again[held], probabilities[held])
+    assert not np.allclose(again, probabilities)  # the other cases' codes do move their held-out neighbours
