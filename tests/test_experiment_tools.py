@@ -803,3 +803,28 @@ def test_confidence_reads_the_humans_by_id_and_the_held_out_probabilities_never_
     _, again = loco_probabilities(bench(scrambled), 1)
     assert np.allclose(again[held], probabilities[held])
     assert not np.allclose(again, probabilities)  # the other cases' codes do move their held-out neighbours
+
+
+def test_double_coded_fragments_pair_the_two_coders_by_fragment_id_and_leave_out_the_singly_coded(tmp_path) -> None:
+    import json
+
+    from pipeline.tools.confidence_experiment import double_coded
+
+    def record(document: str, start: int, labels: dict[str, dict[str, int]], split: str = "test") -> dict:
+        return {**fragment(document, start, "respondent", f"tekst {document} {start}").to_dict(), "split": split,
+                "labels": labels}
+
+    a_only = {c: int(c == "intern") for c in CODEBOOK.code_ids}
+    b_view = {c: int(c == "extern") for c in CODEBOOK.code_ids}
+    rows = [record("d1", 0, {"A": a_only, "B": b_view}),
+            record("d1", 20, {"A": a_only}),  # B did not code it: left out
+            record("d2", 0, {"B": b_view, "A": {**a_only, "beleid": 1}}),
+            record("d3", 0, {"A": a_only, "B": b_view}, split="train")]  # another split
+    prepared = tmp_path / "fragments.jsonl"
+    prepared.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    found = double_coded(prepared, "test", "A", "B", CODEBOOK)
+    texts, first, second = found["field"]
+    assert texts == ["tekst d1 0", "tekst d2 0"]
+    beleid, intern, extern = (CODEBOOK.code_ids.index(c) for c in ("beleid", "intern", "extern"))
+    assert first[:, intern].tolist() == [1, 1] and first[:, beleid].tolist() == [0, 1]
+    assert second[:, extern].tolist() == [1, 1] and second[:, intern].tolist() == [0, 0]

@@ -14,9 +14,14 @@ draws), per axis:
    each blind text-only coder and their mean: is the model better than a person where it is sure, or does its
    confidence only pick the quotes a person also finds easy?
 
+3. ``second_coder``: the same two questions on the synthetic and field **test** splits (interviews no model
+   trained on, every fragment coded by coder A and, blind to A, coder B): the head fitted on all quotes + replay
+   (what `adapt` ships), its agreement with A on its surest fragments against B's agreement with A on the same
+   fragments. Hundreds of fragments instead of 47, though of written interviews and language-model coders.
+
 Nothing is chosen here: the gap is the head's own, and the flag's width is `predict.review_margin` as shipped.
 
-Run: ``python -m pipeline.tools.confidence_experiment -o reports/experiments/confidence.json`` (about 3
+Run: ``python -m pipeline.tools.confidence_experiment -o reports/experiments/confidence.json`` (about 2-3
 minutes on 2 cores after `make run`).
 """
 
@@ -34,6 +39,7 @@ from pipeline.tools import main_on_prepared
 
 HUMANS = ("blind", "blind2", "blind3")  # the blind text-only coders `dvc.yaml`'s crossval stage compares
 COVERAGES = (0.5, 0.75, 1.0)
+SECOND_CODER = "B"  # the corpora's blind second coder of the test interviews (corpus/field/README.md)
 KEY = "shipped"
 
 
@@ -120,6 +126,28 @@ def summarise(per_seed: list[dict[str, Any]]) -> dict[str, Any]:
             "max": round(float(np.max(values)), 4)}
 
 
+def double_coded(prepared: Path, split: str, first: str, second: str, codebook: Any) -> dict[str, tuple[list[str],
+                                                                                                   np.ndarray,
+                                                                                                   np.ndarray]]:
+    """Per collection: texts and the 0/1 labels of coders `first` and `second` of the codable fragments of `split`
+    that both coded fully, row-aligned by fragment id."""
+    from pipeline.core.documents import read_prepared
+    from pipeline.model.training_data import labelled_split
+
+    records = read_prepared(prepared)
+    out = {}
+    for collection in sorted({r.collection for r in records}):
+        mine = [r for r in records if r.collection == collection]
+        one, two = (labelled_split(mine, split=split, coder=coder, code_ids=codebook.code_ids, source=prepared)
+                    for coder in (first, second))
+        second_row = {fragment_id: k for k, fragment_id in enumerate(two.ids)}
+        rows = [(k, second_row[fragment_id]) for k, fragment_id in enumerate(one.ids) if fragment_id in second_row]
+        if rows:
+            out[collection] = ([one.texts[k] for k, _ in rows], np.array([one.labels[k] for k, _ in rows], dtype=float),
+                               np.array([two.labels[m] for _, m in rows], dtype=float))
+    return out
+
+
 def loco_probabilities(bench: Any, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Leave one case out with the shipped head (`bench`, key `KEY`): every quote's 0/1 labels and its category
     probabilities [n, 4 * n_axes], each from the head fitted without its case (the seed's replay)."""
@@ -138,13 +166,17 @@ def run(prepared: Path) -> dict[str, Any]:
     from pipeline.core.codebook import load_codebook
     from pipeline.core.config import REPO_ROOT
     from pipeline.core.params import load_params
-    from pipeline.crossval import load_data
-    from pipeline.model.decision import category_margins
+    from pipeline.crossval import encoder_embeddings, load_data
+    from pipeline.model.adaptation import finetuned_share
+    from pipeline.model.category_head import category_probabilities
+    from pipeline.model.classifier import read_metadata
+    from pipeline.model.decision import category_margins, decide_categories
     from pipeline.tools.encoder_interpolation_experiment import ShippedBench
 
     params, codebook = load_params(), load_codebook()
-    collection = REPO_ROOT / "corpus" / "study-quotes"
-    data, records = load_data(collection, ["report", "dev"], REPO_ROOT / "models" / "base", prepared, params.adapt,
+    collection, model_dir = REPO_ROOT / "corpus" / "study-quotes", REPO_ROOT / "models" / "base"
+    metadata = read_metadata(model_dir)
+    data, records = load_data(collection, ["report", "dev"], model_dir, prepared, params.adapt,
                               codebook, max_fragment_tokens=params.segment.max_fragment_tokens,
                               min_fragment_share=params.prepare.min_fragment_share,
                               min_span_share=params.prepare.min_span_share, group_by=params.crossval.group_by)
@@ -159,6 +191,20 @@ def run(prepared: Path) -> dict[str, Any]:
                                      codebook, flag_gap, n_boot=params.crossval.n_boot,
                                      confidence=params.crossval.confidence, seed=seed))
     axes = summarise(per_seed)
+    second_coder = {}
+    weight, bias = bench.head_weights(KEY, np.arange(len(data.texts)))  # all quotes + the replay, as adapt fits
+    for name, (texts, first, second) in double_coded(prepared, "test", params.adapt.replay_coder, SECOND_CODER,
+                                                     codebook).items():
+        print(f"confidence: embedding the {len(texts)} double-coded {name} test fragments", file=sys.stderr)
+        x = encoder_embeddings(metadata.backbone["spec"], texts, len(codebook.code_ids), prefix=metadata.text_prefix,
+                               max_length=metadata.max_length, model_dir=model_dir, share=finetuned_share(params.adapt))
+        probabilities = category_probabilities(x, weight, bias)
+        labels = decide_categories(probabilities, bench.poles, len(codebook.code_ids))
+        second_coder[name] = {"n": len(texts), "reference": params.adapt.replay_coder, "second": SECOND_CODER,
+                              "axes": seed_figures(first, labels, category_margins(probabilities),
+                                                   {SECOND_CODER: second}, bench.poles, codebook, flag_gap,
+                                                   n_boot=params.crossval.n_boot,
+                                                   confidence=params.crossval.confidence, seed=params.crossval.seeds[0])}
     for axis, figures in axes.items():
         line = " ".join(f"{share}: model {c['model']['mean']} humans {c['human_mean']['mean']}"
                         for share, c in figures["coverage"].items())
@@ -167,7 +213,7 @@ def run(prepared: Path) -> dict[str, Any]:
               f"{line}", file=sys.stderr)
     return {"what": __doc__.splitlines()[0], "seeds": list(params.crossval.seeds), "n_quotes": data.n_team,
             "humans": list(HUMANS), "flag_gap": flag_gap, "coverages": list(COVERAGES), "axes": axes,
-            "per_seed": dict(zip(map(str, params.crossval.seeds), per_seed))}
+            "per_seed": dict(zip(map(str, params.crossval.seeds), per_seed)), "second_coder": second_coder}
 
 
 def main(argv: Sequence[str] | None = None) -> None:
