@@ -594,6 +594,19 @@ def compared_systems(measured: Mapping[str, Any]) -> dict[str, str]:
     return {key: name for key, name in COMPARED_SYSTEMS.items() if name in measured}
 
 
+def human_labels(records: Sequence[dict[str, Any]], ids: Sequence[str], human: str, codebook: Codebook,
+                 source: Path) -> np.ndarray:
+    """0/1 labels [len(ids), n_codes] of coder `human` on the team fragments `ids`, row by row (a code the coder
+    did not give reads 0): a human reference beside the model. A fragment of `ids` the coder did not code is an
+    InputError naming `source`."""
+    coded = team_fragments(records, coders=[human], codebook=codebook, group_by="group")
+    by_id = dict(zip(coded.ids, coded.labels))
+    missing = [i for i in ids if i not in by_id]
+    if missing:
+        raise InputError(source, f"human coder '{human}' did not code {len(missing)} of the fragments")
+    return np.nan_to_num(np.array([by_id[i] for i in ids]), nan=0.0)
+
+
 def crossval(*, collection: Path, coders: Sequence[str], humans: Sequence[str] = (), model_dir: Path,
              replay: Path | None, output_dir: Path, params_path: Path | None = None,
              codebook_path: Path | None = None, backbone: str | None = None) -> dict[str, Any]:
@@ -617,15 +630,10 @@ def crossval(*, collection: Path, coders: Sequence[str], humans: Sequence[str] =
                           seed=seed)
 
     humans_out = {}
-    human_labels: dict[str, np.ndarray] = {}
+    human_codings: dict[str, np.ndarray] = {}
     for human in humans:
-        human_team = team_fragments(records, coders=[human], codebook=codebook, group_by="group")
-        by_id = dict(zip(human_team.ids, human_team.labels))
-        missing = [i for i in team.ids if i not in by_id]
-        if missing:
-            raise InputError(collection, f"human coder '{human}' did not code {len(missing)} of the fragments")
-        human_labels[human] = np.nan_to_num(np.array([by_id[i] for i in team.ids]), nan=0.0)
-        humans_out[human] = summarise_seeds([boot(human_labels[human], settings.seeds[0])])
+        human_codings[human] = human_labels(records, team.ids, human, codebook, collection)
+        humans_out[human] = summarise_seeds([boot(human_codings[human], settings.seeds[0])])
 
     variants = systems(data, params, all_params.evaluate.tfidf, codebook, settings.real_weights)
     default_name = default_system_name(params)
@@ -660,10 +668,10 @@ def crossval(*, collection: Path, coders: Sequence[str], humans: Sequence[str] =
                                                   codebook, n_boot=settings.n_boot, confidence=settings.confidence,
                                                   seed=seed) for seed in settings.seeds])
 
-    comparisons = {f"human_{h}": versus({seed: human_labels[h] for seed in settings.seeds}) for h in humans}
+    comparisons = {f"human_{h}": versus({seed: human_codings[h] for seed in settings.seeds}) for h in humans}
     human_mean = None
     if len(humans) > 1:  # one person's reading varies as much as the gaps: the mean of several is the reference
-        together = [human_labels[h] for h in humans]
+        together = [human_codings[h] for h in humans]
         human_mean = summarise_seeds([mean_coder_alpha(reference, together, codebook, n_boot=settings.n_boot,
                                                        confidence=settings.confidence, seed=settings.seeds[0])])
         comparisons["human_mean"] = versus({seed: together for seed in settings.seeds})

@@ -768,16 +768,17 @@ def test_confidence_summaries_take_mean_min_max_over_seeds_skip_missing_values_a
     assert summarise([{"x": None}, {"x": None}])["x"] == {"mean": None}
 
 
-def test_confidence_reads_the_humans_by_id_and_the_held_out_probabilities_never_see_their_codes() -> None:
+def test_confidence_reads_the_humans_by_id_and_the_held_out_probabilities_never_see_their_codes(tmp_path) -> None:
     from types import SimpleNamespace
 
-    from pipeline.tools.confidence_experiment import KEY, human_labels, loco_probabilities
+    from pipeline.crossval import human_labels
+    from pipeline.tools.confidence_experiment import KEY, loco_probabilities
     from pipeline.tools.encoder_interpolation_experiment import HeadBench
 
     records = [{"id": f"q{k}", "text": "", "document": f"d{k}", "group": str(k % 3),
                 "labels": {"h": {"intern": k % 2, "extern": 1 - k % 2}}} for k in range(6)]
     ids = ["q5", "q0", "q3", "q1", "q4", "q2"]  # another order than the records'
-    found = human_labels(records, ids, "h", CODEBOOK)
+    found = human_labels(records, ids, "h", CODEBOOK, tmp_path)
     intern, extern = CODEBOOK.code_ids.index("intern"), CODEBOOK.code_ids.index("extern")
     assert found[:, intern].tolist() == [1, 0, 1, 1, 0, 0]
     assert found[:, extern].tolist() == [0, 1, 0, 0, 1, 1]

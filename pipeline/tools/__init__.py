@@ -61,18 +61,23 @@ def in_work_dir(work_dir: Path | None, prefix: str, run: Callable[[Path], T]) ->
         return run(Path(scratch))
 
 
-def study_quotes_data(prepared: Path, params: Any, codebook: Any, model_dir: Path) -> Any:
+def study_quotes_load(prepared: Path, params: Any, codebook: Any, model_dir: Path) -> tuple[Any, list[dict[str, Any]]]:
     """`crossval.load_data` on the bundled study quotes (reference coders `report` + `dev`, groups by
     `crossval.group_by`), with the replay of `prepared` and the model in `model_dir`: the data every quotes
-    experiment scores on, loaded as `capcode crossval` loads it."""
+    experiment scores on, loaded as `capcode crossval` loads it, and the quotes' records with every coder's codes
+    (what `crossval.human_labels` reads the blind coders from)."""
     from pipeline.core.config import REPO_ROOT
     from pipeline.crossval import load_data
 
-    data, _ = load_data(REPO_ROOT / "corpus" / "study-quotes", ["report", "dev"], model_dir, prepared, params.adapt,
-                        codebook, max_fragment_tokens=params.segment.max_fragment_tokens,
-                        min_fragment_share=params.prepare.min_fragment_share,
-                        min_span_share=params.prepare.min_span_share, group_by=params.crossval.group_by)
-    return data
+    return load_data(REPO_ROOT / "corpus" / "study-quotes", ["report", "dev"], model_dir, prepared, params.adapt,
+                     codebook, max_fragment_tokens=params.segment.max_fragment_tokens,
+                     min_fragment_share=params.prepare.min_fragment_share,
+                     min_span_share=params.prepare.min_span_share, group_by=params.crossval.group_by)
+
+
+def study_quotes_data(prepared: Path, params: Any, codebook: Any, model_dir: Path) -> Any:
+    """The data of `study_quotes_load`, without the records."""
+    return study_quotes_load(prepared, params, codebook, model_dir)[0]
 
 
 @dataclass(frozen=True)
@@ -86,6 +91,7 @@ class QuotesSetup:
     model_dir: Path
     metadata: Any
     data: Any
+    records: Sequence[dict[str, Any]] = ()  # the quotes' records (`study_quotes_load`), where a tool needs them
 
     def held_out(self, split: str, share: float) -> dict[str, tuple[Any, Any]]:
         """Per collection of `split` (synthetic, field): the replay coder's fully coded fragments, embedded by
@@ -108,8 +114,8 @@ def load_quotes_setup(prepared: Path, model_dir: Path | None = None) -> QuotesSe
     codebook = load_codebook()
     base = model_dir if model_dir is not None else REPO_ROOT / "models" / "base"
     metadata = read_metadata(base)
-    return QuotesSetup(prepared, params, codebook, base, metadata,
-                       study_quotes_data(prepared, params, codebook, base))
+    data, records = study_quotes_load(prepared, params, codebook, base)
+    return QuotesSetup(prepared, params, codebook, base, metadata, data, records)
 
 
 def main_on_prepared(description: str, run: Callable[[Path], dict[str, Any]],

@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.tools import main_on_prepared
+from pipeline.tools import load_quotes_setup, main_on_prepared
 
 HUMANS = ("blind", "blind2", "blind3")  # the blind text-only coders `dvc.yaml`'s crossval stage compares
 COVERAGES = (0.5, 0.75, 1.0)
@@ -64,16 +64,6 @@ def same_category(reference: np.ndarray, labels: np.ndarray, poles: Sequence[tup
 
     return np.stack([axis_category(reference[:, i], reference[:, j]) == axis_category(labels[:, i], labels[:, j])
                      for i, j in poles], axis=1)
-
-
-def human_labels(records: Sequence[dict[str, Any]], ids: Sequence[str], human: str, codebook: Any) -> np.ndarray:
-    """0/1 labels [len(ids), n_codes] of coder `human` on the team fragments `ids` (as `capcode crossval` reads a
-    human coder: an uncoded code 0)."""
-    from pipeline.model.adaptation import team_fragments
-
-    coded = team_fragments(records, coders=[human], codebook=codebook, group_by="group")
-    by_id = dict(zip(coded.ids, coded.labels))
-    return np.nan_to_num(np.array([by_id[i] for i in ids]), nan=0.0)
 
 
 def seed_figures(reference: np.ndarray, labels: np.ndarray, margins: np.ndarray, humans: dict[str, np.ndarray],
@@ -163,25 +153,19 @@ def loco_probabilities(bench: Any, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def run(prepared: Path) -> dict[str, Any]:
-    from pipeline.core.codebook import load_codebook
     from pipeline.core.config import REPO_ROOT
-    from pipeline.core.params import load_params
-    from pipeline.crossval import encoder_embeddings, load_data
+    from pipeline.crossval import encoder_embeddings, human_labels
     from pipeline.model.adaptation import finetuned_share
     from pipeline.model.category_head import category_probabilities
-    from pipeline.model.classifier import read_metadata
     from pipeline.model.decision import category_margins, decide_categories
     from pipeline.tools.encoder_interpolation_experiment import ShippedBench
 
-    params, codebook = load_params(), load_codebook()
-    collection, model_dir = REPO_ROOT / "corpus" / "study-quotes", REPO_ROOT / "models" / "base"
-    metadata = read_metadata(model_dir)
-    data, records = load_data(collection, ["report", "dev"], model_dir, prepared, params.adapt,
-                              codebook, max_fragment_tokens=params.segment.max_fragment_tokens,
-                              min_fragment_share=params.prepare.min_fragment_share,
-                              min_span_share=params.prepare.min_span_share, group_by=params.crossval.group_by)
+    setup = load_quotes_setup(prepared)
+    data, params, codebook, metadata, model_dir = setup.data, setup.params, setup.codebook, setup.metadata, \
+        setup.model_dir
     bench = ShippedBench(data, {KEY: data.adapted}, params, codebook)
-    humans = {name: human_labels(records, data.team.ids, name, codebook) for name in HUMANS}
+    quotes = REPO_ROOT / "corpus" / "study-quotes"
+    humans = {name: human_labels(setup.records, data.team.ids, name, codebook, quotes) for name in HUMANS}
     flag_gap = 2 * float(params.predict.review_margin)
     reference = data.team.labels
     per_seed = []

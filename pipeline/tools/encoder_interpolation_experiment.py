@@ -56,16 +56,22 @@ def means_line(per_axis: dict[str, dict[str, float]]) -> str:
     return " ".join(f"{s['mean']:.3f}" for s in per_axis.values())
 
 
-def head_split_alphas(weight: np.ndarray, bias: np.ndarray, split: dict[str, tuple[np.ndarray, np.ndarray]],
-                      poles: Sequence[tuple[int, int]], codebook: Codebook) -> dict[str, list[float]]:
-    """Alpha per axis (4 decimals) of the categories head (`weight`, `bias`) on each collection of a held-out
-    split, given as {collection: (embeddings, 0/1 labels)} (`QuotesSetup.held_out`)."""
-    from pipeline.model.category_head import category_probabilities
+def split_alphas(probabilities: Callable[[np.ndarray], np.ndarray], split: dict[str, tuple[np.ndarray, np.ndarray]],
+                 poles: Sequence[tuple[int, int]], codebook: Codebook) -> dict[str, list[float]]:
+    """Alpha per axis (4 decimals) on each collection of a held-out split, given as {collection: (embeddings, 0/1
+    labels)} (`QuotesSetup.held_out`), of the most probable categories `probabilities(embeddings)` gives."""
     from pipeline.model.decision import decide_categories
 
-    return {name: mean_alpha(y, decide_categories(category_probabilities(x, weight, bias), poles, y.shape[1]),
-                             codebook).round(4).tolist()
+    return {name: mean_alpha(y, decide_categories(probabilities(x), poles, y.shape[1]), codebook).round(4).tolist()
             for name, (x, y) in split.items()}
+
+
+def head_split_alphas(weight: np.ndarray, bias: np.ndarray, split: dict[str, tuple[np.ndarray, np.ndarray]],
+                      poles: Sequence[tuple[int, int]], codebook: Codebook) -> dict[str, list[float]]:
+    """`split_alphas` of the categories head (`weight`, `bias`)."""
+    from pipeline.model.category_head import category_probabilities
+
+    return split_alphas(lambda x: category_probabilities(x, weight, bias), split, poles, codebook)
 
 
 def entry_line(entry: dict[str, Any]) -> str:

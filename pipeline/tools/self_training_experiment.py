@@ -99,21 +99,17 @@ class SelfTrainingBench(ShippedBench):
     def split_alphas(self, key: Any, split: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, list[float]]:
         """Alpha per axis on each collection of a held-out split: the head fitted on every team and replay row,
         self-trained on that collection's fragments (shipped: `head_split_alphas`)."""
-        from pipeline.model.decision import decide_categories
-        from pipeline.tools.encoder_interpolation_experiment import head_split_alphas, mean_alpha
+        from pipeline.tools.encoder_interpolation_experiment import head_split_alphas, split_alphas
 
         rows = np.arange(len(self.data.texts))
         if key == SHIPPED:
             return head_split_alphas(*self.head_weights(key, rows), split, self.poles, self.codebook)
         threshold, weight = key
-        out = {}
-        for name, (x, y) in split.items():
-            probabilities = self_trained_probabilities(
-                self.fit_features(key, rows), self.data.y[rows], self.row_weights(key, rows), x, self.poles,
-                threshold=threshold, weight=weight, c=self.adapt.category_c, seed=self.adapt.seed)
-            labels = decide_categories(probabilities, self.poles, y.shape[1])
-            out[name] = mean_alpha(y, labels, self.codebook).round(4).tolist()
-        return out
+        coded = (self.fit_features(key, rows), self.data.y[rows], self.row_weights(key, rows))
+        return split_alphas(lambda x: self_trained_probabilities(*coded, x, self.poles, threshold=threshold,
+                                                                 weight=weight, c=self.adapt.category_c,
+                                                                 seed=self.adapt.seed),
+                            split, self.poles, self.codebook)
 
 
 def label(key: Any) -> str:
