@@ -745,8 +745,9 @@ def test_confidence_figures_count_flags_score_each_share_per_axis_and_pair_the_m
         # the surest half holds only right rows on the two axes wrong on a quarter; on the axis wrong on half the
         # rows it is exactly the right ones as well
         assert half["model"] == 1.0 and half["humans"]["h1"] == 1.0 and half["model_minus_human_mean"] == 0.0
+        assert half["margin_cut"] == 0.6  # the smallest margin in the surest half
         everything = figures[axis.id]["coverage"]["1"]
-        assert everything["n"] == 40 and everything["model"] < 1.0
+        assert everything["n"] == 40 and everything["model"] < 1.0 and everything["margin_cut"] == 0.05
         assert everything["model_minus_human_mean"] == pytest.approx(
             everything["model"] - np.mean([everything["humans"]["h1"], everything["humans"]["h2"]]), abs=1e-3)
     # with the margins of axis 0 read for axis 2, the surest half of axis 2 would hold wrong rows

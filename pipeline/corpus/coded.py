@@ -32,7 +32,7 @@ from pipeline.corpus.loading import load_collection
 MODEL_CODER = "model"
 _FRAGMENT_KEYS = ("id", "document", "text", "speaker", "role", "start", "end")
 _PREDICTION_OWN = {*_FRAGMENT_KEYS, "labels", "scores", "coded", "codable", "review", "model", "turn", "timestamp",
-                   "long_fragment", "split", "collection", "synthetic"}
+                   "long_fragment", "split", "collection", "synthetic", "margins", "review_codes"}
 
 
 @dataclass

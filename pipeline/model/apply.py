@@ -20,6 +20,7 @@ from pipeline.core.params import ComputeParams, PredictParams
 from pipeline.model.classifier import AXIS_CATEGORIES, CodeClassifier, ModelMetadata, load_model
 from pipeline.model.decision import (
     apply_decision,
+    axis_decision_margins,
     axis_pole_indices,
     category_margins,
     decide_categories,
@@ -35,14 +36,18 @@ def label_records(
     records: list[dict[str, Any]], chosen: list[int], scores: Scores, *, metadata: ModelMetadata,
     params: PredictParams, codebook: Codebook,
 ) -> tuple[list[dict[str, Any]], int]:
-    """Labels, rounded scores and review flags for the records at `chosen` (scored in that order); the other
-    records come back uncoded. Returns the labelled records and how many were longer than the model window."""
+    """Labels, rounded scores, each axis's decision margin (`axis_decision_margins`) and review flags for the
+    records at `chosen` (scored in that order); the other records come back uncoded. Returns the labelled
+    records and how many were longer than the model window."""
     code_ids = metadata.code_ids
     thresholds = np.array([metadata.thresholds[c] for c in code_ids])
     margin = float(params.review_margin)
     in_doubt = np.zeros((len(chosen), len(code_ids)), dtype=bool)
+    poles = axis_pole_indices(code_ids, codebook)
+    axis_ids = [axis.id for axis in codebook.axes]
+    margins = axis_decision_margins(scores.probabilities, thresholds, poles, scores.categories) if chosen \
+        else np.zeros((0, len(axis_ids)))
     if scores.categories is not None:  # per axis the most probable category; in doubt where the runner-up is near
-        poles = axis_pole_indices(code_ids, codebook)
         decided = decide_categories(scores.categories, poles, len(code_ids))
         close = category_margins(scores.categories) < 2 * margin  # each moved by `margin` would swap them
         for a, (i, j) in enumerate(poles):
@@ -52,8 +57,8 @@ def label_records(
         decided = apply_decision(scores.probabilities, rule, code_ids, codebook) if chosen \
             else np.zeros((0, len(code_ids)))
         in_doubt = np.abs(scores.probabilities - thresholds) < margin
-    out = [dict(r, coded=False, labels={c: 0 for c in code_ids}, scores={c: None for c in code_ids}, review=False,
-                model=metadata.identity) for r in records]
+    out = [dict(r, coded=False, labels={c: 0 for c in code_ids}, scores={c: None for c in code_ids},
+                margins={a: None for a in axis_ids}, review=False, model=metadata.identity) for r in records]
     n_long = 0
     for row, index in enumerate(chosen):
         probabilities = scores.probabilities[row]
@@ -61,6 +66,7 @@ def label_records(
             coded=True,
             labels={c: int(v) for c, v in zip(code_ids, decided[row])},
             scores={c: round(float(p), 4) for c, p in zip(code_ids, probabilities)},
+            margins={a: round(float(m), 4) for a, m in zip(axis_ids, margins[row])},
             review=bool(in_doubt[row].any()),
         )
         if scores.categories is not None and in_doubt[row].any():  # the report names the axes in doubt

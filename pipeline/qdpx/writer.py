@@ -4,7 +4,7 @@ The project holds the transcripts as text sources (`sources/<GUID>.txt`, UTF-8, 
 code points, as the spec says), the codebook as one folder code per axis (`isCodable="false"`) with its two
 codes under it, and the suggestions as `PlainTextSelection`s on fragment spans, coded by a separate `User`
 named after the model, so a reviewer can filter them or compare them with a human coder in the QDA program.
-Each selection's `Description` carries the model's scores.
+Each selection's `Description` carries the model's scores and, per axis, its decision margin.
 
 Given the project the documents came from (`base_project`), its users, code tree, text sources and human
 codings are kept and the suggestions are added beside them; codebook codes map onto existing codes that
@@ -79,7 +79,9 @@ class SourceSet:
 
 # (document id, start, end) -> {code id: probability}: every score of a fragment, for the Description.
 FragmentScores = Mapping[tuple[str, int, int], Mapping[str, float]]
-# (document id, start, end) -> why the fragment is up for review, e.g. "strategisch 0.340 bij drempel 0.350".
+# (document id, start, end) -> {axis id: decision margin} (`pipeline.model.decision.axis_decision_margins`).
+FragmentMargins = Mapping[tuple[str, int, int], Mapping[str, float | None]]
+# (document id, start, end) -> why the fragment is up for review, e.g. "strategisch 0.340 at threshold 0.350".
 ReviewReasons = Mapping[tuple[str, int, int], str]
 
 
@@ -177,13 +179,16 @@ def _write_codes(parent: etree._Element, codes: list[_Code]) -> None:
 
 
 def _score_text(model_user: str, codes: list[tuple[str, float]], all_scores: Mapping[str, float] | None,
-                review: str | None = None) -> str:
+                review: str | None = None, margins: Mapping[str, float | None] | None = None) -> str:
     suggested = ", ".join(f"{code} {score:.{SCORE_DIGITS}f}" for code, score in codes) or "no code suggested"
     text = f"capcode {__version__} suggestion by {model_user}: {suggested}"
     if review:
         text += f"; review: {review}"
     if all_scores:
         text += "; all scores: " + ", ".join(f"{c} {s:.{SCORE_DIGITS}f}" for c, s in sorted(all_scores.items()))
+    shown = {axis: value for axis, value in (margins or {}).items() if value is not None}
+    if shown:  # in the axes' order: how far each axis's decision stands from changing
+        text += "; decision margins: " + ", ".join(f"{a} {v:.{SCORE_DIGITS}f}" for a, v in shown.items())
     return text
 
 
@@ -209,6 +214,7 @@ def build_project_xml(
     project_name: str | None = None,
     created: datetime | None = None,
     review: ReviewReasons | None = None,
+    margins: FragmentMargins | None = None,
     positions: str = "auto",
     sets: Sequence[SourceSet] = (),
     notes: Mapping[tuple[str, int, int], str] | None = None,
@@ -282,7 +288,8 @@ def build_project_xml(
         selection_guid = guid("selection", source_guid, start, end, model_user)
         codes = sorted({(s.code, s.score) for s in group}, key=lambda cs: codebook.code_ids.index(cs[0]))
         reason = review.get((doc_id, start, end))
-        text = _score_text(model_user, codes, (scores or {}).get((doc_id, start, end)), reason)
+        text = _score_text(model_user, codes, (scores or {}).get((doc_id, start, end)), reason,
+                           (margins or {}).get((doc_id, start, end)))
         model_selections[source_guid].append((start, end, selection_guid, text, group, reason is not None))
 
     note_texts: list[tuple[str, str, str]] = []  # (note guid, name, text)
@@ -448,6 +455,7 @@ def write_qdpx(
     project_name: str | None = None,
     created: datetime | None = None,
     review: ReviewReasons | None = None,
+    margins: FragmentMargins | None = None,
     positions: str = "auto",
     sets: Sequence[SourceSet] = (),
     notes: Mapping[tuple[str, int, int], str] | None = None,
@@ -456,7 +464,8 @@ def write_qdpx(
     """Write a pre-coded .qdpx atomically (temporary file in the same folder, then rename).
 
     `model_user` names the QDA user the suggestions come from, e.g. "capcode default 0.1.0". `scores`
-    adds every code's probability to each suggested fragment's Description. `created` (default: now, or
+    adds every code's probability to each suggested fragment's Description, `margins` each axis's decision
+    margin (how far the decision stands from changing: a reviewer accepts the surest first). `created` (default: now, or
     SOURCE_DATE_EPOCH) is the project's creationDateTime; with it fixed the file is byte-for-byte reproducible.
     `review` flags fragments for review with the reason (see the module docstring); `positions` is "auto"
     (the base project's dialect, else code points) or a dialect name from `pipeline.qdpx.dialect.DIALECTS`.
@@ -474,6 +483,7 @@ def write_qdpx(
         project_name=project_name,
         created=created,
         review=review,
+        margins=margins,
         positions=positions,
         sets=sets,
         notes=notes,

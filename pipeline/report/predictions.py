@@ -24,26 +24,30 @@ from pipeline.model.classifier import AXIS_CATEGORIES, ModelMetadata
 CARRIED = ("id", "document", "speaker", "role", "start", "end", "timestamp")
 
 
-def _csv_columns(code_ids: list[str]) -> list[str]:
+def _csv_columns(code_ids: list[str], axis_ids: list[str]) -> list[str]:
     return [*CARRIED, "text", *(f"label_{c}" for c in code_ids), *(f"score_{c}" for c in code_ids),
-            "coded", "review", "long_fragment", "model"]
+            *(f"margin_{a}" for a in axis_ids), "coded", "review", "long_fragment", "model"]
 
 
-def _csv_row(record: dict[str, Any], code_ids: list[str]) -> list[Any]:
+def _csv_row(record: dict[str, Any], code_ids: list[str], axis_ids: list[str]) -> list[Any]:
+    margins = record.get("margins") or {}
     return [
         *(record.get(k, "") for k in CARRIED), record["text"],
         *(record["labels"][c] for c in code_ids),
         *("" if record["scores"][c] is None else record["scores"][c] for c in code_ids),
+        *("" if margins.get(a) is None else margins[a] for a in axis_ids),
         int(record["coded"]), int(record["review"]), record.get("long_fragment", ""), record["model"],
     ]
 
 
-def write_csv(path: Path, records: list[dict[str, Any]], code_ids: list[str]) -> None:
+def write_csv(path: Path, records: list[dict[str, Any]], code_ids: list[str], axis_ids: list[str]) -> None:
+    """One row per record: labels, scores, and per axis the decision margin (`margin_<axis>`, the column a
+    team sorts by to take the model's surest suggestions first), empty for an uncoded fragment."""
     with atomic_writer(path) as handle:
         writer = csv.writer(handle)
-        writer.writerow(_csv_columns(code_ids))
+        writer.writerow(_csv_columns(code_ids, axis_ids))
         for record in records:
-            writer.writerow(_csv_row(record, code_ids))
+            writer.writerow(_csv_row(record, code_ids, axis_ids))
 
 
 _STYLE = """
@@ -141,8 +145,16 @@ def _fragment_html(record: dict[str, Any], codebook: Codebook, *, show_speaker: 
     stamp = "".join(f' <span class="stamp">{escape(s)}</span>' for s in stamps)
     flag = _doubt_html(record, codebook, thresholds or {}, margin) if record["review"] else ""
     chips = _chips(record, codebook) if record["coded"] else '<span class="meta">not coded</span>'
-    return (f'<span class="{classes}" style="border-left-color:{border}" id="{escape(str(record["id"]))}">'
-            f"{speaker}{escape(record['text'])}{stamp}<br>{chips}{flag}</span>")
+    return (f'<span class="{classes}" style="border-left-color:{border}" id="{escape(str(record["id"]))}"'
+            f"{_margins_title(record, codebook)}>{speaker}{escape(record['text'])}{stamp}<br>{chips}{flag}</span>")
+
+
+def _margins_title(record: dict[str, Any], codebook: Codebook) -> str:
+    """A hover text with each axis's decision margin (how far its decision stands from changing), empty for a
+    fragment the model did not code."""
+    margins = record.get("margins") or {}
+    shown = [f"{axis.label} {margins[axis.id]:.2f}" for axis in codebook.axes if margins.get(axis.id) is not None]
+    return f' title="decision margin: {escape(", ".join(shown))}"' if shown else ""
 
 
 def _own_stamps(gap: str) -> tuple[tuple[str, ...], str]:
@@ -254,7 +266,7 @@ def write_predictions(
     if suffix == ".jsonl":
         write_jsonl(output, records)
     elif suffix == ".csv":
-        write_csv(output, records, metadata.code_ids)
+        write_csv(output, records, metadata.code_ids, [axis.id for axis in codebook.axes])
     elif suffix == ".html":
         with atomic_writer(output) as handle:
             handle.write(render_html(records, documents, metadata, codebook, review_margin=review_margin))
@@ -278,11 +290,12 @@ def write_predictions_qdpx(output: Path, *, records, documents, metadata: ModelM
     ]
     base = read_project(base_projects[0]) if len(base_projects) == 1 else None
     scores = {(r["document"], r["start"], r["end"]): r["scores"] for r in records if r["coded"]}
+    margins = {(r["document"], r["start"], r["end"]): r["margins"] for r in records if r["coded"] and r.get("margins")}
     thresholds = deciding_thresholds(metadata)
     review = {(r["document"], r["start"], r["end"]): review_reason(r, thresholds, review_margin)
               for r in records if r["coded"] and r["review"]}
     write_qdpx(output, documents=documents, suggestions=suggestions, codebook=codebook,
-               model_user=suggestions_user_name(metadata.identity, metadata.codebook_fingerprint), base_project=base, scores=scores, review=review,
+               model_user=suggestions_user_name(metadata.identity, metadata.codebook_fingerprint), base_project=base, scores=scores, review=review, margins=margins,
                positions=positions)
 
 
@@ -304,8 +317,9 @@ def open_prediction_writer(
     elif suffix == ".csv":
         with atomic_writer(output) as handle:
             writer = csv.writer(handle)
-            writer.writerow(_csv_columns(metadata.code_ids))
-            yield lambda records: writer.writerows(_csv_row(r, metadata.code_ids) for r in records)
+            axis_ids = [axis.id for axis in codebook.axes]
+            writer.writerow(_csv_columns(metadata.code_ids, axis_ids))
+            yield lambda records: writer.writerows(_csv_row(r, metadata.code_ids, axis_ids) for r in records)
     else:
         kept: list[dict[str, Any]] = []
         yield kept.extend

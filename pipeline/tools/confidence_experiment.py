@@ -3,15 +3,16 @@ blind coders on the same quotes (README item 32).
 
 A researcher reviews capcode's suggestions; the question that decides whether they help is not only how well the
 model agrees overall, but whether it knows when it is right. `capcode predict` marks a fragment "nakijken"
-(review) on an axis when that axis's two most probable categories lie within twice `predict.review_margin` of each
-other. This tool measures, leave one case out on the 47 quotes (seeds 1-3, the shipped head, crossval's replay
+(review) on an axis when that axis's decision margin (`predict`'s `margins`: half the gap between its two most
+probable categories) is below `predict.review_margin`. This tool measures, leave one case out on the 47 quotes (seeds 1-3, the shipped head, crossval's replay
 draws), per axis:
 
 1. ``flag``: how many quotes the review flag marks, and how often the model's category is the researchers' on
    the flagged and on the unflagged quotes: does the flag point at the errors?
-2. ``coverage``: alpha against the researchers on the quotes the model is surest of (the largest gap between the
-   two most probable categories; the surest half, three quarters, all), and on the same quotes the alpha of
-   each blind text-only coder and their mean: is the model better than a person where it is sure, or does its
+2. ``coverage``: alpha against the researchers on the quotes the model is surest of (the largest decision
+   margins; the surest half, three quarters, all), the smallest margin in that share (``margin_cut``: the value
+   a team would sort `predict`'s `margin_<axis>` column down to), and on the same quotes the alpha of each blind
+   text-only coder and their mean: is the model better than a person where it is sure, or does its
    confidence only pick the quotes a person also finds easy?
 
 3. ``second_coder``: the same two questions on the synthetic and field **test** splits (interviews no model
@@ -19,7 +20,8 @@ draws), per axis:
    (what `adapt` ships), its agreement with A on its surest fragments against B's agreement with A on the same
    fragments. Hundreds of fragments instead of 47, though of written interviews and language-model coders.
 
-Nothing is chosen here: the gap is the head's own, and the flag's width is `predict.review_margin` as shipped.
+Nothing is chosen here: the margin is the head's own, as `predict` writes it, and the flag's width is
+`predict.review_margin` as shipped.
 
 Run: ``python -m pipeline.tools.confidence_experiment -o reports/experiments/confidence.json`` (about 2-3
 minutes on 2 cores after `make run`).
@@ -67,16 +69,17 @@ def same_category(reference: np.ndarray, labels: np.ndarray, poles: Sequence[tup
 
 
 def seed_figures(reference: np.ndarray, labels: np.ndarray, margins: np.ndarray, humans: dict[str, np.ndarray],
-                 poles: Sequence[tuple[int, int]], codebook: Any, flag_gap: float, *, n_boot: int, confidence: float,
-                 seed: int) -> dict[str, Any]:
-    """One seed's `flag` and `coverage` figures per axis (module docstring); on each coverage also the model's
-    alpha minus the blind coders' mean alpha on those quotes, with crossval's paired bootstrap interval."""
+                 poles: Sequence[tuple[int, int]], codebook: Any, review_margin: float, *, n_boot: int,
+                 confidence: float, seed: int) -> dict[str, Any]:
+    """One seed's `flag` and `coverage` figures per axis (module docstring) from the decision `margins` [n, n_axes];
+    on each coverage also the model's alpha minus the blind coders' mean alpha on those quotes, with crossval's
+    paired bootstrap interval."""
     from pipeline.crossval import paired_difference
 
     right = same_category(reference, labels, poles)
     out: dict[str, Any] = {}
     for a, axis in enumerate(codebook.axes):
-        flagged = margins[:, a] < flag_gap
+        flagged = margins[:, a] < review_margin
         coverage = {}
         for share in COVERAGES:
             rows = surest(margins[:, a], share)
@@ -84,7 +87,8 @@ def seed_figures(reference: np.ndarray, labels: np.ndarray, margins: np.ndarray,
             known = [v for v in by_human.values() if v is not None]
             difference = paired_difference(reference[rows], labels[rows], [h[rows] for h in humans.values()],
                                            codebook, n_boot=n_boot, confidence=confidence, seed=seed)[axis.id]
-            coverage[f"{share:g}"] = {"n": int(len(rows)), "model": on_rows(reference, labels, rows, a, codebook),
+            coverage[f"{share:g}"] = {"n": int(len(rows)), "margin_cut": round(float(margins[rows, a].min()), 4),
+                                      "model": on_rows(reference, labels, rows, a, codebook),
                                       "humans": by_human,
                                       "human_mean": round(float(np.mean(known)), 4) if known else None,
                                       "model_minus_human_mean": None if difference["alpha"] is None
@@ -157,7 +161,7 @@ def run(prepared: Path) -> dict[str, Any]:
     from pipeline.crossval import encoder_embeddings, human_labels
     from pipeline.model.adaptation import finetuned_share
     from pipeline.model.category_head import category_probabilities
-    from pipeline.model.decision import category_margins, decide_categories
+    from pipeline.model.decision import axis_decision_margins, decide_categories
     from pipeline.tools.encoder_interpolation_experiment import ShippedBench
 
     setup = load_quotes_setup(prepared)
@@ -166,13 +170,19 @@ def run(prepared: Path) -> dict[str, Any]:
     bench = ShippedBench(data, {KEY: data.adapted}, params, codebook)
     quotes = REPO_ROOT / "corpus" / "study-quotes"
     humans = {name: human_labels(setup.records, data.team.ids, name, codebook, quotes) for name in HUMANS}
-    flag_gap = 2 * float(params.predict.review_margin)
+    review_margin = float(params.predict.review_margin)
+    n_codes = len(codebook.code_ids)
+
+    def decision_margins(probabilities: np.ndarray) -> np.ndarray:  # exactly what `predict` writes
+        return axis_decision_margins(np.zeros((len(probabilities), n_codes)), np.zeros(n_codes), bench.poles,
+                                     probabilities)
+
     reference = data.team.labels
     per_seed = []
     for seed in params.crossval.seeds:
         labels, probabilities = loco_probabilities(bench, seed)
-        per_seed.append(seed_figures(reference, labels, category_margins(probabilities), humans, bench.poles,
-                                     codebook, flag_gap, n_boot=params.crossval.n_boot,
+        per_seed.append(seed_figures(reference, labels, decision_margins(probabilities), humans, bench.poles,
+                                     codebook, review_margin, n_boot=params.crossval.n_boot,
                                      confidence=params.crossval.confidence, seed=seed))
     axes = summarise(per_seed)
     second_coder = {}
@@ -185,8 +195,8 @@ def run(prepared: Path) -> dict[str, Any]:
         probabilities = category_probabilities(x, weight, bias)
         labels = decide_categories(probabilities, bench.poles, len(codebook.code_ids))
         second_coder[name] = {"n": len(texts), "reference": params.adapt.replay_coder, "second": SECOND_CODER,
-                              "axes": seed_figures(first, labels, category_margins(probabilities),
-                                                   {SECOND_CODER: second}, bench.poles, codebook, flag_gap,
+                              "axes": seed_figures(first, labels, decision_margins(probabilities),
+                                                   {SECOND_CODER: second}, bench.poles, codebook, review_margin,
                                                    n_boot=params.crossval.n_boot,
                                                    confidence=params.crossval.confidence, seed=params.crossval.seeds[0])}
     for axis, figures in axes.items():
@@ -196,7 +206,7 @@ def run(prepared: Path) -> dict[str, Any]:
               f"{figures['flag']['right_when_flagged']['mean']}, otherwise {figures['flag']['right_when_not_flagged']['mean']}; "
               f"{line}", file=sys.stderr)
     return {"what": __doc__.splitlines()[0], "seeds": list(params.crossval.seeds), "n_quotes": data.n_team,
-            "humans": list(HUMANS), "flag_gap": flag_gap, "coverages": list(COVERAGES), "axes": axes,
+            "humans": list(HUMANS), "review_margin": review_margin, "coverages": list(COVERAGES), "axes": axes,
             "per_seed": dict(zip(map(str, params.crossval.seeds), per_seed)), "second_coder": second_coder}
 
 
