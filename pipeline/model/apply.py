@@ -16,47 +16,53 @@ from typing import Any
 import numpy as np
 
 from pipeline.core.codebook import Codebook
+from pipeline.core.numbers import cut_to
 from pipeline.core.params import ComputeParams, PredictParams
 from pipeline.model.classifier import AXIS_CATEGORIES, CodeClassifier, ModelMetadata, load_model
-from pipeline.model.decision import (
-    apply_decision,
-    axis_decision_margins,
-    axis_pole_indices,
-    category_margins,
-    decide_categories,
-    threshold_rule,
-)
+from pipeline.model.decision import CATEGORIES, apply_decision, axis_pole_indices, decide_categories, threshold_rule
 from pipeline.model.device import select_device
 from pipeline.model.distributed import SINGLE, World
 from pipeline.model.precision import resolve_precision
 from pipeline.model.scoring import Scores, score_texts
+from pipeline.model.selection import decision_margins
 
 
 def label_records(
     records: list[dict[str, Any]], chosen: list[int], scores: Scores, *, metadata: ModelMetadata,
     params: PredictParams, codebook: Codebook,
 ) -> tuple[list[dict[str, Any]], int]:
-    """Labels, rounded scores, each axis's decision margin (`axis_decision_margins`) and review flags for the
-    records at `chosen` (scored in that order); the other records come back uncoded. Returns the labelled
-    records and how many were longer than the model window."""
+    """Labels, rounded scores, each axis's decision margin and review flags for the records at `chosen` (scored
+    in that order); the other records come back uncoded. Returns the labelled records and how many were longer
+    than the model window.
+
+    The margin (`selection.decision_margins`) is how far the axis's decision stands from changing; a fragment is
+    flagged where some axis's margin is below `predict.review_margin` (or, for a code that is no axis's pole,
+    where its score lies within that of its threshold). Margins are written cut to 4 decimals, so the written
+    value is below the review margin exactly where the fragment is flagged.
+    """
     code_ids = metadata.code_ids
     thresholds = np.array([metadata.thresholds[c] for c in code_ids])
-    margin = float(params.review_margin)
-    in_doubt = np.zeros((len(chosen), len(code_ids)), dtype=bool)
+    review_margin = float(params.review_margin)
     poles = axis_pole_indices(code_ids, codebook)
     axis_ids = [axis.id for axis in codebook.axes]
-    margins = axis_decision_margins(scores.probabilities, thresholds, poles, scores.categories) if chosen \
-        else np.zeros((0, len(axis_ids)))
-    if scores.categories is not None:  # per axis the most probable category; in doubt where the runner-up is near
-        decided = decide_categories(scores.categories, poles, len(code_ids))
-        close = category_margins(scores.categories) < 2 * margin  # each moved by `margin` would swap them
-        for a, (i, j) in enumerate(poles):
-            in_doubt[:, i] = in_doubt[:, j] = close[:, a]
+    if scores.categories is not None:  # per axis the most probable category
+        rule: dict[str, Any] = {"kind": CATEGORIES}
+        decided = decide_categories(scores.categories, poles, len(code_ids)) if chosen \
+            else np.zeros((0, len(code_ids)))
+        in_doubt = np.zeros((len(chosen), len(code_ids)), dtype=bool)
     else:
         rule = metadata.decision or threshold_rule(code_ids, thresholds.tolist())  # an adapted model's axis rule
         decided = apply_decision(scores.probabilities, rule, code_ids, codebook) if chosen \
             else np.zeros((0, len(code_ids)))
-        in_doubt = np.abs(scores.probabilities - thresholds) < margin
+        pole_columns = {k for pair in poles for k in pair}
+        in_doubt = np.abs(scores.probabilities - thresholds) < review_margin if chosen \
+            else np.zeros((0, len(code_ids)), dtype=bool)
+        in_doubt[:, sorted(pole_columns)] = False  # the poles are in doubt by their axis's margin, below
+    margins = decision_margins(scores.probabilities, scores.categories, rule, code_ids, codebook)
+    axis_in_doubt = margins < review_margin
+    for a, (i, j) in enumerate(poles):
+        in_doubt[:, i] |= axis_in_doubt[:, a]
+        in_doubt[:, j] |= axis_in_doubt[:, a]
     out = [dict(r, coded=False, labels={c: 0 for c in code_ids}, scores={c: None for c in code_ids},
                 margins={a: None for a in axis_ids}, review=False, model=metadata.identity) for r in records]
     n_long = 0
@@ -66,7 +72,7 @@ def label_records(
             coded=True,
             labels={c: int(v) for c, v in zip(code_ids, decided[row])},
             scores={c: round(float(p), 4) for c, p in zip(code_ids, probabilities)},
-            margins={a: round(float(m), 4) for a, m in zip(axis_ids, margins[row])},
+            margins={a: cut_to(float(m), 4) for a, m in zip(axis_ids, margins[row])},
             review=bool(in_doubt[row].any()),
         )
         if scores.categories is not None and in_doubt[row].any():  # the report names the axes in doubt

@@ -74,25 +74,6 @@ def category_margins(categories: np.ndarray) -> np.ndarray:
     return blocks[:, :, -1] - blocks[:, :, -2]
 
 
-def axis_decision_margins(
-    probabilities: np.ndarray, thresholds: np.ndarray, poles: Sequence[tuple[int, int]],
-    categories: np.ndarray | None = None,
-) -> np.ndarray:
-    """[n, n_axes] how far each axis's decision stands from changing, in probability: what a team sorts by to
-    accept the model's surest suggestions and review the rest (README, review loop).
-
-    For an `axis_categories` head (`categories` given), half the gap between the axis's two most probable
-    categories: moving each by that much would swap them. For a per-code head, the distance to its threshold of
-    the axis's pole score nearest it. Either way `predict` flags an axis for review exactly where this is below
-    `predict.review_margin`, so the flag and the margin tell one story.
-    """
-    if categories is not None:
-        return category_margins(categories) / 2
-    distance = np.abs(probabilities - thresholds)
-    return np.stack([np.minimum(distance[:, i], distance[:, j]) for i, j in poles], axis=1) if poles \
-        else np.zeros((len(probabilities), 0))
-
-
 def threshold_rule(code_ids: Sequence[str], thresholds: Sequence[float] | np.ndarray) -> dict[str, Any]:
     return {"kind": THRESHOLDS, "thresholds": {c: float(t) for c, t in zip(code_ids, thresholds)}}
 

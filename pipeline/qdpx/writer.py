@@ -15,9 +15,9 @@ The base project's Sets are kept (the reviewer's `capcode: reviewed` among them,
 each chosen fragment or interview (`notes`, `source_notes`): a `PlainTextSelection` by the model user with a
 `NoteRef`, or a `NoteRef` on the `TextSource`; a base Set of the same name is replaced, not doubled.
 
-Fragments up for review (a score near its threshold) get the code `capcode: nakijken` from the model user,
-and the code in doubt with its score and threshold in the selection's Description, so a reviewer can filter
-on them in any of the four programs.
+Fragments up for review (a decision margin below `predict.review_margin`) get the code `capcode: nakijken` from
+the model user, and the codes in doubt with their scores (and thresholds) in the selection's Description, so a
+reviewer can filter on them in any of the four programs.
 
 Positions are written in the dialect the project came in (`QdaProject.dialect`, detected at import), on
 its texts in the form they came in (NVivo for Windows: BOM and CRLF, CRLF counted 2), so that the program
@@ -44,6 +44,7 @@ from pipeline import __version__
 from pipeline.core.codebook import Codebook
 from pipeline.core.documents import Document
 from pipeline.core.io_utils import atomic_path
+from pipeline.core.numbers import cut_to
 from pipeline.qdpx.archive import NAMESPACE
 from pipeline.qdpx.dialect import DIALECTS, SPEC_DIALECT, Dialect, SourceText, capcode_origin
 from pipeline.qdpx.project import REVIEW_CODE_NAME, QdaProject, QdaSelection, QdaSet, QdaSource
@@ -52,8 +53,9 @@ GUID_NAMESPACE = uuid.UUID("6f1c7e0a-3d5b-5a8e-9c41-2b7d0e5f8a13")  # fixed: cap
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # fixed entry times keep the archive reproducible
 SCORE_DIGITS = 3
 REVIEW_COLOUR = "#CC0000"
-REVIEW_DEFINITION = ("Door capcode gemarkeerd om na te kijken: een score ligt dicht bij de drempel van een code. "
-                     "De beschrijving van de selectie zegt welke code, met score en drempel.")
+REVIEW_DEFINITION = ("Door capcode gemarkeerd om na te kijken: de beslissing op een as ligt dicht bij een andere "
+                     "(beslissingsmarge onder predict.review_margin). De beschrijving van de selectie zegt welke "
+                     "codes in twijfel zijn, met hun scores, en geeft per as de marge.")
 POSITION_CHOICES = ("auto", *DIALECTS)
 
 
@@ -79,7 +81,7 @@ class SourceSet:
 
 # (document id, start, end) -> {code id: probability}: every score of a fragment, for the Description.
 FragmentScores = Mapping[tuple[str, int, int], Mapping[str, float]]
-# (document id, start, end) -> {axis id: decision margin} (`pipeline.model.decision.axis_decision_margins`).
+# (document id, start, end) -> {axis id: decision margin} (`pipeline.model.selection.decision_margins`).
 FragmentMargins = Mapping[tuple[str, int, int], Mapping[str, float | None]]
 # (document id, start, end) -> why the fragment is up for review, e.g. "strategisch 0.340 at threshold 0.350".
 ReviewReasons = Mapping[tuple[str, int, int], str]
@@ -187,8 +189,9 @@ def _score_text(model_user: str, codes: list[tuple[str, float]], all_scores: Map
     if all_scores:
         text += "; all scores: " + ", ".join(f"{c} {s:.{SCORE_DIGITS}f}" for c, s in sorted(all_scores.items()))
     shown = {axis: value for axis, value in (margins or {}).items() if value is not None}
-    if shown:  # in the axes' order: how far each axis's decision stands from changing
-        text += "; decision margins: " + ", ".join(f"{a} {v:.{SCORE_DIGITS}f}" for a, v in shown.items())
+    if shown:  # in the order given (predict's: the codebook's axes); cut, not rounded (pipeline.core.numbers)
+        text += "; decision margins: " + ", ".join(f"{a} {cut_to(v, SCORE_DIGITS):.{SCORE_DIGITS}f}"
+                                                   for a, v in shown.items())
     return text
 
 

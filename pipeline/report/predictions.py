@@ -18,6 +18,7 @@ from typing import Any
 from pipeline.core.codebook import Codebook
 from pipeline.core.documents import Document
 from pipeline.core.io_utils import atomic_writer, write_jsonl
+from pipeline.core.numbers import cut_to
 from pipeline.ingest.turns import load_conventions
 from pipeline.model.classifier import AXIS_CATEGORIES, ModelMetadata
 
@@ -150,10 +151,11 @@ def _fragment_html(record: dict[str, Any], codebook: Codebook, *, show_speaker: 
 
 
 def _margins_title(record: dict[str, Any], codebook: Codebook) -> str:
-    """A hover text with each axis's decision margin (how far its decision stands from changing), empty for a
-    fragment the model did not code."""
+    """A hover text with each axis's decision margin (how far its decision stands from changing; cut, not rounded,
+    as `pipeline.core.numbers` says why), empty for a fragment the model did not code."""
     margins = record.get("margins") or {}
-    shown = [f"{axis.label} {margins[axis.id]:.2f}" for axis in codebook.axes if margins.get(axis.id) is not None]
+    shown = [f"{axis.label} {cut_to(margins[axis.id], 2):.2f}" for axis in codebook.axes
+             if margins.get(axis.id) is not None]
     return f' title="decision margin: {escape(", ".join(shown))}"' if shown else ""
 
 
@@ -233,11 +235,13 @@ def render_html(records: list[dict[str, Any]], documents: list[Document], metada
         how = ("Per axis the model chooses the most probable of four categories (only one pole, only the other, "
                "both, neither); a code's score is the probability that its pole applies (its own category plus "
                f"both). A dashed outline means two categories of an axis lie close together{near}: review it; "
-               "the poles of that axis are shown with their scores.")
+               "the poles of that axis are shown with their scores. Resting the pointer on a fragment's text "
+               "shows each axis's decision margin (half the gap between its two most probable categories).")
     else:
         near = f" (within {review_margin:.2f})" if review_margin is not None else ""
-        how = (f"A dashed outline means a score lies close to its threshold{near}: review it; "
-               "the code in doubt is shown with its score and threshold.")
+        how = (f"A dashed outline means an axis's decision lies close to changing{near}, with plain thresholds "
+               "a score close to its threshold: review it; the code in doubt is shown with its score and "
+               "threshold. Resting the pointer on a fragment's text shows each axis's decision margin.")
     parts.append(f'<p class="meta">Model {escape(metadata.identity)}, backbone {escape(str(metadata.backbone.get("spec")))}. '
                  f"{how}</p>")
     parts.append('<p class="legend">' + "".join(
@@ -290,13 +294,14 @@ def write_predictions_qdpx(output: Path, *, records, documents, metadata: ModelM
     ]
     base = read_project(base_projects[0]) if len(base_projects) == 1 else None
     scores = {(r["document"], r["start"], r["end"]): r["scores"] for r in records if r["coded"]}
-    margins = {(r["document"], r["start"], r["end"]): r["margins"] for r in records if r["coded"] and r.get("margins")}
+    margins = {(r["document"], r["start"], r["end"]): r["margins"]
+               for r in records if r["coded"] and r.get("margins")}
     thresholds = deciding_thresholds(metadata)
     review = {(r["document"], r["start"], r["end"]): review_reason(r, thresholds, review_margin)
               for r in records if r["coded"] and r["review"]}
     write_qdpx(output, documents=documents, suggestions=suggestions, codebook=codebook,
-               model_user=suggestions_user_name(metadata.identity, metadata.codebook_fingerprint), base_project=base, scores=scores, review=review, margins=margins,
-               positions=positions)
+               model_user=suggestions_user_name(metadata.identity, metadata.codebook_fingerprint),
+               base_project=base, scores=scores, review=review, margins=margins, positions=positions)
 
 
 @contextmanager

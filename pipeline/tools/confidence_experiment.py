@@ -4,8 +4,8 @@ blind coders on the same quotes (README item 32).
 A researcher reviews capcode's suggestions; the question that decides whether they help is not only how well the
 model agrees overall, but whether it knows when it is right. `capcode predict` marks a fragment "nakijken"
 (review) on an axis when that axis's decision margin (`predict`'s `margins`: half the gap between its two most
-probable categories) is below `predict.review_margin`. This tool measures, leave one case out on the 47 quotes (seeds 1-3, the shipped head, crossval's replay
-draws), per axis:
+probable categories) is below `predict.review_margin`. This tool measures, leave one case out on the 47 quotes
+(seeds 1-3, the shipped head, crossval's replay draws), per axis:
 
 1. ``flag``: how many quotes the review flag marks, and how often the model's category is the researchers' on
    the flagged and on the unflagged quotes: does the flag point at the errors?
@@ -161,7 +161,8 @@ def run(prepared: Path) -> dict[str, Any]:
     from pipeline.crossval import encoder_embeddings, human_labels
     from pipeline.model.adaptation import finetuned_share
     from pipeline.model.category_head import category_probabilities
-    from pipeline.model.decision import axis_decision_margins, decide_categories
+    from pipeline.model.decision import CATEGORIES, decide_categories, pole_probabilities
+    from pipeline.model.selection import decision_margins
     from pipeline.tools.encoder_interpolation_experiment import ShippedBench
 
     setup = load_quotes_setup(prepared)
@@ -173,15 +174,15 @@ def run(prepared: Path) -> dict[str, Any]:
     review_margin = float(params.predict.review_margin)
     n_codes = len(codebook.code_ids)
 
-    def decision_margins(probabilities: np.ndarray) -> np.ndarray:  # exactly what `predict` writes
-        return axis_decision_margins(np.zeros((len(probabilities), n_codes)), np.zeros(n_codes), bench.poles,
-                                     probabilities)
+    def margins_of(categories: np.ndarray) -> np.ndarray:  # what `predict` writes (before its cut to 4 digits)
+        return decision_margins(pole_probabilities(categories, bench.poles, n_codes), categories,
+                                {"kind": CATEGORIES}, codebook.code_ids, codebook)
 
     reference = data.team.labels
     per_seed = []
     for seed in params.crossval.seeds:
         labels, probabilities = loco_probabilities(bench, seed)
-        per_seed.append(seed_figures(reference, labels, decision_margins(probabilities), humans, bench.poles,
+        per_seed.append(seed_figures(reference, labels, margins_of(probabilities), humans, bench.poles,
                                      codebook, review_margin, n_boot=params.crossval.n_boot,
                                      confidence=params.crossval.confidence, seed=seed))
     axes = summarise(per_seed)
@@ -195,7 +196,7 @@ def run(prepared: Path) -> dict[str, Any]:
         probabilities = category_probabilities(x, weight, bias)
         labels = decide_categories(probabilities, bench.poles, len(codebook.code_ids))
         second_coder[name] = {"n": len(texts), "reference": params.adapt.replay_coder, "second": SECOND_CODER,
-                              "axes": seed_figures(first, labels, decision_margins(probabilities),
+                              "axes": seed_figures(first, labels, margins_of(probabilities),
                                                    {SECOND_CODER: second}, bench.poles, codebook, review_margin,
                                                    n_boot=params.crossval.n_boot,
                                                    confidence=params.crossval.confidence, seed=params.crossval.seeds[0])}
