@@ -468,8 +468,9 @@ def write_qdpx(
 
     `model_user` names the QDA user the suggestions come from, e.g. "capcode default 0.1.0". `scores`
     adds every code's probability to each suggested fragment's Description, `margins` each axis's decision
-    margin (how far the decision stands from changing: a reviewer accepts the surest first). `created` (default: now, or
-    SOURCE_DATE_EPOCH) is the project's creationDateTime; with it fixed the file is byte-for-byte reproducible.
+    margin (how far the decision stands from changing: a reviewer accepts the surest first). `created`
+    (default: now, or SOURCE_DATE_EPOCH) is the project's creationDateTime; with it fixed the file is
+    byte-for-byte reproducible.
     `review` flags fragments for review with the reason (see the module docstring); `positions` is "auto"
     (the base project's dialect, else code points) or a dialect name from `pipeline.qdpx.dialect.DIALECTS`.
     `sets` adds Sets of sources; `notes` ({(document, start, end): text}) and `source_notes` ({document: text})
