@@ -20,7 +20,7 @@ from pipeline.core.numbers import cut_to
 from pipeline.core.params import load_params
 from pipeline.model.apply import label_records
 from pipeline.model.classifier import AXIS_CATEGORIES, ModelMetadata
-from pipeline.model.decision import AXIS, CATEGORIES, axis_pole_indices, threshold_rule
+from pipeline.model.decision import AXIS, axis_pole_indices, threshold_rule
 from pipeline.model.scoring import Scores
 from pipeline.model.selection import decision_margins
 from pipeline.predict import predict
@@ -55,7 +55,7 @@ def _label(probabilities: np.ndarray, categories: np.ndarray | None = None, *, h
 
 def test_a_category_margin_is_half_the_gap_between_the_two_most_probable_categories() -> None:
     categories = np.array([[0.7, 0.2, 0.05, 0.05, 0.4, 0.4, 0.1, 0.1, 0.1, 0.2, 0.3, 0.4]])
-    margins = decision_margins(np.zeros((1, 6)), categories, {"kind": CATEGORIES}, CODE_IDS, CODEBOOK)
+    margins = decision_margins(np.zeros((1, 6)), categories, None, CODE_IDS, CODEBOOK)
     assert margins.shape == (1, 3)
     assert margins[0] == pytest.approx([0.25, 0.0, 0.05])
 

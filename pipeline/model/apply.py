@@ -19,7 +19,7 @@ from pipeline.core.codebook import Codebook
 from pipeline.core.numbers import cut_to
 from pipeline.core.params import ComputeParams, PredictParams
 from pipeline.model.classifier import AXIS_CATEGORIES, CodeClassifier, ModelMetadata, load_model
-from pipeline.model.decision import CATEGORIES, apply_decision, axis_pole_indices, decide_categories, threshold_rule
+from pipeline.model.decision import apply_decision, axis_pole_indices, decide_categories, threshold_rule
 from pipeline.model.device import select_device
 from pipeline.model.distributed import SINGLE, World
 from pipeline.model.precision import resolve_precision
@@ -45,8 +45,8 @@ def label_records(
     review_margin = float(params.review_margin)
     poles = axis_pole_indices(code_ids, codebook)
     axis_ids = [axis.id for axis in codebook.axes]
-    if scores.categories is not None:  # per axis the most probable category
-        rule: dict[str, Any] = {"kind": CATEGORIES}
+    rule: dict[str, Any] | None = None  # an axis_categories model has none: per axis the most probable category
+    if scores.categories is not None:
         decided = decide_categories(scores.categories, poles, len(code_ids)) if chosen \
             else np.zeros((0, len(code_ids)))
         in_doubt = np.zeros((len(chosen), len(code_ids)), dtype=bool)

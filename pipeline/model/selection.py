@@ -123,16 +123,18 @@ def category_distances(categories: np.ndarray, code_ids: Sequence[str], codebook
                      tuple((axis.id, (axis.poles[0], axis.poles[1])) for axis in codebook.axes), categories)
 
 
-def decision_margins(probabilities: np.ndarray, categories: np.ndarray | None, rule: dict[str, Any],
+def decision_margins(probabilities: np.ndarray, categories: np.ndarray | None, rule: dict[str, Any] | None,
                      code_ids: Sequence[str], codebook: Codebook) -> np.ndarray:
     """[n, n_axes] each axis's decision margin, what `predict` writes and flags on: the distance to the nearest
-    change of the axis's category, from `category_distances` for an axis_categories model (`categories` given)
-    and `boundary_distances` under the model's `rule` otherwise (for plain thresholds, the distance of the
-    axis's pole score nearest its threshold)."""
+    change of the axis's category, from `category_distances` for an axis_categories model (`categories` given;
+    it has no rule) and `boundary_distances` under the model's `rule` otherwise (for plain thresholds, the
+    distance of the axis's pole score nearest its threshold)."""
     if not len(probabilities):
         return np.zeros((0, len(codebook.axes)))
     if categories is not None:
         return category_distances(categories, code_ids, codebook).distances
+    if rule is None:
+        raise ValueError("decision_margins needs the model's decision rule where there are no category probabilities")
     return boundary_distances(probabilities, rule, code_ids, codebook).distances
 
 

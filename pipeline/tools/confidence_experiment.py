@@ -161,8 +161,8 @@ def run(prepared: Path) -> dict[str, Any]:
     from pipeline.crossval import encoder_embeddings, human_labels
     from pipeline.model.adaptation import finetuned_share
     from pipeline.model.category_head import category_probabilities
-    from pipeline.model.decision import CATEGORIES, decide_categories, pole_probabilities
-    from pipeline.model.selection import decision_margins
+    from pipeline.model.decision import decide_categories
+    from pipeline.model.selection import category_distances
     from pipeline.tools.encoder_interpolation_experiment import ShippedBench
 
     setup = load_quotes_setup(prepared)
@@ -172,11 +172,9 @@ def run(prepared: Path) -> dict[str, Any]:
     quotes = REPO_ROOT / "corpus" / "study-quotes"
     humans = {name: human_labels(setup.records, data.team.ids, name, codebook, quotes) for name in HUMANS}
     review_margin = float(params.predict.review_margin)
-    n_codes = len(codebook.code_ids)
 
     def margins_of(categories: np.ndarray) -> np.ndarray:  # what `predict` writes (before its cut to 4 digits)
-        return decision_margins(pole_probabilities(categories, bench.poles, n_codes), categories,
-                                {"kind": CATEGORIES}, codebook.code_ids, codebook)
+        return category_distances(categories, codebook.code_ids, codebook).distances
 
     reference = data.team.labels
     per_seed = []
