@@ -830,3 +830,63 @@ def test_double_coded_fragments_pair_the_two_coders_by_fragment_id_and_leave_out
     beleid, intern, extern = (CODEBOOK.code_ids.index(c) for c in ("beleid", "intern", "extern"))
     assert first[:, intern].tolist() == [1, 1] and first[:, beleid].tolist() == [0, 1]
     assert second[:, extern].tolist() == [1, 1] and second[:, intern].tolist() == [0, 0]
+
+
+def test_the_precision_tool_quantizes_every_linear_layer_of_a_copy_and_leaves_the_encoder_as_it_was(tiny_model) -> None:
+    import torch
+
+    from pipeline.model.bert_encoder import _Linear
+    from pipeline.model.classifier import load_model
+    from pipeline.tools.predict_precision_experiment import quantized_encoder
+
+    model, _, _ = load_model(tiny_model, load_codebook())
+    linear = [name for name, m in model.encoder.named_modules() if isinstance(m, (_Linear, torch.nn.Linear))]
+    assert linear, "the tiny model's encoder has linear layers"
+    for per_channel in (False, True):
+        quantized = quantized_encoder(model.encoder, per_channel=per_channel)
+        swapped = [name for name, m in quantized.named_modules()
+                   if type(m).__name__ == "Linear" and "quantized" in type(m).__module__]
+        assert swapped == linear
+    assert [name for name, m in model.encoder.named_modules() if isinstance(m, (_Linear, torch.nn.Linear))] == linear
+
+
+def test_decision_changes_count_the_fragments_whose_labels_move_and_the_largest_score_and_margin_changes() -> None:
+    from pipeline.tools.predict_precision_experiment import decision_changes
+
+    def record(rid: str, labels: dict, scores: dict, margins: dict) -> dict:
+        return {"id": rid, "labels": labels, "scores": scores, "margins": margins}
+
+    reference = [record("a", {"intern": 1}, {"intern": 0.7}, {"intern_extern": 0.2}),
+                 record("b", {"intern": 0}, {"intern": 0.2}, {"intern_extern": 0.3}),
+                 record("c", {"intern": 0}, {"intern": None}, {"intern_extern": None})]  # an uncoded fragment
+    other = [record("a", {"intern": 1}, {"intern": 0.65}, {"intern_extern": 0.15}),
+             record("b", {"intern": 1}, {"intern": 0.6}, {"intern_extern": 0.1}),
+             record("c", {"intern": 0}, {"intern": None}, {"intern_extern": None})]
+    changes = decision_changes(reference, other)
+    assert changes["ids_with_other_labels"] == ["b"] and changes["fragments_with_other_labels"] == 1
+    assert changes["max_score_change"] == pytest.approx(0.4) and changes["mean_score_change"] == pytest.approx(0.225)
+    assert changes["max_margin_change"] == pytest.approx(0.2)
+    assert decision_changes(reference, reference)["max_score_change"] == 0
+    with pytest.raises(ValueError, match="same records"):
+        decision_changes(reference, other[::-1])
+
+
+def test_the_precision_tool_times_every_variant_and_compares_each_with_fp32(tiny_model, tmp_path) -> None:
+    import json
+
+    from pipeline.model.precision import cpu_has_native_bf16
+    from pipeline.tools.predict_precision_experiment import measure
+
+    prepared = tmp_path / "fragments.jsonl"
+    rows = [{"id": f"q{k}@0-9", "text": text, "codable": True, "collection": "study-quotes", "split": "gold"}
+            for k, text in enumerate(["Wij sturen het beleid bij.", "De dienst doet het onthaal.",
+                                      "Euh, het lokaal netwerk met de partners, allez, dat volgen we op."])]
+    prepared.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    result = measure(tiny_model, prepared, copies=2, repeats=2)
+    expected = ["fp32", "bf16", "int8", "int8_per_channel"] if cpu_has_native_bf16() else \
+        ["fp32", "int8", "int8_per_channel"]
+    assert list(result["throughput"]) == expected
+    assert all(t["fragments"] == 6 and len(t["fragments_per_s_each"]) == 2 for t in result["throughput"].values())
+    assert list(result["changes_against_fp32"]) == expected[1:]
+    assert all(c["fragments"] == 3 for c in result["changes_against_fp32"].values())
+    assert result["auto_resolves_to"] in ("bf16", "fp32") and "model_name" in result["cpu"]
