@@ -840,13 +840,19 @@ def test_the_precision_tool_quantizes_every_linear_layer_of_a_copy_and_leaves_th
     from pipeline.tools.predict_precision_experiment import quantized_encoder
 
     model, _, _ = load_model(tiny_model, load_codebook())
-    linear = [name for name, m in model.encoder.named_modules() if isinstance(m, (_Linear, torch.nn.Linear))]
+    original = dict(model.encoder.named_modules())
+    linear = [name for name, m in original.items() if isinstance(m, (_Linear, torch.nn.Linear))]
     assert linear, "the tiny model's encoder has linear layers"
     for per_channel in (False, True):
         quantized = quantized_encoder(model.encoder, per_channel=per_channel)
         swapped = [name for name, m in quantized.named_modules()
                    if type(m).__name__ == "Linear" and "quantized" in type(m).__module__]
         assert swapped == linear
+        for name in linear:  # the model's own weights, to int8 precision, with the scales asked for
+            weight = dict(quantized.named_modules())[name].weight()
+            assert weight.qscheme() == (torch.per_channel_affine if per_channel else torch.per_tensor_affine)
+            expected = original[name].weight
+            assert torch.allclose(weight.dequantize(), expected, atol=float(expected.abs().max()) / 100)
     assert [name for name, m in model.encoder.named_modules() if isinstance(m, (_Linear, torch.nn.Linear))] == linear
 
 
@@ -871,11 +877,25 @@ def test_decision_changes_count_the_fragments_whose_labels_move_and_the_largest_
         decision_changes(reference, other[::-1])
 
 
-def test_the_precision_tool_times_every_variant_and_compares_each_with_fp32(tiny_model, tmp_path) -> None:
+def test_the_precision_tool_times_every_variant_and_compares_each_with_fp32(tiny_model, tmp_path,
+                                                                           monkeypatch) -> None:
+    import copy
     import json
 
+    import torch
+
     from pipeline.model.precision import cpu_has_native_bf16
-    from pipeline.tools.predict_precision_experiment import measure
+    from pipeline.tools import predict_precision_experiment as tool
+
+    def halved(encoder, *, per_channel=False):  # a stand-in "quantization" whose effect the tiny model shows
+        encoder = copy.deepcopy(encoder)
+        with torch.no_grad():
+            for parameter in encoder.parameters():
+                parameter.mul_(0.5)
+        return encoder
+
+    monkeypatch.setattr(tool, "quantized_encoder", halved)
+    measure = tool.measure
 
     prepared = tmp_path / "fragments.jsonl"
     rows = [{"id": f"q{k}@0-9", "text": text, "codable": True, "collection": "study-quotes", "split": "gold"}
@@ -889,4 +909,8 @@ def test_the_precision_tool_times_every_variant_and_compares_each_with_fp32(tiny
     assert all(t["fragments"] == 6 and len(t["fragments_per_s_each"]) == 2 for t in result["throughput"].values())
     assert list(result["changes_against_fp32"]) == expected[1:]
     assert all(c["fragments"] == 3 for c in result["changes_against_fp32"].values())
+    # the int8 variants score with their own encoder, against the fp32 scorer's (not fp32 against itself)
+    assert result["changes_against_fp32"]["int8"]["max_score_change"] > 0.001
     assert result["auto_resolves_to"] in ("bf16", "fp32") and "model_name" in result["cpu"]
+    with pytest.raises(ValueError, match="variants must be fp32"):
+        measure(tiny_model, prepared, variants=("bf16", "int8"))

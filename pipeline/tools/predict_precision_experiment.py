@@ -8,7 +8,8 @@ on, with the shipped model and the throughput target's input (the study's 47 quo
 
 - ``throughput``: per variant, fragments/s of `capcode predict`'s scoring and labelling (`Scorer.apply`), the
   median of ``--repeats`` runs after a warm-up, the variants taking turns within each repeat so that a busy
-  shared machine slows them alike. Variants: ``fp32``; ``bf16`` autocast (only where the CPU computes bf16
+  shared machine slows them alike (each repeat starting with the next variant, after a whole warm-up pass of
+  each). Variants: ``fp32``; ``bf16`` autocast (only where the CPU computes bf16
   natively: elsewhere it is emulated); ``int8`` and ``int8_per_channel``, the encoder's linear layers
   dynamically quantized to int8 (`torch.ao.quantization.quantize_dynamic`, weights with one scale per tensor
   or per output row; activations quantized per batch; the head and the decision rule unchanged), the usual
@@ -26,6 +27,7 @@ Nothing is chosen here. Run after `make run`:
 from __future__ import annotations
 
 import argparse
+import copy
 import platform
 import statistics
 import time
@@ -55,9 +57,8 @@ def quantized_encoder(encoder: Any, *, per_channel: bool = False) -> Any:
     quantized per tensor, torch's default, or `per_channel`: one scale per output row).
 
     `quantize_dynamic` swaps `nn.Linear` modules only; the inference encoder (`bert_encoder.BertEncoder`) keeps
-    its weights in linear layers of its own, so those become `nn.Linear`s with the same weights first."""
-    import copy
-
+    its weights in linear layers of its own, so those become `nn.Linear`s with the same weights first (built on
+    the meta device: no weights drawn only to be replaced)."""
     import torch
 
     encoder = copy.deepcopy(encoder)
@@ -66,7 +67,7 @@ def quantized_encoder(encoder: Any, *, per_channel: bool = False) -> Any:
             if isinstance(child, torch.nn.Linear) or not _is_plain_linear(child):
                 continue
             out_features, in_features = child.weight.shape
-            linear = torch.nn.Linear(in_features, out_features)
+            linear = torch.nn.Linear(in_features, out_features, device="meta")
             linear.weight, linear.bias = child.weight, child.bias
             setattr(parent, name, linear)
     with warnings.catch_warnings():  # torch.ao.quantization announces its deprecation on every call
@@ -74,12 +75,13 @@ def quantized_encoder(encoder: Any, *, per_channel: bool = False) -> Any:
         from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
 
         if per_channel:
-            return quantize_dynamic(encoder, {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8)
-        return quantize_dynamic(encoder, {torch.nn.Linear}, dtype=torch.qint8)
+            return quantize_dynamic(encoder, {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8,
+                                    inplace=True)
+        return quantize_dynamic(encoder, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
 
 
 def _is_plain_linear(module: Any) -> bool:
-    """A module that computes `linear(x, weight, bias)` with a 2-D weight and nothing else (`bert_encoder`'s)."""
+    """True for `bert_encoder`'s own linear layer (`_Linear`: `linear(x, weight, bias)`, nothing else)."""
     from pipeline.model.bert_encoder import _Linear
 
     return isinstance(module, _Linear)
@@ -108,7 +110,8 @@ def decision_changes(reference: list[dict[str, Any]], other: list[dict[str, Any]
 
 def measure(model_dir: Path, prepared: Path, *, copies: int = 8, repeats: int = 3,
             variants: Sequence[str] = VARIANTS) -> dict[str, Any]:
-    """Throughput of each variant on the quotes x `copies`, and its changes against fp32 on the quotes once."""
+    """Throughput of each variant on the quotes x `copies`, and its changes against fp32 on the quotes once.
+    `variants` must hold fp32 (the reference); bf16 is left out where the CPU emulates it."""
     import torch
 
     from pipeline.core.codebook import load_codebook
@@ -117,22 +120,26 @@ def measure(model_dir: Path, prepared: Path, *, copies: int = 8, repeats: int = 
     from pipeline.model.precision import cpu_has_native_bf16, resolve_precision
     from pipeline.tools.quotes_bench_input import quote_copies
 
+    unknown = sorted(set(variants) - set(VARIANTS))
+    if unknown or "fp32" not in variants:
+        raise ValueError(f"variants must be fp32 and any of {', '.join(VARIANTS[1:])}, found {list(variants)}")
     params = load_params(None).predict
     quotes = quote_copies(prepared, "study-quotes", 1)
     timed = quote_copies(prepared, "study-quotes", copies)
     scorer = load_scorer(model_dir=model_dir, codebook=load_codebook(), params=params, show_progress=False)
     fp32_encoder = scorer.model.encoder
     chosen = [v for v in variants if v != "bf16" or cpu_has_native_bf16()]
-    scorers = {v: replace(scorer, precision="bf16" if v == "bf16" else "fp32") for v in chosen}
+    scorers = {v: replace(scorer, precision="bf16" if v == "bf16" else "fp32", counts=dict(scorer.counts))
+               for v in chosen}
     for v in ("int8", "int8_per_channel"):  # each its own model object: the others keep the fp32 encoder
         if v in scorers:
             encoder = quantized_encoder(fp32_encoder, per_channel=v == "int8_per_channel")
             scorers[v] = replace(scorers[v], model=replace_encoder(scorer.model, encoder))
     seconds: dict[str, list[float]] = {v: [] for v in chosen}
-    for v in chosen:  # warm-up: the first batches of each variant pay for kernel selection
-        scorers[v].apply(timed[: int(params.batch_size)])
-    for _ in range(repeats):
-        for v in chosen:
+    for v in chosen:  # warm-up: a whole pass, so that kernels are chosen for every batch shape before timing
+        scorers[v].apply(timed)
+    for repeat in range(repeats):
+        for v in chosen[repeat % len(chosen):] + chosen[: repeat % len(chosen)]:  # each repeat starts elsewhere
             start = time.perf_counter()
             scorers[v].apply(timed)
             seconds[v].append(time.perf_counter() - start)
@@ -154,8 +161,6 @@ def measure(model_dir: Path, prepared: Path, *, copies: int = 8, repeats: int = 
 
 def replace_encoder(model: Any, encoder: Any) -> Any:
     """A shallow copy of the classifier `model` with `encoder` in place of its own (the head shared)."""
-    import copy
-
     other = copy.copy(model)
     other._modules = dict(model._modules, encoder=encoder)  # nn.Module keeps its children in `_modules`
     return other
