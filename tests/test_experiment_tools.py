@@ -895,14 +895,13 @@ def test_the_precision_tool_times_every_variant_and_compares_each_with_fp32(tiny
         return encoder
 
     monkeypatch.setattr(tool, "quantized_encoder", halved)
-    measure = tool.measure
 
     prepared = tmp_path / "fragments.jsonl"
     rows = [{"id": f"q{k}@0-9", "text": text, "codable": True, "collection": "study-quotes", "split": "gold"}
             for k, text in enumerate(["Wij sturen het beleid bij.", "De dienst doet het onthaal.",
                                       "Euh, het lokaal netwerk met de partners, allez, dat volgen we op."])]
     prepared.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    result = measure(tiny_model, prepared, copies=2, repeats=2)
+    result = tool.measure(tiny_model, prepared, copies=2, repeats=2)
     expected = ["fp32", "bf16", "int8", "int8_per_channel"] if cpu_has_native_bf16() else \
         ["fp32", "int8", "int8_per_channel"]
     assert list(result["throughput"]) == expected
@@ -913,4 +912,4 @@ def test_the_precision_tool_times_every_variant_and_compares_each_with_fp32(tiny
     assert result["changes_against_fp32"]["int8"]["max_score_change"] > 0.001
     assert result["auto_resolves_to"] in ("bf16", "fp32") and "model_name" in result["cpu"]
     with pytest.raises(ValueError, match="variants must be fp32"):
-        measure(tiny_model, prepared, variants=("bf16", "int8"))
+        tool.measure(tiny_model, prepared, variants=("bf16", "int8"))

@@ -74,10 +74,8 @@ def quantized_encoder(encoder: Any, *, per_channel: bool = False) -> Any:
         warnings.simplefilter("ignore")
         from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
 
-        if per_channel:
-            return quantize_dynamic(encoder, {torch.nn.Linear: per_channel_dynamic_qconfig}, dtype=torch.qint8,
-                                    inplace=True)
-        return quantize_dynamic(encoder, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
+        layers = {torch.nn.Linear: per_channel_dynamic_qconfig} if per_channel else {torch.nn.Linear}
+        return quantize_dynamic(encoder, layers, dtype=torch.qint8, inplace=True)
 
 
 def _is_plain_linear(module: Any) -> bool:
