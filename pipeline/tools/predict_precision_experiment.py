@@ -1,7 +1,8 @@
 """Predict's numeric precision on this CPU: how fast each one scores and what it changes (README item 34).
 
-`predict.precision: auto` scores with bf16 autocast where /proc/cpuinfo lists AVX512-BF16 or AMX-BF16, in fp32
-elsewhere. Whether bf16 is the faster of the two is a property of the CPU, not of its flags (round 15 found an
+`predict.precision: auto` scores with bf16 autocast where /proc/cpuinfo lists AMX-BF16, or AVX512-BF16 on a CPU
+that is not Intel's, in fp32 elsewhere (`pipeline.model.precision.cpu_prefers_bf16`). Whether bf16 is the faster
+of the two is a property of the CPU, which that rule only reads off its vendor and flags (round 15 found an
 Intel AVX512-BF16 CPU without AMX where fp32 is 1.4x faster), so this tool measures it on the machine it runs
 on, with the shipped model and the throughput target's input (the study's 47 quotes, 8 copies each, as
 `quotes_bench_input` writes them):
