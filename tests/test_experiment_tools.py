@@ -911,5 +911,7 @@ def test_the_precision_tool_times_every_variant_and_compares_each_with_fp32(tiny
     # the int8 variants score with their own encoder, against the fp32 scorer's (not fp32 against itself)
     assert result["changes_against_fp32"]["int8"]["max_score_change"] > 0.001
     assert result["auto_resolves_to"] in ("bf16", "fp32") and "model_name" in result["cpu"]
+    assert tool.cpu_description("vendor_id\t: AuthenticAMD\nmodel name\t: AMD EPYC\nflags\t\t: fpu avx512_bf16\n") == {
+        "model_name": "AMD EPYC", "vendor": "AuthenticAMD", "avx512_bf16": True, "amx_bf16": False}
     with pytest.raises(ValueError, match="variants must be fp32"):
         tool.measure(tiny_model, prepared, variants=("bf16", "int8"))
