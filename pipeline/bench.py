@@ -1,7 +1,7 @@
 """`capcode bench`: throughput and memory figures, measured, with a plain-transformers reference.
 
 Each measurement runs in its own Python process so its peak RSS is its own (ru_maxrss of the child):
-- predict: fragments/s of capcode's scoring (length-sorted batches, bf16 autocast where native) against the
+- predict: fragments/s of capcode's scoring (length-sorted batches, the precision `auto` resolves to) against the
   same forward pass in plain transformers (fp32, batches in corpus order, padded to the longest), on the
   corpus's real fragments, median over repeats, plus peak RSS;
 - e2e: `capcode predict` on a ~15,000-word interview, model load included, wall-clock median;

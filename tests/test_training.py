@@ -192,6 +192,7 @@ def cpuinfo(monkeypatch):
     ("GenuineIntel", "fpu sse2 avx2 avx512f avx512_bf16 avx512_fp16", "fp32"),  # AMX hidden: fp32 1.4-1.5x faster
     ("GenuineIntel", "fpu sse2 avx2 avx512f avx512bw", "fp32"),  # AVX-512 without bf16 emulates bf16: slow
     ("AuthenticAMD", "fpu sse2 avx2", "fp32"),
+    ("", "fpu avx512f avx512_bf16", "bf16"),  # no vendor line: only Intel without AMX was measured slower
     ("", None, "fp32"),
 ])
 def test_auto_precision_follows_the_cpu(cpuinfo, vendor, flags, expected):

@@ -30,7 +30,7 @@ SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 def tiny_vocabulary() -> dict[str, int]:
     """WordPiece ids in a fixed order: the special tokens, every character of the sentences and of printable
-    ASCII (as a word and as a continuation `##c`, so no word of the test texts becomes [UNK]), then every whole
+    ASCII (as a word and as a continuation `##c`, so no ASCII word of the test texts becomes [UNK]), then every whole
     word of the sentences. A word outside the list is spelt out in characters."""
     from tokenizers import normalizers, pre_tokenizers
 

@@ -3,7 +3,7 @@
 Nothing requires a GPU. `compute.device: auto` (the default) takes `cuda:LOCAL_RANK` when torch sees a GPU
 (LOCAL_RANK is set by torchrun and `accelerate launch`, 0 without a launcher) and the CPU when it does not, so
 the CPU path stays what it was. Mixed precision follows the hardware (`pipeline.model.precision`): bf16
-autocast on a CPU with native bf16 or a GPU that supports it, fp16 autocast on an older GPU, fp32 elsewhere.
+autocast on a CPU where native bf16 is the faster choice or a GPU that supports it, fp16 autocast on an older GPU, fp32 elsewhere.
 """
 
 from __future__ import annotations

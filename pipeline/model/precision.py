@@ -43,7 +43,7 @@ def cpu_has_native_bf16() -> bool:
 
 
 def cpu_prefers_bf16() -> bool:
-    """Whether bf16 autocast is the faster precision on this CPU, as measured (README item 34):
+    """Whether bf16 autocast is the faster precision on this CPU, as measured (README items 34-35):
 
     - AMX (`amx_bf16`): bf16 on the AMX tiles, 257 fragments/s in predict;
     - AVX512-BF16 on an AMD EPYC: bf16 2.0x faster than fp32 in predict, 1.5x in training;

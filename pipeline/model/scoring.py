@@ -1,4 +1,4 @@
-"""Scoring texts with a code classifier: length-sorted batches, windows for long texts, bf16 where native.
+"""Scoring texts with a code classifier: length-sorted batches, windows for long texts, bf16 where `auto` picks it.
 
 Shared by training (validation probabilities for threshold tuning) and pre-coding, so both see exactly the
 same inputs. The model runs on whatever device its weights are on (CPU or GPU). Under a launcher

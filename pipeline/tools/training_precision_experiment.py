@@ -1,7 +1,7 @@
 """How much the training precision (`train.precision`: bf16 autocast or fp32) changes the base model and the default.
 
-`train.precision: auto` trains with bf16 autocast where the CPU computes bf16 natively (AVX512-BF16, AMX) and
-in fp32 elsewhere, so the same `dvc.lock` inputs give different models on different CPUs (README item 23
+`train.precision: auto` trains with bf16 autocast where the CPU computes bf16 natively and faster (AMX, or
+AVX512-BF16 on AMD; `pipeline.model.precision.cpu_prefers_bf16`) and in fp32 elsewhere, so the same `dvc.lock` inputs give different models on different CPUs (README item 23
 measured AMX against AVX512-BF16, both bf16). This tool trains the base model again on the same machine with
 `train.precision: fp32`, everything else as shipped (seed included), and measures it as
 `training_seed_experiment` measures a retrained model: the base model's own poles head and thresholds on the
