@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -44,17 +45,26 @@ def round_one(tiny_trained, tmp_path_factory) -> tuple[Path, Path, SimulatedRevi
     """
     from pipeline.predict import predict
 
+    def pin_intern_and_extern(meta: dict) -> None:
+        assert meta["decision"] is None  # the thresholds are the whole rule
+        meta["thresholds"].update(intern=1.0, extern=0.0)
+
     folder = tmp_path_factory.mktemp("review")
-    model = folder / "round-one-model"
-    shutil.copytree(tiny_trained.model_dir, model)
-    meta = json.loads((model / "capcode_model.json").read_text())
-    assert meta["decision"] is None  # the thresholds are the whole rule
-    meta["thresholds"].update(intern=1.0, extern=0.0)
-    (model / "capcode_model.json").write_text(json.dumps(meta))
+    model = _model_copy(tiny_trained.model_dir, folder / "round-one-model", pin_intern_and_extern)
     predicted = folder / "precoded.qdpx"
     predict(inputs=[SAMPLE], model_dir=model, output=predicted, params_path=tiny_trained.params)
     reviewed = folder / "reviewed.qdpx"
     return predicted, reviewed, simulate_review(predicted, reviewed)
+
+
+def _model_copy(model_dir: Path, target: Path, edit: Callable[[dict], None]) -> Path:
+    """A copy of `model_dir` at `target` whose capcode_model.json `edit` changed in place."""
+    shutil.copytree(model_dir, target)
+    metadata = target / "capcode_model.json"
+    meta = json.loads(metadata.read_text())
+    edit(meta)
+    metadata.write_text(json.dumps(meta))
+    return target
 
 
 def _outcomes(expected: dict[str, Counter]) -> dict[str, dict[str, int]]:
@@ -140,11 +150,10 @@ def test_the_next_round_keeps_the_set_and_adds_a_second_suggestions_user(tiny_tr
     from pipeline.predict import predict
 
     _, reviewed, review = round_one
-    model = tmp_path / "other-model"
-    shutil.copytree(tiny_trained.model_dir, model)
-    meta = json.loads((model / "capcode_model.json").read_text())
-    meta["training_data_sha256"] = "f" * 64  # another identity: the model of the next round
-    (model / "capcode_model.json").write_text(json.dumps(meta))
+    def another_identity(meta: dict) -> None:  # the model of the next round
+        meta["training_data_sha256"] = "f" * 64
+
+    model = _model_copy(tiny_trained.model_dir, tmp_path / "other-model", another_identity)
     again = tmp_path / "round-two.qdpx"
     predict(inputs=[reviewed], model_dir=model, output=again, params_path=tiny_trained.params)
     project = read_project(again)

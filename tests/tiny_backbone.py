@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import string
 from pathlib import Path
+from typing import Any
 
 DUTCH_SENTENCES = [
     "We hebben een visie op integratie in het meerjarenplan geschreven.",
@@ -28,13 +29,11 @@ DUTCH_SENTENCES = [
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 
-def tiny_vocabulary() -> dict[str, int]:
+def tiny_vocabulary(normalizer: Any, pre_tokenizer: Any) -> dict[str, int]:
     """WordPiece ids in a fixed order: the special tokens, every character of the sentences and of printable
     ASCII (as a word and as a continuation `##c`, so no ASCII word of the test texts becomes [UNK]), then every whole
-    word of the sentences. A word outside the list is spelt out in characters."""
-    from tokenizers import normalizers, pre_tokenizers
-
-    normalizer, pre_tokenizer = normalizers.BertNormalizer(lowercase=True), pre_tokenizers.BertPreTokenizer()
+    word of the sentences as the tokenizer's `normalizer` and `pre_tokenizer` cut them. A word outside the list
+    is spelt out in characters."""
     words = sorted({word for sentence in DUTCH_SENTENCES
                     for word, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(sentence))})
     characters = sorted(set(string.ascii_lowercase + string.digits + string.punctuation) | set("".join(words)))
@@ -47,9 +46,10 @@ def build_tiny_backbone(directory: Path) -> Path:
     from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
     from transformers import BertConfig, BertModel, PreTrainedTokenizerFast
 
-    tokenizer = Tokenizer(models.WordPiece(vocab=tiny_vocabulary(), unk_token="[UNK]"))
-    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    normalizer, pre_tokenizer = normalizers.BertNormalizer(lowercase=True), pre_tokenizers.BertPreTokenizer()
+    tokenizer = Tokenizer(models.WordPiece(vocab=tiny_vocabulary(normalizer, pre_tokenizer), unk_token="[UNK]"))
+    tokenizer.normalizer = normalizer
+    tokenizer.pre_tokenizer = pre_tokenizer
     tokenizer.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]", special_tokens=[("[CLS]", tokenizer.token_to_id("[CLS]")), ("[SEP]", tokenizer.token_to_id("[SEP]"))]
     )

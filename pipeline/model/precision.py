@@ -22,17 +22,22 @@ class CpuFeatures:
     flags: frozenset[str]
 
 
-@lru_cache(maxsize=1)
-def cpu_features() -> CpuFeatures:
-    """The first processor's vendor and flags from /proc/cpuinfo (empty where it cannot be read)."""
-    try:
-        cpuinfo = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return CpuFeatures("", frozenset())
+def cpuinfo_fields(cpuinfo: str) -> dict[str, str]:
+    """The first processor's fields (`vendor_id`, `model name`, `flags`, ...) from the text of /proc/cpuinfo."""
     fields: dict[str, str] = {}
     for line in cpuinfo.splitlines():
         key, _, value = line.partition(":")
         fields.setdefault(key.strip(), value.strip())
+    return fields
+
+
+@lru_cache(maxsize=1)
+def cpu_features() -> CpuFeatures:
+    """The first processor's vendor and flags from /proc/cpuinfo (empty where it cannot be read)."""
+    try:
+        fields = cpuinfo_fields(Path("/proc/cpuinfo").read_text())
+    except OSError:
+        return CpuFeatures("", frozenset())
     return CpuFeatures(fields.get("vendor_id", ""), frozenset(fields.get("flags", "").split()))
 
 

@@ -47,13 +47,12 @@ VARIANTS = ("fp32", "bf16", "int8", "int8_per_channel")
 
 def cpu_description(cpuinfo: str) -> dict[str, Any]:
     """The CPU's model name, and the vendor and flags `auto` reads, from the text of /proc/cpuinfo."""
-    def field(name: str) -> str | None:
-        return next((line.split(":", 1)[1].strip() for line in cpuinfo.splitlines()
-                     if line.split(":", 1)[0].strip() == name), None)
+    from pipeline.model.precision import cpuinfo_fields
 
-    flags = set((field("flags") or "").split())
-    return {"model_name": field("model name") or platform.processor() or "unknown", "vendor": field("vendor_id") or "",
-            "avx512_bf16": "avx512_bf16" in flags, "amx_bf16": "amx_bf16" in flags}
+    fields = cpuinfo_fields(cpuinfo)
+    flags = set(fields.get("flags", "").split())
+    return {"model_name": fields.get("model name") or platform.processor() or "unknown",
+            "vendor": fields.get("vendor_id", ""), "avx512_bf16": "avx512_bf16" in flags, "amx_bf16": "amx_bf16" in flags}
 
 
 def quantized_encoder(encoder: Any, *, per_channel: bool = False) -> Any:
