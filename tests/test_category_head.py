@@ -12,7 +12,7 @@ import yaml
 
 from pipeline.core.codebook import load_codebook
 from pipeline.core.config import DEFAULT_PARAMS
-from pipeline.model.category_head import category_probabilities, fit_category_head, unit_rows
+from pipeline.model.category_head import category_probabilities, fit_category_head, fit_logistic, unit_rows
 from pipeline.model.decision import (
     axis_pole_indices,
     category_margins,
@@ -387,6 +387,35 @@ def test_crossval_replay_weights_per_axis_refit_each_axis_with_its_own_replay() 
     default = category_system(data, shipped, features=x, codebook=CODEBOOK)(rows)(rows)
     np.testing.assert_allclose(default[:, :8], plain[:, :8], atol=1e-6)  # the other two keep the field replay
     np.testing.assert_allclose(default[:, 8:], without[:, 8:], atol=1e-4)
+
+
+def test_the_logistic_fits_run_on_one_thread_and_give_the_threaded_solution(monkeypatch) -> None:
+    """Why one thread: README item 36. The pools are 1 during the fit, what they were afterwards, and the
+    solution is the one the default (threaded) fit finds, up to rounding."""
+    from sklearn.linear_model import LogisticRegression
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    rng = np.random.default_rng(3)
+    x = unit_rows(rng.normal(size=(400, 64)))
+    target = (x[:, :4] @ rng.normal(size=(4, 4))).argmax(axis=1)
+    weight = rng.uniform(0.5, 2.0, size=400)
+    seen: list[set[int]] = []
+    original_fit = LogisticRegression.fit
+
+    def recording_fit(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append({pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"})
+        return original_fit(self, *args, **kwargs)
+
+    with threadpool_limits(limits=2, user_api="blas"):
+        monkeypatch.setattr(LogisticRegression, "fit", recording_fit)
+        fitted = fit_logistic(x, target, weight, c=1.0, seed=0)
+        after = {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"}
+        threaded = LogisticRegression(C=1.0, max_iter=2000, random_state=0)
+        seen_before_threaded = len(seen)
+        threaded.fit(x, target, sample_weight=weight)
+    assert seen[0] == {1} and seen[seen_before_threaded] == {2} and after == {2}
+    assert np.allclose(fitted.coef_, threaded.coef_, atol=1e-8) and np.allclose(fitted.intercept_,
+                                                                               threaded.intercept_, atol=1e-8)
 
 
 def test_fit_category_head_takes_one_weight_per_row_and_axis() -> None:

@@ -915,3 +915,19 @@ def test_the_precision_tool_times_every_variant_and_compares_each_with_fp32(tiny
         "model_name": "AMD EPYC", "vendor": "AuthenticAMD", "avx512_bf16": True, "amx_bf16": False}
     with pytest.raises(ValueError, match="variants must be fp32"):
         tool.measure(tiny_model, prepared, variants=("bf16", "int8"))
+
+
+def test_the_threads_bench_times_both_fits_alternated_and_finds_the_same_solution(monkeypatch) -> None:
+    """README item 36's measurement: one timing per variant and repeat, medians and ratio from them, and the two
+    fits agree (the threads only split the matrix products)."""
+    from pipeline.tools import logistic_threads_bench as bench
+
+    monkeypatch.setitem(bench.SIZES, "embedding", (300, 32))
+    features, target, weight = bench.bench_matrix("embedding", 0)
+    assert features.shape == (300, 32) and np.allclose(np.linalg.norm(features, axis=1), 1.0)
+    assert set(np.unique(target)) <= {0, 1, 2, 3} and weight.min() >= 0.5 and weight.max() <= 2.0
+    figures = bench.bench_size("embedding", 3)
+    assert len(figures["one_thread_seconds"]) == len(figures["threaded_seconds"]) == 3
+    assert figures["one_thread_median"] == sorted(figures["one_thread_seconds"])[1]
+    assert figures["speedup"] == pytest.approx(figures["threaded_median"] / figures["one_thread_median"])
+    assert figures["max_coefficient_difference"] < 1e-8

@@ -17,6 +17,7 @@ not code, or that weighs 0 on it, is left out of that axis's fit (never read as 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -61,9 +62,10 @@ def fit_category_head(x: np.ndarray, y: np.ndarray, weights: np.ndarray, poles: 
 def fit_category_logits(features: np.ndarray, y: np.ndarray, weights: np.ndarray, poles: Sequence[tuple[int, int]],
                         *, c: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """`fit_category_head` on `features` exactly as given (no unit length): the fit itself, for an experiment
-    that transforms the embeddings first (README item 26 scales them per dimension, a dead end)."""
-    from sklearn.linear_model import LogisticRegression
+    that transforms the embeddings first (README item 26 scales them per dimension, a dead end).
 
+    The fits run on one BLAS and OpenMP thread (`one_thread`): these are small problems (a few thousand rows
+    of a few hundred features), where the threads' start-up and hand-over cost more than they save."""
     features = np.asarray(features, dtype=np.float64)
     weights = np.asarray(weights, dtype=np.float64)
     weight = np.zeros((N_CATEGORIES * len(poles), features.shape[1]))
@@ -78,8 +80,7 @@ def fit_category_logits(features: np.ndarray, y: np.ndarray, weights: np.ndarray
         if len(present) < 2:  # one category only: predict it everywhere; none coded: "neither"
             bias[N_CATEGORIES * a + (present[0] if present else 3)] = 0.0
             continue
-        model = LogisticRegression(C=c, max_iter=2000, random_state=seed)
-        model.fit(features[known], target, sample_weight=row_weight[known])
+        model = fit_logistic(features[known], target, row_weight[known], c=c, seed=seed)
         block_w, block_b = weight[rows], bias[rows]
         if len(present) == 2:  # scikit-learn's binary form: one logit for the second class, 0 for the first
             block_w[present[1]], block_b[present[1]] = model.coef_[0], model.intercept_[0]
@@ -88,6 +89,31 @@ def fit_category_logits(features: np.ndarray, y: np.ndarray, weights: np.ndarray
             for k, label in enumerate(model.classes_):
                 block_w[label], block_b[label] = model.coef_[k], model.intercept_[k]
     return weight.astype(np.float32), bias.astype(np.float32)
+
+
+def one_thread() -> Any:
+    """A context in which numpy's and scikit-learn's thread pools (BLAS, OpenMP) run one thread each.
+
+    Why: scikit-learn's lbfgs on a category head's fit (about 2,000 rows of 384 features, or of 20,000 dense
+    TF-IDF columns in crossval's baseline) spends much of its time handing small matrix products to BLAS
+    threads and back. On the 2-core Intel machine of round 18 one fit of the first size took 0.08 s on one
+    thread against 0.37 s on the default pools, one of the second 2.9 s against 4.3 s
+    (`python -m pipeline.tools.logistic_threads_bench`), and `crossval` and `simulate` ran 1.7x and 2.0x faster
+    with every output file byte for byte the same (README item 36). The solutions agree to about 1e-14 (the
+    threads only split the matrix products), so a figure could move only where a probability sat on a
+    decision's edge to the last bit."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1)
+
+
+def fit_logistic(features: np.ndarray, target: np.ndarray, sample_weight: np.ndarray, *, c: float, seed: int) -> Any:
+    """scikit-learn's multinomial `LogisticRegression` (lbfgs, `C=c`) fitted on one thread (`one_thread`)."""
+    from sklearn.linear_model import LogisticRegression
+
+    with one_thread():
+        return LogisticRegression(C=c, max_iter=2000, random_state=seed).fit(features, target,
+                                                                             sample_weight=sample_weight)
 
 
 def team_and_replay_weights(n_team: int, replay_weights: np.ndarray | None, n_replay: int, n_axes: int, *,
