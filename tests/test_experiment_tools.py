@@ -917,7 +917,7 @@ def test_the_precision_tool_times_every_variant_and_compares_each_with_fp32(tiny
         tool.measure(tiny_model, prepared, variants=("bf16", "int8"))
 
 
-def test_the_threads_bench_times_both_fits_alternated_and_finds_the_same_solution(monkeypatch) -> None:
+def test_the_threads_bench_times_both_fits_each_repeat_and_finds_the_same_solution(monkeypatch) -> None:
     """README item 36's measurement: one timing per variant and repeat, medians and ratio from them, and the two
     fits agree (the threads only split the matrix products)."""
     from pipeline.tools import logistic_threads_bench as bench

