@@ -113,15 +113,19 @@ def one_thread() -> AbstractContextManager[Any]:
     return threadpool_limits(limits=1)
 
 
-def fit_logistic(features: np.ndarray, target: np.ndarray, sample_weight: np.ndarray, *, c: float,
-                 seed: int) -> LogisticRegression:
-    """scikit-learn's `LogisticRegression` (lbfgs, `C=c`; multinomial, or the binary form where `target` has
-    two classes) fitted on one thread (`one_thread`)."""
+def logistic_regression(*, c: float, seed: int) -> LogisticRegression:
+    """The category head's unfitted estimator: scikit-learn's `LogisticRegression` (lbfgs, `C=c`, up to 2,000
+    iterations; multinomial, or the binary form where the target has two classes)."""
     from sklearn.linear_model import LogisticRegression
 
+    return LogisticRegression(C=c, max_iter=2000, random_state=seed)
+
+
+def fit_logistic(features: np.ndarray, target: np.ndarray, sample_weight: np.ndarray, *, c: float,
+                 seed: int) -> LogisticRegression:
+    """`logistic_regression(c=c, seed=seed)` fitted on one thread (`one_thread`)."""
     with one_thread():
-        return LogisticRegression(C=c, max_iter=2000, random_state=seed).fit(features, target,
-                                                                             sample_weight=sample_weight)
+        return logistic_regression(c=c, seed=seed).fit(features, target, sample_weight=sample_weight)
 
 
 def team_and_replay_weights(n_team: int, replay_weights: np.ndarray | None, n_replay: int, n_axes: int, *,

@@ -31,8 +31,8 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.model.category_head import fit_logistic, unit_rows
-from pipeline.tools.predict_precision_experiment import cpu_description
+from pipeline.model.category_head import fit_logistic, logistic_regression, unit_rows
+from pipeline.tools.predict_precision_experiment import this_cpu_description
 
 SIZES: dict[str, tuple[int, int]] = {"embedding": (2050, 384), "tfidf": (2050, 20000)}
 
@@ -62,31 +62,32 @@ def _timed_fit(fit: Callable[..., Any], features: np.ndarray, target: np.ndarray
 
 def threaded_fit(features: np.ndarray, target: np.ndarray, weight: np.ndarray, *, c: float, seed: int) -> Any:
     """The same fit as `fit_logistic`, on the thread pools as they are (the code before README item 36)."""
-    from sklearn.linear_model import LogisticRegression
+    return logistic_regression(c=c, seed=seed).fit(features, target, sample_weight=weight)
 
-    return LogisticRegression(C=c, max_iter=2000, random_state=seed).fit(features, target, sample_weight=weight)
+
+VARIANTS: dict[str, Callable[..., Any]] = {"one_thread": fit_logistic, "threaded": threaded_fit}
 
 
 def bench_size(kind: str, repeats: int, *, c: float = 1.0, seed: int = 0) -> dict[str, Any]:
     """Medians of `repeats` timings of the one-thread and the threaded fit on one size, alternated."""
     features, target, weight = bench_matrix(kind, seed)
-    one: list[float] = []
-    threaded: list[float] = []
+    seconds: dict[str, list[float]] = {variant: [] for variant in VARIANTS}
     fits: dict[str, Any] = {}
-    for fit in (fit_logistic, threaded_fit):  # warm-up: imports, thread pools started, caches filled
+    for fit in VARIANTS.values():  # warm-up: imports, thread pools started, caches filled
         fit(features, target, weight, c=c, seed=seed)
     for repeat in range(repeats):
-        order = ("one_thread", "threaded") if repeat % 2 == 0 else ("threaded", "one_thread")
+        order = list(VARIANTS) if repeat % 2 == 0 else list(reversed(VARIANTS))
         for variant in order:
-            fit = fit_logistic if variant == "one_thread" else threaded_fit
-            seconds, fits[variant] = _timed_fit(fit, features, target, weight, c=c, seed=seed)
-            (one if variant == "one_thread" else threaded).append(seconds)
-    difference = max(float(np.abs(fits["one_thread"].coef_ - fits["threaded"].coef_).max()),
-                     float(np.abs(fits["one_thread"].intercept_ - fits["threaded"].intercept_).max()))
+            took, fits[variant] = _timed_fit(VARIANTS[variant], features, target, weight, c=c, seed=seed)
+            seconds[variant].append(took)
+    one, threaded = fits["one_thread"], fits["threaded"]
+    difference = max(float(np.abs(one.coef_ - threaded.coef_).max()),
+                     float(np.abs(one.intercept_ - threaded.intercept_).max()))
+    medians = {variant: statistics.median(times) for variant, times in seconds.items()}
     return {"rows": features.shape[0], "columns": features.shape[1], "repeats": repeats,
-            "one_thread_seconds": one, "threaded_seconds": threaded,
-            "one_thread_median": statistics.median(one), "threaded_median": statistics.median(threaded),
-            "speedup": statistics.median(threaded) / statistics.median(one),
+            "one_thread_seconds": seconds["one_thread"], "threaded_seconds": seconds["threaded"],
+            "one_thread_median": medians["one_thread"], "threaded_median": medians["threaded"],
+            "speedup": medians["threaded"] / medians["one_thread"],
             "max_coefficient_difference": difference}
 
 
@@ -98,8 +99,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     from threadpoolctl import threadpool_info
 
     sizes = {kind: bench_size(kind, args.repeats) for kind in SIZES}
-    cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8") if Path("/proc/cpuinfo").exists() else ""
-    machine = {**cpu_description(cpuinfo), "cores": os.cpu_count(),
+    machine = {**this_cpu_description(), "cores": os.cpu_count(),
                "thread_pools": [{key: pool.get(key) for key in ("user_api", "internal_api", "num_threads")}
                                 for pool in threadpool_info()]}
     args.output.parent.mkdir(parents=True, exist_ok=True)

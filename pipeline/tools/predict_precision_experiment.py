@@ -55,6 +55,12 @@ def cpu_description(cpuinfo: str) -> dict[str, Any]:
             "vendor": fields.get("vendor_id", ""), "avx512_bf16": "avx512_bf16" in flags, "amx_bf16": "amx_bf16" in flags}
 
 
+def this_cpu_description() -> dict[str, Any]:
+    """`cpu_description` of this machine's /proc/cpuinfo (model name from `platform` where there is none)."""
+    cpuinfo = Path("/proc/cpuinfo")
+    return cpu_description(cpuinfo.read_text() if cpuinfo.exists() else "")
+
+
 def quantized_encoder(encoder: Any, *, per_channel: bool = False) -> Any:
     """A copy of `encoder` whose linear layers compute in int8 with dynamically quantized activations (weights
     quantized per tensor, torch's default, or `per_channel`: one scale per output row).
@@ -145,11 +151,10 @@ def measure(model_dir: Path, prepared: Path, *, copies: int = 8, repeats: int = 
             scorers[v].apply(timed)
             seconds[v].append(time.perf_counter() - start)
     labelled = {v: scorers[v].apply(quotes) for v in chosen}
-    cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
     return {
         "what": "predict's precision on this CPU: fragments/s on the 47 study quotes x 8 and the changes against "
                 "fp32 on the 47 quotes (README item 34)",
-        "cpu": {**cpu_description(cpuinfo), "torch_threads": torch.get_num_threads()},
+        "cpu": {**this_cpu_description(), "torch_threads": torch.get_num_threads()},
         "auto_resolves_to": resolve_precision("auto"),
         "model": str(model_dir),
         "throughput": {v: {"fragments": len(timed), "repeats": repeats,
