@@ -59,7 +59,7 @@ Numbers in the written JSON are rounded to 4 decimals for reading (`round_floats
 `agreement` returns keeps full precision for Python callers. (`capcode evaluate`'s metrics.json, which
 ``dvc metrics diff`` compares, is not rounded.)
 
-A *summary* is `pipeline.reliability.coefficients.agreement_summary`: ``n_units``, ``n_units_compared`` (units rated by
+A *summary* is `pipeline.reliability.bootstrap.agreement_summary`: ``n_units``, ``n_units_compared`` (units rated by
 two or more coders, the ones the coefficients use), ``n_coders``, ``percent_agreement``,
 ``krippendorff_alpha``, ``cohen_kappa`` (null unless exactly two coders), ``scott_pi``, ``fleiss_kappa``,
 ``gwet_ac1``, ``brennan_prediger`` (a number, or null with a line in ``notes``), ``notes`` and ``ci95``
@@ -90,9 +90,10 @@ from pipeline.corpus.own_codes import OwnCodes, own_codes_collection, select_fla
 from pipeline.corpus.review import ReviewedProject, read_reviewed, review_outcomes
 from pipeline.qdpx.importer import project_to_collection, read_project
 from pipeline.qdpx.project import QdaProject
+from pipeline.reliability.bootstrap import agreement_summary
 from pipeline.reliability.breakdown import disagreements, missing_ratings, per_coder
 from pipeline.reliability.characters import character_report
-from pipeline.reliability.coefficients import LEVELS, agreement_summary
+from pipeline.reliability.coefficients import LEVELS
 from pipeline.reliability.ratings import (
     CHANCE_NOTE,
     CODE_CATEGORIES,

@@ -39,7 +39,6 @@ import sys
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -85,12 +84,9 @@ from pipeline.model.decision import (
 )
 from pipeline.model.thresholds import tune_thresholds
 from pipeline.model.training_data import labelled_split, replay_fragments
-from pipeline.reliability.coefficients import (
-    UndefinedCoefficient,
-    bootstrap_ci,
-    bootstrap_intervals,
-    krippendorff_alpha,
-)
+from pipeline.reliability import resampled
+from pipeline.reliability.bootstrap import alpha_interval, bootstrap_intervals
+from pipeline.reliability.coefficients import UndefinedCoefficient, krippendorff_alpha
 
 Predictor = Callable[[np.ndarray], np.ndarray]  # row indices -> probabilities [n, n_codes]
 
@@ -387,15 +383,11 @@ def axis_alpha(reference: np.ndarray, labels: np.ndarray, codebook: Codebook, *,
             alpha: float | None = float(krippendorff_alpha(ratings, level="nominal"))
         except UndefinedCoefficient:
             alpha = None
-        interval = bootstrap_ci(lambda r: krippendorff_alpha(r, level="nominal"), ratings, n_boot=n_boot,
-                                confidence=confidence, seed=seed) if n_boot and alpha is not None else None
+        interval = alpha_interval(ratings, n_boot=n_boot, confidence=confidence, seed=seed) \
+            if n_boot and alpha is not None else None
         out[axis.id] = {"alpha": alpha, "ci": list(interval) if interval else None,
                         "n": int((~np.isnan(ratings).any(axis=0)).sum())}
     return out
-
-
-def _columns(rows: np.ndarray, units: np.ndarray) -> np.ndarray:
-    return rows[:, units]
 
 
 def _mean_alpha(rows: np.ndarray) -> float:
@@ -410,11 +402,25 @@ def _alpha_difference(rows: np.ndarray) -> float:
     return float(krippendorff_alpha(rows[[0, 1]], level="nominal") - _mean_alpha(rows[[0, *range(2, len(rows))]]))
 
 
+def _resampled_mean_alpha(rows: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """`_mean_alpha` of `rows` in every bootstrap resample (weights [k, units] -> k values, nan if undefined)."""
+    pairs = [resampled.unit_counts(rows[[0, k]]) for k in range(1, len(rows))]
+    return lambda weights: np.mean([pair.krippendorff_alpha(weights) for pair in pairs], axis=0)
+
+
+def _resampled_alpha_difference(rows: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """`_alpha_difference` of `rows` in every bootstrap resample."""
+    first, others = resampled.unit_counts(rows[[0, 1]]), _resampled_mean_alpha(rows[[0, *range(2, len(rows))]])
+    return lambda weights: first.krippendorff_alpha(weights) - others(weights)
+
+
 def _per_axis_statistic(codebook: Codebook, codings: Sequence[np.ndarray], statistic: Callable[[np.ndarray], float],
+                        resampled_statistic: Callable[[np.ndarray], Callable[[np.ndarray], np.ndarray]],
                         *, n_boot: int, confidence: float, seed: int) -> dict[str, dict[str, Any]]:
     """Per axis: `statistic` of the codings' category rows (row 0 the reference; fragments it left uncoded on the
-    axis dropped), with a bootstrap interval that resamples the same fragments for every row. Same keys as
-    `axis_alpha` ("alpha" holds the statistic), so `summarise_seeds` summarises it over seeds."""
+    axis dropped), with a bootstrap interval that resamples the same fragments for every row
+    (`resampled_statistic(rows)`: the same statistic in every resample at once). Same keys as `axis_alpha`
+    ("alpha" holds the statistic), so `summarise_seeds` summarises it over seeds."""
     out = {}
     for axis, stacked in axis_category_rows(codebook, *codings):
         stacked = stacked[:, ~np.isnan(stacked[0])]  # fragments the reference did not code on this axis
@@ -422,8 +428,7 @@ def _per_axis_statistic(codebook: Codebook, codings: Sequence[np.ndarray], stati
             value: float | None = statistic(stacked)
         except UndefinedCoefficient:
             value = None
-        interval = bootstrap_intervals({"statistic": statistic}, stacked.shape[1],
-                                       resample=partial(_columns, stacked), n_boot=n_boot,
+        interval = bootstrap_intervals({"statistic": resampled_statistic(stacked)}, stacked.shape[1], n_boot=n_boot,
                                        seed=seed, confidence=confidence)["statistic"] \
             if n_boot and value is not None else None
         out[axis.id] = {"alpha": value, "ci": list(interval) if interval else None, "n": int(stacked.shape[1])}
@@ -436,8 +441,8 @@ def mean_coder_alpha(reference: np.ndarray, codings: Sequence[np.ndarray], codeb
     the same fragments for every coding: the agreement of one coder of their kind (the blind text-only
     coders, who differ from each other by as much as the model's gaps to any one of them). Same keys as
     `axis_alpha`."""
-    return _per_axis_statistic(codebook, [reference, *codings], _mean_alpha, n_boot=n_boot, confidence=confidence,
-                               seed=seed)
+    return _per_axis_statistic(codebook, [reference, *codings], _mean_alpha, _resampled_mean_alpha, n_boot=n_boot,
+                               confidence=confidence, seed=seed)
 
 
 def paired_difference(reference: np.ndarray, labels: np.ndarray, other: np.ndarray | Sequence[np.ndarray],
@@ -451,8 +456,8 @@ def paired_difference(reference: np.ndarray, labels: np.ndarray, other: np.ndarr
     better with the reference. Same keys as `axis_alpha` ("alpha" holds the difference), so
     `summarise_seeds` summarises it over seeds."""
     others = [other] if isinstance(other, np.ndarray) else list(other)
-    return _per_axis_statistic(codebook, [reference, labels, *others], _alpha_difference, n_boot=n_boot,
-                               confidence=confidence, seed=seed)
+    return _per_axis_statistic(codebook, [reference, labels, *others], _alpha_difference, _resampled_alpha_difference,
+                               n_boot=n_boot, confidence=confidence, seed=seed)
 
 
 def summarise_seeds(per_seed: list[dict[str, dict[str, Any]]]) -> dict[str, dict[str, Any]]:

@@ -931,3 +931,23 @@ def test_the_threads_bench_times_both_fits_each_repeat_and_finds_the_same_soluti
     assert figures["one_thread_median"] == sorted(figures["one_thread_seconds"])[1]
     assert figures["speedup"] == pytest.approx(figures["threaded_median"] / figures["one_thread_median"])
     assert figures["max_coefficient_difference"] < 1e-8
+
+
+def test_bootstrap_bench_times_both_forms_and_compares_their_intervals(monkeypatch: pytest.MonkeyPatch) -> None:
+    """README item 37's measurement: one timing per form and repeat, medians and ratio from them, and the two
+    forms give the same intervals (the same resamples)."""
+    from pipeline.tools import bootstrap_bench as bench
+
+    ratings = bench.bench_ratings(400)
+    assert ratings.shape == (2, 400) and 0.02 < np.isnan(ratings).mean() < 0.08
+    both = ~np.isnan(ratings).any(axis=0)
+    assert 0.6 < (ratings[0, both] == ratings[1, both]).mean() < 0.85
+    monkeypatch.setattr(bench, "N_BOOT", 40)
+    monkeypatch.setitem(bench.SHAPES, "summary_5000", (60, bench.weighted_summary, bench.per_resample_summary))
+    figures = bench.bench_shape("summary_5000", 3)
+    assert len(figures["weighted_seconds"]) == len(figures["per_resample_seconds"]) == 3
+    assert figures["per_resample_median"] == sorted(figures["per_resample_seconds"])[1]
+    assert figures["speedup"] == pytest.approx(figures["per_resample_median"] / figures["weighted_median"])
+    assert len(figures["coefficients"]) == 7 and figures["max_interval_difference"] < 1e-12
+    assert bench._largest_difference({"a": [0.1, 0.2]}, {"a": None}) == float("inf")
+    assert bench._largest_difference({"a": [0.1, 0.2]}, {"a": [0.1, 0.25]}) == pytest.approx(0.05)

@@ -12,12 +12,11 @@ from hypothesis import strategies as st
 from sklearn.metrics import cohen_kappa_score
 
 from pipeline.core.errors import InputError
+from pipeline.reliability.bootstrap import agreement_summary, bootstrap_ci
 from pipeline.reliability.coefficients import (
     COEFFICIENTS,
     LEVELS,
     UndefinedCoefficient,
-    agreement_summary,
-    bootstrap_ci,
     brennan_prediger,
     cohen_kappa,
     fleiss_kappa,

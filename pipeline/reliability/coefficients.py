@@ -1,5 +1,8 @@
 """Inter-rater agreement coefficients: the maths behind `capcode agreement`.
 
+The point estimates; `pipeline.reliability.resampled` computes the same coefficients over many bootstrap
+resamples at once, and `pipeline.reliability.bootstrap` turns those into intervals and the agreement summary.
+
 Every coefficient reads one reliability matrix ``ratings`` of shape (n_coders, n_units), float, with
 ``np.nan`` for a missing rating. Values are category codes (nominal) or numbers (ordinal, interval, ratio).
 
@@ -33,7 +36,7 @@ properties of the data, and a bootstrap resample never causes them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -62,7 +65,7 @@ class UndefinedCoefficient(ArithmeticError):
 # --------------------------------------------------------------------------- input checks and counting
 
 
-def _as_ratings(ratings: Any) -> np.ndarray:
+def as_ratings(ratings: Any) -> np.ndarray:
     """Return ``ratings`` as a float array of shape (n_coders, n_units), or raise ValueError."""
     array = np.asarray(ratings, dtype=float)
     if array.ndim != 2:
@@ -72,7 +75,7 @@ def _as_ratings(ratings: Any) -> np.ndarray:
     return array
 
 
-def _check_level(level: str) -> None:
+def check_level(level: str) -> None:
     if level not in LEVELS:
         raise ValueError(f"level must be one of {', '.join(LEVELS)}; got {level!r}")
 
@@ -89,9 +92,9 @@ def _value_counts(ratings: np.ndarray, values: np.ndarray) -> np.ndarray:
     return flat.reshape(n_units, n_values)
 
 
-def _prepared(ratings: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def prepared_counts(ratings: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(ratings (n_coders, n_units), values (V,) sorted observed values, counts (n_units, V))``."""
-    ratings = _as_ratings(ratings)
+    ratings = as_ratings(ratings)
     values = np.unique(ratings[~np.isnan(ratings)])
     return ratings, values, _value_counts(ratings, values)
 
@@ -115,7 +118,7 @@ def _chance_corrected(p_o: float, p_e: float) -> float:
     return float((p_o - p_e) / (1.0 - p_e))
 
 
-def _n_categories(values: np.ndarray, categories: Any, n_categories: int | None) -> int:
+def number_of_categories(values: np.ndarray, categories: Any, n_categories: int | None) -> int:
     """Number of categories q: from the codebook when given (checked against ``values``), else observed."""
     if categories is not None and n_categories is not None:
         raise ValueError("pass categories or n_categories, not both")
@@ -132,7 +135,7 @@ def _n_categories(values: np.ndarray, categories: Any, n_categories: int | None)
     return len(values)
 
 
-def _check_ratio(ratings: np.ndarray, level: str) -> None:
+def check_ratio(ratings: np.ndarray, level: str) -> None:
     if level == "ratio" and (ratings < 0).any():
         raise ValueError("ratio-level values must be >= 0")
 
@@ -191,7 +194,7 @@ def _coincidences(pairable: np.ndarray) -> np.ndarray:
     return weighted.T @ pairable - np.diag(weighted.sum(axis=0))
 
 
-def _difference(values: np.ndarray, n_v: np.ndarray, level: str) -> np.ndarray:
+def squared_difference(values: np.ndarray, n_v: np.ndarray, level: str) -> np.ndarray:
     """Squared difference delta_ck**2 of Krippendorff (2011), shape (V, V), for sorted ``values`` (V,).
 
     ``n_v`` (V,) are the coincidence marginals, which the ordinal metric ranks with.
@@ -215,7 +218,7 @@ def _krippendorff_alpha(counts: np.ndarray, values: np.ndarray, level: str) -> f
     _require_variation(pairable)
     o = _coincidences(pairable)
     n_v = o.sum(axis=0)
-    delta = _difference(values, n_v, level)  # > 0 off the diagonal, so D_e > 0 once values vary
+    delta = squared_difference(values, n_v, level)  # > 0 off the diagonal, so D_e > 0 once values vary
     return float(1.0 - (n_v.sum() - 1) * (o * delta).sum() / (n_v @ delta @ n_v))
 
 
@@ -240,7 +243,7 @@ def percent_agreement(ratings: Any) -> float:
 
     The mean over units with two or more ratings of agreeing coder pairs / coder pairs.
     """
-    return _observed_agreement(_pairable(_prepared(ratings)[2]))
+    return _observed_agreement(_pairable(prepared_counts(ratings)[2]))
 
 
 def cohen_kappa(ratings: Any) -> float:
@@ -248,7 +251,7 @@ def cohen_kappa(ratings: Any) -> float:
 
     Only units rated by both coders count. ``p_e = sum_k p_Ak p_Bk`` from each coder's own marginals.
     """
-    ratings = _as_ratings(ratings)
+    ratings = as_ratings(ratings)
     if ratings.shape[0] != 2:
         raise ValueError(f"Cohen's kappa is defined for exactly two coders; got {ratings.shape[0]}")
     return _cohen_kappa(ratings)
@@ -261,7 +264,7 @@ def scott_pi(ratings: Any) -> float:
     marginals). For two coders this is Scott's pi over the units both rated. With complete data it equals
     Fleiss' kappa; with missing ratings the two differ in weighting: Fleiss averages proportions per unit.
     """
-    return _scott_pi(_prepared(ratings)[2])
+    return _scott_pi(prepared_counts(ratings)[2])
 
 
 def fleiss_kappa(ratings: Any) -> float:
@@ -272,7 +275,7 @@ def fleiss_kappa(ratings: Any) -> float:
     ``p_e = sum_k pi_k**2`` with pi_k the mean over rated units of n_uk / r_u. With the same number of
     raters for every unit this is exactly Fleiss' 1971 formula.
     """
-    return _fleiss_kappa(_prepared(ratings)[2])
+    return _fleiss_kappa(prepared_counts(ratings)[2])
 
 
 def brennan_prediger(
@@ -283,8 +286,8 @@ def brennan_prediger(
     q is ``len(categories)`` (the codebook; must contain every rated value) or ``n_categories``, else the
     number of categories observed. Unused codebook categories lower ``p_e``, so pass the codebook.
     """
-    _, values, counts = _prepared(ratings)
-    return _brennan_prediger(counts, _n_categories(values, categories, n_categories))
+    _, values, counts = prepared_counts(ratings)
+    return _brennan_prediger(counts, number_of_categories(values, categories, n_categories))
 
 
 def gwet_ac1(ratings: Any, *, categories: Sequence[float] | None = None, n_categories: int | None = None) -> float:
@@ -293,8 +296,8 @@ def gwet_ac1(ratings: Any, *, categories: Sequence[float] | None = None, n_categ
     ``p_e = sum_k pi_k (1 - pi_k) / (q - 1)`` with pi_k the mean over rated units of n_uk / r_u and q as in
     `brennan_prediger` (codebook ``categories`` or ``n_categories``, else observed categories).
     """
-    _, values, counts = _prepared(ratings)
-    return _gwet_ac1(counts, _n_categories(values, categories, n_categories))
+    _, values, counts = prepared_counts(ratings)
+    return _gwet_ac1(counts, number_of_categories(values, categories, n_categories))
 
 
 def krippendorff_alpha(ratings: Any, *, level: str = "nominal") -> float:
@@ -304,159 +307,10 @@ def krippendorff_alpha(ratings: Any, *, level: str = "nominal") -> float:
     matrix of pairable values: missing ratings and units rated once drop out, as alpha defines. Ratio
     values must be >= 0. Implemented here rather than with the ``krippendorff`` package (the tests use
     it as an oracle): the coincidence matrix is a few lines of numpy on the same unit-by-value counts the
-    other coefficients use (the summary's bootstrap resamples them once for all), and alpha needs the
+    other coefficients use (`resampled` weighs the same counts per bootstrap resample), and alpha needs the
     no-variation check before dividing by D_e, where the package returns nan or raises a bare ValueError.
     """
-    _check_level(level)
-    ratings, values, counts = _prepared(ratings)
-    _check_ratio(ratings, level)
+    check_level(level)
+    ratings, values, counts = prepared_counts(ratings)
+    check_ratio(ratings, level)
     return _krippendorff_alpha(counts, values, level)
-
-
-# --------------------------------------------------------------------------- bootstrap and summary
-
-
-def _resamples(n_units: int, n_boot: int, seed: int) -> np.ndarray:
-    """Unit indices of shape (n_boot, n_units), drawn with replacement from ``default_rng(seed)``."""
-    return np.random.default_rng(seed).integers(0, n_units, size=(n_boot, n_units))
-
-
-def _defined(statistic: Callable[..., float], *args: Any) -> float | None:
-    try:
-        return statistic(*args)
-    except UndefinedCoefficient:
-        return None
-
-
-def _percentile_interval(
-    estimates: list[float | None], confidence: float, min_defined: float
-) -> tuple[float, float] | None:
-    """Percentile interval of the defined ``estimates``; None if fewer than ``min_defined`` of them are."""
-    defined = [estimate for estimate in estimates if estimate is not None]
-    if not defined or len(defined) < min_defined * len(estimates):
-        return None
-    tail = (1.0 - confidence) / 2.0
-    low, high = np.quantile(defined, [tail, 1.0 - tail])
-    return float(low), float(high)
-
-
-def bootstrap_intervals(
-    statistics: Mapping[str, Callable[[Any], float]],
-    n_units: int,
-    *,
-    resample: Callable[[np.ndarray], Any] = lambda units: units,
-    n_boot: int,
-    seed: int,
-    confidence: float,
-    min_defined: float = 0.5,
-) -> dict[str, tuple[float, float] | None]:
-    """Percentile bootstrap intervals of several statistics over the same resamples of ``n_units`` units.
-
-    The one bootstrap of capcode. A resample is ``n_units`` unit indices drawn with replacement from
-    ``np.random.default_rng(seed)``, ``n_boot`` times; ``resample(units)`` turns it into the data once, and
-    every statistic takes that data and returns its estimate, or raises `UndefinedCoefficient` (that
-    resample is skipped for that statistic). An interval is None when more than ``1 - min_defined``
-    of the resamples are undefined: an interval from a few lucky resamples would mislead.
-    """
-    estimates: dict[str, list[float | None]] = {name: [] for name in statistics}
-    for units in _resamples(n_units, n_boot, seed):
-        data = resample(units)  # one resample serves every statistic
-        for name, statistic in statistics.items():
-            estimates[name].append(_defined(statistic, data))
-    return {name: _percentile_interval(values, confidence, min_defined) for name, values in estimates.items()}
-
-
-def bootstrap_ci(
-    statistic: Callable[[np.ndarray], float],
-    ratings: Any,
-    *,
-    n_boot: int = 1000,
-    confidence: float = 0.95,
-    seed: int = 0,
-    min_defined: float = 0.5,
-) -> tuple[float, float] | None:
-    """Percentile bootstrap interval of ``statistic(ratings)`` over units, ``ratings`` (n_coders, n_units).
-
-    Units (columns) with at least one rating are resampled with replacement, ``n_boot`` times, from
-    ``np.random.default_rng(seed)``. Resamples where the statistic raises `UndefinedCoefficient` are
-    skipped. Returns None when the statistic is undefined on the data itself or on more than
-    ``1 - min_defined`` of the resamples (an interval from a few lucky resamples would mislead).
-    """
-    ratings = _as_ratings(ratings)
-    if n_boot < 1 or not 0 < confidence < 1 or not 0 < min_defined <= 1:
-        raise ValueError("need n_boot >= 1, 0 < confidence < 1 and 0 < min_defined <= 1")
-    ratings = ratings[:, ~np.isnan(ratings).all(axis=0)]
-    if _defined(statistic, ratings) is None:
-        return None
-    return bootstrap_intervals({"statistic": statistic}, ratings.shape[1], resample=lambda units: ratings[:, units],
-                               n_boot=n_boot, seed=seed, confidence=confidence, min_defined=min_defined)["statistic"]
-
-
-def agreement_summary(
-    ratings: Any,
-    *,
-    level: str = "nominal",
-    categories: Sequence[float] | None = None,
-    n_boot: int = 1000,
-    seed: int = 0,
-    confidence: float = 0.95,
-) -> dict[str, Any]:
-    """All coefficients of ``ratings`` (n_coders, n_units) with bootstrap intervals, as a dict.
-
-    Keys: ``n_units`` (units with at least one rating), ``n_units_compared`` (units with two or more
-    ratings: the only ones any coefficient uses), ``n_coders`` (coders with at least one rating),
-    the seven coefficients of `COEFFICIENTS` (float or None), ``notes`` (one line per None, and one per
-    missing interval), ``ci95`` (coefficient -> [low, high] or None: the ``confidence`` interval, 95% unless
-    params say otherwise; the key keeps its name so reports stay readable by older tools). Empty coders and units are dropped
-    first, so a coder who rated nothing does not stop Cohen's kappa. ``categories`` is the codebook, for
-    AC1 and Brennan-Prediger; without it their q is the number of categories in the data, the same for
-    every resample. Krippendorff's alpha uses ``level``; the other coefficients treat values as unordered
-    categories. Intervals are `bootstrap_intervals` (seed ``seed``, the same resamples for every coefficient);
-    ``n_boot=0`` skips them.
-    """
-    _check_level(level)
-    ratings, values, counts = _prepared(ratings)
-    _check_ratio(ratings, level)
-    present = ~np.isnan(ratings)
-    ratings, counts = ratings[present.any(axis=1)][:, present.any(axis=0)], counts[present.any(axis=0)]
-    q = _n_categories(values, categories, None)
-    n_coders, n_units = ratings.shape
-    statistics: dict[str, Callable[[np.ndarray, np.ndarray], float]] = {
-        "percent_agreement": lambda _, c: _observed_agreement(_pairable(c)),
-        "krippendorff_alpha": lambda _, c: _krippendorff_alpha(c, values, level),
-        "cohen_kappa": lambda r, _: _cohen_kappa(r),
-        "scott_pi": lambda _, c: _scott_pi(c),
-        "fleiss_kappa": lambda _, c: _fleiss_kappa(c),
-        "gwet_ac1": lambda _, c: _gwet_ac1(c, q),
-        "brennan_prediger": lambda _, c: _brennan_prediger(c, q),
-    }
-    notes: list[str] = []
-    if level != "nominal":
-        notes.append(
-            f"level {level}: only krippendorff_alpha uses it; percent agreement, kappa, pi, AC1 and "
-            "Brennan-Prediger treat the values as unordered categories"
-        )
-    if n_coders != 2:
-        del statistics["cohen_kappa"]
-        notes.append(f"cohen_kappa: defined for exactly two coders; there are {n_coders}")
-    n_compared = int(((~np.isnan(ratings)).sum(axis=0) >= 2).sum())
-    summary: dict[str, Any] = {"n_units": n_units, "n_units_compared": n_compared, "n_coders": n_coders,
-                               **dict.fromkeys(COEFFICIENTS)}
-    for name, statistic in statistics.items():
-        try:
-            summary[name] = statistic(ratings, counts)
-        except UndefinedCoefficient as undefined:
-            notes.append(f"{name}: undefined, {undefined.reason}")
-    ci95: dict[str, list[float] | None] = dict.fromkeys(COEFFICIENTS)
-    if n_boot > 0:
-        defined = {name: (lambda data, statistic=statistics[name]: statistic(*data))
-                   for name in statistics if summary[name] is not None}
-        intervals = bootstrap_intervals(defined, n_units, resample=lambda units: (ratings[:, units], counts[units]),
-                                        n_boot=n_boot, seed=seed, confidence=confidence)
-        for name, interval in intervals.items():
-            ci95[name] = None if interval is None else list(interval)
-            if interval is None:
-                notes.append(f"ci95 {name}: undefined in more than half of {n_boot} bootstrap resamples")
-    else:
-        notes.append("ci95: bootstrap skipped (n_boot=0)")
-    return {**summary, "notes": notes, "ci95": ci95}
