@@ -308,11 +308,10 @@ def tfidf_category_system(data: Data, params: AdaptParams, tfidf: TfidfParams,
     def fit(rows: np.ndarray) -> Predictor:
         vectorizer = TfidfVectorizer(ngram_range=tuple(tfidf.ngram_range), min_df=tfidf.min_df, max_df=tfidf.max_df,
                                      max_features=tfidf.max_features, sublinear_tf=tfidf.sublinear_tf)
-        x_train = vectorizer.fit_transform([data.texts[i] for i in rows]).toarray()
+        x_train = vectorizer.fit_transform([data.texts[i] for i in rows])  # sparse: 20,000 columns, few used per row
         weight, bias = fit_category_head(x_train, data.y[rows], axis_row_weights(data, rows, params, codebook), poles,
                                          c=params.category_c, seed=params.seed)
-        return lambda test: category_probabilities(
-            vectorizer.transform([data.texts[i] for i in test]).toarray(), weight, bias)
+        return lambda test: category_probabilities(vectorizer.transform([data.texts[i] for i in test]), weight, bias)
     return fit
 
 

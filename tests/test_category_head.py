@@ -472,3 +472,39 @@ def test_stored_replay_carries_collections_and_reads_old_files_as_unrecorded(tmp
     assert text == "3 replay fragments (field 2, synthetic 1; field weighs 0 on strategisch_operationeel)"
     assert describe_replay(["synthetic"], load_params(DEFAULT_PARAMS).adapt) == (
         "1 replay fragments (synthetic 1; adapt.replay_weights names field, which this replay does not hold)")
+
+
+def test_sparse_features_fit_the_same_head_as_dense_ones(monkeypatch) -> None:
+    """crossval's TF-IDF baseline fits its sparse matrix as it is (README item 37): the same head and the same
+    probabilities as the dense fit, rows of zeros kept at zero, and no densified copy."""
+    from scipy import sparse
+
+    from pipeline.model.decision import axis_pole_indices
+
+    poles = axis_pole_indices(CODEBOOK.code_ids, CODEBOOK)
+    rng = np.random.default_rng(8)
+    n, dim = 120, 400
+    y = rng.integers(0, 2, size=(n, 6)).astype(float)
+    y[:10, :2] = np.nan  # the first axis not coded on some rows
+    dense = np.where(rng.random((n, dim)) < 0.03, rng.uniform(0.1, 2.0, (n, dim)), 0.0)
+    dense[:, :6] += np.nan_to_num(y) * 1.5  # the codes leave a trace in the features
+    dense[5] = 0.0  # a text with no known word
+    features = sparse.csr_matrix(dense)
+    assert sparse.issparse(unit_rows(features)) and not unit_rows(features)[5].count_nonzero()
+    np.testing.assert_allclose(unit_rows(features).toarray(), unit_rows(dense), atol=1e-15)
+    weights = rng.uniform(0.5, 2.0, n)
+    from_dense = fit_category_head(dense, y, weights, poles, c=1.0, seed=0)
+    import pipeline.model.category_head as category_head
+
+    fitted_sparse = []
+
+    def recording_fit(x, *args, **kwargs):
+        fitted_sparse.append(sparse.issparse(x))
+        return fit_logistic(x, *args, **kwargs)
+    monkeypatch.setattr(category_head, "fit_logistic", recording_fit)
+    from_sparse = fit_category_head(features, y, weights, poles, c=1.0, seed=0)
+    assert fitted_sparse == [True, True, True]  # every axis's regression sees the sparse matrix
+    np.testing.assert_allclose(from_sparse[0], from_dense[0], atol=1e-5)
+    np.testing.assert_array_equal(from_sparse[1] == -30.0, from_dense[1] == -30.0)
+    np.testing.assert_allclose(category_probabilities(features, *from_sparse),
+                               category_probabilities(dense, *from_dense), atol=1e-6)

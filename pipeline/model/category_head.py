@@ -16,6 +16,7 @@ not code, or that weighs 0 on it, is left out of that axis's fit (never read as 
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
@@ -30,9 +31,27 @@ if TYPE_CHECKING:
 ABSENT_LOGIT = -30.0  # a category never seen in the training data: never predicted
 
 
-def unit_rows(x: np.ndarray) -> np.ndarray:
-    """Rows scaled to length 1 (what the head sees; `CodeClassifier(normalize=True)` does the same)."""
+def unit_rows(x: Any) -> Any:
+    """Rows scaled to length 1 (what the head sees; `CodeClassifier(normalize=True)` does the same).
+
+    A scipy sparse matrix (TF-IDF features) stays sparse, in float64; a row of zeros stays zeros, as here."""
+    if _is_sparse(x):
+        from sklearn.preprocessing import normalize
+
+        return normalize(x.astype(np.float64), norm="l2")
     return x / np.clip(np.linalg.norm(x, axis=1, keepdims=True), 1e-12, None)
+
+
+def _is_sparse(x: Any) -> bool:
+    """True for a scipy sparse matrix, without importing scipy to ask: where nothing has imported scipy.sparse,
+    `x` cannot be one (this module stays free of scipy's import time on the pre-coding path)."""
+    sparse = sys.modules.get("scipy.sparse")
+    return sparse is not None and bool(sparse.issparse(x))
+
+
+def _float64(x: Any) -> Any:
+    """`x` in float64: a numpy array, or a scipy sparse matrix kept sparse."""
+    return x.astype(np.float64) if _is_sparse(x) else np.asarray(x, dtype=np.float64)
 
 
 def replay_axis_weights(collections: Sequence[str], weights: Mapping[str, Mapping[str, float]],
@@ -53,25 +72,26 @@ def replay_axis_weights(collections: Sequence[str], weights: Mapping[str, Mappin
     return out
 
 
-def fit_category_head(x: np.ndarray, y: np.ndarray, weights: np.ndarray, poles: Sequence[tuple[int, int]], *,
+def fit_category_head(x: Any, y: np.ndarray, weights: np.ndarray, poles: Sequence[tuple[int, int]], *,
                       c: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """(weight [4 * n_axes, dim], bias [4 * n_axes]) of one 4-way logistic regression per axis.
 
-    x: [n, dim] embeddings (made unit length here), y: [n, n_codes] 0/1 with nan where not coded,
+    x: [n, dim] embeddings (made unit length here; a scipy sparse matrix, such as TF-IDF features, is fitted
+    sparse), y: [n, n_codes] 0/1 with nan where not coded,
     weights: [n] per-row weight in the loss, or [n, n_axes] one per row and axis (a row weighing 0 on an
     axis is left out of that axis's fit)."""
-    return fit_category_logits(unit_rows(np.asarray(x, dtype=np.float64)), y, weights, poles, c=c, seed=seed)
+    return fit_category_logits(unit_rows(_float64(x)), y, weights, poles, c=c, seed=seed)
 
 
-def fit_category_logits(features: np.ndarray, y: np.ndarray, weights: np.ndarray, poles: Sequence[tuple[int, int]],
+def fit_category_logits(features: Any, y: np.ndarray, weights: np.ndarray, poles: Sequence[tuple[int, int]],
                         *, c: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """`fit_category_head` on `features` exactly as given (no unit length): the fit itself, for an experiment
     that transforms the embeddings first (README item 26 scales them per dimension, a dead end).
 
     The fits run on one thread (`fit_logistic`): they are small problems for BLAS (about 2,000 rows of 384
-    features; 20,000 dense TF-IDF columns in crossval's baseline), where a second thread costs more than it
-    saves (README item 36)."""
-    features = np.asarray(features, dtype=np.float64)
+    features), where a second thread costs more than it saves (README item 36). `features` may be a scipy
+    sparse matrix (crossval's TF-IDF baseline, 20,000 columns with about 15 non-zero entries per row)."""
+    features = _float64(features)
     weights = np.asarray(weights, dtype=np.float64)
     weight = np.zeros((N_CATEGORIES * len(poles), features.shape[1]))
     bias = np.full(N_CATEGORIES * len(poles), ABSENT_LOGIT)
@@ -169,9 +189,9 @@ def shift_to_team_rates(bias: np.ndarray, team_y: np.ndarray, y: np.ndarray, wei
     return shifted.astype(np.float32)
 
 
-def category_probabilities(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
-    """[n, 4 * n_axes] category probabilities of embeddings x [n, dim] under a fitted head."""
-    return softmax_per_axis(unit_rows(np.asarray(x, dtype=np.float64)) @ weight.T.astype(np.float64) + bias)
+def category_probabilities(x: Any, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """[n, 4 * n_axes] category probabilities of embeddings x [n, dim] (or sparse features) under a fitted head."""
+    return softmax_per_axis(np.asarray(unit_rows(_float64(x)) @ weight.T.astype(np.float64)) + bias)
 
 
 def out_of_fold_alpha(x: np.ndarray, y: np.ndarray, groups: Sequence[str], replay_x: np.ndarray,
