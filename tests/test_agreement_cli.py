@@ -319,3 +319,27 @@ def test_one_qdpx_with_two_users(two_coder_corpus: Path, tmp_path: Path) -> None
     assert report["coders"] == ["A", "B"]
     assert report["per_code"]["intern"]["krippendorff_alpha"] == pytest.approx(8 / 15)
     assert report["per_code"]["extern"]["krippendorff_alpha"] == pytest.approx(1.0)
+
+
+def test_intervals_are_skipped_beyond_the_limits_with_a_note(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Per-code intervals up to `MAX_CODES_WITH_INTERVALS` codes, pooled ones up to `MAX_POOLED_WITH_INTERVALS`
+    unit x code decisions; beyond either the report says so, and the point figures stay."""
+    import pipeline.agreement as module
+
+    codes = ["a", "b", "c"]
+    records = [{"id": f"f{i}", "document": "d", "start": i, "end": i + 1, "text": f"fragment {i}",
+                "labels": {"x": {c: int((i + k) % 3 == 0) for k, c in enumerate(codes)},
+                           "y": {c: int((i + k) % 3 == 0 or i % 7 == 0) for k, c in enumerate(codes)}}}
+               for i in range(40)]
+    full = module.agreement_report(records, ["x", "y"], codes, n_boot=50, seed=0)
+    assert full["ci95"]["krippendorff_alpha"] is not None
+    assert all(block["ci95"]["krippendorff_alpha"] is not None for block in full["per_code"].values())
+    assert not any("no 95% interval" in note for note in full["notes"])
+    monkeypatch.setattr(module, "MAX_CODES_WITH_INTERVALS", 2)
+    monkeypatch.setattr(module, "MAX_POOLED_WITH_INTERVALS", 119)  # 40 units x 3 codes = 120 decisions
+    limited = module.agreement_report(records, ["x", "y"], codes, n_boot=50, seed=0)
+    assert limited["krippendorff_alpha"] == full["krippendorff_alpha"]
+    assert limited["ci95"]["krippendorff_alpha"] is None
+    assert all(block["ci95"]["krippendorff_alpha"] is None for block in limited["per_code"].values())
+    assert any("3 codes: no 95% intervals per code" in note for note in limited["notes"])
+    assert any("120 pooled unit x code decisions: no 95% interval" in note for note in limited["notes"])

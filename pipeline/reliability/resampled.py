@@ -139,11 +139,6 @@ def unit_counts(ratings: np.ndarray, *, level: str = "nominal") -> UnitCounts:
     return UnitCounts.of(counts, values)
 
 
-def krippendorff_alpha(ratings: np.ndarray, weights: np.ndarray, *, level: str = "nominal") -> np.ndarray:
-    """Krippendorff's alpha of ``ratings`` (n_coders, n_units) in every resample ``weights`` (k, n_units)."""
-    return unit_counts(ratings, level=level).krippendorff_alpha(weights, level)
-
-
 def cohen_kappa(ratings: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """Cohen's kappa of two coders' ``ratings`` (2, n_units) in every resample ``weights`` (k, n_units).
 
