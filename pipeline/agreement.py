@@ -59,7 +59,7 @@ Numbers in the written JSON are rounded to 4 decimals for reading (`round_floats
 `agreement` returns keeps full precision for Python callers. (`capcode evaluate`'s metrics.json, which
 ``dvc metrics diff`` compares, is not rounded.)
 
-A *summary* is `pipeline.reliability.bootstrap.agreement_summary`: ``n_units``, ``n_units_compared`` (units rated by
+A *summary* is `pipeline.reliability.summary.agreement_summary`: ``n_units``, ``n_units_compared`` (units rated by
 two or more coders, the ones the coefficients use), ``n_coders``, ``percent_agreement``,
 ``krippendorff_alpha``, ``cohen_kappa`` (null unless exactly two coders), ``scott_pi``, ``fleiss_kappa``,
 ``gwet_ac1``, ``brennan_prediger`` (a number, or null with a line in ``notes``), ``notes`` and ``ci95``
@@ -90,7 +90,6 @@ from pipeline.corpus.own_codes import OwnCodes, own_codes_collection, select_fla
 from pipeline.corpus.review import ReviewedProject, read_reviewed, review_outcomes
 from pipeline.qdpx.importer import project_to_collection, read_project
 from pipeline.qdpx.project import QdaProject
-from pipeline.reliability.bootstrap import agreement_summary
 from pipeline.reliability.breakdown import disagreements, missing_ratings, per_coder
 from pipeline.reliability.characters import character_report
 from pipeline.reliability.coefficients import LEVELS
@@ -103,6 +102,7 @@ from pipeline.reliability.ratings import (
     overlapping_pairs,
     pair_key,
 )
+from pipeline.reliability.summary import agreement_summary
 from pipeline.reliability.table import LAYOUTS, RatingsTable, read_ratings_table
 
 OUTPUT_SUFFIXES = (".json", ".html")
@@ -118,9 +118,10 @@ UNIT_DESCRIPTIONS = {
 }
 ROUND_DIGITS = 4
 # Bootstrap intervals per code up to this many codes (each costs n_boot resamples of the units), and for the
-# pooled figures up to this many unit x code decisions. Measured on the NVivo sample with a second coder (README
-# item 37): 34 codes by fragment (47,736 decisions) take 10 s with every interval; by paragraph, per-code
-# intervals over 15,262 paragraphs 24 s, the pooled ones over all 518,908 decisions 84 s in all.
+# pooled figures up to this many unit x code decisions (the pooled bootstrap resamples all of them). On the
+# NVivo sample with a second coder (README item 37, reports/hardware/intel-avx512bf16/round19/): by fragment,
+# 34 codes and 47,736 decisions, 8.2 s with every interval; by paragraph, 15,262 paragraphs, 21.2 s with an
+# interval for each code, while its 518,908 pooled decisions stay over the limit.
 MAX_CODES_WITH_INTERVALS = 50
 MAX_POOLED_WITH_INTERVALS = 250_000
 

@@ -16,7 +16,6 @@ from hypothesis import strategies as st
 
 from pipeline.reliability import bootstrap, resampled
 from pipeline.reliability.bootstrap import (
-    agreement_summary,
     alpha_interval,
     bootstrap_ci,
     on_resampled_units,
@@ -33,6 +32,7 @@ from pipeline.reliability.coefficients import (
     percent_agreement,
     scott_pi,
 )
+from pipeline.reliability.summary import agreement_summary
 
 nan = np.nan
 
@@ -62,14 +62,18 @@ def _random_weights(n_units: int, seed: int, n_boot: int = 25) -> np.ndarray:
     return weights
 
 
-@settings(max_examples=150, deadline=None)
-@given(ratings=ratings_matrices(), level=st.sampled_from(LEVELS), seed=st.integers(0, 2**16))
-@example(ratings=np.array([[1.0, 1.0, nan], [1.0, 1.0, 2.0]]), level="nominal", seed=0)  # no variation
-@example(ratings=np.array([[1.0, nan], [nan, 2.0]]), level="ordinal", seed=0)  # no unit rated twice
-def test_weighted_coefficients_equal_each_resamples_coefficient(ratings: np.ndarray, level: str, seed: int) -> None:
+@settings(max_examples=200, deadline=None)
+@given(ratings=st.integers(1, 12).flatmap(lambda values: ratings_matrices(values=values)),
+       level=st.sampled_from(LEVELS), seed=st.integers(0, 2**16), codebook=st.booleans())
+@example(ratings=np.array([[1.0, 1.0, nan], [1.0, 1.0, 2.0]]), level="nominal", seed=0, codebook=False)  # no variation
+@example(ratings=np.array([[1.0, nan], [nan, 2.0]]), level="ordinal", seed=0, codebook=True)  # no unit rated twice
+@example(ratings=np.array([[3.0, 3.0], [3.0, 3.0]]), level="interval", seed=0, codebook=False)  # one value: q = 1
+def test_weighted_coefficients_equal_each_resamples_coefficient(ratings: np.ndarray, level: str, seed: int,
+                                                                 codebook: bool) -> None:
     weights = _random_weights(ratings.shape[1], seed)
     units = resampled.unit_counts(ratings, level=level)
-    q = 5  # a codebook of five categories, one more than the data can use
+    # AC1 and Brennan-Prediger: a codebook of 13 categories, or q from the whole data as the summary takes it
+    q = 13 if codebook else max(1, len(np.unique(ratings[~np.isnan(ratings)])))
     cases = {
         "percent_agreement": (units.percent_agreement, percent_agreement),
         "scott_pi": (units.scott_pi, scott_pi),
@@ -164,3 +168,27 @@ def test_crossval_intervals_equal_the_plain_bootstrap_of_their_statistics() -> N
             expected = bootstrap.bootstrap_intervals({"s": on_resampled_units(statistic, stacked)}, stacked.shape[1],
                                                      n_boot=150, seed=6, confidence=0.95)["s"]
             assert found[name][axis.id]["ci"] == pytest.approx(list(expected), abs=1e-12), (name, axis.id)
+
+
+@pytest.mark.parametrize("level", ["ordinal", "interval", "ratio"])
+def test_alpha_with_many_values_is_the_per_resample_alpha(level: str) -> None:
+    """Scores with about a hundred distinct values (a ratings table of 0-100 scores): the weighted alpha at
+    the metric levels still equals the per-resample one, without a values x values matrix per resample."""
+    rng = np.random.default_rng(4)
+    first = rng.integers(0, 101, 120).astype(float)
+    ratings = np.vstack([first, np.clip(first + rng.normal(0, 12, 120).round(), 0, 100)])
+    ratings[1, :7] = nan
+    assert len(np.unique(ratings[~np.isnan(ratings)])) > 80
+    weights = _random_weights(120, 3, n_boot=40)
+    expected = _each_resample(partial(krippendorff_alpha, level=level), ratings, weights)
+    found = resampled.unit_counts(ratings, level=level).krippendorff_alpha(weights, level)
+    assert found == pytest.approx(expected, abs=1e-12)
+
+
+def test_nothing_to_bootstrap_draws_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_draws(*args: object, **kwargs: object) -> None:
+        raise AssertionError("resamples drawn for no statistic")
+    monkeypatch.setattr(bootstrap, "resample_weights", no_draws)
+    assert bootstrap.bootstrap_intervals({}, 10, n_boot=100, seed=0, confidence=0.95) == {}
+    summary = agreement_summary(np.array([[1.0, nan, 2.0], [nan, 2.0, nan]]), n_boot=100)  # no unit rated twice
+    assert all(interval is None for interval in summary["ci95"].values())

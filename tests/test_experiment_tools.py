@@ -934,8 +934,8 @@ def test_the_threads_bench_times_both_fits_each_repeat_and_finds_the_same_soluti
 
 
 def test_bootstrap_bench_times_both_forms_and_compares_their_intervals(monkeypatch: pytest.MonkeyPatch) -> None:
-    """README item 37's measurement: one timing per form and repeat, medians and ratio from them, and the two
-    forms give the same intervals (the same resamples)."""
+    """README item 37's measurement: one timing per form and repeat, medians and ratio from them, and the
+    weighted form gives the intervals of the old per-resample loop (the same resamples)."""
     from pipeline.tools import bootstrap_bench as bench
 
     ratings = bench.bench_ratings(400)
@@ -943,11 +943,14 @@ def test_bootstrap_bench_times_both_forms_and_compares_their_intervals(monkeypat
     both = ~np.isnan(ratings).any(axis=0)
     assert 0.6 < (ratings[0, both] == ratings[1, both]).mean() < 0.85
     monkeypatch.setattr(bench, "N_BOOT", 40)
-    monkeypatch.setitem(bench.SHAPES, "summary_5000", (60, bench.weighted_summary, bench.per_resample_summary))
-    figures = bench.bench_shape("summary_5000", 3)
-    assert len(figures["weighted_seconds"]) == len(figures["per_resample_seconds"]) == 3
-    assert figures["per_resample_median"] == sorted(figures["per_resample_seconds"])[1]
-    assert figures["speedup"] == pytest.approx(figures["per_resample_median"] / figures["weighted_median"])
-    assert len(figures["coefficients"]) == 7 and figures["max_interval_difference"] < 1e-12
+    for name, level in (("summary_5000", "nominal"), ("summary_interval", "interval")):
+        monkeypatch.setitem(bench.SHAPES, name, (60, 12, level, bench.weighted_summary, bench.old_summary))
+        figures = bench.bench_shape(name, 3)
+        assert len(figures["weighted_seconds"]) == len(figures["old_seconds"]) == 3
+        assert figures["old_median"] == sorted(figures["old_seconds"])[1]
+        assert figures["speedup"] == pytest.approx(figures["old_median"] / figures["weighted_median"])
+        assert len(figures["coefficients"]) == 7 and figures["max_interval_difference"] < 1e-12
+    assert bench.old_alpha(ratings, "nominal", [])["krippendorff_alpha"] == pytest.approx(
+        bench.weighted_alpha(ratings, "nominal", [])["krippendorff_alpha"])
     assert bench._largest_difference({"a": [0.1, 0.2]}, {"a": None}) == float("inf")
     assert bench._largest_difference({"a": [0.1, 0.2]}, {"a": [0.1, 0.25]}) == pytest.approx(0.05)

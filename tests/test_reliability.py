@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from sklearn.metrics import cohen_kappa_score
 
 from pipeline.core.errors import InputError
-from pipeline.reliability.bootstrap import agreement_summary, bootstrap_ci
+from pipeline.reliability.bootstrap import bootstrap_ci
 from pipeline.reliability.coefficients import (
     COEFFICIENTS,
     LEVELS,
@@ -25,6 +25,7 @@ from pipeline.reliability.coefficients import (
     percent_agreement,
     scott_pi,
 )
+from pipeline.reliability.summary import agreement_summary
 from pipeline.reliability.table import read_ratings_csv
 
 nan = np.nan

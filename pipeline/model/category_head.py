@@ -120,8 +120,8 @@ def one_thread() -> AbstractContextManager[Any]:
     """A context in which the loaded thread pools (BLAS, which does the work here, and OpenMP) run one thread
     each; on leaving it they are what they were before, also after an exception.
 
-    Why: scikit-learn's lbfgs on a category head's fit (about 2,000 rows of 384 features, or of 20,000 dense
-    TF-IDF columns in crossval's baseline) is made of matrix products too small to gain from a second BLAS
+    Why: scikit-learn's lbfgs on a category head's fit (about 2,000 rows of 384 features, or of 20,000 TF-IDF
+    columns in crossval's baseline, dense until README item 37) is made of matrix products too small to gain from a second BLAS
     thread, which presumably costs more in hand-over than it saves. On the 2-core Intel machine of round 18
     one fit of the first size took 0.08 s on one thread against 0.37 s on the default pools, one of the
     second 2.9 s against 4.3 s (`python -m pipeline.tools.logistic_threads_bench`), and `crossval` and
@@ -141,9 +141,10 @@ def logistic_regression(*, c: float, seed: int) -> LogisticRegression:
     return LogisticRegression(C=c, max_iter=2000, random_state=seed)
 
 
-def fit_logistic(features: np.ndarray, target: np.ndarray, sample_weight: np.ndarray, *, c: float,
+def fit_logistic(features: Any, target: np.ndarray, sample_weight: np.ndarray, *, c: float,
                  seed: int) -> LogisticRegression:
-    """`logistic_regression(c=c, seed=seed)` fitted on one thread (`one_thread`)."""
+    """`logistic_regression(c=c, seed=seed)` fitted on one thread (`one_thread`); `features` a numpy array or
+    a scipy sparse matrix."""
     with one_thread():
         return logistic_regression(c=c, seed=seed).fit(features, target, sample_weight=sample_weight)
 

@@ -1,38 +1,24 @@
-"""Bootstrap intervals of agreement figures, and the agreement summary (every coefficient with its interval).
+"""Bootstrap intervals of agreement figures (`pipeline.reliability.summary` uses them for every coefficient).
 
 The one bootstrap of capcode. A resample draws ``n_units`` unit indices with replacement, ``n_boot`` times,
 from ``np.random.default_rng(seed)`` (the draws are the same whatever the block size: numpy's generator
 gives the same stream in blocks as in one call, tested). A statistic sees a block of resamples as weights
 (k, n_units): how often each resample drew each unit. The coefficients of
 `pipeline.reliability.resampled` turn weights into estimates with a matrix product; any other statistic of
-the resampled units goes through `on_resampled_units`, which computes it resample by resample. Every
-statistic must not depend on the order of the units (no agreement coefficient does).
+the resampled units goes through `on_resampled_units`, which computes it resample by resample. A statistic
+must not depend on the order of the units (no agreement coefficient does): a resample's units are passed in
+unit order, not in the order they were drawn.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
 
 from pipeline.reliability import resampled
-from pipeline.reliability.coefficients import (
-    COEFFICIENTS,
-    UndefinedCoefficient,
-    as_ratings,
-    brennan_prediger,
-    check_level,
-    check_ratio,
-    cohen_kappa,
-    fleiss_kappa,
-    gwet_ac1,
-    krippendorff_alpha,
-    number_of_categories,
-    percent_agreement,
-    prepared_counts,
-    scott_pi,
-)
+from pipeline.reliability.coefficients import UndefinedCoefficient, as_ratings, krippendorff_alpha
 
 WeightedStatistic = Callable[[np.ndarray], np.ndarray]
 """Weights (k, n_units) -> k estimates, nan where the statistic is undefined on that resample."""
@@ -92,6 +78,8 @@ def bootstrap_intervals(
     """Percentile bootstrap intervals of several statistics over the same ``n_boot`` resamples of ``n_units``
     units (`resample_weights`). An interval is None when more than ``1 - min_defined`` of the resamples are
     undefined for that statistic."""
+    if not statistics:  # nothing defined to bootstrap: no resamples drawn
+        return {}
     estimates: dict[str, list[np.ndarray]] = {name: [] for name in statistics}
     for weights in resample_weights(n_units, n_boot, seed):
         for name, statistic in statistics.items():
@@ -114,8 +102,8 @@ def bootstrap_ci(
     Units (columns) with at least one rating are resampled with replacement, ``n_boot`` times (the draws of
     `resample_weights`). Resamples where the statistic raises `UndefinedCoefficient` are skipped. Returns
     None when the statistic is undefined on the data itself or on more than ``1 - min_defined`` of the
-    resamples. Any statistic of the ratings works, one resample at a time; `alpha_interval` is the fast
-    form for Krippendorff's alpha.
+    resamples. Any statistic of the ratings that does not depend on the order of the units works, one resample
+    at a time (`on_resampled_units`); `alpha_interval` is the fast form for Krippendorff's alpha.
     """
     ratings = _rated_units(ratings, n_boot, confidence, min_defined)
     try:
@@ -153,81 +141,3 @@ def _rated_units(ratings: Any, n_boot: int, confidence: float, min_defined: floa
     if n_boot < 1 or not 0 < confidence < 1 or not 0 < min_defined <= 1:
         raise ValueError("need n_boot >= 1, 0 < confidence < 1 and 0 < min_defined <= 1")
     return ratings[:, ~np.isnan(ratings).all(axis=0)]
-
-
-def agreement_summary(
-    ratings: Any,
-    *,
-    level: str = "nominal",
-    categories: Sequence[float] | None = None,
-    n_boot: int = 1000,
-    seed: int = 0,
-    confidence: float = 0.95,
-) -> dict[str, Any]:
-    """All coefficients of ``ratings`` (n_coders, n_units) with bootstrap intervals, as a dict.
-
-    Keys: ``n_units`` (units with at least one rating), ``n_units_compared`` (units with two or more
-    ratings: the only ones any coefficient uses), ``n_coders`` (coders with at least one rating),
-    the seven coefficients of `COEFFICIENTS` (float or None), ``notes`` (one line per None, and one per
-    missing interval), ``ci95`` (coefficient -> [low, high] or None: the ``confidence`` interval, 95% unless
-    params say otherwise; the key keeps its name so reports stay readable by older tools). Empty coders and units are dropped
-    first, so a coder who rated nothing does not stop Cohen's kappa. ``categories`` is the codebook, for
-    AC1 and Brennan-Prediger; without it their q is the number of categories in the data, the same for
-    every resample. Krippendorff's alpha uses ``level``; the other coefficients treat values as unordered
-    categories. Intervals are `bootstrap_intervals` (seed ``seed``, the same resamples for every coefficient,
-    all computed from the same weighted unit counts); ``n_boot=0`` skips them.
-    """
-    check_level(level)
-    ratings, values, counts = prepared_counts(ratings)
-    check_ratio(ratings, level)
-    present = ~np.isnan(ratings)
-    ratings, counts = ratings[present.any(axis=1)][:, present.any(axis=0)], counts[present.any(axis=0)]
-    q = number_of_categories(values, categories, None)
-    n_coders, n_units = ratings.shape
-    statistics: dict[str, Callable[[np.ndarray], float]] = {
-        "percent_agreement": percent_agreement,
-        "krippendorff_alpha": lambda r: krippendorff_alpha(r, level=level),
-        "cohen_kappa": cohen_kappa,
-        "scott_pi": scott_pi,
-        "fleiss_kappa": fleiss_kappa,
-        "gwet_ac1": lambda r: gwet_ac1(r, n_categories=q),
-        "brennan_prediger": lambda r: brennan_prediger(r, n_categories=q),
-    }
-    units = resampled.UnitCounts.of(counts, values)
-    weighted: dict[str, WeightedStatistic] = {
-        "percent_agreement": units.percent_agreement,
-        "krippendorff_alpha": lambda weights: units.krippendorff_alpha(weights, level),
-        "cohen_kappa": lambda weights: resampled.cohen_kappa(ratings, weights),
-        "scott_pi": units.scott_pi,
-        "fleiss_kappa": units.fleiss_kappa,
-        "gwet_ac1": lambda weights: units.gwet_ac1(weights, q),
-        "brennan_prediger": lambda weights: units.brennan_prediger(weights, q),
-    }
-    notes: list[str] = []
-    if level != "nominal":
-        notes.append(
-            f"level {level}: only krippendorff_alpha uses it; percent agreement, kappa, pi, AC1 and "
-            "Brennan-Prediger treat the values as unordered categories"
-        )
-    if n_coders != 2:
-        del statistics["cohen_kappa"]
-        notes.append(f"cohen_kappa: defined for exactly two coders; there are {n_coders}")
-    n_compared = int(((~np.isnan(ratings)).sum(axis=0) >= 2).sum())
-    summary: dict[str, Any] = {"n_units": n_units, "n_units_compared": n_compared, "n_coders": n_coders,
-                               **dict.fromkeys(COEFFICIENTS)}
-    for name, statistic in statistics.items():
-        try:
-            summary[name] = statistic(ratings)
-        except UndefinedCoefficient as undefined:
-            notes.append(f"{name}: undefined, {undefined.reason}")
-    ci95: dict[str, list[float] | None] = dict.fromkeys(COEFFICIENTS)
-    if n_boot > 0:
-        defined = {name: weighted[name] for name in statistics if summary[name] is not None}
-        intervals = bootstrap_intervals(defined, n_units, n_boot=n_boot, seed=seed, confidence=confidence)
-        for name, interval in intervals.items():
-            ci95[name] = None if interval is None else list(interval)
-            if interval is None:
-                notes.append(f"ci95 {name}: undefined in more than half of {n_boot} bootstrap resamples")
-    else:
-        notes.append("ci95: bootstrap skipped (n_boot=0)")
-    return {**summary, "notes": notes, "ci95": ci95}

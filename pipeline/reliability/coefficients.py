@@ -36,7 +36,7 @@ properties of the data, and a bootstrap resample never causes them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -314,3 +314,18 @@ def krippendorff_alpha(ratings: Any, *, level: str = "nominal") -> float:
     ratings, values, counts = prepared_counts(ratings)
     check_ratio(ratings, level)
     return _krippendorff_alpha(counts, values, level)
+
+
+def count_statistics(values: np.ndarray, level: str, q: int) -> dict[str, Callable[[np.ndarray, np.ndarray], float]]:
+    """The seven coefficients of `COEFFICIENTS` as functions of ``(ratings, counts)`` prepared once
+    (`prepared_counts`): what the agreement summary computes its point estimates with, the counts shared by all
+    seven. ``values`` are the observed values, ``q`` the number of categories for AC1 and Brennan-Prediger."""
+    return {
+        "percent_agreement": lambda _, counts: _observed_agreement(_pairable(counts)),
+        "krippendorff_alpha": lambda _, counts: _krippendorff_alpha(counts, values, level),
+        "cohen_kappa": lambda ratings, _: _cohen_kappa(ratings),
+        "scott_pi": lambda _, counts: _scott_pi(counts),
+        "fleiss_kappa": lambda _, counts: _fleiss_kappa(counts),
+        "gwet_ac1": lambda _, counts: _gwet_ac1(counts, q),
+        "brennan_prediger": lambda _, counts: _brennan_prediger(counts, q),
+    }

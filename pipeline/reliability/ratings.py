@@ -15,7 +15,7 @@ import numpy as np
 
 from pipeline.core.codebook import Axis, Codebook, axis_category
 from pipeline.core.documents import Labels
-from pipeline.reliability.bootstrap import agreement_summary
+from pipeline.reliability.summary import agreement_summary
 
 MODEL_CODER = "model"
 CODE_CATEGORIES = ("absent", "present")

@@ -83,51 +83,60 @@ class UnitCounts:
     # ------------------------------------------------------------------ the coefficients
 
     def percent_agreement(self, weights: np.ndarray) -> np.ndarray:
+        """`coefficients.percent_agreement` per resample."""
         return self._observed_agreement(weights)
 
     def scott_pi(self, weights: np.ndarray) -> np.ndarray:
+        """`coefficients.scott_pi` per resample: p_e from the pooled marginals of the pairable units."""
         marginals = self._pairable_marginals(weights)
         p = _safe_ratio(marginals, marginals.sum(axis=1, keepdims=True))
         defined = np.count_nonzero(marginals, axis=1) >= 2
         return _chance_corrected(self._observed_agreement(weights), (p * p).sum(axis=1), defined)
 
     def fleiss_kappa(self, weights: np.ndarray) -> np.ndarray:
+        """`coefficients.fleiss_kappa` per resample: p_e from Gwet's pi_k."""
         pi = self._category_proportions(weights)
         return _chance_corrected(self._observed_agreement(weights), (pi * pi).sum(axis=1), self._varies(weights))
 
     def gwet_ac1(self, weights: np.ndarray, q: int) -> np.ndarray:
+        """`coefficients.gwet_ac1` per resample, ``q`` categories (the codebook's, or those of the whole data)."""
         pi = self._category_proportions(weights)
         p_e = (pi * (1.0 - pi)).sum(axis=1) / (q - 1) if q > 1 else np.ones(len(weights))
         return _chance_corrected(self._observed_agreement(weights), p_e, self._varies(weights))
 
     def brennan_prediger(self, weights: np.ndarray, q: int) -> np.ndarray:
+        """`coefficients.brennan_prediger` per resample, ``q >= 1`` categories: p_e = 1 / q."""
         p_e = np.full(len(weights), 1.0 / q)
         return _chance_corrected(self._observed_agreement(weights), p_e, self._varies(weights))
 
     def krippendorff_alpha(self, weights: np.ndarray, level: str = "nominal") -> np.ndarray:
         """``1 - (n - 1) sum o_ck delta_ck / sum n_c n_k delta_ck`` per resample, the coincidences o weighted.
 
-        A value no pairable unit of a resample uses has no coincidences and a marginal of 0 there, so it adds
-        nothing to either sum, as its removal does in `coefficients._krippendorff_alpha`."""
+        ``o_ck = sum_u w_u (n_uc n_uk - [c == k] n_uc) / (m_u - 1)``, and delta is 0 on the diagonal at every
+        level, so the observed disagreement is ``sum_u w_u (n_u delta n_u) / (m_u - 1)``: one number per unit
+        where delta is fixed (nominal, interval, ratio), never a V x V matrix per resample. The ordinal metric
+        ranks with each resample's own marginals, so there delta is built per resample (V x V each, one at a
+        time). A value no pairable unit of a resample uses has a marginal of 0 there and adds nothing to
+        either sum, as its removal does in `coefficients._krippendorff_alpha`."""
         check_level(level)
         pairable = self.counts[self.pairable]
         w = weights[:, self.pairable] / (pairable.sum(axis=1) - 1)  # each unit's pairs weigh 1 / (m_u - 1)
         n_v = self._pairable_marginals(weights)  # the coincidence marginals: sum_k o_ck = sum_u w_u n_uc
         n = n_v.sum(axis=1)
         defined = (self._n_pairable(weights) > 0) & (np.count_nonzero(n_v, axis=1) >= 2)
-        if level == "nominal":  # delta = 1 off the diagonal: D_o needs only the diagonal of o
-            diagonal = w @ (pairable * (pairable - 1))  # o_cc = sum_u w_u (n_uc^2 - n_uc) / (m_u - 1)
-            disagreeing = n - diagonal.sum(axis=1)
+        if level == "nominal":  # delta = 1 off the diagonal: sum o delta = n - trace(o)
+            disagreeing = n - w @ (pairable * (pairable - 1)).sum(axis=1)
             expected = n * n - (n_v * n_v).sum(axis=1)
-        else:
-            o = np.einsum("bu,uc,uk->bck", w, pairable, pairable) - np.einsum("bu,uc->bc", w, pairable)[:, :, None] \
-                * np.eye(len(self.values))[None]
-            if level == "ordinal":  # the ordinal metric ranks with each resample's own marginals
-                delta = np.stack([squared_difference(self.values, marginals, level) for marginals in n_v])
-            else:
-                delta = np.broadcast_to(squared_difference(self.values, n_v[0], level), o.shape)
-            disagreeing = (o * delta).sum(axis=(1, 2))
-            expected = np.einsum("bc,bck,bk->b", n_v, delta, n_v)
+        elif level == "ordinal":
+            disagreeing, expected = np.empty(len(weights)), np.empty(len(weights))
+            for b, marginals in enumerate(n_v):
+                delta = squared_difference(self.values, marginals, level)
+                disagreeing[b] = w[b] @ ((pairable @ delta) * pairable).sum(axis=1)
+                expected[b] = marginals @ delta @ marginals
+        else:  # interval, ratio: delta depends on the values only
+            delta = squared_difference(self.values, np.zeros(len(self.values)), level)
+            disagreeing = w @ ((pairable @ delta) * pairable).sum(axis=1)
+            expected = ((n_v @ delta) * n_v).sum(axis=1)
         observed = _safe_ratio((n - 1) * disagreeing, np.where(defined, expected, 1.0))
         return np.where(defined, 1.0 - observed, np.nan)
 
@@ -144,6 +153,8 @@ def cohen_kappa(ratings: np.ndarray, weights: np.ndarray) -> np.ndarray:
 
     Only units rated by both count; undefined where a resample has none of them or they use one value only."""
     ratings = np.asarray(ratings, dtype=float)
+    if ratings.ndim != 2 or ratings.shape[0] != 2:
+        raise ValueError(f"Cohen's kappa is defined for exactly two coders; got ratings of shape {ratings.shape}")
     both = ~np.isnan(ratings).any(axis=0)
     values = np.unique(ratings[:, both])
     w = weights[:, both]

@@ -1,15 +1,18 @@
-"""How long the bootstrap intervals take weighted (all resamples at once) and resample by resample (README item 37).
+"""How long the bootstrap intervals take weighted (all resamples at once) and as before item 37 (README item 37).
 
 `pipeline.reliability.bootstrap` computes a coefficient in every resample from weighted unit counts
-(`pipeline.reliability.resampled`): one matrix product for all resamples. Before, each resample's ratings were
-formed and the coefficient computed on them, which `bootstrap.on_resampled_units` still does for any other
-statistic. This tool times both on seeded random ratings (4 categories, a second coder who agrees with the
-first on about 70% of units, 5% of ratings missing) of the shapes the pipeline bootstraps:
+(`pipeline.reliability.resampled`): one matrix product for all resamples. Before (commit 8d4b7b3), each
+resample's unit indices were drawn, the resample's ratings and value counts formed once, and every coefficient
+computed on them; `old_bootstrap_intervals` here is that loop, kept as the reference this tool times against
+(the same draws, the same coefficient functions). The shapes are the ones capcode bootstraps, on seeded random
+ratings (a second coder who agrees with the first on about 70% of units, 5% of ratings missing):
 
-- ``crossval_alpha``: Krippendorff's alpha of 2 codings of 47 quotes, the interval `capcode crossval` draws
-  for each axis, system and seed (hundreds per run);
-- ``summary_500`` and ``summary_5000``: `agreement_summary` (all seven coefficients) of 2 coders on 500 and
-  5,000 units, what `capcode agreement` computes for a project and for each of its codes.
+- ``crossval_alpha``: nominal Krippendorff's alpha of 2 codings of 47 quotes over 4 categories, the interval
+  `capcode crossval` draws for each axis, system and seed (hundreds per run);
+- ``summary_500`` and ``summary_5000``: `agreement_summary` (all seven coefficients, 4 categories) of 2 coders
+  on 500 and 5,000 units, what `capcode agreement` and `capcode evaluate` compute for a set or a code;
+- ``summary_interval``: `agreement_summary` at interval level of 300 units scored 0-100 (about 100 distinct
+  values), a ratings table of scores (`capcode agreement ratings.csv --level interval`).
 
 Per shape, after one untimed run of each form: the median over ``--repeats`` of each form's seconds (the
 forms take turns, the first one alternating, so a busy shared machine slows both alike), their ratio, and the
@@ -24,79 +27,89 @@ import argparse
 import os
 import statistics
 import time
-from collections.abc import Callable, Sequence
-from functools import partial
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from pipeline.reliability.bootstrap import (
-    agreement_summary,
-    alpha_interval,
-    bootstrap_intervals,
-    on_resampled_units,
-)
+from pipeline.reliability.bootstrap import alpha_interval, percentile_interval
 from pipeline.reliability.coefficients import (
-    brennan_prediger,
-    cohen_kappa,
-    fleiss_kappa,
-    gwet_ac1,
+    UndefinedCoefficient,
+    count_statistics,
     krippendorff_alpha,
-    percent_agreement,
-    scott_pi,
+    number_of_categories,
+    prepared_counts,
 )
+from pipeline.reliability.summary import agreement_summary
 from pipeline.tools import write_result
 from pipeline.tools.predict_precision_experiment import this_cpu_description
 
-N_BOOT, SEED, CATEGORIES = 1000, 0, 4
+N_BOOT, SEED = 1000, 0
+Intervals = dict[str, list[float] | None]
 
 
-def bench_ratings(n_units: int, seed: int = 0) -> np.ndarray:
-    """Two coders' ratings of `n_units` units: the second agrees with the first on about 70%, 5% missing."""
+def bench_ratings(n_units: int, categories: int = 4, seed: int = 0) -> np.ndarray:
+    """Two coders' ratings of `n_units` units over values 0..categories-1: the second agrees with the first on
+    about 70%, 5% of ratings missing."""
     rng = np.random.default_rng(seed)
-    first = rng.integers(0, CATEGORIES, n_units)
-    second = np.where(rng.random(n_units) < 0.7, first, rng.integers(0, CATEGORIES, n_units))
+    first = rng.integers(0, categories, n_units)
+    second = np.where(rng.random(n_units) < 0.7, first, rng.integers(0, categories, n_units))
     ratings = np.vstack([first, second]).astype(float)
     ratings[rng.random(ratings.shape) < 0.05] = np.nan
     return ratings
 
 
-def per_resample_summary(ratings: np.ndarray) -> dict[str, list[float] | None]:
-    """`agreement_summary`'s intervals the way they were computed before: every coefficient on every resample's
-    ratings (units nobody rated dropped first, as the summary does)."""
-    ratings = ratings[:, ~np.isnan(ratings).all(axis=0)]
-    plain: dict[str, Callable[[np.ndarray], float]] = {
-        "percent_agreement": percent_agreement, "krippendorff_alpha": krippendorff_alpha, "cohen_kappa": cohen_kappa,
-        "scott_pi": scott_pi, "fleiss_kappa": fleiss_kappa, "gwet_ac1": partial(gwet_ac1, n_categories=CATEGORIES),
-        "brennan_prediger": partial(brennan_prediger, n_categories=CATEGORIES)}
-    intervals = bootstrap_intervals({name: on_resampled_units(statistic, ratings) for name, statistic in plain.items()},
-                                    ratings.shape[1], n_boot=N_BOOT, seed=SEED, confidence=0.95)
+def old_bootstrap_intervals(statistics: Mapping[str, Callable[[Any], float]], n_units: int,
+                            resample: Callable[[np.ndarray], Any]) -> Intervals:
+    """The bootstrap of commit 8d4b7b3: per drawn resample, ``resample(units)`` forms the data once and every
+    statistic is computed on it (an undefined one skipped)."""
+    estimates: dict[str, list[float]] = {name: [] for name in statistics}
+    for units in np.random.default_rng(SEED).integers(0, n_units, size=(N_BOOT, n_units)):
+        data = resample(units)
+        for name, statistic in statistics.items():
+            try:
+                estimates[name].append(statistic(data))
+            except UndefinedCoefficient:
+                estimates[name].append(np.nan)
+    intervals = {name: percentile_interval(np.array(values), 0.95, 0.5) for name, values in estimates.items()}
     return {name: None if interval is None else list(interval) for name, interval in intervals.items()}
 
 
-def weighted_summary(ratings: np.ndarray) -> dict[str, list[float] | None]:
-    return agreement_summary(ratings, categories=list(range(CATEGORIES)), n_boot=N_BOOT, seed=SEED)["ci95"]
+def old_summary(ratings: np.ndarray, level: str, categories: list[float]) -> Intervals:
+    """`agreement_summary`'s intervals as 8d4b7b3 computed them: the resample's ratings and counts formed once
+    and shared by the seven coefficients (units and coders nobody rated dropped first, as the summary does)."""
+    ratings, values, counts = prepared_counts(ratings)
+    present = ~np.isnan(ratings)
+    ratings, counts = ratings[present.any(axis=1)][:, present.any(axis=0)], counts[present.any(axis=0)]
+    on_counts = count_statistics(values, level, number_of_categories(values, categories, None))
+    defined = {name: (lambda data, statistic=statistic: statistic(*data)) for name, statistic in on_counts.items()}
+    return old_bootstrap_intervals(defined, ratings.shape[1], lambda units: (ratings[:, units], counts[units]))
 
 
-def per_resample_alpha(ratings: np.ndarray) -> dict[str, list[float] | None]:
-    def alpha(r: np.ndarray) -> float:
-        return krippendorff_alpha(r, level="nominal")
+def weighted_summary(ratings: np.ndarray, level: str, categories: list[float]) -> Intervals:
+    return agreement_summary(ratings, level=level, categories=categories, n_boot=N_BOOT, seed=SEED)["ci95"]
+
+
+def old_alpha(ratings: np.ndarray, level: str, categories: list[float]) -> Intervals:
+    """`crossval`'s alpha interval as 8d4b7b3 computed it (`bootstrap_ci` of `krippendorff_alpha`)."""
     ratings = ratings[:, ~np.isnan(ratings).all(axis=0)]
-    interval = bootstrap_intervals({"alpha": on_resampled_units(alpha, ratings)}, ratings.shape[1], n_boot=N_BOOT,
-                                   seed=SEED, confidence=0.95)["alpha"]
+    return old_bootstrap_intervals({"krippendorff_alpha": lambda r: krippendorff_alpha(r, level=level)},
+                                   ratings.shape[1], lambda units: ratings[:, units])
+
+
+def weighted_alpha(ratings: np.ndarray, level: str, categories: list[float]) -> Intervals:
+    interval = alpha_interval(ratings, level=level, n_boot=N_BOOT, seed=SEED)
     return {"krippendorff_alpha": None if interval is None else list(interval)}
 
 
-def weighted_alpha(ratings: np.ndarray) -> dict[str, list[float] | None]:
-    interval = alpha_interval(ratings, n_boot=N_BOOT, seed=SEED)
-    return {"krippendorff_alpha": None if interval is None else list(interval)}
-
-
-SHAPES: dict[str, tuple[int, Callable[[np.ndarray], dict[str, Any]], Callable[[np.ndarray], dict[str, Any]]]] = {
-    "crossval_alpha": (47, weighted_alpha, per_resample_alpha),
-    "summary_500": (500, weighted_summary, per_resample_summary),
-    "summary_5000": (5000, weighted_summary, per_resample_summary),
+Form = Callable[[np.ndarray, str, list[float]], Intervals]
+# name: (units, categories, level, weighted form, old form)
+SHAPES: dict[str, tuple[int, int, str, Form, Form]] = {
+    "crossval_alpha": (47, 4, "nominal", weighted_alpha, old_alpha),
+    "summary_500": (500, 4, "nominal", weighted_summary, old_summary),
+    "summary_5000": (5000, 4, "nominal", weighted_summary, old_summary),
+    "summary_interval": (300, 101, "interval", weighted_summary, old_summary),
 }
 
 
@@ -113,24 +126,24 @@ def _largest_difference(first: dict[str, Any], second: dict[str, Any]) -> float:
 
 
 def bench_shape(name: str, repeats: int) -> dict[str, Any]:
-    """Medians of `repeats` timings of the weighted and the per-resample form on one shape, alternated."""
-    n_units, weighted, per_resample = SHAPES[name]
-    ratings = bench_ratings(n_units)
-    forms = {"weighted": weighted, "per_resample": per_resample}
-    results = {form: run(ratings) for form, run in forms.items()}  # warm-up, and the intervals compared
+    """Medians of `repeats` timings of the weighted and the old form on one shape, alternated."""
+    n_units, categories, level, weighted, old = SHAPES[name]
+    ratings = bench_ratings(n_units, categories)
+    codebook = [float(c) for c in range(categories)]
+    forms = {"weighted": weighted, "old": old}
+    results = {form: run(ratings, level, codebook) for form, run in forms.items()}  # warm-up, and the intervals
     seconds: dict[str, list[float]] = {form: [] for form in forms}
     for repeat in range(repeats):
         for form in (list(forms) if repeat % 2 == 0 else list(reversed(forms))):
             start = time.perf_counter()
-            forms[form](ratings)
+            forms[form](ratings, level, codebook)
             seconds[form].append(time.perf_counter() - start)
     medians = {form: statistics.median(times) for form, times in seconds.items()}
-    return {"units": n_units, "coders": 2, "n_boot": N_BOOT, "repeats": repeats,
-            "coefficients": sorted(results["weighted"]), "weighted_seconds": seconds["weighted"],
-            "per_resample_seconds": seconds["per_resample"], "weighted_median": medians["weighted"],
-            "per_resample_median": medians["per_resample"],
-            "speedup": medians["per_resample"] / medians["weighted"],
-            "max_interval_difference": _largest_difference(results["weighted"], results["per_resample"])}
+    return {"units": n_units, "coders": 2, "categories": categories, "level": level, "n_boot": N_BOOT,
+            "repeats": repeats, "coefficients": sorted(results["weighted"]), "weighted_seconds": seconds["weighted"],
+            "old_seconds": seconds["old"], "weighted_median": medians["weighted"], "old_median": medians["old"],
+            "speedup": medians["old"] / medians["weighted"],
+            "max_interval_difference": _largest_difference(results["weighted"], results["old"])}
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -141,7 +154,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     shapes = {name: bench_shape(name, args.repeats) for name in SHAPES}
     write_result(args.output, {"machine": {**this_cpu_description(), "cores": os.cpu_count()}, "shapes": shapes})
     for name, figures in shapes.items():
-        print(f"{name}: weighted {figures['weighted_median']:.3f} s, per resample {figures['per_resample_median']:.3f} s "
+        print(f"{name}: weighted {figures['weighted_median']:.3f} s, old {figures['old_median']:.3f} s "
               f"({figures['speedup']:.1f}x), interval ends differ by {figures['max_interval_difference']:.1e}")
 
 
