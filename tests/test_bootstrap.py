@@ -23,7 +23,6 @@ from pipeline.reliability.bootstrap import (
 )
 from pipeline.reliability.coefficients import (
     LEVELS,
-    UndefinedCoefficient,
     brennan_prediger,
     cohen_kappa,
     fleiss_kappa,
@@ -33,27 +32,14 @@ from pipeline.reliability.coefficients import (
     scott_pi,
 )
 from pipeline.reliability.summary import agreement_summary
+from tests.test_reliability import ratings_matrices
 
 nan = np.nan
 
 
-def ratings_matrices(min_coders: int = 2, max_coders: int = 4, values: int = 4):
-    """Random reliability matrices (n_coders, n_units) over values 1..values, about 1 in values+1 missing."""
-    cell = st.sampled_from([*map(float, range(1, values + 1)), nan])
-    return st.integers(min_coders, max_coders).flatmap(
-        lambda m: st.lists(st.lists(cell, min_size=m, max_size=m), min_size=1, max_size=12)
-    ).map(lambda units: np.array(units, dtype=float).T)
-
-
 def _each_resample(statistic: Callable[[np.ndarray], float], ratings: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """The oracle: the statistic of every resample's ratings, nan where undefined."""
-    out = []
-    for row in weights:
-        try:
-            out.append(statistic(ratings[:, np.repeat(np.arange(ratings.shape[1]), row.astype(int))]))
-        except UndefinedCoefficient:
-            out.append(nan)
-    return np.array(out)
+    """The oracle: the statistic of every resample's ratings, nan where undefined (`on_resampled_units`)."""
+    return on_resampled_units(statistic, ratings)(weights)
 
 
 def _random_weights(n_units: int, seed: int, n_boot: int = 25) -> np.ndarray:
@@ -63,7 +49,8 @@ def _random_weights(n_units: int, seed: int, n_boot: int = 25) -> np.ndarray:
 
 
 @settings(max_examples=200, deadline=None)
-@given(ratings=st.integers(1, 12).flatmap(lambda values: ratings_matrices(values=values)),
+@given(ratings=st.integers(1, 12).flatmap(lambda values: ratings_matrices(values=values, min_units=1,
+                                                                          max_units=12)),
        level=st.sampled_from(LEVELS), seed=st.integers(0, 2**16), codebook=st.booleans())
 @example(ratings=np.array([[1.0, 1.0, nan], [1.0, 1.0, 2.0]]), level="nominal", seed=0, codebook=False)  # no variation
 @example(ratings=np.array([[1.0, nan], [nan, 2.0]]), level="ordinal", seed=0, codebook=True)  # no unit rated twice

@@ -234,11 +234,12 @@ def test_preconditions_raise_value_error() -> None:
 # --------------------------------------------------------------------------- properties
 
 
-def ratings_matrices(min_coders: int = 2, max_coders: int = 4, values: int = 4):
+def ratings_matrices(min_coders: int = 2, max_coders: int = 4, values: int = 4, min_units: int = 2,
+                     max_units: int = 15):
     """Random reliability matrices (n_coders, n_units) over values 1..values, about 1 in values+1 missing."""
     cell = st.sampled_from([*map(float, range(1, values + 1)), nan])
     return st.integers(min_coders, max_coders).flatmap(
-        lambda m: st.lists(st.lists(cell, min_size=m, max_size=m), min_size=2, max_size=15)
+        lambda m: st.lists(st.lists(cell, min_size=m, max_size=m), min_size=min_units, max_size=max_units)
     ).map(lambda units: np.array(units, dtype=float).T)
 
 

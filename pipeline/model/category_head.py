@@ -38,7 +38,7 @@ def unit_rows(x: Any) -> Any:
     if _is_sparse(x):
         from sklearn.preprocessing import normalize
 
-        return normalize(x.astype(np.float64), norm="l2")
+        return normalize(x.astype(np.float64, copy=False), norm="l2")
     return x / np.clip(np.linalg.norm(x, axis=1, keepdims=True), 1e-12, None)
 
 
@@ -121,8 +121,8 @@ def one_thread() -> AbstractContextManager[Any]:
     each; on leaving it they are what they were before, also after an exception.
 
     Why: scikit-learn's lbfgs on a category head's fit (about 2,000 rows of 384 features, or of 20,000 TF-IDF
-    columns in crossval's baseline, dense until README item 37) is made of matrix products too small to gain from a second BLAS
-    thread, which presumably costs more in hand-over than it saves. On the 2-core Intel machine of round 18
+    columns in crossval's baseline, dense until README item 37) is made of matrix products too small to gain
+    from a second BLAS thread, which presumably costs more in hand-over than it saves. On the 2-core Intel machine of round 18
     one fit of the first size took 0.08 s on one thread against 0.37 s on the default pools, one of the
     second 2.9 s against 4.3 s (`python -m pipeline.tools.logistic_threads_bench`), and `crossval` and
     `simulate` ran 1.7x and 2.0x faster with every output file byte for byte the same (README item 36). The

@@ -26,6 +26,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pipeline.reliability.bootstrap import percentile_interval
+
 GRID_AXIS = "strategisch_operationeel"
 ROW_AXIS = "beleid_beheer"
 COLUMN_AXIS = "intern_extern"
@@ -83,21 +85,10 @@ def bootstrap_weights(n_units: int, *, n_boot: int, seed: int) -> np.ndarray:
 
 
 def _interval(samples: np.ndarray, confidence: float) -> tuple[list[float | None], list[float | None]]:
-    """Per column of samples [n_boot, k], the percentile interval over the defined (non-NaN) values; None when
-    fewer than half of the resamples define the value."""
-    tail = (1 - confidence) / 2
-    lows: list[float | None] = []
-    highs: list[float | None] = []
-    for column in samples.T:
-        defined = column[~np.isnan(column)]
-        if len(defined) == 0 or len(defined) < 0.5 * len(column):
-            lows.append(None)
-            highs.append(None)
-            continue
-        low, high = np.quantile(defined, [tail, 1 - tail])
-        lows.append(float(low))
-        highs.append(float(high))
-    return lows, highs
+    """Per column of samples [n_boot, k], the percentile interval over the defined (non-NaN) values
+    (`bootstrap.percentile_interval`); None when fewer than half of the resamples define the value."""
+    intervals = [percentile_interval(column, confidence, 0.5) for column in samples.T]
+    return ([None if i is None else i[0] for i in intervals], [None if i is None else i[1] for i in intervals])
 
 
 @dataclass(frozen=True)

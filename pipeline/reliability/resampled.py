@@ -35,6 +35,11 @@ def _chance_corrected(p_o: np.ndarray, p_e: np.ndarray, defined: np.ndarray) -> 
     return np.where(defined, _safe_ratio(p_o - p_e, np.where(defined, 1.0 - p_e, 1.0)), np.nan)
 
 
+def _two_values(marginals: np.ndarray) -> np.ndarray:
+    """True per resample where the marginals (n_resamples, V) use two or more values: `_require_variation`."""
+    return np.count_nonzero(marginals, axis=1) >= 2
+
+
 @dataclass(frozen=True)
 class UnitCounts:
     """The per-unit quantities the kappa-like coefficients and alpha sum over, from counts (n_units, V).
@@ -61,12 +66,9 @@ class UnitCounts:
 
     # ------------------------------------------------------------------ the pieces, per resample
 
-    def _n_pairable(self, weights: np.ndarray) -> np.ndarray:
-        return weights @ self.pairable.astype(float)
-
     def _observed_agreement(self, weights: np.ndarray) -> np.ndarray:
         """p_o per resample: the weighted mean of the pairable units' agreement (nan: no pairable unit)."""
-        return _safe_ratio(weights @ self.agreement, self._n_pairable(weights))
+        return _safe_ratio(weights @ self.agreement, weights @ self.pairable.astype(float))
 
     def _pairable_marginals(self, weights: np.ndarray) -> np.ndarray:
         """(n_resamples, V): ratings per value in the pairable units."""
@@ -74,7 +76,7 @@ class UnitCounts:
 
     def _varies(self, weights: np.ndarray) -> np.ndarray:
         """True where the pairable units use two or more values (the `_require_variation` check)."""
-        return np.count_nonzero(self._pairable_marginals(weights), axis=1) >= 2
+        return _two_values(self._pairable_marginals(weights))
 
     def _category_proportions(self, weights: np.ndarray) -> np.ndarray:
         """Gwet's pi_k per resample (n_resamples, V): the weighted mean over rated units of n_uk / r_u."""
@@ -90,8 +92,7 @@ class UnitCounts:
         """`coefficients.scott_pi` per resample: p_e from the pooled marginals of the pairable units."""
         marginals = self._pairable_marginals(weights)
         p = _safe_ratio(marginals, marginals.sum(axis=1, keepdims=True))
-        defined = np.count_nonzero(marginals, axis=1) >= 2
-        return _chance_corrected(self._observed_agreement(weights), (p * p).sum(axis=1), defined)
+        return _chance_corrected(self._observed_agreement(weights), (p * p).sum(axis=1), _two_values(marginals))
 
     def fleiss_kappa(self, weights: np.ndarray) -> np.ndarray:
         """`coefficients.fleiss_kappa` per resample: p_e from Gwet's pi_k."""
@@ -123,7 +124,7 @@ class UnitCounts:
         w = weights[:, self.pairable] / (pairable.sum(axis=1) - 1)  # each unit's pairs weigh 1 / (m_u - 1)
         n_v = self._pairable_marginals(weights)  # the coincidence marginals: sum_k o_ck = sum_u w_u n_uc
         n = n_v.sum(axis=1)
-        defined = (self._n_pairable(weights) > 0) & (np.count_nonzero(n_v, axis=1) >= 2)
+        defined = _two_values(n_v)  # marginals there only where a pairable unit is drawn
         if level == "nominal":  # delta = 1 off the diagonal: sum o delta = n - trace(o)
             disagreeing = n - w @ (pairable * (pairable - 1)).sum(axis=1)
             expected = n * n - (n_v * n_v).sum(axis=1)
