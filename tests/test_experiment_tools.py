@@ -954,3 +954,32 @@ def test_bootstrap_bench_times_both_forms_and_compares_their_intervals(monkeypat
         bench.weighted_alpha(ratings, "nominal", [])["krippendorff_alpha"])
     assert bench._largest_difference({"a": [0.1, 0.2]}, {"a": None}) == float("inf")
     assert bench._largest_difference({"a": [0.1, 0.2]}, {"a": [0.1, 0.25]}) == pytest.approx(0.05)
+
+
+def test_the_batching_tool_times_each_batching_on_both_inputs_and_compares_it_with_the_first(tiny_model,
+                                                                                            tmp_path) -> None:
+    import json
+
+    from pipeline.tools import predict_batching_experiment as tool
+
+    prepared = tmp_path / "fragments.jsonl"
+    quotes = [{"id": f"q{k}@0-9", "text": text, "codable": True, "collection": "study-quotes", "split": "gold"}
+              for k, text in enumerate(["Wij sturen het beleid bij.", "De dienst doet het onthaal.",
+                                        "Euh, het lokaal netwerk met de partners, allez, dat volgen we op."])]
+    corpus = [{"id": f"c{k}@0-9", "text": f"Fragment {k}: het budget van de integratiedienst." * (k + 1),
+               "codable": k != 1, "collection": "synthetic", "split": "test"} for k in range(5)]
+    prepared.write_text("".join(json.dumps(r) + "\n" for r in quotes + corpus), encoding="utf-8")
+    result = tool.measure(tiny_model, prepared, copies=2, corpus_fragments=3, repeats=2,
+                          batchings=[(64, None), (64, 40), (2, None)])
+    assert result["quotes"]["fragments"] == 6 and result["corpus"]["fragments"] == 3  # c1 is not codable
+    for name in ("quotes", "corpus"):
+        part = result[name]
+        assert list(part["fragments_per_s_median"]) == ["64", "64/40", "2"]
+        assert all(len(each) == 2 for each in part["fragments_per_s_each"].values())
+        assert list(part["speedup_over_64"]) == ["64/40", "2"] and all(v > 0 for v in part["speedup_over_64"].values())
+        assert all(c["fragments_with_other_labels"] == 0 and c["max_score_change"] <= 0.0001
+                   for c in part["changes_against_64"].values())
+    assert tool.parse_batchings("64, 64/2048,16") == [(64, None), (64, 2048), (16, None)]
+    assert tool.batching_name((64, 2048)) == "64/2048" and tool.batching_name((16, None)) == "16"
+    with pytest.raises(ValueError, match="at least one batching"):
+        tool.measure(tiny_model, prepared, batchings=[])
