@@ -179,3 +179,53 @@ def test_nothing_to_bootstrap_draws_nothing(monkeypatch: pytest.MonkeyPatch) -> 
     assert bootstrap.bootstrap_intervals({}, 10, n_boot=100, seed=0, confidence=0.95) == {}
     summary = agreement_summary(np.array([[1.0, nan, 2.0], [nan, 2.0, nan]]), n_boot=100)  # no unit rated twice
     assert all(interval is None for interval in summary["ci95"].values())
+
+
+@settings(max_examples=40, deadline=None)
+@given(matrices=st.lists(ratings_matrices(max_coders=3, min_units=1, max_units=9), min_size=1, max_size=6),
+       n_boot=st.sampled_from([0, 60]), level=st.sampled_from(LEVELS))
+def test_summaries_that_share_their_resamples_are_each_matrix_alone(matrices: list[np.ndarray], n_boot: int,
+                                                                    level: str) -> None:
+    """`agreement_summaries` draws the resamples once per number of units, and gives every matrix exactly what
+    `agreement_summary` gives it alone (the same resamples: they depend on the number of units and the seed)."""
+    from pipeline.reliability.summary import agreement_summaries, point_estimates
+
+    estimates = {k: point_estimates(m, level=level, categories=[1, 2, 3, 4]) for k, m in enumerate(matrices)}
+    drawn: list[int] = []
+    draw = bootstrap.resample_weights
+
+    def counted(n_units: int, n_boot: int, seed: int):
+        drawn.append(n_units)
+        return draw(n_units, n_boot, seed)
+
+    bootstrap.resample_weights = counted
+    try:
+        together = agreement_summaries(estimates, n_boot=n_boot, seed=4)
+    finally:
+        bootstrap.resample_weights = draw
+    alone = {k: agreement_summary(m, level=level, categories=[1, 2, 3, 4], n_boot=n_boot, seed=4)
+             for k, m in enumerate(matrices)}
+    assert together == alone
+    assert len(drawn) == len(set(drawn)) <= len({e.n_units for e in estimates.values()})  # once per unit count
+    assert n_boot or not drawn
+
+
+def test_a_projects_codes_are_summarised_as_each_alone_with_one_draw_per_unit_count(monkeypatch) -> None:
+    from pipeline.reliability.ratings import codes_block, summarise
+
+    rng = np.random.default_rng(2)
+    labels = [{"ann": {"a": int(rng.random() < 0.4), "b": int(rng.random() < 0.2), "c": 1},
+               "bob": {"a": int(rng.random() < 0.5), "b": int(rng.random() < 0.3), "c": 1}} for _ in range(40)]
+    for fragment in labels[:10]:  # code d on 10 fragments only, e nowhere
+        fragment["ann"]["d"], fragment["bob"]["d"] = int(rng.random() < 0.5), int(rng.random() < 0.5)
+    drawn: list[int] = []
+    draw = bootstrap.resample_weights
+    monkeypatch.setattr(bootstrap, "resample_weights", lambda n, b, s: drawn.append(n) or draw(n, b, s))
+    block = codes_block(labels, ["ann", "bob"], ["a", "b", "c", "d", "e"], n_boot=200, seed=1)
+    assert sorted(drawn) == [10, 40, 130]  # a, b, c share 40 units; d 10; pooled: 3 x 40 + 10 decisions
+    monkeypatch.setattr(bootstrap, "resample_weights", draw)
+    for code in "abcde":
+        ratings = np.array([[f[c][code] if code in f[c] else np.nan for f in labels] for c in ("ann", "bob")], float)
+        assert block["per_code"][code] == summarise(ratings, categories=[0, 1], n_boot=200, seed=1)
+    assert block["per_code"]["e"]["notes"] == ["no unit is rated by two or more of these coders: nothing to compare"]
+    assert block["per_code"]["a"]["ci95"]["krippendorff_alpha"] is not None

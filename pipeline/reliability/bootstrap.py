@@ -12,13 +12,15 @@ unit order, not in the order they were drawn.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from collections.abc import Callable, Hashable, Iterator, Mapping
+from typing import Any, TypeVar
 
 import numpy as np
 
 from pipeline.reliability import resampled
 from pipeline.reliability.coefficients import UndefinedCoefficient, as_ratings, krippendorff_alpha
+
+Key = TypeVar("Key", bound=Hashable)  # a statistic's name: a coefficient, or (matrix, coefficient)
 
 WeightedStatistic = Callable[[np.ndarray], np.ndarray]
 """Weights (k, n_units) -> k estimates, nan where the statistic is undefined on that resample."""
@@ -67,20 +69,20 @@ def percentile_interval(estimates: np.ndarray, confidence: float, min_defined: f
 
 
 def bootstrap_intervals(
-    statistics: Mapping[str, WeightedStatistic],
+    statistics: Mapping[Key, WeightedStatistic],
     n_units: int,
     *,
     n_boot: int,
     seed: int,
     confidence: float,
     min_defined: float = 0.5,
-) -> dict[str, tuple[float, float] | None]:
+) -> dict[Key, tuple[float, float] | None]:
     """Percentile bootstrap intervals of several statistics over the same ``n_boot`` resamples of ``n_units``
     units (`resample_weights`). An interval is None when more than ``1 - min_defined`` of the resamples are
     undefined for that statistic."""
     if not statistics:  # nothing defined to bootstrap: no resamples drawn
         return {}
-    estimates: dict[str, list[np.ndarray]] = {name: [] for name in statistics}
+    estimates: dict[Key, list[np.ndarray]] = {name: [] for name in statistics}
     for weights in resample_weights(n_units, n_boot, seed):
         for name, statistic in statistics.items():
             estimates[name].append(np.asarray(statistic(weights), dtype=float))

@@ -8,14 +8,14 @@ a coder did not code is missing (nan), never "absent".
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from pipeline.core.codebook import Axis, Codebook, axis_category
 from pipeline.core.documents import Labels
-from pipeline.reliability.summary import agreement_summary
+from pipeline.reliability.summary import Name, PointEstimates, agreement_summaries, agreement_summary, point_estimates
 
 MODEL_CODER = "model"
 CODE_CATEGORIES = ("absent", "present")
@@ -66,14 +66,27 @@ def summarise(
 
     Units rated once carry no agreement; dropping them makes ``n_units`` the number of compared units.
     """
-    shared = ratings[:, (~np.isnan(ratings)).sum(axis=0) >= 2]
-    if shared.shape[1] == 0:
+    return summarise_all({"": (ratings, categories)}, n_boot=n_boot, seed=seed, confidence=confidence)[""]
+
+
+def summarise_all(
+    matrices: Mapping[Name, tuple[np.ndarray, Sequence[float]]], *, n_boot: int, seed: int, confidence: float = 0.95
+) -> dict[Name, dict[str, Any]]:
+    """`summarise` of each (ratings, categories) by name; the matrices with as many compared units share their
+    resamples (`agreement_summaries`: each interval is the one `summarise` gives the matrix alone)."""
+    estimates: dict[Name, PointEstimates] = {}
+    empty: dict[Name, dict[str, Any]] = {}
+    for name, (ratings, categories) in matrices.items():
+        shared = ratings[:, (~np.isnan(ratings)).sum(axis=0) >= 2]
+        if shared.shape[1]:
+            estimates[name] = point_estimates(shared, level="nominal", categories=categories)
+            continue
         summary = agreement_summary(np.full((2, 0), np.nan), categories=categories, n_boot=0)
         summary["n_coders"] = int((~np.isnan(ratings)).any(axis=1).sum())
         summary["notes"] = ["no unit is rated by two or more of these coders: nothing to compare"]
-        return summary
-    return agreement_summary(shared, level="nominal", categories=categories, n_boot=n_boot, seed=seed,
-                             confidence=confidence)
+        empty[name] = summary
+    summaries = agreement_summaries(estimates, n_boot=n_boot, seed=seed, confidence=confidence)
+    return {name: empty[name] if name in empty else summaries[name] for name in matrices}
 
 
 def agreement_block(
@@ -92,17 +105,18 @@ def codes_block(
     """Pooled summary over ``codes`` (top level), ``per_code`` and (with ``axes``) ``per_axis`` summaries.
 
     Any list of binary codes works: capcode's six with their axes, or a project's own codes without axes.
-    ``per_code_boot`` (default ``n_boot``) sets the bootstrap of the per-code and per-axis summaries.
+    ``per_code_boot`` (default ``n_boot``) sets the bootstrap of the per-code and per-axis summaries, which
+    draw their resamples once for all codes and axes with as many compared units (`summarise_all`).
     """
     block = summarise(pooled_ratings(labels, coders, codes), categories=[0, 1], n_boot=n_boot, seed=seed,
                       confidence=confidence)
     per_code_boot = n_boot if per_code_boot is None else per_code_boot
-
-    def summary(ratings: np.ndarray, categories: list[float]) -> dict[str, Any]:
-        return summarise(ratings, categories=categories, n_boot=per_code_boot, seed=seed, confidence=confidence)
-
-    block["per_code"] = {code: summary(code_ratings(labels, coders, code), [0, 1]) for code in codes}
-    block["per_axis"] = {axis.id: summary(axis_ratings(labels, coders, axis), [0, 1, 2, 3]) for axis in axes}
+    matrices: dict[tuple[str, str], tuple[np.ndarray, Sequence[float]]] = {
+        **{("code", code): (code_ratings(labels, coders, code), [0, 1]) for code in codes},
+        **{("axis", axis.id): (axis_ratings(labels, coders, axis), [0, 1, 2, 3]) for axis in axes}}
+    summaries = summarise_all(matrices, n_boot=per_code_boot, seed=seed, confidence=confidence)
+    block["per_code"] = {code: summaries[("code", code)] for code in codes}
+    block["per_axis"] = {axis.id: summaries[("axis", axis.id)] for axis in axes}
     return block
 
 

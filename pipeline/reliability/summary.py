@@ -2,13 +2,16 @@
 
 The point estimates come from `coefficients` (the value counts prepared once and shared by the seven); the
 intervals from `bootstrap`, all coefficients over the same resamples, each computed for all resamples at once
-from the weighted unit counts of `resampled`.
+from the weighted unit counts of `resampled`. Several matrices over as many units (`capcode agreement`'s
+codes of one project) share their resamples outright: `agreement_summaries` draws each block of resamples once
+for all of them (README item 38), and every interval is the one `agreement_summary` gives the matrix alone.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -23,6 +26,8 @@ from pipeline.reliability.coefficients import (
     number_of_categories,
     prepared_counts,
 )
+
+Name = TypeVar("Name", bound=Hashable)  # a matrix's name in `agreement_summaries`
 
 
 def _weighted_statistics(ratings: np.ndarray, counts: np.ndarray, values: np.ndarray, level: str,
@@ -62,6 +67,23 @@ def agreement_summary(
     categories. Intervals are `bootstrap_intervals` (seed ``seed``, the same resamples for every coefficient,
     all computed from the same weighted unit counts); ``n_boot=0`` skips them.
     """
+    return agreement_summaries({"": point_estimates(ratings, level=level, categories=categories)}, n_boot=n_boot,
+                               seed=seed, confidence=confidence)[""]
+
+
+@dataclass
+class PointEstimates:
+    """A summary's point estimates and notes (`point_estimates`), with what its bootstrap needs."""
+
+    summary: dict[str, Any]
+    notes: list[str]
+    n_units: int
+    weighted: Callable[[], dict[str, WeightedStatistic]]  # the defined coefficients over resample weights
+
+
+def point_estimates(ratings: Any, *, level: str = "nominal",
+                    categories: Sequence[float] | None = None) -> PointEstimates:
+    """`agreement_summary`'s point estimates of ``ratings`` (n_coders, n_units), before any resample."""
     check_level(level)
     ratings, values, counts = prepared_counts(ratings)
     check_ratio(ratings, level)
@@ -87,15 +109,40 @@ def agreement_summary(
             summary[name] = statistic(ratings, counts)
         except UndefinedCoefficient as undefined:
             notes.append(f"{name}: undefined, {undefined.reason}")
-    ci95: dict[str, list[float] | None] = dict.fromkeys(COEFFICIENTS)
+    defined = [name for name in statistics if summary[name] is not None]
+
+    def weighted() -> dict[str, WeightedStatistic]:  # built only where intervals are asked for
+        every = _weighted_statistics(ratings, counts, values, level, q)
+        return {name: every[name] for name in defined}
+    return PointEstimates(summary, notes, n_units, weighted)
+
+
+def agreement_summaries(estimates: Mapping[Name, PointEstimates], *, n_boot: int = 1000, seed: int = 0,
+                        confidence: float = 0.95) -> dict[Name, dict[str, Any]]:
+    """`agreement_summary` of each of several matrices (their `point_estimates`, by name), with intervals.
+
+    Matrices with as many units share one `bootstrap_intervals` call: every block of resamples is drawn once
+    and every statistic of every such matrix is computed on it. Each matrix's own call would draw the very same
+    resamples (`resample_weights` depends on the number of units and the seed only), so each interval is the
+    one `agreement_summary` gives that matrix alone; only the drawing is shared."""
+    intervals: dict[tuple[Name, str], tuple[float, float] | None] = {}
+    weighted = {name: e.weighted() for name, e in estimates.items()} if n_boot > 0 else {}
     if n_boot > 0:
-        weighted = _weighted_statistics(ratings, counts, values, level, q)
-        defined = {name: weighted[name] for name in statistics if summary[name] is not None}
-        intervals = bootstrap_intervals(defined, n_units, n_boot=n_boot, seed=seed, confidence=confidence)
-        for name, interval in intervals.items():
-            ci95[name] = None if interval is None else list(interval)
-            if interval is None:
-                notes.append(f"ci95 {name}: undefined in more than half of {n_boot} bootstrap resamples")
-    else:
-        notes.append("ci95: bootstrap skipped (n_boot=0)")
-    return {**summary, "notes": notes, "ci95": ci95}
+        for n_units in sorted({e.n_units for e in estimates.values()}):
+            statistics = {(name, coefficient): statistic for name, e in estimates.items() if e.n_units == n_units
+                          for coefficient, statistic in weighted[name].items()}
+            intervals.update(bootstrap_intervals(statistics, n_units, n_boot=n_boot, seed=seed, confidence=confidence))
+    summaries: dict[Name, dict[str, Any]] = {}
+    for name, e in estimates.items():
+        notes = list(e.notes)
+        ci95: dict[str, list[float] | None] = dict.fromkeys(COEFFICIENTS)
+        if n_boot > 0:
+            for coefficient in weighted[name]:
+                interval = intervals[(name, coefficient)]
+                ci95[coefficient] = None if interval is None else list(interval)
+                if interval is None:
+                    notes.append(f"ci95 {coefficient}: undefined in more than half of {n_boot} bootstrap resamples")
+        else:
+            notes.append("ci95: bootstrap skipped (n_boot=0)")
+        summaries[name] = {**e.summary, "notes": notes, "ci95": ci95}
+    return summaries
