@@ -1,8 +1,8 @@
 """Scoring texts with a code classifier: length-sorted batches, windows for long texts, bf16 where `auto` picks it.
 
 A batch holds at most `batch_size` pieces and, given `batch_tokens`, at most that many padded tokens
-(pieces x the longest piece): on a CPU a batch of 64 short quotes spends 9-13% of its work on padding and runs
-its GELU and copies out of cache, so a budget of padded tokens scores 1.15-1.2x faster (README item 38).
+(pieces x the longest piece): in batches of 64 the study's quotes carry 13% padding, and a budget of 2,048
+padded tokens scores them 1.13x faster on a 2-core CPU (README item 38).
 
 Shared by training (validation probabilities for threshold tuning) and pre-coding, so both see exactly the
 same inputs. The model runs on whatever device its weights are on (CPU or GPU). Under a launcher
