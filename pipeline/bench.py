@@ -65,13 +65,11 @@ def worker_predict(model_dir: Path, prepared: Path, n: int, repeats: int, params
     ours, reference = [], []
     batch = int(params.batch_size)
     score_texts(model, tokenizer, texts[:batch], text_prefix=metadata.text_prefix, max_length=metadata.max_length,
-                batch_size=batch, batch_tokens=params.batch_tokens, precision=precision, show_progress=False,
-                axis_poles=axis_poles)  # warm-up
+                batch_size=batch, precision=precision, show_progress=False, axis_poles=axis_poles)  # warm-up
     for _ in range(repeats):
         start = time.perf_counter()
         score_texts(model, tokenizer, texts, text_prefix=metadata.text_prefix, max_length=metadata.max_length,
-                    batch_size=batch, batch_tokens=params.batch_tokens, precision=precision,
-                    long_fragments=params.long_fragments, show_progress=False,
+                    batch_size=batch, precision=precision, long_fragments=params.long_fragments, show_progress=False,
                     axis_poles=axis_poles)
         ours.append(time.perf_counter() - start)
         start = time.perf_counter()
@@ -86,7 +84,7 @@ def worker_predict(model_dir: Path, prepared: Path, n: int, repeats: int, params
     lengths = [len(tokenizer(model_input_text(t, metadata.text_prefix))["input_ids"]) for t in texts]
     return {
         "n_fragments": len(texts), "repeats": repeats, "precision": precision, "batch_size": batch,
-        "batch_tokens": params.batch_tokens, "tokens_median": float(np.median(lengths)), "tokens_p90": float(np.percentile(lengths, 90)),
+        "tokens_median": float(np.median(lengths)), "tokens_p90": float(np.percentile(lengths, 90)),
         "capcode_fragments_per_s": len(texts) / statistics.median(ours),
         "reference_fragments_per_s": len(texts) / statistics.median(reference),
         "speedup_vs_reference": statistics.median(reference) / statistics.median(ours),

@@ -211,7 +211,10 @@ def test_summaries_that_share_their_resamples_are_each_matrix_alone(matrices: li
 
 
 def test_a_projects_codes_are_summarised_as_each_alone_with_one_draw_per_unit_count(monkeypatch) -> None:
-    from pipeline.reliability.ratings import codes_block, summarise
+    """`codes_block` (what `capcode agreement` reports per code) draws once per number of compared units and gives
+    each code and axis what `summarise` gives it alone, with two and four categories in one draw."""
+    from pipeline.core.codebook import Axis
+    from pipeline.reliability.ratings import axis_ratings, codes_block, summarise
 
     rng = np.random.default_rng(2)
     labels = [{"ann": {"a": int(rng.random() < 0.4), "b": int(rng.random() < 0.2), "c": 1},
@@ -221,11 +224,14 @@ def test_a_projects_codes_are_summarised_as_each_alone_with_one_draw_per_unit_co
     drawn: list[int] = []
     draw = bootstrap.resample_weights
     monkeypatch.setattr(bootstrap, "resample_weights", lambda n, b, s: drawn.append(n) or draw(n, b, s))
-    block = codes_block(labels, ["ann", "bob"], ["a", "b", "c", "d", "e"], n_boot=200, seed=1)
-    assert sorted(drawn) == [10, 40, 130]  # a, b, c share 40 units; d 10; pooled: 3 x 40 + 10 decisions
+    axis = Axis(id="a_b", label="a / b", poles=("a", "b"))
+    block = codes_block(labels, ["ann", "bob"], ["a", "b", "c", "d", "e"], [axis], n_boot=200, seed=1)
+    assert sorted(drawn) == [10, 40, 130]  # a, b, c and axis a_b share 40 units; d 10; pooled: 3 x 40 + 10
     monkeypatch.setattr(bootstrap, "resample_weights", draw)
     for code in "abcde":
         ratings = np.array([[f[c][code] if code in f[c] else np.nan for f in labels] for c in ("ann", "bob")], float)
         assert block["per_code"][code] == summarise(ratings, categories=[0, 1], n_boot=200, seed=1)
     assert block["per_code"]["e"]["notes"] == ["no unit is rated by two or more of these coders: nothing to compare"]
     assert block["per_code"]["a"]["ci95"]["krippendorff_alpha"] is not None
+    assert block["per_axis"]["a_b"] == summarise(axis_ratings(labels, ["ann", "bob"], axis), categories=[0, 1, 2, 3],
+                                                 n_boot=200, seed=1)

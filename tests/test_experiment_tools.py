@@ -956,10 +956,14 @@ def test_bootstrap_bench_times_both_forms_and_compares_their_intervals(monkeypat
     assert bench._largest_difference({"a": [0.1, 0.2]}, {"a": [0.1, 0.25]}) == pytest.approx(0.05)
 
 
-def test_the_batching_tool_times_each_batching_on_both_inputs_and_compares_it_with_the_first(tiny_model,
-                                                                                            tmp_path) -> None:
+def test_the_batching_tool_times_each_batch_size_on_both_inputs_in_predicts_chunks(tiny_model, tmp_path,
+                                                                                   monkeypatch) -> None:
+    """Every batch size is timed on both inputs and compared with the first; the records go to `Scorer.apply` in
+    chunks of `compute.predict_chunk_size`, as `capcode predict` reads them."""
     import json
 
+    from pipeline.core.config import DEFAULT_PARAMS
+    from pipeline.model.apply import Scorer
     from pipeline.tools import predict_batching_experiment as tool
 
     prepared = tmp_path / "fragments.jsonl"
@@ -969,17 +973,24 @@ def test_the_batching_tool_times_each_batching_on_both_inputs_and_compares_it_wi
     corpus = [{"id": f"c{k}@0-9", "text": f"Fragment {k}: het budget van de integratiedienst." * (k + 1),
                "codable": k != 1, "collection": "synthetic", "split": "test"} for k in range(5)]
     prepared.write_text("".join(json.dumps(r) + "\n" for r in quotes + corpus), encoding="utf-8")
-    result = tool.measure(tiny_model, prepared, copies=2, corpus_fragments=3, repeats=2,
-                          batchings=[(64, None), (64, 40), (2, None)])
+    applied: list[tuple[int, int]] = []
+    apply = Scorer.apply
+    monkeypatch.setattr(Scorer, "apply", lambda self, records, **kw: applied.append((self.batch_size, len(records)))
+                        or apply(self, records, **kw))
+    chunked = tmp_path / "params.yaml"
+    chunked.write_text(DEFAULT_PARAMS.read_text(encoding="utf-8").replace("  predict_chunk_size: 256\n",
+                                                                          "  predict_chunk_size: 4\n"), encoding="utf-8")
+    result = tool.measure(tiny_model, prepared, copies=2, corpus_fragments=3, repeats=2, batch_sizes=[64, 2],
+                          params_path=chunked)
+    assert result["chunk"] == 4
     assert result["quotes"]["fragments"] == 6 and result["corpus"]["fragments"] == 3  # c1 is not codable
+    assert sorted(set(applied)) == [(2, 2), (2, 3), (2, 4), (64, 2), (64, 3), (64, 4)]  # quotes 4 + 2, corpus 3
     for name in ("quotes", "corpus"):
         part = result[name]
-        assert list(part["fragments_per_s_median"]) == ["64", "64/40", "2"]
+        assert list(part["fragments_per_s_median"]) == ["64", "2"]
         assert all(len(each) == 2 for each in part["fragments_per_s_each"].values())
-        assert list(part["speedup_over_64"]) == ["64/40", "2"] and all(v > 0 for v in part["speedup_over_64"].values())
+        assert list(part["speedup_over_64"]) == ["2"]
         assert all(c["fragments_with_other_labels"] == 0 and c["max_score_change"] <= 0.0001
                    for c in part["changes_against_64"].values())
-    assert tool.parse_batchings("64, 64/2048,16") == [(64, None), (64, 2048), (16, None)]
-    assert tool.batching_name((64, 2048)) == "64/2048" and tool.batching_name((16, None)) == "16"
-    with pytest.raises(ValueError, match="at least one batching"):
-        tool.measure(tiny_model, prepared, batchings=[])
+    with pytest.raises(ValueError, match="batch sizes >= 1"):
+        tool.measure(tiny_model, prepared, batch_sizes=[])

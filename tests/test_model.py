@@ -82,6 +82,22 @@ def test_model_dir_round_trip(tiny_model, prepared_mini):
     assert first.shape == (2, 6) and np.all((first > 0) & (first < 1))
 
 
+def test_the_batch_size_changes_how_fast_not_what_is_scored(tiny_model):
+    """Length-sorted batches of any size (predict.batch_size, README item 38) give the same scores, windows of a
+    long text included: a batch's shape changes only the order of the floating-point sums."""
+    model, tokenizer, metadata = load_model(tiny_model, CODEBOOK)
+    texts = ["Ja.", "Het budget is beperkt.", "Met de scholen werken we samen op lange termijn, euh, allez.",
+             " ".join(["Het lokaal netwerk volgt het meerjarenplan van de integratiedienst op."] * 4),
+             "Wij sturen bij.", "De dienst doet het onthaal en de inburgering, dat is dagelijks werk."]
+    kwargs = dict(text_prefix=metadata.text_prefix, max_length=metadata.max_length, show_progress=False)
+    whole = score_texts(model, tokenizer, texts, batch_size=64, **kwargs)
+    assert max(whole.n_windows) > 1  # the long text is scored in windows, which are batched like texts
+    for batch_size in (1, 2, 3):
+        scores = score_texts(model, tokenizer, texts, batch_size=batch_size, **kwargs)
+        assert np.allclose(scores.probabilities, whole.probabilities, atol=1e-6)
+        assert scores.n_windows == whole.n_windows
+
+
 def test_model_metadata_holds_no_absolute_path(tiny_model, tiny_backbone):
     """A model copied to another machine carries no directory of the training machine (the tiny model was
     trained with its backbone given as an absolute path)."""

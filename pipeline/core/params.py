@@ -103,8 +103,7 @@ class TrainParams:
 
 @dataclass(frozen=True)
 class PredictParams:
-    batch_size: int = 64
-    batch_tokens: int | None = 2048
+    batch_size: int = 32
     precision: Literal["auto", "bf16", "fp32"] = "auto"
     long_fragments: Literal["window", "truncate"] = "window"
     window_stride: int = 96
@@ -112,8 +111,6 @@ class PredictParams:
 
     def __post_init__(self) -> None:
         _require(self.batch_size >= 1, "batch_size", "expected an integer >= 1")
-        _require(self.batch_tokens is None or self.batch_tokens >= 1, "batch_tokens",
-                 "expected an integer >= 1, or null for no budget")
         _require(self.window_stride >= 1, "window_stride", "expected an integer >= 1")
         _require(0 <= self.review_margin < 0.5, "review_margin", "expected a number in [0, 0.5)")
 

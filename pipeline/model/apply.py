@@ -99,7 +99,6 @@ class Scorer:
     params: PredictParams
     precision: str
     batch_size: int
-    batch_tokens: int | None = None  # padded tokens per batch (`score_texts`); None on a GPU
     world: World = SINGLE
     show_progress: bool = True
     codebook: Codebook | None = None
@@ -117,8 +116,8 @@ class Scorer:
         params = self.params
         scores = score_texts(
             self.model, self.tokenizer, [records[i]["text"] for i in chosen], text_prefix=self.metadata.text_prefix,
-            max_length=self.metadata.max_length, batch_size=self.batch_size, batch_tokens=self.batch_tokens,
-            precision=self.precision, long_fragments=params.long_fragments, window_stride=int(params.window_stride),
+            max_length=self.metadata.max_length, batch_size=self.batch_size, precision=self.precision,
+            long_fragments=params.long_fragments, window_stride=int(params.window_stride),
             show_progress=self.show_progress, world=self.world, axis_poles=self.axis_poles,
         )
         assert self.codebook is not None, "load_scorer sets the codebook"
@@ -147,18 +146,15 @@ def load_scorer(
     *, model_dir: Path, codebook: Codebook, params: PredictParams, compute: ComputeParams | None = None,
     world: World = SINGLE, show_progress: bool = True,
 ) -> Scorer:
-    """Load the model in `model_dir` onto this process's device (`compute.device`), with the batch size, token
-    budget (a CPU's; a GPU takes `compute.predict_gpu_batch_size` whole) and autocast that device calls for."""
+    """Load the model in `model_dir` onto this process's device (`compute.device`), with the batch size and
+    autocast that device calls for."""
     compute = compute or ComputeParams()
     device = select_device(compute.device)
     model, tokenizer, metadata = load_model(model_dir, codebook)
     model.to(device)
     precision = resolve_precision(params.precision, str(device))
-    on_gpu = device.type == "cuda"
-    batch_size = int(compute.predict_gpu_batch_size if on_gpu else params.batch_size)
-    batch_tokens = None if on_gpu else params.batch_tokens
-    return Scorer(model, tokenizer, metadata, params, precision, batch_size, batch_tokens, world, show_progress,
-                  codebook)
+    batch_size = int(compute.predict_gpu_batch_size if device.type == "cuda" else params.batch_size)
+    return Scorer(model, tokenizer, metadata, params, precision, batch_size, world, show_progress, codebook)
 
 
 def apply_model(

@@ -1,9 +1,5 @@
 """Scoring texts with a code classifier: length-sorted batches, windows for long texts, bf16 where `auto` picks it.
 
-A batch holds at most `batch_size` pieces and, given `batch_tokens`, at most that many padded tokens
-(pieces x the longest piece): in batches of 64 the study's quotes carry 13% padding, and a budget of 2,048
-padded tokens scores them 1.13x faster on a 2-core CPU (README item 38).
-
 Shared by training (validation probabilities for threshold tuning) and pre-coding, so both see exactly the
 same inputs. The model runs on whatever device its weights are on (CPU or GPU). Under a launcher
 (`pipeline.model.distributed`) every process forms the same batches and scores every `world.size`-th one;
@@ -44,27 +40,6 @@ def _windows(ids: list[int], body: int, stride: int) -> list[list[int]]:
     return [ids[s : s + body] for s in starts]
 
 
-def length_batches(widths: list[int], batch_size: int, batch_tokens: int | None = None) -> list[list[int]]:
-    """Consecutive batches of the positions of `widths` (token lengths, sorted ascending): each at most
-    `batch_size` positions and, given `batch_tokens`, at most that many padded tokens (positions x the widest
-    one); a piece wider than the budget is a batch of its own. Without a budget: runs of `batch_size`."""
-    if batch_size < 1 or (batch_tokens is not None and batch_tokens < 1):
-        raise ValueError(f"expected batch_size >= 1 and batch_tokens >= 1 or None, found {batch_size}, {batch_tokens}")
-    batches: list[list[int]] = []
-    current: list[int] = []
-    widest = 0
-    for position, width in enumerate(widths):
-        if current and (len(current) == batch_size
-                        or (batch_tokens is not None and max(widest, width) * (len(current) + 1) > batch_tokens)):
-            batches.append(current)
-            current, widest = [], 0
-        current.append(position)
-        widest = max(widest, width)
-    if current:
-        batches.append(current)
-    return batches
-
-
 def special_ids(tokenizer) -> tuple[int, int]:
     """The ids that open and close a sequence (<s>/</s> for XLM-R vocabularies, [CLS]/[SEP] for BERT)."""
     first = tokenizer.cls_token_id if tokenizer.cls_token_id is not None else tokenizer.bos_token_id
@@ -88,7 +63,6 @@ def score_texts(
     show_progress: bool = True,
     world: World = SINGLE,
     axis_poles: list[tuple[int, int]] | None = None,
-    batch_tokens: int | None = None,
 ) -> Scores:
     """Probabilities per code for each text; texts longer than `max_length` tokens are windowed or truncated.
 
@@ -96,8 +70,7 @@ def score_texts(
     processes each scores its share of the batches and every process returns all probabilities.
     `axis_poles` (the pole columns per axis, `decision.axis_pole_indices`) marks an `axis_categories` head:
     its logits are read as four categories per axis (softmax), a long text's windows are averaged, and
-    `Scores.categories` holds them. `batch_tokens` caps a batch's padded tokens (`length_batches`); None caps
-    its size only."""
+    `Scores.categories` holds them."""
     if long_fragments not in ("window", "truncate"):
         raise ValueError(f"long_fragments must be window or truncate, found {long_fragments!r}")
     n_codes = model.head.out_features if axis_poles is None else 2 * len(axis_poles)
@@ -121,8 +94,7 @@ def score_texts(
     order = sorted(range(len(pieces)), key=lambda i: len(pieces[i][1]))
     piece_probs = np.zeros((len(pieces), model.head.out_features), dtype=np.float32)
     device = model_device(model)
-    widths = [len(pieces[i][1]) + 2 for i in order]  # with <s> and </s>
-    batches = [[order[k] for k in batch] for batch in length_batches(widths, batch_size, batch_tokens)]
+    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
     mine = batches[world.rank :: world.size]  # all of them for one process
     first, last = special_ids(tokenizer)
     model.eval()

@@ -126,18 +126,21 @@ def agreement_summaries(estimates: Mapping[Name, PointEstimates], *, n_boot: int
     resamples (`resample_weights` depends on the number of units and the seed only), so each interval is the
     one `agreement_summary` gives that matrix alone; only the drawing is shared."""
     intervals: dict[tuple[Name, str], tuple[float, float] | None] = {}
-    weighted = {name: e.weighted() for name, e in estimates.items()} if n_boot > 0 else {}
-    if n_boot > 0:
-        for n_units in sorted({e.n_units for e in estimates.values()}):
-            statistics = {(name, coefficient): statistic for name, e in estimates.items() if e.n_units == n_units
-                          for coefficient, statistic in weighted[name].items()}
-            intervals.update(bootstrap_intervals(statistics, n_units, n_boot=n_boot, seed=seed, confidence=confidence))
+    bootstrapped: dict[Name, list[str]] = {}  # per matrix, the coefficients with an interval computed
+    for n_units in sorted({e.n_units for e in estimates.values()}) if n_boot > 0 else []:
+        statistics = {}  # the weighted forms of one unit count's matrices at a time
+        for name, e in estimates.items():
+            if e.n_units == n_units:
+                weighted = e.weighted()
+                bootstrapped[name] = list(weighted)
+                statistics.update({(name, coefficient): statistic for coefficient, statistic in weighted.items()})
+        intervals.update(bootstrap_intervals(statistics, n_units, n_boot=n_boot, seed=seed, confidence=confidence))
     summaries: dict[Name, dict[str, Any]] = {}
     for name, e in estimates.items():
         notes = list(e.notes)
         ci95: dict[str, list[float] | None] = dict.fromkeys(COEFFICIENTS)
         if n_boot > 0:
-            for coefficient in weighted[name]:
+            for coefficient in bootstrapped[name]:
                 interval = intervals[(name, coefficient)]
                 ci95[coefficient] = None if interval is None else list(interval)
                 if interval is None:
