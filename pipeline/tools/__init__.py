@@ -12,6 +12,22 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 
+def seconds_taking_turns(runs: dict[str, Callable[[], Any]], repeats: int) -> dict[str, list[float]]:
+    """Wall-clock seconds of each run, ``repeats`` times, the runs taking turns within each repeat and each repeat
+    starting with the next run, so that a busy shared machine slows them alike (the speed experiments' timing;
+    warm them up first)."""
+    import time
+
+    names = list(runs)
+    seconds: dict[str, list[float]] = {name: [] for name in names}
+    for repeat in range(repeats):
+        for name in names[repeat % len(names):] + names[: repeat % len(names)]:
+            start = time.perf_counter()
+            runs[name]()
+            seconds[name].append(time.perf_counter() - start)
+    return seconds
+
+
 def write_result(path: Path, result: dict[str, Any]) -> None:
     """Write an experiment's result as indented JSON, creating the folder (`reports/experiments/`)."""
     path.parent.mkdir(parents=True, exist_ok=True)

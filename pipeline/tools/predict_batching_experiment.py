@@ -23,19 +23,20 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 from collections.abc import Sequence
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from pipeline.tools import write_result
+from pipeline.tools import seconds_taking_turns, write_result
 
 BATCH_SIZES: tuple[int, ...] = (64, 32, 16, 48, 128)  # the first is the reference of `changes`: 64 until item 38
 
 
 def corpus_records(prepared: Path, limit: int) -> list[dict[str, Any]]:
-    """The first `limit` codable fragments outside the `gold` split: what `capcode bench` scores by default."""
+    """The first `limit` codable fragments outside the `gold` split: what `capcode bench` scores by default
+    (`bench._codable_texts`), as the records `Scorer.apply` takes, read as `quote_copies` reads the quotes."""
     from pipeline.core.io_utils import read_jsonl
 
     rows = [r for r in read_jsonl(prepared) if r.get("codable") and r.get("split") != "gold"]
@@ -72,12 +73,7 @@ def measure(model_dir: Path, prepared: Path, *, copies: int = 8, corpus_fragment
     result: dict[str, Any] = {}
     for input_name, records in inputs.items():
         labelled = {name: predict(name, records) for name in names}  # the warm-up pass, kept for `changes`
-        seconds: dict[str, list[float]] = {name: [] for name in names}
-        for repeat in range(repeats):
-            for name in names[repeat % len(names):] + names[: repeat % len(names)]:
-                start = time.perf_counter()
-                predict(name, records)
-                seconds[name].append(time.perf_counter() - start)
+        seconds = seconds_taking_turns({name: partial(predict, name, records) for name in names}, repeats)
         first = names[0]
         result[input_name] = {
             "fragments": len(records),

@@ -31,16 +31,16 @@ import argparse
 import copy
 import platform
 import statistics
-import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from pipeline.tools import write_result
+from pipeline.tools import seconds_taking_turns, write_result
 
 VARIANTS = ("fp32", "bf16", "int8", "int8_per_channel")
 
@@ -142,14 +142,9 @@ def measure(model_dir: Path, prepared: Path, *, copies: int = 8, repeats: int = 
         if v in scorers:
             encoder = quantized_encoder(fp32_encoder, per_channel=v == "int8_per_channel")
             scorers[v] = replace(scorers[v], model=replace_encoder(scorer.model, encoder))
-    seconds: dict[str, list[float]] = {v: [] for v in chosen}
     for v in chosen:  # warm-up: a whole pass, so that kernels are chosen for every batch shape before timing
         scorers[v].apply(timed)
-    for repeat in range(repeats):
-        for v in chosen[repeat % len(chosen):] + chosen[: repeat % len(chosen)]:  # each repeat starts elsewhere
-            start = time.perf_counter()
-            scorers[v].apply(timed)
-            seconds[v].append(time.perf_counter() - start)
+    seconds = seconds_taking_turns({v: partial(scorers[v].apply, timed) for v in chosen}, repeats)
     labelled = {v: scorers[v].apply(quotes) for v in chosen}
     return {
         "what": "predict's precision on this CPU: fragments/s on the 47 study quotes x 8 and the changes against "
