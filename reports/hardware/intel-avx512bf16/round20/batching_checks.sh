@@ -7,10 +7,10 @@
 #    predictions.qdpx which members differ other than in their creationDateTime attributes.
 # 2. The throughput target's own command, `capcode bench` on the 47 quotes x 8, three runs (shipped params).
 # 3. `python -m pipeline.tools.predict_batching_experiment` (seven repeats) into this folder.
-# Usage, from the repository root: bash reports/hardware/intel-avx512bf16/round20/batching_checks.sh [WORK]
+# Usage, from the repository root: [HERE=folder] bash reports/hardware/intel-avx512bf16/round20/batching_checks.sh [WORK]
 set -u
 WORK=${1:-/tmp/batching_checks}
-HERE=reports/hardware/intel-avx512bf16/round20
+HERE=${HERE:-reports/hardware/intel-avx512bf16/round20}  # the folder that receives the logs (round 21: HERE=reports/hardware/intel-amx/round21)
 export PATH=$(pwd)/.venv/bin:$PATH CAPCODE_PROGRESS=0
 mkdir -p "$WORK"
 sed 's/^  batch_size: 32$/  batch_size: 64/' configs/params.yaml > "$WORK/params_batch64.yaml"
