@@ -7,6 +7,7 @@ import json
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -17,8 +18,10 @@ from pipeline.core.params import load_params
 from pipeline.corpus.coded import load_coded
 from pipeline.corpus.grouping import assign_groups
 from pipeline.profile import CSV_COLUMNS, build_profiles, profile
+from pipeline.reliability import bootstrap
 from pipeline.reliability.grids import (
     balance,
+    bootstrap_weights,
     dominant_pole,
     grid_figures,
     layout_from_poles,
@@ -84,6 +87,18 @@ def test_paired_differences():
     assert cell.low > 0  # every resample has b above a
     with pytest.raises(ValueError):
         paired_differences(a, b[:3], LAYOUT, n_boot=0, seed=0, confidence=0.95)
+
+
+def test_grid_intervals_resample_as_every_agreement_interval_does(monkeypatch: pytest.MonkeyPatch):
+    """The grids draw their resamples with `bootstrap.resample_weights`, as the agreement intervals do: the same
+    counts for the same number of units and seed (several blocks included), each resample drawing n units."""
+    monkeypatch.setattr(bootstrap, "BLOCK_ENTRIES", 7 * 4)  # blocks of 4 resamples of 7 units
+    weights = bootstrap_weights(7, n_boot=10, seed=5)
+    assert weights.shape == (10, 7) and (weights.sum(axis=1) == 7).all()
+    assert np.array_equal(weights, np.vstack(list(bootstrap.resample_weights(7, 10, 5))))
+    assert not np.array_equal(weights, bootstrap_weights(7, n_boot=10, seed=6))
+    assert bootstrap_weights(0, n_boot=10, seed=5).shape == (10, 0)
+    assert bootstrap_weights(7, n_boot=0, seed=5).shape == (0, 7)
 
 
 def test_axis_placement_rank_correlation_and_dominant_pole():

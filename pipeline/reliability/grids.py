@@ -8,7 +8,8 @@ carrying ``g``), so it reads "of what this case said about strategic capacity, t
 policy capacity".
 
 Intervals are percentile bootstraps over fragments: the group's fragments are resampled with replacement
-(as multinomial weights, vectorised: ``weights`` has shape (n_boot, n_fragments)) and every share is
+(as counts per fragment, vectorised: ``weights`` has shape (n_boot, n_fragments), drawn by
+`bootstrap.resample_weights` as every agreement interval of capcode is) and every share is
 recomputed from the resample, grid size included. Two codings of the same fragments (a human and the model,
 or two humans) are resampled together (paired), so the interval of their difference reflects only the
 fragments, not two independent draws.
@@ -26,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pipeline.reliability.bootstrap import percentile_interval
+from pipeline.reliability.bootstrap import percentile_interval, resample_weights
 
 GRID_AXIS = "strategisch_operationeel"
 ROW_AXIS = "beleid_beheer"
@@ -77,11 +78,12 @@ def _shares(cells: np.ndarray, grids: np.ndarray, layout: Layout) -> np.ndarray:
 
 
 def bootstrap_weights(n_units: int, *, n_boot: int, seed: int) -> np.ndarray:
-    """Multinomial resampling weights of shape (n_boot, n_units): how often each unit is drawn."""
-    rng = np.random.default_rng(seed)
+    """Resampling weights of shape (n_boot, n_units): how often each resample draws each unit, the resamples
+    `bootstrap.resample_weights` draws for the same number of units and seed (one way of resampling for every
+    interval capcode reports), as one matrix."""
     if n_units == 0 or n_boot == 0:
         return np.zeros((n_boot, n_units))
-    return rng.multinomial(n_units, np.full(n_units, 1.0 / n_units), size=n_boot).astype(float)
+    return np.vstack(list(resample_weights(n_units, n_boot, seed)))
 
 
 def _interval(samples: np.ndarray, confidence: float) -> tuple[list[float | None], list[float | None]]:
