@@ -6,10 +6,13 @@ user would start them; each takes some seconds of process start, hence `slow`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -45,13 +48,70 @@ def _params(path: Path, *, chunk: int, batch: int = 4) -> Path:
     return path
 
 
-def _torchrun(nproc: int, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
-    # one thread per process, as torchrun sets by default for several processes, stated so that it holds
+def _process_tree(root: int) -> list[int]:
+    """`root` and every process below it, parents before their children (read from /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:  # the parent pid is the second field after the command name, which may hold spaces
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue  # ended meanwhile
+            children.setdefault(parent, []).append(int(entry.name))
+    tree, queue = [], [root]
+    while queue:
+        tree.append(queue.pop(0))
+        queue.extend(children.get(tree[-1], []))
+    return tree
+
+
+def _run_showing_stacks_on_timeout(command: list[str], env: dict[str, str], timeout: float) -> subprocess.CompletedProcess:
+    """Run `command`; if it has not ended after `timeout` seconds, send SIGABRT to it and every process below it
+    (with PYTHONFAULTHANDLER set in `env`, each Python process prints its threads' stacks to stderr first), kill
+    what is left, and fail the test with that stderr."""
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        stdout, stderr = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        tree = _process_tree(process.pid)
+        for pid in reversed(tree):  # children first, then their parents: each dumps its stacks and ends
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGABRT)
+        time.sleep(3)
+        for pid in tree:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        stdout, stderr = process.communicate()
+        pytest.fail(f"{' '.join(command[:6])} ... did not end within {timeout} s; the stacks of its {len(tree)} "
+                    f"processes at that moment:\n{stderr[-30000:]}\nstdout:\n{stdout[-3000:]}")
+    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+
+
+def _torchrun(nproc: int, *args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    """Run `capcode ARGS` under torchrun; a run that does not end within `timeout` seconds fails the test with
+    the Python stacks of all its processes (the launcher and its workers), so that a hang shows where it is."""
+    # one thread per process, as torchrun sets by default for several processes, stated so that it holds;
+    # faulthandler: a process sent SIGABRT prints every thread's stack to stderr first
     env = dict(os.environ, CAPCODE_PROGRESS="0", HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false",
-               OMP_NUM_THREADS="1", PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+               OMP_NUM_THREADS="1", PYTHONFAULTHANDLER="1", PYTHONPATH=str(Path(__file__).resolve().parents[1]))
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
                "-m", "pipeline", *args]
-    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout)
+    return _run_showing_stacks_on_timeout(command, env, timeout)
+
+
+@pytest.mark.slow
+def test_a_hanging_launch_fails_with_the_stacks_of_all_its_processes():
+    """What the torchrun tests show if a run hangs: a parent whose child sleeps past the timeout fails the test
+    with both processes' Python stacks (faulthandler on SIGABRT)."""
+    child = "import time; time.sleep(120)"
+    parent = f"import subprocess, sys; subprocess.run([sys.executable, '-c', {child!r}])"
+    env = dict(os.environ, PYTHONFAULTHANDLER="1")
+    with pytest.raises(pytest.fail.Exception, match="did not end within 6 s") as failure:
+        _run_showing_stacks_on_timeout([sys.executable, "-c", parent], env, 6)
+    message = str(failure.value)
+    assert "the stacks of its 2 processes" in message
+    assert message.count("Fatal Python error: Aborted") == 2  # the child's and the parent's
+    assert 'subprocess.py", line' in message  # the parent's stack: waiting for its child
 
 
 def test_split_batch_keeps_the_effective_batch():
