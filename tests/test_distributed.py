@@ -65,19 +65,37 @@ def _process_tree(root: int) -> list[int]:
     return tree
 
 
+def _has_ended(pid: int) -> bool:
+    """Whether process `pid` is gone or a zombie (dead, not yet reaped), read from /proc."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state in ("Z", "X")
+
+
+def _abort_one_at_a_time(tree: list[int], wait: float = 5.0) -> None:
+    """Send SIGABRT to each process of `tree` in turn and wait (up to `wait` s) for it to end before the next, so
+    that their stack dumps, which share one stderr, do not interleave. Parents first: a launcher's stack is taken
+    before it can see a worker end and start tearing the others down."""
+    for pid in tree:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGABRT)
+        deadline = time.monotonic() + wait
+        while not _has_ended(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+
 def _run_showing_stacks_on_timeout(command: list[str], env: dict[str, str], timeout: float) -> subprocess.CompletedProcess:
-    """Run `command`; if it has not ended after `timeout` seconds, send SIGABRT to it and every process below it
-    (with PYTHONFAULTHANDLER set in `env`, each Python process prints its threads' stacks to stderr first), kill
-    what is left, and fail the test with that stderr."""
+    """Run `command`; if it has not ended after `timeout` seconds, send SIGABRT to it and every process below it,
+    one at a time (with PYTHONFAULTHANDLER set in `env`, each Python process prints its threads' stacks to stderr
+    first), kill what is left, and fail the test with that stderr."""
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
         stdout, stderr = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         tree = _process_tree(process.pid)
-        for pid in reversed(tree):  # children first, then their parents: each dumps its stacks and ends
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGABRT)
-        time.sleep(3)
+        _abort_one_at_a_time(tree)
         for pid in tree:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
@@ -102,7 +120,8 @@ def _torchrun(nproc: int, *args: str, timeout: int = 300) -> subprocess.Complete
 @pytest.mark.slow
 def test_a_hanging_launch_fails_with_the_stacks_of_all_its_processes():
     """What the torchrun tests show if a run hangs: a parent whose child sleeps past the timeout fails the test
-    with both processes' Python stacks (faulthandler on SIGABRT)."""
+    with both processes' Python stacks (faulthandler on SIGABRT), one after the other: sent together, the two dumps
+    interleaved in the shared stderr under load (seen in CI)."""
     child = "import time; time.sleep(120)"
     parent = f"import subprocess, sys; subprocess.run([sys.executable, '-c', {child!r}])"
     env = dict(os.environ, PYTHONFAULTHANDLER="1")
@@ -110,8 +129,10 @@ def test_a_hanging_launch_fails_with_the_stacks_of_all_its_processes():
         _run_showing_stacks_on_timeout([sys.executable, "-c", parent], env, 6)
     message = str(failure.value)
     assert "the stacks of its 2 processes" in message
-    assert message.count("Fatal Python error: Aborted") == 2  # the child's and the parent's
-    assert 'subprocess.py", line' in message  # the parent's stack: waiting for its child
+    dumps = message.split("Fatal Python error: Aborted\n\nCurrent thread 0x")
+    assert len(dumps) == 3  # the parent's and the child's, each whole: one at a time, not interleaved
+    assert 'subprocess.py", line' in dumps[1]  # the parent's first, waiting for its child
+    assert 'File "<string>", line 1 in <module>' in dumps[2] and "subprocess.py" not in dumps[2]  # the child's
 
 
 def test_split_batch_keeps_the_effective_batch():
