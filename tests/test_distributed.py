@@ -48,13 +48,19 @@ def _params(path: Path, *, chunk: int, batch: int = 4) -> Path:
     return path
 
 
+def _stat_fields(pid: int) -> list[str]:
+    """The fields of /proc/PID/stat after the command name (which may hold spaces and parentheses): the state
+    first, then the parent pid. Raises OSError or IndexError where the process has ended meanwhile."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
 def _process_tree(root: int) -> list[int]:
     """`root` and every process below it, parents before their children (read from /proc)."""
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
-            try:  # the parent pid is the second field after the command name, which may hold spaces
-                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            try:
+                parent = int(_stat_fields(int(entry.name))[1])
             except (OSError, IndexError, ValueError):
                 continue  # ended meanwhile
             children.setdefault(parent, []).append(int(entry.name))
@@ -68,7 +74,7 @@ def _process_tree(root: int) -> list[int]:
 def _has_ended(pid: int) -> bool:
     """Whether process `pid` is gone or a zombie (dead, not yet reaped), read from /proc."""
     try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        state = _stat_fields(pid)[0]
     except (OSError, IndexError):
         return True
     return state in ("Z", "X")
